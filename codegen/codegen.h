@@ -1,0 +1,36 @@
+/*
+ * codegen.h — from a bound graph program to native code (prefix cg_).
+ *
+ * cg_emit builds one LLVM module for a program: one internal function per
+ * node (or fused group) and one exported entry
+ *     void <name>(void **bufs, int64_t B)
+ * with the buffer binding of gr_bind. The module is verified, optimised with
+ * the new pass manager at O2 for the host CPU (its name and real features;
+ * 512-bit vectors where AVX-512 exists), and JIT-compiled with ORC LLJIT.
+ * Each cg_jit owns its own thread-safe context, so several models can live in
+ * one process. Dense matrix products call OpenBLAS cblas_sgemm; libm and
+ * OpenBLAS symbols are resolved from the running process.
+ */
+#ifndef ESTC_CODEGEN_H
+#define ESTC_CODEGEN_H
+
+#include "../graph/graph.h"
+
+typedef void (*cg_entry_fn)(void **bufs, int64_t B);
+
+typedef struct cg_jit cg_jit;
+
+/* Compiles the programs (each already bound with gr_bind) into one JIT session.
+ * names[i] is the entry symbol of progs[i]. Returns NULL and sets st on failure. */
+cg_jit *cg_jit_new(gr_graph *const *progs, const char *const *names, int nprogs, es_status *st);
+cg_entry_fn cg_jit_lookup(cg_jit *j, const char *name);
+void cg_jit_free(cg_jit *j);
+
+/* The LLVM IR text of a program's module (for `estc graph --llvm` and tests); malloc'd. */
+char *cg_module_text(gr_graph *prog, const char *name, int optimized, es_status *st);
+
+/* The host target as LLVM sees it ("znver3", "+avx2,+fma,..."), for reports. */
+const char *cg_host_cpu(void);
+const char *cg_host_features(void);
+
+#endif

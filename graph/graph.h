@@ -1,0 +1,180 @@
+/*
+ * graph.h — estc's computation graph (prefix gr_).
+ *
+ * A graph is an append-only list of nodes in topological order: a node's
+ * inputs always have smaller ids. Nodes are built through gr_* builders that
+ * infer the result's shape and dtype at once (an error is reported with the
+ * node's source span and the builder returns GR_NONE so callers can go on and
+ * find more errors). All memory belongs to the graph's arena.
+ *
+ * A "program" is a graph with a purpose (train step, eval step, predict) and a
+ * buffer binding: every node that holds data owns one buffer slot, and a
+ * program runs as entry(void **bufs, int64_t B). PARAM slots point at
+ * variables, INPUT slots at fed batches, the others at scratch the caller
+ * allocates for the largest batch (gr_buf_bytes). The reference evaluator
+ * (gr_eval) and the compiled kernels (codegen) use the same binding, so their
+ * results can be compared buffer by buffer.
+ *
+ * The graph knows nothing of the frontend or of data files.
+ */
+#ifndef ESTC_GRAPH_H
+#define ESTC_GRAPH_H
+
+#include "../core/core.h"
+
+typedef enum {
+#define OP(e, name, arity, flags) GR_##e,
+#include "ops.def"
+#undef OP
+    GR_NUM_OPS
+} gr_op;
+
+enum { GR_F_ELEM = 1, GR_F_SIDE = 2, GR_F_LEAF = 4 };
+
+typedef struct gr_opinfo { const char *name; int arity; int flags; } gr_opinfo;
+extern const gr_opinfo gr_ops[GR_NUM_OPS];
+
+typedef enum { GR_F32, GR_I32, GR_VOID } gr_dtype;
+const char *gr_dtype_name(gr_dtype t);
+
+#define GR_MAXDIMS 4
+#define GR_MAXIN 8
+#define GR_BATCH ((int64_t)-1)   /* the symbolic batch dimension */
+#define GR_NONE (-1)             /* "no node": a failed build */
+
+typedef struct gr_shape { int rank; int64_t d[GR_MAXDIMS]; } gr_shape;
+
+/* initialisers for PARAM (a[0]) */
+typedef enum {
+    GR_INIT_ZEROS, GR_INIT_CONST,        /* f[0] = value */
+    GR_INIT_UNIFORM,                     /* [f[0], f[1]) */
+    GR_INIT_NORMAL,                      /* mean f[0], stddev f[1] */
+    GR_INIT_TRUNC_NORMAL,                /* mean f[0], stddev f[1], redrawn beyond 2 stddev */
+    GR_INIT_GLOROT_UNIFORM, GR_INIT_GLOROT_NORMAL, GR_INIT_HE_NORMAL,
+} gr_init;
+
+typedef struct gr_node {
+    gr_op op;
+    gr_dtype dtype;
+    gr_shape shape;
+    int nin;
+    int in[GR_MAXIN];
+    int64_t a[4];            /* integer attributes (see ops.def) */
+    double f[4];             /* float attributes (see ops.def) */
+    const char *name;        /* INPUT/PARAM name; optional for others */
+    float *data;             /* CONST values */
+    es_span span;            /* where in the user's model this came from */
+    int buf;                 /* buffer slot, or -1 if the node holds no data */
+} gr_node;
+
+typedef enum { GR_PROG_TRAIN, GR_PROG_EVAL, GR_PROG_PREDICT } gr_prog_kind;
+
+/* A named result of a program (loss, logits, probabilities, class_ids, ...). */
+typedef struct gr_output { const char *name; int node; } gr_output;
+
+typedef struct gr_graph {
+    es_arena *arena;
+    int n, cap;
+    gr_node *nodes;
+    int noutputs;
+    gr_output outputs[32];
+    gr_prog_kind kind;
+    int nbufs;               /* after gr_bind */
+    es_diags *diags;         /* where builder errors go (may be NULL: then they are counted only) */
+    int nerrors;
+} gr_graph;
+
+gr_graph *gr_new(es_arena *a, es_diags *diags);
+
+/* ---- builders: each returns the new node's id or GR_NONE ------------------ *
+ * A builder given a GR_NONE input returns GR_NONE without a second message.   */
+int gr_const(gr_graph *g, gr_shape s, const float *vals, es_span sp);
+int gr_scalar(gr_graph *g, double v, es_span sp);
+int gr_input(gr_graph *g, const char *name, gr_dtype t, gr_shape s, es_span sp);
+int gr_param(gr_graph *g, const char *name, gr_shape s, gr_init init, double f0, double f1,
+             int trainable, es_span sp);
+/* generic: op with inputs and attributes; shape and dtype inferred (gr_infer) */
+int gr_op_node(gr_graph *g, gr_op op, int nin, const int *in, const int64_t *a, const double *f,
+               es_span sp);
+int gr_unary(gr_graph *g, gr_op op, int x, es_span sp);
+int gr_binary(gr_graph *g, gr_op op, int x, int y, es_span sp);
+int gr_matmul(gr_graph *g, int x, int y, int ta, int tb, es_span sp);
+int gr_reshape(gr_graph *g, int x, gr_shape s, es_span sp);
+int gr_sum_axis(gr_graph *g, int x, int axis, es_span sp);
+
+/* Shape and dtype rule of node n's op given its inputs; writes n->shape/n->dtype.
+ * Returns 0 or -1 after reporting a diagnostic at n->span. */
+int gr_infer(gr_graph *g, gr_node *n);
+
+void gr_add_output(gr_graph *g, const char *name, int node);
+int gr_find_output(const gr_graph *g, const char *name);   /* node id or GR_NONE */
+int gr_find_named(const gr_graph *g, gr_op op, const char *name);
+
+/* ---- shapes ---------------------------------------------------------------- */
+gr_shape gr_shape0(void);
+gr_shape gr_shape1(int64_t d0);
+gr_shape gr_shape2(int64_t d0, int64_t d1);
+int gr_shape_eq(gr_shape a, gr_shape b);
+/* number of elements with the batch dimension set to B */
+int64_t gr_numel(gr_shape s, int64_t B);
+int gr_has_batch(gr_shape s);
+/* "[B,10]" into buf */
+const char *gr_shape_str(gr_shape s, char *buf, size_t n);
+size_t gr_dtype_size(gr_dtype t);
+
+/* ---- programs ------------------------------------------------------------ *
+ * gr_autodiff: appends to g the gradient of scalar node `loss` with respect to
+ * every trainable PARAM reachable from it. For each such param p, grads[p] is
+ * filled with a gr_grad: either a dense node, or a sparse (ids, rows) pair when
+ * every use of p is the table of one GATHER_SUM. */
+typedef struct gr_grad {
+    int param;
+    int dense;          /* node id of a dense gradient, or GR_NONE */
+    int ids, rows;      /* sparse form (GR_NONE when dense) */
+} gr_grad;
+int gr_autodiff(gr_graph *g, int loss, gr_grad **grads, int *ngrads);
+
+/* Optimizers. gr_apply_optimizer appends, for every gradient, the slot PARAMs
+ * the optimizer needs (named "<param>/<slot>": adagrad "accum"; adam "m", "v",
+ * "step"; ftrl "accum", "linear") and one APPLY_* node (sparse when the gradient
+ * is). Defaults follow TensorFlow 1.x: adagrad initial_accum 0.1, ftrl
+ * initial_accum 0.1 and lr_power -0.5, adam beta1 0.9 beta2 0.999 eps 1e-8. */
+typedef enum { GR_OPT_SGD, GR_OPT_ADAGRAD, GR_OPT_ADAM, GR_OPT_FTRL } gr_opt_kind;
+typedef struct gr_optimizer {
+    gr_opt_kind kind;
+    double lr;
+    double initial_accum;     /* adagrad, ftrl */
+    double beta1, beta2, eps; /* adam (eps also adagrad's, default 0) */
+    double l1, l2, lr_power;  /* ftrl */
+} gr_optimizer;
+void gr_optimizer_defaults(gr_optimizer *o, gr_opt_kind kind);
+int gr_apply_optimizer(gr_graph *g, const gr_grad *grads, int ngrads, const gr_optimizer *opt,
+                       es_span sp);
+
+/* Verifier: topological order, arity, dtypes and shapes re-inferred and equal,
+ * named inputs/params unique, outputs valid. Returns 0 or -1 with a message. */
+int gr_verify(const gr_graph *g, es_status *st);
+
+/* Assigns buffer slots: every node except side-effect ones gets one. */
+void gr_bind(gr_graph *g);
+/* Bytes needed for node n's buffer at batch size B. */
+size_t gr_buf_bytes(const gr_graph *g, int node, int64_t B);
+
+/* Dead-code elimination: keeps outputs, side-effect nodes and what they need.
+ * Returns a new graph (node ids change; outputs are remapped). */
+gr_graph *gr_dce(gr_graph *g);
+
+/* Reference evaluator: runs every node in order with naive C loops.
+ * bufs[n->buf] must point at storage of gr_buf_bytes(g, n, B) for every node. */
+void gr_eval(const gr_graph *g, void **bufs, int64_t B);
+
+/* Initial values of a PARAM (by its initialiser), drawn from rng. */
+void gr_init_param(const gr_node *p, float *out, es_rng *rng);
+
+/* Text form: one node per line, e.g.
+ *   %3:f32[B,1] = matmul(%1, %2) ta=0 tb=0
+ * gr_print writes it; gr_parse reads it back (used by pass tests). */
+void gr_print(const gr_graph *g, FILE *out);
+gr_graph *gr_parse(es_arena *a, const char *text, es_status *st);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * check.h — the tiny test harness every tests/test_*.c uses.
+ *
+ * CHECK(cond, fmt, ...) records a failure with file:line and a message saying
+ * which behaviour broke, and the test goes on; check_done() prints
+ * "N passed, N failed" and returns the exit status.
+ */
+#ifndef ESTC_CHECK_H
+#define ESTC_CHECK_H
+
+#include <stdio.h>
+
+extern int check_passed, check_failed;
+
+#define CHECK(cond, ...) do {                                               \
+        if (cond) check_passed++;                                           \
+        else {                                                              \
+            check_failed++;                                                 \
+            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);           \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fputc('\n', stderr);                                            \
+        }                                                                   \
+    } while (0)
+
+/* |a - b| <= atol + rtol * |b| */
+int check_close(double a, double b, double rtol, double atol);
+/* path of a file in the source tree (ESTC_SOURCE_DIR or the working directory) */
+const char *check_src(const char *rel);
+int check_done(const char *suite);
+
+#endif
