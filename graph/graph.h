@@ -26,8 +26,15 @@ typedef enum {
 #define OP(e, name, arity, flags) GR_##e,
 #include "ops.def"
 #undef OP
-    GR_NUM_OPS
 } gr_op;
+/* The count lives in its own enum so that a switch over gr_op lists exactly
+ * the ops (no case for a count that is not an op). */
+enum {
+#define OP(e, name, arity, flags) GR_COUNT_##e,
+#include "ops.def"
+#undef OP
+    GR_NUM_OPS
+};
 
 enum { GR_F_ELEM = 1, GR_F_SIDE = 2, GR_F_LEAF = 4 };
 
@@ -100,7 +107,7 @@ int gr_unary(gr_graph *g, gr_op op, int x, es_span sp);
 int gr_binary(gr_graph *g, gr_op op, int x, int y, es_span sp);
 int gr_matmul(gr_graph *g, int x, int y, int ta, int tb, es_span sp);
 int gr_reshape(gr_graph *g, int x, gr_shape s, es_span sp);
-int gr_sum_axis(gr_graph *g, int x, int axis, es_span sp);
+int gr_sum_axis(gr_graph *g, int x, int axis, es_span sp);   /* axis < 0 counts from the end */
 
 /* Shape and dtype rule of node n's op given its inputs; writes n->shape/n->dtype.
  * Returns 0 or -1 after reporting a diagnostic at n->span. */
@@ -118,6 +125,8 @@ int gr_shape_eq(gr_shape a, gr_shape b);
 /* number of elements with the batch dimension set to B */
 int64_t gr_numel(gr_shape s, int64_t B);
 int gr_has_batch(gr_shape s);
+/* NumPy broadcasting of a and b (GR_BATCH matches only GR_BATCH or 1); 0 or -1 */
+int gr_broadcast(gr_shape a, gr_shape b, gr_shape *out);
 /* "[B,10]" into buf */
 const char *gr_shape_str(gr_shape s, char *buf, size_t n);
 size_t gr_dtype_size(gr_dtype t);
@@ -126,7 +135,11 @@ size_t gr_dtype_size(gr_dtype t);
  * gr_autodiff: appends to g the gradient of scalar node `loss` with respect to
  * every trainable PARAM reachable from it. For each such param p, grads[p] is
  * filled with a gr_grad: either a dense node, or a sparse (ids, rows) pair when
- * every use of p is the table of one GATHER_SUM. */
+ * every use of p is the table of one GATHER_SUM. *grads lives in g's arena.
+ * Returns 0, or -1 after reporting diagnostics (a non-scalar loss, or a
+ * path from a parameter through an op without a useful gradient: step,
+ * sign, softmax_xent_grad). A loss that no trainable param reaches gives 0
+ * gradients. Mean's gradient uses NUMEL when the count involves B. */
 typedef struct gr_grad {
     int param;
     int dense;          /* node id of a dense gradient, or GR_NONE */
@@ -172,8 +185,10 @@ void gr_eval(const gr_graph *g, void **bufs, int64_t B);
 void gr_init_param(const gr_node *p, float *out, es_rng *rng);
 
 /* Text form: one node per line, e.g.
- *   %3:f32[B,1] = matmul(%1, %2) ta=0 tb=0
- * gr_print writes it; gr_parse reads it back (used by pass tests). */
+ *   %3:f32[1,B] = matmul(%1, %2) a=[1,1]     (a[] = ta, tb; trailing zeros omitted)
+ * gr_print writes it; gr_parse reads it back (used by pass tests). The full
+ * format is described in graph/text.c. gr_parse returns NULL with st set to
+ * "line N: ..." on error; the parsed graph has no diagnostics sink. */
 void gr_print(const gr_graph *g, FILE *out);
 gr_graph *gr_parse(es_arena *a, const char *text, es_status *st);
 

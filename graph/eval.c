@@ -1,0 +1,509 @@
+/*
+ * eval.c — the reference evaluator (gr_eval) and parameter initialisers.
+ *
+ * gr_eval is the oracle every compiled kernel and every gradient is checked
+ * against, so each op is the plainest loop that states its definition in
+ * ops.def; speed is not a goal. Sums (reductions, matmul, sum_to, gradient
+ * rows of sparse updates) accumulate in double so the oracle's own rounding
+ * stays far below the tolerance of the tests that compare with it; results
+ * are stored as f32 like every buffer.
+ *
+ * Broadcasting: a shape is viewed as four dimensions padded with leading 1s;
+ * an input's stride is 0 along a dimension it stretches. Ids outside [0, V)
+ * (or the number of classes) are skipped everywhere, as ops.def says.
+ *
+ * Optimizer updates change the variable and slot buffers in place; the
+ * sparse forms first sum the gradient rows of duplicate ids, then update only
+ * the touched rows, each once.
+ */
+#include "graph.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct { int64_t d[GR_MAXDIMS]; } dims4;
+
+static int64_t dim_at(int64_t d, int64_t B) { return d == GR_BATCH ? B : d; }
+
+/* s padded to four dimensions with leading 1s, batch set to B */
+static dims4 pad4(gr_shape s, int64_t B)
+{
+    dims4 r;
+    int off = GR_MAXDIMS - s.rank;
+    for (int i = 0; i < GR_MAXDIMS; i++) r.d[i] = i < off ? 1 : dim_at(s.d[i - off], B);
+    return r;
+}
+
+/* strides of `in` read at the indices of a broadcast shape: 0 where in has 1 */
+static dims4 bstrides(gr_shape in, int64_t B)
+{
+    dims4 d = pad4(in, B), st;
+    int64_t acc = 1;
+    for (int i = GR_MAXDIMS - 1; i >= 0; i--) {
+        st.d[i] = d.d[i] == 1 ? 0 : acc;
+        acc *= d.d[i];
+    }
+    return st;
+}
+
+static int64_t offset(const dims4 *st, const int64_t ix[GR_MAXDIMS])
+{
+    int64_t o = 0;
+    for (int i = 0; i < GR_MAXDIMS; i++) o += ix[i] * st->d[i];
+    return o;
+}
+
+/* advances a row-major 4-d index over dims; 0 when it wraps around */
+static int next_index(int64_t ix[GR_MAXDIMS], const dims4 *d)
+{
+    for (int i = GR_MAXDIMS - 1; i >= 0; i--) {
+        if (++ix[i] < d->d[i]) return 1;
+        ix[i] = 0;
+    }
+    return 0;
+}
+
+static double sigmoid(double x)
+{
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+
+static double unary(gr_op op, double x)
+{
+    switch (op) {
+    case GR_NEG: return -x;
+    case GR_EXP: return exp(x);
+    case GR_LOG: return log(x);
+    case GR_SQRT: return sqrt(x);
+    case GR_ABS: return fabs(x);
+    case GR_SQUARE: return x * x;
+    case GR_SIGMOID: return sigmoid(x);
+    case GR_TANH: return tanh(x);
+    case GR_RELU: return x > 0 ? x : 0;
+    case GR_SOFTPLUS: return softplus(x);
+    case GR_STEP: return x > 0 ? 1 : 0;
+    case GR_SIGN: return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case GR_CAST_F32: return x;
+    case GR_CONST: case GR_INPUT: case GR_PARAM:
+    case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
+    case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
+    case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
+    case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
+    case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD:
+    case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+        break;
+    }
+    assert(!"not a unary op");
+    return 0;
+}
+
+static double binary(gr_op op, double x, double y)
+{
+    switch (op) {
+    case GR_ADD: return x + y;
+    case GR_SUB: return x - y;
+    case GR_MUL: return x * y;
+    case GR_DIV: return x / y;
+    case GR_MAXIMUM: return x >= y ? x : y;
+    case GR_MINIMUM: return x <= y ? x : y;
+    case GR_CONST: case GR_INPUT: case GR_PARAM:
+    case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
+    case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
+    case GR_CAST_F32:
+    case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
+    case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
+    case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
+    case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD:
+    case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+        break;
+    }
+    assert(!"not a binary op");
+    return 0;
+}
+
+/* ---- optimizer updates ------------------------------------------------------ */
+
+/* One element of an update, in double from the f32 state, exactly the
+ * formulas of ops.def. s1/s2 are the op's slots in input order (adagrad:
+ * accum; adam: m, v; ftrl: accum, linear); alpha is adam's step size for this
+ * apply, lr * sqrt(1-b2^t) / (1-b1^t). */
+static void update_elem(const gr_node *n, double alpha, double g, float *w, float *s1, float *s2)
+{
+    double lr = n->f[0];
+    switch (n->op) {
+    case GR_APPLY_SGD:
+        *w = (float)(*w - lr * g);
+        return;
+    case GR_APPLY_ADAGRAD: {
+        double acc = (double)*s1 + g * g;
+        *s1 = (float)acc;
+        *w = (float)(*w - lr * g / (sqrt(acc) + n->f[1]));
+        return;
+    }
+    case GR_APPLY_ADAM: {
+        double b1 = n->f[1], b2 = n->f[2], eps = n->f[3];
+        double m = b1 * *s1 + (1 - b1) * g;
+        double v = b2 * *s2 + (1 - b2) * g * g;
+        *s1 = (float)m;
+        *s2 = (float)v;
+        *w = (float)(*w - alpha * m / (sqrt(v) + eps));
+        return;
+    }
+    case GR_APPLY_FTRL: {
+        double l1 = n->f[1], l2 = n->f[2], p = n->f[3];
+        double acc = *s1, an = acc + g * g, lin = *s2;
+        double sigma = (pow(an, -p) - pow(acc, -p)) / lr;
+        lin += g - sigma * *w;
+        double quad = pow(an, -p) / lr + 2 * l2;
+        double sgn = lin > 0 ? 1 : lin < 0 ? -1 : 0;
+        *w = fabs(lin) > l1 ? (float)((sgn * l1 - lin) / quad) : 0.0f;
+        *s2 = (float)lin;
+        *s1 = (float)an;
+        return;
+    }
+    case GR_CONST: case GR_INPUT: case GR_PARAM:
+    case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
+    case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
+    case GR_CAST_F32: case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM:
+    case GR_MINIMUM: case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM:
+    case GR_MEAN: case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM:
+    case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
+    case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD:
+        break;
+    }
+    assert(!"not an optimizer op");
+}
+
+static int nslots(gr_op op)
+{
+    return op == GR_APPLY_ADAGRAD ? 1 : op == GR_APPLY_ADAM ? 3 : op == GR_APPLY_FTRL ? 2 : 0;
+}
+
+static void eval_apply(const gr_graph *g, const gr_node *n, void **bufs, int64_t B)
+{
+    const gr_node *var = &g->nodes[n->in[0]];
+    float *w = bufs[var->buf];
+    int ns = nslots(n->op);
+    float *s1 = ns >= 1 ? bufs[g->nodes[n->in[1]].buf] : NULL;
+    float *s2 = ns >= 2 ? bufs[g->nodes[n->in[2]].buf] : NULL;
+    float *step = n->op == GR_APPLY_ADAM ? bufs[g->nodes[n->in[3]].buf] : NULL;
+    double alpha = 0;
+    if (step) {
+        double t = (double)step[0] + 1, b1 = n->f[1], b2 = n->f[2];
+        alpha = n->f[0] * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t));
+        step[0] = (float)t;
+    }
+    if (!n->a[0]) {                           /* dense */
+        const float *gd = bufs[g->nodes[n->in[1 + ns]].buf];
+        int64_t ne = gr_numel(var->shape, 1);
+        for (int64_t j = 0; j < ne; j++)
+            update_elem(n, alpha, gd[j], &w[j], s1 ? &s1[j] : NULL, s2 ? &s2[j] : NULL);
+        return;
+    }
+    /* sparse: sum the rows of duplicate ids, then update each touched row once */
+    const gr_node *idn = &g->nodes[n->in[1 + ns]], *rn = &g->nodes[n->in[2 + ns]];
+    const int32_t *ids = bufs[idn->buf];
+    const float *rows = bufs[rn->buf];
+    int64_t V = var->shape.d[0], K = var->shape.d[1];
+    int64_t N = dim_at(idn->shape.d[0], B), M = idn->shape.rank == 2 ? dim_at(idn->shape.d[1], B) : 1;
+    int64_t *slot = es_xmalloc((size_t)V * sizeof *slot);
+    for (int64_t v = 0; v < V; v++) slot[v] = -1;
+    int64_t maxt = N * M < V ? N * M : V, nt = 0;
+    int64_t *touched = es_xmalloc((size_t)(maxt ? maxt : 1) * sizeof *touched);
+    double *gsum = es_xcalloc((size_t)(maxt ? maxt : 1) * (size_t)K, sizeof *gsum);
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t m = 0; m < M; m++) {
+            int64_t id = ids[b * M + m];
+            if (id < 0 || id >= V) continue;
+            if (slot[id] < 0) { slot[id] = nt; touched[nt++] = id; }
+            for (int64_t k = 0; k < K; k++) gsum[slot[id] * K + k] += rows[b * K + k];
+        }
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t k = 0; k < K; k++) {
+            int64_t j = touched[t] * K + k;
+            update_elem(n, alpha, gsum[t * K + k], &w[j], s1 ? &s1[j] : NULL, s2 ? &s2[j] : NULL);
+        }
+    free(slot);
+    free(touched);
+    free(gsum);
+}
+
+/* ---- the evaluator ------------------------------------------------------------ */
+
+static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t B)
+{
+    const gr_node *x = n->nin > 0 ? &g->nodes[n->in[0]] : NULL;
+    const gr_node *y = n->nin > 1 ? &g->nodes[n->in[1]] : NULL;
+    const gr_node *z = n->nin > 2 ? &g->nodes[n->in[2]] : NULL;
+    float *out = n->buf >= 0 ? bufs[n->buf] : NULL;
+    int64_t ne = gr_numel(n->shape, B);
+    const float *xf = x ? bufs[x->buf] : NULL;
+    const float *yf = y ? bufs[y->buf] : NULL;
+
+    switch (n->op) {
+    case GR_CONST:
+        memcpy(out, n->data, (size_t)ne * sizeof(float));
+        return;
+    case GR_INPUT: case GR_PARAM:
+        return;                                /* the caller's data */
+
+    case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
+    case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)unary(n->op, xf[i]);
+        return;
+    case GR_CAST_F32: {
+        const int32_t *xi = bufs[x->buf];
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)xi[i];
+        return;
+    }
+
+    case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM: {
+        dims4 d = pad4(n->shape, B), sx = bstrides(x->shape, B), sy = bstrides(y->shape, B);
+        int64_t ix[GR_MAXDIMS] = { 0 }, i = 0;
+        if (ne == 0) return;
+        do {
+            /* single f32 rounding of each result, as codegen's f32 math does */
+            out[i++] = (float)binary(n->op, xf[offset(&sx, ix)], yf[offset(&sy, ix)]);
+        } while (next_index(ix, &d));
+        return;
+    }
+
+    case GR_BROADCAST: {
+        dims4 d = pad4(n->shape, B), sx = bstrides(x->shape, B);
+        int64_t ix[GR_MAXDIMS] = { 0 }, i = 0;
+        if (ne == 0) return;
+        do out[i++] = xf[offset(&sx, ix)]; while (next_index(ix, &d));
+        return;
+    }
+    case GR_SUM_TO: {
+        /* walk x; each element lands on the out element it was broadcast from */
+        dims4 d = pad4(x->shape, B), so = bstrides(n->shape, B);
+        int64_t ix[GR_MAXDIMS] = { 0 }, i = 0;
+        double *acc = es_xcalloc((size_t)(ne ? ne : 1), sizeof *acc);
+        if (gr_numel(x->shape, B) > 0)
+            do acc[offset(&so, ix)] += xf[i++]; while (next_index(ix, &d));
+        for (int64_t j = 0; j < ne; j++) out[j] = (float)acc[j];
+        free(acc);
+        return;
+    }
+    case GR_RESHAPE:
+        memcpy(out, bufs[x->buf], (size_t)ne * gr_dtype_size(n->dtype));
+        return;
+
+    case GR_SUM: case GR_MEAN: {
+        int64_t nx = gr_numel(x->shape, B);
+        double s = 0;
+        for (int64_t i = 0; i < nx; i++) s += xf[i];
+        out[0] = (float)(n->op == GR_MEAN ? s / (double)nx : s);
+        return;
+    }
+    case GR_NUMEL:
+        out[0] = (float)gr_numel(x->shape, B);
+        return;
+    case GR_SUM_AXIS: {
+        int ax = (int)n->a[0];
+        int64_t outer = 1, mid = dim_at(x->shape.d[ax], B), inner = 1;
+        for (int i = 0; i < ax; i++) outer *= dim_at(x->shape.d[i], B);
+        for (int i = ax + 1; i < x->shape.rank; i++) inner *= dim_at(x->shape.d[i], B);
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t k = 0; k < inner; k++) {
+                double s = 0;
+                for (int64_t m = 0; m < mid; m++) s += xf[(o * mid + m) * inner + k];
+                out[o * inner + k] = (float)s;
+            }
+        return;
+    }
+
+    case GR_MATMUL: {
+        int ta = n->a[0] != 0, tb = n->a[1] != 0;
+        int64_t xc = dim_at(x->shape.d[1], B), yc = dim_at(y->shape.d[1], B);
+        int64_t M = dim_at(n->shape.d[0], B), N = dim_at(n->shape.d[1], B);
+        int64_t K = dim_at(x->shape.d[ta ? 0 : 1], B);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double s = 0;
+                for (int64_t k = 0; k < K; k++) {
+                    double a = ta ? xf[k * xc + i] : xf[i * xc + k];
+                    double b = tb ? yf[j * yc + k] : yf[k * yc + j];
+                    s += a * b;
+                }
+                out[i * N + j] = (float)s;
+            }
+        return;
+    }
+
+    case GR_GATHER_SUM: {
+        const int32_t *ids = bufs[y->buf];
+        int64_t V = x->shape.d[0], K = x->shape.d[1];
+        int64_t N = dim_at(y->shape.d[0], B), M = y->shape.rank == 2 ? dim_at(y->shape.d[1], B) : 1;
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t k = 0; k < K; k++) {
+                double s = 0;
+                for (int64_t m = 0; m < M; m++) {
+                    int64_t id = ids[b * M + m];
+                    if (id >= 0 && id < V) s += xf[id * K + k];
+                }
+                out[b * K + k] = (float)s;
+            }
+        return;
+    }
+    case GR_ONE_HOT: {
+        const int32_t *ids = bufs[x->buf];
+        int64_t D = n->a[0];
+        int64_t N = dim_at(x->shape.d[0], B), M = x->shape.rank == 2 ? dim_at(x->shape.d[1], B) : 1;
+        memset(out, 0, (size_t)ne * sizeof(float));
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t m = 0; m < M; m++) {
+                int64_t id = ids[b * M + m];
+                if (id >= 0 && id < D) out[b * D + id] += 1.0f;
+            }
+        return;
+    }
+    case GR_SCATTER_ADD: {
+        const int32_t *ids = bufs[x->buf];
+        int64_t V = z->shape.d[0], K = z->shape.d[1];
+        int64_t N = dim_at(x->shape.d[0], B), M = x->shape.rank == 2 ? dim_at(x->shape.d[1], B) : 1;
+        double *acc = es_xcalloc((size_t)(ne ? ne : 1), sizeof *acc);
+        for (int64_t b = 0; b < N; b++)
+            for (int64_t m = 0; m < M; m++) {
+                int64_t id = ids[b * M + m];
+                if (id < 0 || id >= V) continue;
+                for (int64_t k = 0; k < K; k++) acc[id * K + k] += yf[b * K + k];
+            }
+        for (int64_t j = 0; j < ne; j++) out[j] = (float)acc[j];
+        free(acc);
+        return;
+    }
+
+    case GR_SOFTMAX: case GR_LOG_SOFTMAX: {
+        int64_t K = dim_at(x->shape.d[x->shape.rank - 1], B), R = K ? ne / K : 0;
+        for (int64_t r = 0; r < R; r++) {
+            const float *l = xf + r * K;
+            double mx = l[0], s = 0;
+            for (int64_t k = 1; k < K; k++) if (l[k] > mx) mx = l[k];
+            for (int64_t k = 0; k < K; k++) s += exp(l[k] - mx);
+            for (int64_t k = 0; k < K; k++)
+                out[r * K + k] = (float)(n->op == GR_SOFTMAX ? exp(l[k] - mx) / s
+                                                              : l[k] - mx - log(s));
+        }
+        return;
+    }
+    case GR_ARGMAX: {
+        int32_t *o = (int32_t *)out;
+        int64_t K = dim_at(x->shape.d[x->shape.rank - 1], B);
+        for (int64_t r = 0; r < ne; r++) {
+            const float *l = xf + r * K;
+            int32_t best = 0;
+            for (int64_t k = 1; k < K; k++)
+                if (l[k] > l[best]) best = (int32_t)k;    /* strict: the first maximum wins */
+            o[r] = best;
+        }
+        return;
+    }
+    case GR_SIGMOID_XENT:
+        for (int64_t i = 0; i < ne; i++) {
+            double l = xf[i], t = yf[i];
+            out[i] = (float)((l > 0 ? l : 0) - l * t + log1p(exp(-fabs(l))));
+        }
+        return;
+    case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD: {
+        const int32_t *lab = bufs[y->buf];
+        const float *dl = z ? bufs[z->buf] : NULL;
+        int64_t N = dim_at(x->shape.d[0], B), K = x->shape.d[1];
+        for (int64_t b = 0; b < N; b++) {
+            const float *l = xf + b * K;
+            int64_t c = lab[b];
+            int valid = c >= 0 && c < K;
+            double mx = l[0], s = 0;
+            for (int64_t k = 1; k < K; k++) if (l[k] > mx) mx = l[k];
+            for (int64_t k = 0; k < K; k++) s += exp(l[k] - mx);
+            if (n->op == GR_SOFTMAX_XENT) {
+                out[b] = valid ? (float)(mx + log(s) - l[c]) : 0.0f;
+                continue;
+            }
+            for (int64_t k = 0; k < K; k++)
+                out[b * K + k] = valid ? (float)((exp(l[k] - mx) / s - (k == c)) * dl[b]) : 0.0f;
+        }
+        return;
+    }
+
+    case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+        eval_apply(g, n, bufs, B);
+        return;
+    }
+}
+
+void gr_eval(const gr_graph *g, void **bufs, int64_t B)
+{
+    for (int i = 0; i < g->n; i++) eval_node(g, &g->nodes[i], bufs, B);
+}
+
+/* ---- initialisers ------------------------------------------------------------- */
+
+/* Keras's constant: the stddev of a standard normal truncated at +-2, so that
+ * truncated variance-scaling draws have the intended stddev. */
+#define TRUNC2_STDDEV 0.87962566103423978
+
+static double trunc_normal(es_rng *rng)
+{
+    double z;
+    do z = es_rng_normal(rng); while (fabs(z) > 2.0);
+    return z;
+}
+
+/* fans as Keras computes them: rank 2 [in, out]; rank 1 both d[0]; higher
+ * ranks multiply the receptive field into both */
+static void fans(gr_shape s, double *fin, double *fout)
+{
+    if (s.rank == 0) { *fin = *fout = 1; return; }
+    if (s.rank == 1) { *fin = *fout = (double)s.d[0]; return; }
+    double rf = 1;
+    for (int i = 0; i < s.rank - 2; i++) rf *= (double)s.d[i];
+    *fin = (double)s.d[s.rank - 2] * rf;
+    *fout = (double)s.d[s.rank - 1] * rf;
+}
+
+void gr_init_param(const gr_node *p, float *out, es_rng *rng)
+{
+    int64_t ne = gr_numel(p->shape, 1);
+    double fin, fout;
+    fans(p->shape, &fin, &fout);
+    switch ((gr_init)p->a[0]) {
+    case GR_INIT_ZEROS:
+        for (int64_t i = 0; i < ne; i++) out[i] = 0;
+        return;
+    case GR_INIT_CONST:
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)p->f[0];
+        return;
+    case GR_INIT_UNIFORM:
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)(p->f[0] + (p->f[1] - p->f[0]) * es_rng_uniform(rng));
+        return;
+    case GR_INIT_NORMAL:
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)(p->f[0] + p->f[1] * es_rng_normal(rng));
+        return;
+    case GR_INIT_TRUNC_NORMAL:
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)(p->f[0] + p->f[1] * trunc_normal(rng));
+        return;
+    case GR_INIT_GLOROT_UNIFORM: {
+        double lim = sqrt(6.0 / (fin + fout));
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)(lim * (2 * es_rng_uniform(rng) - 1));
+        return;
+    }
+    case GR_INIT_GLOROT_NORMAL: {
+        double sd = sqrt(2.0 / (fin + fout)) / TRUNC2_STDDEV;
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)(sd * trunc_normal(rng));
+        return;
+    }
+    case GR_INIT_HE_NORMAL: {
+        double sd = sqrt(2.0 / fin) / TRUNC2_STDDEV;
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)(sd * trunc_normal(rng));
+        return;
+    }
+    }
+    assert(!"unknown initialiser");
+}

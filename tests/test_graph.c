@@ -1,0 +1,722 @@
+/*
+ * test_graph.c — the graph layer without gradients: shape inference and its
+ * messages, the verifier, dead-code elimination, the text form's round trip,
+ * the reference evaluator on hand-computed values, parameter initialisers,
+ * and one step of every optimizer (dense and sparse) against the formulas of
+ * ops.def written out again here in double.
+ */
+#include "../graph/graph.h"
+#include "check.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static es_span nospan;
+
+/* ---- a tiny harness: a graph, its diagnostics in memory, its buffers ---- */
+
+typedef struct tg {
+    es_arena *arena;
+    es_diags diags;
+    char *msgs;
+    size_t msgs_len;
+    FILE *mem;
+    gr_graph *g;
+    void **bufs;
+    int64_t B;
+} tg;
+
+static tg *tg_new(void)
+{
+    tg *t = calloc(1, sizeof *t);
+    t->arena = es_arena_new();
+    t->mem = open_memstream(&t->msgs, &t->msgs_len);
+    es_diags_init(&t->diags, t->mem);
+    t->g = gr_new(t->arena, &t->diags);
+    return t;
+}
+
+static const char *tg_msgs(tg *t)
+{
+    fflush(t->mem);
+    return t->msgs ? t->msgs : "";
+}
+
+static void tg_alloc(tg *t, int64_t B)
+{
+    gr_bind(t->g);
+    t->B = B;
+    t->bufs = calloc((size_t)t->g->nbufs + 1, sizeof *t->bufs);
+    for (int i = 0; i < t->g->n; i++) {
+        const gr_node *n = &t->g->nodes[i];
+        if (n->buf < 0) continue;
+        size_t nb = gr_buf_bytes(t->g, i, B);
+        t->bufs[n->buf] = calloc(1, nb ? nb : 4);
+    }
+}
+
+static float *F(tg *t, int node) { return t->bufs[t->g->nodes[node].buf]; }
+static int32_t *Iv(tg *t, int node) { return t->bufs[t->g->nodes[node].buf]; }
+
+static void tg_free(tg *t)
+{
+    if (t->bufs)
+        for (int i = 0; i < t->g->nbufs; i++) free(t->bufs[i]);
+    free(t->bufs);
+    fclose(t->mem);
+    free(t->msgs);
+    es_arena_free(t->arena);
+    free(t);
+}
+
+static gr_shape S3(int64_t a, int64_t b, int64_t c)
+{
+    gr_shape s = gr_shape2(a, b);
+    s.rank = 3;
+    s.d[2] = c;
+    return s;
+}
+
+static int shape_is(const gr_graph *g, int id, const char *want)
+{
+    char b[64];
+    if (id == GR_NONE) return 0;
+    return strcmp(gr_shape_str(g->nodes[id].shape, b, sizeof b), want) == 0;
+}
+
+/* ---- shape inference ------------------------------------------------------ */
+
+static void test_shapes(void)
+{
+    tg *t = tg_new();
+    gr_graph *g = t->g;
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), nospan);
+    int w = gr_param(g, "w", gr_shape2(3, 4), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int b = gr_param(g, "b", gr_shape1(4), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int ids = gr_input(g, "ids", GR_I32, gr_shape1(GR_BATCH), nospan);
+    int idm = gr_input(g, "idm", GR_I32, gr_shape2(GR_BATCH, 5), nospan);
+    int tab = gr_param(g, "tab", gr_shape2(100, 8), GR_INIT_ZEROS, 0, 0, 1, nospan);
+
+    int h = gr_matmul(g, x, w, 0, 0, nospan);
+    CHECK(shape_is(g, h, "[B,4]"), "matmul [B,3]x[3,4] gives [B,4]");
+    int z = gr_binary(g, GR_ADD, h, b, nospan);
+    CHECK(shape_is(g, z, "[B,4]"), "add [B,4]+[4] broadcasts to [B,4]");
+    int one = gr_param(g, "one", gr_shape2(1, 4), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    CHECK(shape_is(g, gr_binary(g, GR_MUL, z, one, nospan), "[B,4]"), "B broadcasts against 1");
+    CHECK(shape_is(g, gr_binary(g, GR_MUL, gr_reshape(g, z, S3(GR_BATCH, 4, 1), nospan), b, nospan), "[B,4,4]"),
+          "[B,4,1] * [4] gives [B,4,4]");
+    CHECK(shape_is(g, gr_matmul(g, x, h, 1, 0, nospan), "[3,4]"), "matmul with B as the inner dimension");
+    CHECK(shape_is(g, gr_matmul(g, w, x, 1, 1, nospan), "[4,B]"), "matmul with both transposed");
+    CHECK(shape_is(g, gr_binary(g, GR_GATHER_SUM, tab, idm, nospan), "[B,8]"), "gather_sum [100,8] by [B,5] ids");
+    int64_t depth[4] = { 7, 0, 0, 0 };
+    int oh = gr_op_node(g, GR_ONE_HOT, 1, &ids, depth, NULL, nospan);
+    CHECK(shape_is(g, oh, "[B,7]") && g->nodes[oh].dtype == GR_F32, "one_hot gives f32 [B,depth]");
+    int am = gr_unary(g, GR_ARGMAX, z, nospan);
+    CHECK(shape_is(g, am, "[B]") && g->nodes[am].dtype == GR_I32, "argmax gives i32 [B]");
+    CHECK(g->nodes[gr_unary(g, GR_CAST_F32, ids, nospan)].dtype == GR_F32, "cast_f32 gives f32");
+    int rows = gr_binary(g, GR_GATHER_SUM, tab, ids, nospan);
+    int sc = gr_op_node(g, GR_SCATTER_ADD, 3, (int[]){ idm, rows, tab }, NULL, NULL, nospan);
+    CHECK(shape_is(g, sc, "[100,8]"), "scatter_add gives its third input's shape");
+    CHECK(shape_is(g, gr_binary(g, GR_BROADCAST, b, x, nospan), "") == 0, "broadcast [4] to [B,3] is refused");
+    CHECK(shape_is(g, gr_binary(g, GR_BROADCAST, b, z, nospan), "[B,4]"), "broadcast gives the like shape");
+    CHECK(shape_is(g, gr_binary(g, GR_SUM_TO, z, b, nospan), "[4]"), "sum_to gives the like shape");
+    CHECK(shape_is(g, gr_sum_axis(g, z, 0, nospan), "[4]"), "sum_axis 0 removes the batch");
+    CHECK(shape_is(g, gr_sum_axis(g, z, -1, nospan), "[B]"), "sum_axis -1 removes the last axis");
+    CHECK(shape_is(g, gr_unary(g, GR_MEAN, z, nospan), "[]"), "mean gives a scalar");
+    int lab = gr_input(g, "label", GR_I32, gr_shape1(GR_BATCH), nospan);
+    int xe = gr_binary(g, GR_SOFTMAX_XENT, z, lab, nospan);
+    CHECK(shape_is(g, xe, "[B,1]"), "softmax_xent gives [B,1]");
+    int gapply = gr_op_node(g, GR_APPLY_SGD, 2, (int[]){ w, w }, NULL, (double[]){ 0.1, 0, 0, 0 }, nospan);
+    CHECK(gapply != GR_NONE && g->nodes[gapply].dtype == GR_VOID && g->nodes[gapply].shape.rank == 0,
+          "apply_sgd gives a void rank-0 result");
+    CHECK(g->nerrors == 1, "only the refused broadcast was an error (%d errors)", g->nerrors);
+    CHECK(strstr(tg_msgs(t), "broadcast: [4] cannot be broadcast to [B,3]") != NULL,
+          "broadcast's refusal says why: %s", tg_msgs(t));
+    tg_free(t);
+}
+
+/* each bad build reports one message naming the op and the shapes */
+static void test_shape_errors(void)
+{
+    static const struct { const char *want; } cases[] = {
+        { "matmul: inner dimensions 3 and 4 differ" },
+        { "add: shapes [B,3] and [4] cannot broadcast" },
+        { "mul: shapes [B,3] and [5,3] cannot broadcast" },
+        { "reshape: cannot reshape [B,3] to [4,3]" },
+        { "gather_sum: ids must be i32, not f32" },
+        { "sum_axis: axis 2 is outside the 2 axes of [B,3]" },
+        { "softmax_xent: the labels must be i32, not f32" },
+        { "apply_sgd: gradient shape [3] differs from the variable's [3,4]" },
+        { "param: shape [B,3] cannot have the batch dimension B (variable 'bad')" },
+        { "log: its input must be f32, not i32" },
+    };
+    tg *t = tg_new();
+    gr_graph *g = t->g;
+    es_source src = { "model.est", ".", "h = x * y\n", 10 };
+    es_span sp = { &src, 1, 5, 4, 5 };
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), nospan);
+    int w = gr_param(g, "w", gr_shape2(4, 4), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int w34 = gr_param(g, "w34", gr_shape2(3, 4), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int v4 = gr_param(g, "v4", gr_shape1(4), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int v3 = gr_param(g, "v3", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int f53 = gr_param(g, "f53", gr_shape2(5, 3), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int ids = gr_input(g, "ids", GR_I32, gr_shape1(GR_BATCH), nospan);
+    CHECK(g->nerrors == 0, "the setup builds");
+    int r[10];
+    r[0] = gr_matmul(g, x, w, 0, 0, nospan);
+    r[1] = gr_binary(g, GR_ADD, x, v4, nospan);
+    r[2] = gr_binary(g, GR_MUL, x, f53, sp);
+    r[3] = gr_reshape(g, x, gr_shape2(4, 3), nospan);
+    r[4] = gr_binary(g, GR_GATHER_SUM, f53, x, nospan);
+    r[5] = gr_sum_axis(g, x, 2, nospan);
+    r[6] = gr_binary(g, GR_SOFTMAX_XENT, x, x, nospan);
+    r[7] = gr_op_node(g, GR_APPLY_SGD, 2, (int[]){ w34, v3 }, NULL, NULL, nospan);
+    r[8] = gr_param(g, "bad", gr_shape2(GR_BATCH, 3), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    r[9] = gr_unary(g, GR_LOG, ids, nospan);
+    const char *m = tg_msgs(t);
+    for (size_t i = 0; i < ES_ARRAY_LEN(cases); i++) {
+        CHECK(r[i] == GR_NONE, "bad build %zu returns GR_NONE", i);
+        CHECK(strstr(m, cases[i].want) != NULL, "message \"%s\" is reported", cases[i].want);
+    }
+    CHECK(g->nerrors == (int)ES_ARRAY_LEN(cases), "one error per bad build (%d)", g->nerrors);
+    CHECK(t->diags.nerrors == g->nerrors, "errors go to the diagnostics");
+    CHECK(strstr(m, "model.est:1:5: error: mul:") != NULL, "the error carries file:line:col");
+    CHECK(strstr(m, "    ^~~~~") != NULL, "and a caret under the span");
+    /* a GR_NONE input fails silently: one mistake, one message */
+    int before = g->nerrors;
+    CHECK(gr_unary(g, GR_EXP, r[0], nospan) == GR_NONE, "a GR_NONE input gives GR_NONE");
+    CHECK(gr_binary(g, GR_ADD, x, r[1], nospan) == GR_NONE, "a GR_NONE input gives GR_NONE");
+    CHECK(g->nerrors == before, "without another message");
+    tg_free(t);
+}
+
+/* ---- verifier ---------------------------------------------------------------- */
+
+static gr_graph *small_graph(es_arena *a)
+{
+    gr_graph *g = gr_new(a, NULL);
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), nospan);
+    int w = gr_param(g, "w", gr_shape2(3, 2), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, nospan);
+    int y = gr_matmul(g, x, w, 0, 0, nospan);
+    gr_add_output(g, "y", gr_unary(g, GR_SIGMOID, y, nospan));
+    return g;
+}
+
+static void test_verify(void)
+{
+    es_arena *a = es_arena_new();
+    es_status st;
+    gr_graph *g = small_graph(a);
+    es_status_clear(&st);
+    CHECK(gr_verify(g, &st) == 0, "a built graph verifies: %s", st.msg);
+
+    g = small_graph(a);
+    g->nodes[2].shape = gr_shape2(GR_BATCH, 3);
+    CHECK(gr_verify(g, &st) != 0 && strstr(st.msg, "recorded as f32[B,3] but its inputs give f32[B,2]"),
+          "a wrong recorded shape is caught: %s", st.msg);
+
+    g = small_graph(a);
+    g->nodes[2].in[1] = 3;
+    CHECK(gr_verify(g, &st) != 0 && strstr(st.msg, "not an earlier node"), "a forward reference is caught: %s", st.msg);
+
+    g = small_graph(a);
+    g->nodes[3].dtype = GR_I32;
+    CHECK(gr_verify(g, &st) != 0, "a wrong dtype is caught");
+
+    g = small_graph(a);
+    gr_param(g, "w", gr_shape2(3, 2), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    CHECK(gr_verify(g, &st) != 0 && strstr(st.msg, "\"w\" is also node"), "a duplicate param name is caught: %s", st.msg);
+
+    g = small_graph(a);
+    g->nodes[2].nin = 1;
+    CHECK(gr_verify(g, &st) != 0 && strstr(st.msg, "expects 2 inputs"), "a wrong arity is caught: %s", st.msg);
+
+    g = small_graph(a);
+    g->outputs[0].node = 17;
+    CHECK(gr_verify(g, &st) != 0 && strstr(st.msg, "does not exist"), "a dangling output is caught: %s", st.msg);
+
+    g = small_graph(a);
+    gr_bind(g);
+    CHECK(gr_verify(g, &st) == 0, "a bound graph verifies");
+    g->nodes[1].buf = 99;
+    CHECK(gr_verify(g, &st) != 0 && strstr(st.msg, "buffer slot"), "a bad buffer slot is caught: %s", st.msg);
+    es_arena_free(a);
+}
+
+/* ---- dead-code elimination ------------------------------------------------- */
+
+static void test_dce(void)
+{
+    es_arena *a = es_arena_new();
+    gr_graph *g = gr_new(a, NULL);
+    int x = gr_input(g, "x", GR_F32, gr_shape1(GR_BATCH), nospan);          /* 0 */
+    int dead_in = gr_input(g, "unused", GR_F32, gr_shape1(3), nospan);      /* 1: dead */
+    int w = gr_param(g, "w", gr_shape1(1), GR_INIT_ZEROS, 0, 0, 1, nospan);  /* 2 */
+    int gw = gr_param(g, "gw", gr_shape1(1), GR_INIT_ZEROS, 0, 0, 0, nospan);/* 3 */
+    int dead = gr_unary(g, GR_EXP, dead_in, nospan);                          /* 4: dead */
+    int y = gr_binary(g, GR_MUL, x, w, nospan);                               /* 5 */
+    int dead2 = gr_unary(g, GR_NEG, y, nospan);                               /* 6: dead */
+    int upd = gr_op_node(g, GR_APPLY_SGD, 2, (int[]){ w, gw }, NULL, (double[]){ 0.5, 0, 0, 0 }, nospan); /* 7 */
+    int out = gr_unary(g, GR_SQUARE, y, nospan);                              /* 8 */
+    gr_add_output(g, "out", out);
+    (void)dead; (void)dead2; (void)upd;
+    gr_graph *d = gr_dce(g);
+    CHECK(d->n == 6, "dce keeps 6 of 9 nodes (kept %d)", d->n);
+    int kept_apply = 0, kept_exp = 0, kept_neg = 0;
+    for (int i = 0; i < d->n; i++) {
+        kept_apply += d->nodes[i].op == GR_APPLY_SGD;
+        kept_exp += d->nodes[i].op == GR_EXP;
+        kept_neg += d->nodes[i].op == GR_NEG;
+    }
+    CHECK(kept_apply == 1, "the side effect survives");
+    CHECK(kept_exp == 0 && kept_neg == 0, "dead computations are dropped");
+    CHECK(gr_find_named(d, GR_INPUT, "unused") == GR_NONE, "the unused input is dropped");
+    CHECK(gr_find_named(d, GR_PARAM, "gw") != GR_NONE, "what the side effect reads survives");
+    int o = gr_find_output(d, "out");
+    CHECK(o != GR_NONE && d->nodes[o].op == GR_SQUARE && d->nodes[d->nodes[o].in[0]].op == GR_MUL,
+          "the output is remapped to its node");
+    es_status st;
+    es_status_clear(&st);
+    CHECK(gr_verify(d, &st) == 0, "the result verifies: %s", st.msg);
+    (void)x;
+    es_arena_free(a);
+}
+
+/* ---- text form ---------------------------------------------------------------- */
+
+static char *print_to_string(const gr_graph *g)
+{
+    char *s = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&s, &n);
+    gr_print(g, f);
+    fclose(f);
+    return s;
+}
+
+/* a graph using every op, odd floats and a name that needs escaping */
+static gr_graph *every_op_graph(es_arena *a)
+{
+    gr_graph *g = gr_new(a, NULL);
+    g->kind = GR_PROG_EVAL;
+    es_span s = nospan;
+    int x = gr_input(g, "x \"quoted\"\\", GR_F32, gr_shape2(GR_BATCH, 4), s);
+    int ids = gr_input(g, "ids", GR_I32, gr_shape2(GR_BATCH, 2), s);
+    int lab = gr_input(g, "label", GR_I32, gr_shape1(GR_BATCH), s);
+    int w = gr_param(g, "w", gr_shape2(4, 3), GR_INIT_TRUNC_NORMAL, 0.1, 1.0 / 3.0, 1, s);
+    int tab = gr_param(g, "tab", gr_shape2(10, 3), GR_INIT_UNIFORM, -0.05, 0.05, 1, s);
+    int acc = gr_param(g, "tab/accum", gr_shape2(10, 3), GR_INIT_CONST, 0.1, 0, 0, s);
+    int lin = gr_param(g, "tab/linear", gr_shape2(10, 3), GR_INIT_ZEROS, 0, 0, 0, s);
+    float cv[3] = { 1.0f / 3.0f, -2.5e-8f, 123456.789f };
+    int c = gr_const(g, gr_shape1(3), cv, s);
+    int k = gr_scalar(g, 0.1, s);
+    int h = gr_matmul(g, x, w, 0, 0, s);
+    for (gr_op op = GR_NEG; op <= GR_SIGN; op++) h = gr_unary(g, op, h, s);
+    h = gr_binary(g, GR_ADD, h, c, s);
+    for (gr_op op = GR_SUB; op <= GR_MINIMUM; op++) h = gr_binary(g, op, h, k, s);
+    int e = gr_binary(g, GR_GATHER_SUM, tab, ids, s);
+    h = gr_binary(g, GR_BROADCAST, gr_binary(g, GR_SUM_TO, h, c, s), e, s);
+    h = gr_reshape(g, gr_reshape(g, h, gr_shape2(3, GR_BATCH), s), gr_shape2(GR_BATCH, 3), s);
+    g->nodes[h].name = "named \"node\"";
+    int64_t dep[4] = { 5, 0, 0, 0 };
+    int oh = gr_op_node(g, GR_ONE_HOT, 1, &ids, dep, NULL, s);
+    int sc = gr_op_node(g, GR_SCATTER_ADD, 3, (int[]){ ids, e, tab }, NULL, NULL, s);
+    int sm = gr_unary(g, GR_SOFTMAX, h, s);
+    int ls = gr_unary(g, GR_LOG_SOFTMAX, sm, s);
+    int am = gr_unary(g, GR_ARGMAX, ls, s);
+    int cf = gr_unary(g, GR_CAST_F32, am, s);
+    int sx = gr_binary(g, GR_SIGMOID_XENT, h, sm, s);
+    int xe = gr_binary(g, GR_SOFTMAX_XENT, ls, lab, s);
+    int xg = gr_op_node(g, GR_SOFTMAX_XENT_GRAD, 3, (int[]){ ls, lab, xe }, NULL, NULL, s);
+    int l = gr_binary(g, GR_ADD, gr_unary(g, GR_SUM, sx, s), gr_unary(g, GR_MEAN, xg, s), s);
+    l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_NUMEL, cf, s), s);
+    l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_SUM, gr_sum_axis(g, oh, 1, s), s), s);
+    l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_SUM, sc, s), s);
+    int64_t sparse[4] = { 1, 0, 0, 0 };
+    double ff[4] = { 0.2, 0.001, 1e-300, -0.5 };
+    gr_op_node(g, GR_APPLY_FTRL, 5, (int[]){ tab, acc, lin, ids, e }, sparse, ff, s);
+    gr_add_output(g, "loss", l);
+    gr_add_output(g, "probabilities", sm);
+    return g;
+}
+
+static void test_text(void)
+{
+    es_arena *a = es_arena_new();
+    gr_graph *g = every_op_graph(a);
+    CHECK(g->nerrors == 0, "the every-op graph builds");
+    int seen[GR_NUM_OPS] = { 0 };
+    for (int i = 0; i < g->n; i++) seen[g->nodes[i].op] = 1;
+    int missing = 0;
+    for (int i = 0; i < GR_NUM_OPS; i++)
+        if (!seen[i] && i != GR_APPLY_SGD && i != GR_APPLY_ADAGRAD && i != GR_APPLY_ADAM) {
+            missing++;
+            fprintf(stderr, "  op %s is not in the round-trip graph\n", gr_ops[i].name);
+        }
+    CHECK(missing == 0, "the round-trip graph uses every op but three applies");
+
+    char *t1 = print_to_string(g);
+    es_status st;
+    es_status_clear(&st);
+    gr_graph *p = gr_parse(a, t1, &st);
+    CHECK(p != NULL, "the printed graph parses: %s", st.msg);
+    if (p) {
+        char *t2 = print_to_string(p);
+        CHECK(strcmp(t1, t2) == 0, "print -> parse -> print is the identity:\n%s\n---\n%s", t1, t2);
+        free(t2);
+        CHECK(p->n == g->n && p->kind == GR_PROG_EVAL && p->noutputs == 2, "parse keeps nodes, kind, outputs");
+        int same = 1;
+        for (int i = 0; i < g->n; i++) {
+            const gr_node *m = &g->nodes[i], *q = &p->nodes[i];
+            same &= m->op == q->op && m->nin == q->nin && gr_shape_eq(m->shape, q->shape) && m->dtype == q->dtype &&
+                    memcmp(m->in, q->in, sizeof m->in) == 0 && memcmp(m->a, q->a, sizeof m->a) == 0 &&
+                    memcmp(m->f, q->f, sizeof m->f) == 0 && (!m->name) == (!q->name) &&
+                    (!m->name || strcmp(m->name, q->name) == 0);
+            if (m->op == GR_CONST)
+                same &= memcmp(m->data, q->data, (size_t)gr_numel(m->shape, 1) * sizeof(float)) == 0;
+        }
+        CHECK(same, "every field survives the round trip bit for bit");
+        CHECK(gr_verify(p, &st) == 0, "the parsed graph verifies: %s", st.msg);
+    }
+    free(t1);
+    char *ts = print_to_string(small_graph(a));
+    CHECK(strstr(ts, "%2:f32[B,2] = matmul(%0, %1)\n") != NULL, "a node prints as %%N:type = op(inputs):\n%s", ts);
+    free(ts);
+
+    /* hand-written text: gaps in numbering, comments, and checked types */
+    const char *hand =
+        "# a comment\n"
+        "program predict\n"
+        "%1:f32[B,3] = input \"x\"\n"
+        "%5:f32[3] = param \"b\" init=zeros trainable=1\n"
+        "\n"
+        "%9:f32[B,3] = add(%1, %5)\n"
+        "output \"y\" = %9\n";
+    p = gr_parse(a, hand, &st);
+    CHECK(p && p->n == 3 && p->kind == GR_PROG_PREDICT && gr_find_output(p, "y") == 2,
+          "hand-written text with gaps and comments parses: %s", st.msg);
+    struct { const char *text, *want; } bad[] = {
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[3] = sum(%0)\n", "line 2: sum: declared f32[3] but the inputs give f32[]" },
+        { "%0:f32[B,3] = exp(%4)\n", "line 1: %4 is not defined above" },
+        { "%0:f32[2] = const [1, 2]\n%0:f32[2] = exp(%0)\n", "line 2: node %0 does not follow %0" },
+        { "%0:f32[2] = frobnicate(%0)\n", "line 1: unknown op 'frobnicate'" },
+        { "%0:f32[2] = const [1, 2] junk\n", "line 1: unexpected text" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[B,3] = add(%0, %0, %0)\n", "line 2: add: expects 2 inputs, got 3" },
+    };
+    for (size_t i = 0; i < ES_ARRAY_LEN(bad); i++) {
+        es_status_clear(&st);
+        CHECK(gr_parse(a, bad[i].text, &st) == NULL && strstr(st.msg, bad[i].want),
+              "bad text %zu is refused with \"%s\" (got \"%s\")", i, bad[i].want, st.msg);
+    }
+    es_arena_free(a);
+}
+
+/* ---- the reference evaluator on hand-computed values ------------------------- */
+
+static void test_eval(void)
+{
+    tg *t = tg_new();
+    gr_graph *g = t->g;
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), nospan);
+    int ids = gr_input(g, "ids", GR_I32, gr_shape2(GR_BATCH, 2), nospan);
+    int tab = gr_param(g, "tab", gr_shape2(4, 2), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int lab = gr_input(g, "lab", GR_I32, gr_shape1(GR_BATCH), nospan);
+    int col = gr_param(g, "col", gr_shape2(2, 1), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int am = gr_unary(g, GR_ARGMAX, x, nospan);
+    int64_t d3[4] = { 3, 0, 0, 0 };
+    int oh = gr_op_node(g, GR_ONE_HOT, 1, &ids, d3, NULL, nospan);
+    int ga = gr_binary(g, GR_GATHER_SUM, tab, ids, nospan);
+    int sc = gr_op_node(g, GR_SCATTER_ADD, 3, (int[]){ ids, ga, tab }, NULL, NULL, nospan);
+    int sm = gr_unary(g, GR_SOFTMAX, x, nospan);
+    int ls = gr_unary(g, GR_LOG_SOFTMAX, x, nospan);
+    int xe = gr_binary(g, GR_SOFTMAX_XENT, x, lab, nospan);
+    int sp = gr_unary(g, GR_SOFTPLUS, x, nospan);
+    int sg = gr_unary(g, GR_SIGMOID, x, nospan);
+    int mean = gr_unary(g, GR_MEAN, x, nospan);
+    int ne = gr_unary(g, GR_NUMEL, x, nospan);
+    int mm = gr_matmul(g, x, x, 1, 0, nospan);                     /* x^T x: [3,3] */
+    int bc = gr_binary(g, GR_ADD, col, gr_sum_axis(g, x, 0, nospan), nospan); /* [2,1]+[3] */
+    int xs = gr_binary(g, GR_SIGMOID_XENT, x, gr_unary(g, GR_SIGMOID, x, nospan), nospan);
+    CHECK(g->nerrors == 0, "the evaluator's graph builds");
+    CHECK(gr_binary(g, GR_SUM_TO, x, col, nospan) == GR_NONE && g->nerrors == 1,
+          "sum_to [B,3] to [2,1] is refused (B does not stretch from 2)");
+    tg_alloc(t, 2);
+    /* row 0: a tie for the maximum and huge logits; row 1: ordinary values */
+    float xv[6] = { 1000.0f, -1000.0f, 1000.0f, 0.5f, -1.0f, 2.0f };
+    memcpy(F(t, x), xv, sizeof xv);
+    int32_t idv[4] = { 2, 2, -1, 7 };     /* duplicate; missing and out of range */
+    memcpy(Iv(t, ids), idv, sizeof idv);
+    float tv[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    memcpy(F(t, tab), tv, sizeof tv);
+    int32_t lv[2] = { 1, 5 };              /* the second label is out of range */
+    memcpy(Iv(t, lab), lv, sizeof lv);
+    F(t, col)[0] = 10; F(t, col)[1] = 20;
+    gr_eval(g, t->bufs, 2);
+
+    CHECK(Iv(t, am)[0] == 0 && Iv(t, am)[1] == 2, "argmax: the first maximum wins (%d, %d)", Iv(t, am)[0], Iv(t, am)[1]);
+    float ohw[6] = { 0, 0, 2, 0, 0, 0 };
+    CHECK(memcmp(F(t, oh), ohw, sizeof ohw) == 0, "one_hot: duplicates add up, invalid ids are skipped");
+    float gaw[4] = { 10, 12, 0, 0 };
+    CHECK(memcmp(F(t, ga), gaw, sizeof gaw) == 0, "gather_sum: row 2 twice; no valid id gives zeros");
+    float scw[8] = { 0, 0, 0, 0, 20, 24, 0, 0 };
+    CHECK(memcmp(F(t, sc), scw, sizeof scw) == 0, "scatter_add: each id of a row receives the row");
+    CHECK(check_close(F(t, sm)[0], 0.5, 1e-6, 0) && F(t, sm)[1] == 0 && check_close(F(t, sm)[2], 0.5, 1e-6, 0),
+          "softmax of huge logits is finite (max subtracted)");
+    double e0 = exp(0.5), e1 = exp(-1.0), e2 = exp(2.0), s = e0 + e1 + e2;
+    CHECK(check_close(F(t, sm)[5], e2 / s, 1e-6, 0), "softmax row 1");
+    CHECK(check_close(F(t, ls)[0], -log(2.0), 1e-6, 0) && check_close(F(t, ls)[4], -1.0 - log(s), 1e-6, 0),
+          "log_softmax stays finite and exact");
+    CHECK(check_close(F(t, xe)[0], log(2.0) + 2000.0, 1e-6, 0), "softmax_xent with huge logits: %g", F(t, xe)[0]);
+    CHECK(F(t, xe)[1] == 0, "softmax_xent of an out-of-range label is 0");
+    CHECK(F(t, sp)[0] == 1000.0f && F(t, sp)[1] == 0.0f && check_close(F(t, sp)[3], log1p(exp(0.5)), 1e-6, 0),
+          "softplus is stable for large |x|");
+    CHECK(F(t, sg)[0] == 1.0f && F(t, sg)[1] == 0.0f && !isnan(F(t, sg)[1]), "sigmoid saturates without NaN");
+    CHECK(check_close(F(t, xs)[3], 0.5 - 0.5 * (1 / (1 + exp(-0.5))) + log1p(exp(-0.5)), 1e-6, 0)
+          && isfinite(F(t, xs)[0]) && isfinite(F(t, xs)[1]), "sigmoid_xent is the stable formula");
+    CHECK(check_close(F(t, mean)[0], (1000 - 1000 + 1000 + 0.5 - 1 + 2) / 6.0, 1e-6, 0), "mean divides by B*3");
+    CHECK(F(t, ne)[0] == 6, "numel of [B,3] at B=2 is 6");
+    CHECK(check_close(F(t, mm)[0], 1000.0 * 1000 + 0.25, 1e-6, 0) && check_close(F(t, mm)[5], -1000.0 * 1000 - 2, 1e-6, 0),
+          "matmul with A transposed");
+    /* col [2,1] + colsum [3] -> [2,3]: colsum = (1000.5, -1001, 1002) */
+    float bcw[6] = { 1010.5f, -991, 1012, 1020.5f, -981, 1022 };
+    CHECK(memcmp(F(t, bc), bcw, sizeof bcw) == 0, "add broadcasts [2,1] with [3]");
+    tg_free(t);
+}
+
+/* ---- initialisers ------------------------------------------------------------ */
+
+static void test_init(void)
+{
+    es_rng rng;
+    es_rng_seed(&rng, 7);
+    gr_node p;
+    memset(&p, 0, sizeof p);
+    p.op = GR_PARAM;
+    p.shape = gr_shape2(200, 300);
+    int64_t ne = 200 * 300;
+    float *v = malloc((size_t)ne * sizeof *v);
+    struct { gr_init init; double f0, f1, lo, hi, mean, sd; } cases[] = {
+        { GR_INIT_ZEROS, 0, 0, 0, 0, 0, 0 },
+        { GR_INIT_CONST, 0.1, 0, 0.1, 0.1, 0.1, 0 },
+        { GR_INIT_UNIFORM, -2, 3, -2, 3, 0.5, 5 / sqrt(12.0) },
+        { GR_INIT_NORMAL, 1, 0.5, -INFINITY, INFINITY, 1, 0.5 },
+        /* a standard normal truncated at 2 has stddev 0.8796 */
+        { GR_INIT_TRUNC_NORMAL, 1, 0.5, 0, 2, 1, 0.5 * 0.87962566103423978 },
+        { GR_INIT_GLOROT_UNIFORM, 0, 0, -sqrt(6.0 / 500), sqrt(6.0 / 500), 0, sqrt(6.0 / 500) / sqrt(3.0) },
+        { GR_INIT_GLOROT_NORMAL, 0, 0, -2 * sqrt(2.0 / 500) / 0.87962566103423978,
+          2 * sqrt(2.0 / 500) / 0.87962566103423978, 0, sqrt(2.0 / 500) },
+        { GR_INIT_HE_NORMAL, 0, 0, -2 * sqrt(2.0 / 200) / 0.87962566103423978,
+          2 * sqrt(2.0 / 200) / 0.87962566103423978, 0, sqrt(2.0 / 200) },
+    };
+    for (size_t c = 0; c < ES_ARRAY_LEN(cases); c++) {
+        p.a[0] = cases[c].init;
+        p.f[0] = cases[c].f0;
+        p.f[1] = cases[c].f1;
+        gr_init_param(&p, v, &rng);
+        double s = 0, s2 = 0;
+        int out = 0;
+        for (int64_t i = 0; i < ne; i++) {
+            s += v[i];
+            s2 += (double)v[i] * v[i];
+            out += v[i] < (float)cases[c].lo || v[i] > (float)cases[c].hi;
+        }
+        double mean = s / (double)ne, sd = sqrt(s2 / (double)ne - mean * mean);
+        CHECK(out == 0, "init %zu: %d values outside [%g, %g]", c, out, cases[c].lo, cases[c].hi);
+        /* 60000 draws: the sample mean is within ~4 standard errors */
+        CHECK(fabs(mean - cases[c].mean) <= 4 * cases[c].sd / sqrt((double)ne) + 1e-6,
+              "init %zu: mean %g, expected %g", c, mean, cases[c].mean);
+        CHECK(fabs(sd - cases[c].sd) <= 0.02 * cases[c].sd + 1e-6, "init %zu: stddev %g, expected %g", c, sd, cases[c].sd);
+    }
+    /* rank 1: fan_in = fan_out = d[0] */
+    p.shape = gr_shape1(24);
+    p.a[0] = GR_INIT_GLOROT_UNIFORM;
+    gr_init_param(&p, v, &rng);
+    int out = 0;
+    for (int i = 0; i < 24; i++) out += fabs(v[i]) > sqrt(6.0 / 48);
+    CHECK(out == 0, "glorot uniform of a vector uses fan_in = fan_out = d[0]");
+    free(v);
+}
+
+/* ---- optimizers: one step against the formulas of ops.def, in double ----------- */
+
+enum { V = 5, K = 2, NB = 4, M = 2 };
+
+typedef struct ref_state { double w[V * K], s1[V * K], s2[V * K], step; } ref_state;
+
+static void ref_update(gr_opt_kind kind, const gr_optimizer *o, double t, double g, double *w, double *s1, double *s2)
+{
+    switch (kind) {
+    case GR_OPT_SGD:
+        *w -= o->lr * g;
+        break;
+    case GR_OPT_ADAGRAD:
+        *s1 += g * g;
+        *w -= o->lr * g / (sqrt(*s1) + o->eps);
+        break;
+    case GR_OPT_ADAM:
+        *s1 = o->beta1 * *s1 + (1 - o->beta1) * g;
+        *s2 = o->beta2 * *s2 + (1 - o->beta2) * g * g;
+        *w -= o->lr * sqrt(1 - pow(o->beta2, t)) / (1 - pow(o->beta1, t)) * *s1 / (sqrt(*s2) + o->eps);
+        break;
+    case GR_OPT_FTRL: {
+        /* TensorFlow's ApplyFtrl: new_accum, sigma, linear, quadratic, then w */
+        double p = o->lr_power, acc = *s1, an = acc + g * g;
+        double sigma = (pow(an, -p) - pow(acc, -p)) / o->lr;
+        *s2 += g - sigma * *w;
+        double quad = pow(an, -p) / o->lr + 2 * o->l2;
+        if (fabs(*s2) > o->l1) *w = ((*s2 > 0 ? o->l1 : -o->l1) - *s2) / quad;
+        else *w = 0;
+        *s1 = an;
+        break;
+    }
+    }
+}
+
+static void test_optimizer(gr_opt_kind kind, int sparse)
+{
+    static const char *names[] = { "sgd", "adagrad", "adam", "ftrl" };
+    tg *t = tg_new();
+    gr_graph *g = t->g;
+    int w = gr_param(g, "w", gr_shape2(V, K), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    gr_grad gd = { w, GR_NONE, GR_NONE, GR_NONE };
+    int ids = GR_NONE, rows = GR_NONE, dense = GR_NONE;
+    if (sparse) {
+        ids = gr_input(g, "ids", GR_I32, gr_shape2(GR_BATCH, M), nospan);
+        rows = gr_input(g, "rows", GR_F32, gr_shape2(GR_BATCH, K), nospan);
+        gd.ids = ids;
+        gd.rows = rows;
+    } else {
+        dense = gr_input(g, "grad", GR_F32, gr_shape2(V, K), nospan);
+        gd.dense = dense;
+    }
+    gr_optimizer o;
+    gr_optimizer_defaults(&o, kind);
+    o.lr = 0.3;
+    o.eps = kind == GR_OPT_ADAGRAD ? 0.01 : o.eps;
+    o.l1 = 0.3;
+    o.l2 = 0.02;
+    CHECK(gr_apply_optimizer(g, &gd, 1, &o, nospan) == 0, "%s: optimizer builds", names[kind]);
+    int s1 = GR_NONE, s2 = GR_NONE, step = GR_NONE;
+    const char *n1 = kind == GR_OPT_ADAM ? "w/m" : "w/accum", *n2 = kind == GR_OPT_ADAM ? "w/v" : "w/linear";
+    if (kind != GR_OPT_SGD) s1 = gr_find_named(g, GR_PARAM, n1);
+    if (kind == GR_OPT_ADAM || kind == GR_OPT_FTRL) s2 = gr_find_named(g, GR_PARAM, n2);
+    if (kind == GR_OPT_ADAM) step = gr_find_named(g, GR_PARAM, "w/step");
+    CHECK(kind == GR_OPT_SGD || s1 != GR_NONE, "%s: slot %s exists", names[kind], n1);
+    CHECK((kind != GR_OPT_ADAM && kind != GR_OPT_FTRL) || s2 != GR_NONE, "%s: slot %s exists", names[kind], n2);
+    CHECK(kind != GR_OPT_ADAM || (step != GR_NONE && shape_is(g, step, "[1]")), "adam: step slot [1] exists");
+    if (s1 != GR_NONE) {
+        const gr_node *sn = &g->nodes[s1];
+        CHECK(sn->a[1] == 0, "%s: slots are not trainable", names[kind]);
+        int accum = kind == GR_OPT_ADAGRAD || kind == GR_OPT_FTRL;
+        CHECK(accum ? sn->a[0] == GR_INIT_CONST && sn->f[0] == 0.1 : sn->a[0] == GR_INIT_ZEROS,
+              "%s: %s starts at %s", names[kind], n1, accum ? "0.1" : "zeros");
+    }
+    es_status st;
+    es_status_clear(&st);
+    CHECK(gr_verify(g, &st) == 0, "%s: verifies: %s", names[kind], st.msg);
+    if ((kind != GR_OPT_SGD && s1 == GR_NONE) || g->nerrors) { tg_free(t); return; }
+    tg_alloc(t, NB);
+
+    es_rng rng;
+    es_rng_seed(&rng, 99 + (uint64_t)kind);
+    ref_state r;
+    for (int i = 0; i < V * K; i++) {
+        r.w[i] = F(t, w)[i] = (float)(es_rng_uniform(&rng) - 0.5);
+        if (s1 != GR_NONE)   /* accumulators positive; adam's m any sign */
+            r.s1[i] = F(t, s1)[i] = (float)(kind == GR_OPT_ADAM ? es_rng_uniform(&rng) - 0.5 : 0.05 + es_rng_uniform(&rng));
+        if (s2 != GR_NONE)
+            r.s2[i] = F(t, s2)[i] = (float)(kind == GR_OPT_ADAM ? 0.01 + es_rng_uniform(&rng) : 0.2 * (es_rng_uniform(&rng) - 0.5));
+    }
+    if (step != GR_NONE) r.step = F(t, step)[0] = 3;     /* t = 4 in this apply */
+    double gsum[V * K] = { 0 };
+    int touched[V] = { 0 };
+    if (sparse) {
+        int32_t idv[NB * M] = { 3, 1, 1, -1, 3, 9, 0, 3 };   /* 3 thrice, 1 twice; -1 and 9 skipped */
+        memcpy(Iv(t, ids), idv, sizeof idv);
+        for (int b = 0; b < NB; b++)
+            for (int k = 0; k < K; k++) F(t, rows)[b * K + k] = (float)(es_rng_uniform(&rng) - 0.5);
+        for (int b = 0; b < NB; b++)
+            for (int m = 0; m < M; m++) {
+                int id = idv[b * M + m];
+                if (id < 0 || id >= V) continue;
+                touched[id] = 1;
+                for (int k = 0; k < K; k++) gsum[id * K + k] += F(t, rows)[b * K + k];
+            }
+    } else {
+        for (int i = 0; i < V * K; i++) gsum[i] = F(t, dense)[i] = (float)(es_rng_uniform(&rng) - 0.5);
+        for (int v = 0; v < V; v++) touched[v] = 1;
+    }
+    ref_state before = r;
+    double tt = r.step + 1;
+    for (int v = 0; v < V; v++)
+        for (int k = 0; k < K; k++) {
+            int i = v * K + k;
+            if (touched[v]) ref_update(kind, &o, tt, gsum[i], &r.w[i], &r.s1[i], &r.s2[i]);
+        }
+    gr_eval(g, t->bufs, NB);
+    int bad = 0, moved_untouched = 0, zeroed = 0;
+    for (int i = 0; i < V * K; i++) {
+        bad += !check_close(F(t, w)[i], r.w[i], 1e-5, 1e-6);
+        if (s1 != GR_NONE) bad += !check_close(F(t, s1)[i], r.s1[i], 1e-5, 1e-6);
+        if (s2 != GR_NONE) bad += !check_close(F(t, s2)[i], r.s2[i], 1e-5, 1e-6);
+        if (!touched[i / K]) moved_untouched += F(t, w)[i] != (float)before.w[i];
+        zeroed += touched[i / K] && r.w[i] == 0;
+    }
+    CHECK(bad == 0, "%s %s: one apply matches the formula (%d values differ)", names[kind],
+          sparse ? "sparse" : "dense", bad);
+    CHECK(moved_untouched == 0, "%s sparse: untouched rows stay", names[kind]);
+    if (kind == GR_OPT_FTRL) CHECK(zeroed > 0 && zeroed < 10, "ftrl: the l1 threshold zeroes some weights only (%d)", zeroed);
+    if (step != GR_NONE) CHECK(F(t, step)[0] == 4, "adam: the step counter advances once per apply");
+    tg_free(t);
+}
+
+static void test_optimizer_defaults(void)
+{
+    gr_optimizer o;
+    gr_optimizer_defaults(&o, GR_OPT_ADAM);
+    CHECK(o.beta1 == 0.9 && o.beta2 == 0.999 && o.eps == 1e-8, "adam defaults as TensorFlow 1.x");
+    gr_optimizer_defaults(&o, GR_OPT_FTRL);
+    CHECK(o.initial_accum == 0.1 && o.lr_power == -0.5 && o.l1 == 0 && o.l2 == 0, "ftrl defaults");
+    gr_optimizer_defaults(&o, GR_OPT_ADAGRAD);
+    CHECK(o.initial_accum == 0.1 && o.eps == 0, "adagrad defaults");
+}
+
+/* autodiff refuses a loss that reaches a parameter only through step/sign */
+static void test_autodiff_errors(void)
+{
+    tg *t = tg_new();
+    gr_graph *g = t->g;
+    int w = gr_param(g, "w", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int l = gr_unary(g, GR_SUM, gr_unary(g, GR_STEP, w, nospan), nospan);
+    gr_grad *gs;
+    int n;
+    CHECK(gr_autodiff(g, l, &gs, &n) != 0, "a path through step is refused");
+    CHECK(strstr(tg_msgs(t), "through step, which has no useful gradient") != NULL, "and says why: %s", tg_msgs(t));
+    int v = gr_unary(g, GR_EXP, w, nospan);
+    CHECK(gr_autodiff(g, v, &gs, &n) != 0 && strstr(tg_msgs(t), "the loss must be an f32 scalar"),
+          "a non-scalar loss is refused");
+    /* a frozen param and inputs get no gradient */
+    int fz = gr_param(g, "frozen", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 0, nospan);
+    int x = gr_input(g, "x", GR_F32, gr_shape1(3), nospan);
+    int l2 = gr_unary(g, GR_SUM, gr_binary(g, GR_MUL, gr_binary(g, GR_MUL, x, fz, nospan), gr_unary(g, GR_EXP, w, nospan), nospan), nospan);
+    CHECK(gr_autodiff(g, l2, &gs, &n) == 0 && n == 1 && gs[0].param == w, "only trainable params get gradients");
+    tg_free(t);
+}
+
+int main(void)
+{
+    test_shapes();
+    test_shape_errors();
+    test_verify();
+    test_dce();
+    test_text();
+    test_eval();
+    test_init();
+    for (int k = GR_OPT_SGD; k <= GR_OPT_FTRL; k++) {
+        test_optimizer((gr_opt_kind)k, 0);
+        test_optimizer((gr_opt_kind)k, 1);
+    }
+    test_optimizer_defaults();
+    test_autodiff_errors();
+    return check_done("test_graph");
+}
