@@ -76,7 +76,9 @@ struct es_feature {
                                  "<feature>/mean", "<feature>/std" (zscore) or
                                  "<feature>/min", "<feature>/max" (minmax), each shape
                                  [width]; the runtime fills them before the first step. */
-    double num_default;       /* value for a missing field when the column has no default */
+    double num_default;       /* value for a missing field when the column has no default;
+                                 NaN = none, and a missing value is then an error naming the
+                                 column (the runtime reads it so; 0 would invent data) */
 
     /* bucketized */
     int nbounds;

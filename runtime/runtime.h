@@ -38,6 +38,12 @@ const char *rt_csv_path(const rt_csv *c);
 /* Byte offset of the start of the next unread row (for checkpointing a position). */
 int64_t rt_csv_offset(const rt_csv *c);
 void rt_csv_close(rt_csv *c);
+/* rt_csv_open with a chosen initial buffer size (rt_csv_open uses 1 MiB); the
+ * buffer still grows for a row longer than it. Tests use tiny buffers. */
+rt_csv *rt_csv_open_bufsize(const es_source_spec *src, const char *path, size_t bufsize,
+                            es_status *st);
+/* The header row's names when the source has a header (else n = 0, NULL). */
+const char *const *rt_csv_header(const rt_csv *c, int *n);
 
 /* ---- encoding examples ------------------------------------------------------ *
  * An encoded example is a fixed-size record:
@@ -71,7 +77,9 @@ void rt_reader_close(rt_reader *r);
 
 /* Pre-pass statistics for numeric features with zscore/minmax normalisation:
  * reads the whole training file once and returns, per used feature, mean, std,
- * min and max of its (raw) values. */
+ * min and max of its (raw) values. path NULL = spec->train's path. Every dense
+ * feature gets statistics; categorical ones get count 0. std is the population
+ * std, and 1 for a constant column (so a zscore never divides by zero). */
 typedef struct rt_stats { double mean, std, min, max; int64_t count; } rt_stats;
 int rt_compute_stats(const es_spec *spec, const char *path, rt_stats *out, es_status *st);
 
@@ -117,11 +125,16 @@ void rt_vars_free(rt_vars *vs);
  * same name has another shape (st names it). */
 int rt_vars_add_graph(rt_vars *vs, const gr_graph *g, es_rng *rng, es_status *st);
 rt_var *rt_vars_find(rt_vars *vs, const char *name);
+/* Adds one zero-filled variable (for state that no graph declares, and tests).
+ * Returns NULL with st set if the name exists or the shape is not fixed. */
+rt_var *rt_vars_add(rt_vars *vs, const char *name, gr_shape shape, int trainable, es_status *st);
 
 /* ---- checkpoints --------------------------------------------------------- *
- * model_dir/model.safetensors holds every variable (F32, shape as declared) and
- * __metadata__ { "global_step": "N", "fingerprint": "hex", "estc_version": "..." }.
- * model_dir/checkpoint is a small text index naming the latest file. Writes go to a
+ * model_dir/model-<step>.safetensors holds every variable (F32, shape as declared) and
+ * __metadata__ { "format": "estc-1", "global_step": "N", "fingerprint": "hex",
+ * "checksum": "hex", "header_checksum": "hex", "estc_version": "..." } (ckpt.c has
+ * the details). model_dir/checkpoint is a small text index naming the latest file
+ * and the kept ones (the last 5; older files are deleted). Writes go to a
  * temporary file, are fsynced and renamed, then the directory is fsynced. */
 int rt_ckpt_save(const char *model_dir, const rt_vars *vs, int64_t global_step,
                  uint64_t fingerprint, es_status *st);

@@ -1,0 +1,359 @@
+/*
+ * csv.c — a streaming CSV reader: one row at a time from a fixed-size buffer.
+ *
+ * The file is read with read(2) into a buffer of RT_CSV_BUFSIZE bytes; bytes
+ * [pos, len) are unread and buf[0] sits at file offset buf_off. A row is parsed
+ * from buf[pos..len) into `row` (unquoted, trimmed, NUL-terminated fields). When
+ * a row runs past the end of the buffered data, parsing is abandoned, the
+ * unread tail is moved to the front, more is read, and the row is parsed again
+ * from its start: parsing never has to remember a half-finished row. The buffer
+ * grows (doubling) only when one row is larger than the whole buffer, so memory
+ * is bounded by the longest row, never by the file.
+ *
+ * Format: fields are split on a literal, possibly multi-character separator
+ * (", " for UCI Adult). Spaces and tabs around fields are trimmed, except a
+ * whitespace character that is the separator itself (so "\t"-separated files
+ * keep empty fields). A field whose first non-blank character is '"' is quoted:
+ * it runs to the next lone '"', may contain separators and newlines, and "" in
+ * it stands for one '"'. Rows end at "\n", "\r\n" or the end of the file. Blank
+ * (all-whitespace) lines are skipped; so are lines starting with the comment
+ * prefix (at column 1) and, first of all, skip_rows physical lines. With a
+ * header, the first row left after that names the columns and is kept apart.
+ */
+#define _GNU_SOURCE
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { RT_CSV_BUFSIZE = 1 << 20 };
+
+struct rt_csv {
+    int fd;
+    char *path;
+    char *buf;
+    size_t cap, len, pos;    /* unread data is buf[pos, len) */
+    int64_t buf_off;         /* file offset of buf[0] */
+    int eof;                 /* read(2) has returned 0 */
+    int64_t pos_line;        /* 1-based line number at buf[pos] */
+    int64_t row_line;        /* line where the last returned row began */
+
+    const char *sep;
+    size_t seplen;
+    const char *comment;
+    size_t commentlen;
+    int trim_space, trim_tab;
+    int skip_left;           /* physical lines still to skip */
+
+    char *row;               /* unquoted field text of the current row */
+    size_t rowcap;
+    char **fields;           /* pointers into row */
+    int nfields, fieldcap;
+
+    int nheader;             /* header names (copies), when src->header */
+    char **header;
+};
+
+/* Outcomes of one parsing attempt at buf[pos]. */
+enum { P_ROW, P_SKIPPED, P_MORE, P_EOF, P_ERROR };
+
+static int is_trim(const rt_csv *c, char ch)
+{
+    return (ch == ' ' && c->trim_space) || (ch == '\t' && c->trim_tab);
+}
+
+/* Separator at p (the caller guarantees p < end)? Needs the whole separator in
+ * view; *more is set when the data ends inside a possible separator. */
+static int sep_at(const rt_csv *c, const char *p, const char *end, int *more)
+{
+    if (*p != c->sep[0]) return 0;
+    size_t avail = (size_t)(end - p);
+    if (avail < c->seplen) {
+        if (memcmp(p, c->sep, avail) == 0 && !c->eof) *more = 1;
+        return 0;
+    }
+    return memcmp(p, c->sep, c->seplen) == 0;
+}
+
+/* End of line at p: "\n", "\r\n", or a final "\r" at the end of the file.
+ * Returns its length (0 if none); p == end at EOF counts as an end of length 0
+ * and is handled by the callers. */
+static int eol_at(const rt_csv *c, const char *p, const char *end, int *more)
+{
+    if (*p == '\n') return 1;
+    if (*p == '\r') {
+        if (p + 1 < end) return p[1] == '\n' ? 2 : 0;
+        if (c->eof) return 1;
+        *more = 1;
+    }
+    return 0;
+}
+
+static void push_field(rt_csv *c, char *f)
+{
+    if (c->nfields == c->fieldcap) {
+        c->fieldcap = c->fieldcap ? c->fieldcap * 2 : 32;
+        c->fields = es_xrealloc(c->fields, (size_t)c->fieldcap * sizeof *c->fields);
+    }
+    c->fields[c->nfields++] = f;
+}
+
+/* Skips one physical line (for skip_rows and comments). */
+static int skip_line(rt_csv *c)
+{
+    const char *p = c->buf + c->pos, *end = c->buf + c->len;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl) {
+        if (!c->eof) return P_MORE;
+        c->pos = c->len;
+    } else {
+        c->pos = (size_t)(nl + 1 - c->buf);
+    }
+    c->pos_line++;
+    return P_SKIPPED;
+}
+
+/* One attempt at the next row starting at buf[pos]. On P_ROW the fields are
+ * set and pos/pos_line are past the row. On P_MORE nothing has changed. */
+static int parse_row(rt_csv *c, es_status *st)
+{
+    char *p = c->buf + c->pos, *end = c->buf + c->len;
+    if (p == end) return c->eof ? P_EOF : P_MORE;
+    if (c->skip_left > 0) {
+        int r = skip_line(c);
+        if (r == P_SKIPPED) c->skip_left--;
+        return r;
+    }
+    if (c->comment) {
+        size_t avail = (size_t)(end - p);
+        if (avail < c->commentlen && !c->eof && memcmp(p, c->comment, avail) == 0) return P_MORE;
+        if (avail >= c->commentlen && memcmp(p, c->comment, c->commentlen) == 0) return skip_line(c);
+    }
+    /* a blank line: only blanks up to the end of the line */
+    {
+        char *q = p;
+        while (q < end && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
+        if (q == end && !c->eof) return P_MORE;
+        if (q == end || *q == '\n') {
+            c->pos = (size_t)(q == end ? c->len : (size_t)(q + 1 - c->buf));
+            c->pos_line++;
+            return P_SKIPPED;
+        }
+    }
+
+    /* a row: worst case every input byte is copied and each field adds a NUL */
+    size_t need = (size_t)(end - p) + 2;
+    if (c->rowcap < need) {
+        c->rowcap = need;
+        c->row = es_xrealloc(c->row, c->rowcap);
+    }
+    char *out = c->row;
+    int64_t line = c->pos_line;
+    int more = 0;
+    c->nfields = 0;
+    for (;;) {
+        /* one field starts at p */
+        char *q = p;
+        while (q < end && is_trim(c, *q) && !sep_at(c, q, end, &more)) q++;
+        if (more) return P_MORE;
+        char *fstart = out;
+        if (q < end && *q == '"') {
+            int64_t qline = line;
+            q++;
+            for (;;) {
+                if (q == end) {
+                    if (!c->eof) return P_MORE;
+                    return es_fail(st, ES_EDATA, "%s:%lld: unterminated quoted field (the quote opens here)",
+                                   c->path, (long long)qline), P_ERROR;
+                }
+                if (*q == '"') {
+                    if (q + 1 == end && !c->eof) return P_MORE;
+                    if (q + 1 < end && q[1] == '"') { *out++ = '"'; q += 2; continue; }
+                    q++;
+                    break;
+                }
+                if (*q == '\n') line++;
+                *out++ = *q++;
+            }
+            /* after the closing quote: blanks, then a separator or the end of the row */
+            for (;;) {
+                if (q == end) break;
+                if (sep_at(c, q, end, &more)) break;
+                if (more) return P_MORE;
+                if (eol_at(c, q, end, &more)) break;
+                if (more) return P_MORE;
+                if (!is_trim(c, *q))
+                    return es_fail(st, ES_EDATA, "%s:%lld: unexpected character '%c' after a closing quote "
+                                   "(a quoted field must be followed by the separator \"%s\" or the end of the line)",
+                                   c->path, (long long)line, *q, c->sep), P_ERROR;
+                q++;
+            }
+        } else {
+            q = p;
+            char *f = q;
+            const char s0 = c->sep[0];
+            for (;;) {
+                while (q < end && *q != s0 && *q != '\n' && *q != '\r') q++;
+                if (q == end) break;
+                if (sep_at(c, q, end, &more)) break;
+                if (more) return P_MORE;
+                if (eol_at(c, q, end, &more)) break;
+                if (more) return P_MORE;
+                q++;
+            }
+            while (f < q && is_trim(c, *f)) f++;
+            char *fe = q;
+            while (fe > f && is_trim(c, fe[-1])) fe--;
+            memcpy(out, f, (size_t)(fe - f));
+            out += fe - f;
+        }
+        *out++ = 0;
+        push_field(c, fstart);   /* row was sized above, so it does not move under us */
+        if (q == end) {
+            if (!c->eof) return P_MORE;
+            c->pos = c->len;
+            break;
+        }
+        if (sep_at(c, q, end, &more)) { p = q + c->seplen; continue; }
+        int el = eol_at(c, q, end, &more);
+        if (more) return P_MORE;
+        if (el == 0) {  /* cannot happen: every loop above stops at sep, eol or end */
+            return es_fail(st, ES_EINTERNAL, "%s:%lld: internal CSV scanner error", c->path,
+                           (long long)line), P_ERROR;
+        }
+        c->pos = (size_t)(q + el - c->buf);
+        break;
+    }
+    c->row_line = c->pos_line;
+    c->pos_line = line + 1;
+    return P_ROW;
+}
+
+/* Makes room and reads more. Returns 0, or -1 on an I/O error. */
+static int refill(rt_csv *c, es_status *st)
+{
+    if (c->pos > 0) {
+        memmove(c->buf, c->buf + c->pos, c->len - c->pos);
+        c->buf_off += (int64_t)c->pos;
+        c->len -= c->pos;
+        c->pos = 0;
+    }
+    if (c->len == c->cap) {     /* one row larger than the buffer */
+        c->cap *= 2;
+        c->buf = es_xrealloc(c->buf, c->cap);
+    }
+    for (;;) {
+        ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return es_fail(st, ES_EIO, "cannot read %s: %s", c->path, strerror(errno));
+        }
+        if (r == 0) c->eof = 1;
+        c->len += (size_t)r;
+        return 0;
+    }
+}
+
+/* The next row, or 0 at the end. */
+static int next_row(rt_csv *c, es_status *st)
+{
+    for (;;) {
+        int r = parse_row(c, st);
+        switch (r) {
+        case P_ROW: return 1;
+        case P_EOF: return 0;
+        case P_ERROR: return -1;
+        case P_SKIPPED: continue;
+        case P_MORE:
+            if (refill(c, st) < 0) return -1;
+            continue;
+        default:
+            return es_fail(st, ES_EINTERNAL, "%s: internal CSV reader state %d", c->path, r);
+        }
+    }
+}
+
+rt_csv *rt_csv_open_bufsize(const es_source_spec *src, const char *path, size_t bufsize,
+                            es_status *st)
+{
+    if (!path) path = src->path;
+    if (!path) { es_fail(st, ES_EINVAL, "source %s has no data file", src->name ? src->name : "?"); return NULL; }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        es_fail(st, ES_EIO, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+#ifdef POSIX_FADV_SEQUENTIAL
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    rt_csv *c = es_xcalloc(1, sizeof *c);
+    c->fd = fd;
+    c->path = es_xstrdup(path);
+    c->cap = bufsize < 16 ? 16 : bufsize;
+    c->buf = es_xmalloc(c->cap);
+    c->pos_line = 1;
+    c->sep = src->separator && src->separator[0] ? src->separator : ",";
+    c->seplen = strlen(c->sep);
+    c->comment = src->comment && src->comment[0] ? src->comment : NULL;
+    c->commentlen = c->comment ? strlen(c->comment) : 0;
+    /* a separator made only of blanks must not be trimmed away */
+    int only_blanks = 1;
+    for (const char *s = c->sep; *s; s++) if (*s != ' ' && *s != '\t') only_blanks = 0;
+    c->trim_space = !(only_blanks && strchr(c->sep, ' '));
+    c->trim_tab = !(only_blanks && strchr(c->sep, '\t'));
+    c->skip_left = src->skip_rows > 0 ? src->skip_rows : 0;
+    if (src->header) {
+        int r = next_row(c, st);
+        if (r < 0) { rt_csv_close(c); return NULL; }
+        if (r == 1) {
+            c->nheader = c->nfields;
+            c->header = es_xmalloc((size_t)(c->nfields ? c->nfields : 1) * sizeof *c->header);
+            for (int i = 0; i < c->nfields; i++) c->header[i] = es_xstrdup(c->fields[i]);
+        }
+    }
+    return c;
+}
+
+rt_csv *rt_csv_open(const es_source_spec *src, const char *path, es_status *st)
+{
+    return rt_csv_open_bufsize(src, path, RT_CSV_BUFSIZE, st);
+}
+
+int rt_csv_next(rt_csv *c, int *nfields, char ***fields, es_status *st)
+{
+    int r = next_row(c, st);
+    if (r == 1) {
+        *nfields = c->nfields;
+        *fields = c->fields;
+    } else {
+        *nfields = 0;
+        *fields = NULL;
+    }
+    return r;
+}
+
+const char *const *rt_csv_header(const rt_csv *c, int *n)
+{
+    *n = c->nheader;
+    return (const char *const *)c->header;
+}
+
+int64_t rt_csv_line(const rt_csv *c) { return c->row_line; }
+const char *rt_csv_path(const rt_csv *c) { return c->path; }
+int64_t rt_csv_offset(const rt_csv *c) { return c->buf_off + (int64_t)c->pos; }
+
+void rt_csv_close(rt_csv *c)
+{
+    if (!c) return;
+    if (c->fd >= 0) close(c->fd);
+    for (int i = 0; i < c->nheader; i++) free(c->header[i]);
+    free(c->header);
+    free(c->fields);
+    free(c->row);
+    free(c->buf);
+    free(c->path);
+    free(c);
+}

@@ -1,0 +1,612 @@
+/*
+ * reader.c — CSV rows to encoded examples (the feature-column transforms).
+ *
+ * A reader owns one rt_csv and, built once at open, everything a row needs:
+ * an encoder per categorical feature reachable from spec->used (crossed
+ * features pull in their inputs, which may be hidden HASHED features), hash
+ * tables for vocabulary and label lookups, and per-column caches so a column
+ * read by several features (age and bucketized age) is parsed once per row.
+ *
+ * Contract points worth knowing:
+ *  - A field is missing when it is empty or equals the source's `missing`
+ *    token. A missing numeric value takes the column default, else the
+ *    feature's num_default, else it is an error naming the column. NaN in
+ *    es_feature.num_default means "no default" (the frontend sets it so when
+ *    the user gave none; zero would silently invent data). A missing string
+ *    takes the column default, else the feature yields no id (-1), as a
+ *    missing categorical value contributes nothing in TensorFlow.
+ *  - Ids: bucketized = number of bounds <= value; vocabulary = position, OOV
+ *    hashes into [nvocab, nvocab + num_oov) with XXH64(s, seed 0) % num_oov,
+ *    else default_id; identity = the integer, out of range -> default_id;
+ *    hashed = XXH64(s, seed 0) % num_buckets; crossed = XXH64 over the inputs'
+ *    uint64 keys in host (little-endian) byte order, seed 0, % num_buckets,
+ *    where a hashed input's key is its full hash and any other input's key is
+ *    its id; -1 if any input has no id.
+ *  - Types are checked at open, not assumed from sema: string features need a
+ *    string column, numeric ones a float or int column.
+ *  - A row error (field count, parse, unknown label) stops the reader, or is
+ *    counted and skipped when the source says bad_rows = skip. CSV syntax
+ *    errors (an unterminated quote) always stop it: the rest of the file can
+ *    no longer be split reliably.
+ */
+#define _GNU_SOURCE
+#include "runtime.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- string -> int hash table (vocabularies, labels) ------------------------ */
+
+typedef struct vtab {
+    uint32_t mask;            /* capacity - 1; capacity a power of two >= 2n */
+    const char **key;         /* NULL = empty slot */
+    size_t *klen;
+    uint64_t *hash;
+    int32_t *val;
+} vtab;
+
+static void vtab_init(vtab *t, es_arena *a, int n)
+{
+    uint32_t cap = 8;
+    while (cap < 2u * (uint32_t)n) cap *= 2;
+    t->mask = cap - 1;
+    t->key = es_alloc(a, cap * sizeof *t->key);
+    t->klen = es_alloc(a, cap * sizeof *t->klen);
+    t->hash = es_alloc(a, cap * sizeof *t->hash);
+    t->val = es_alloc(a, cap * sizeof *t->val);
+}
+
+static int32_t vtab_get(const vtab *t, const char *s, size_t len, uint64_t h)
+{
+    for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
+        if (!t->key[i]) return -1;
+        if (t->hash[i] == h && t->klen[i] == len && memcmp(t->key[i], s, len) == 0) return t->val[i];
+    }
+}
+
+/* Adds key -> val unless key is present (the first occurrence wins). */
+static void vtab_put(vtab *t, const char *s, int32_t val)
+{
+    size_t len = strlen(s);
+    uint64_t h = es_hash64(s, len, 0);
+    for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
+        if (!t->key[i]) {
+            t->key[i] = s; t->klen[i] = len; t->hash[i] = h; t->val[i] = val;
+            return;
+        }
+        if (t->hash[i] == h && t->klen[i] == len && memcmp(t->key[i], s, len) == 0) return;
+    }
+}
+
+/* ---- encoders ------------------------------------------------------------------ */
+
+typedef struct fenc fenc;
+struct fenc {
+    const es_feature *f;
+    vtab vocab;               /* ES_FEAT_VOCAB */
+    int ncross;
+    fenc **cross;
+    uint64_t *keys;           /* crossed: scratch for the inputs' keys */
+    int64_t stamp;            /* row for which id/key are valid */
+    int32_t id;
+    uint64_t key;
+};
+
+struct rt_reader {
+    const es_spec *spec;
+    const es_source_spec *src;
+    rt_csv *csv;
+    int with_label;
+    es_arena *arena;
+    rt_layout lay;
+    ES_VEC(fenc *) enc;       /* every distinct categorical feature reached */
+    fenc **used_enc;          /* per used feature: its encoder, NULL if dense */
+    vtab label_vocab;
+    char *lbuf;               /* label normalisation scratch */
+    size_t lcap;
+    int64_t rows, skipped, stamp;
+    int64_t *col_stamp;       /* column's value cached for this row stamp */
+    double *col_val;
+    int nfields;
+    char **fields;
+};
+
+static const char *col_name(const rt_reader *r, int col) { return r->src->cols[col].name; }
+
+static int row_fail(rt_reader *r, es_status *st, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* "FILE:LINE: column NAME: what" */
+static int row_fail(rt_reader *r, es_status *st, int col, const char *fmt, ...)
+{
+    char what[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (col >= 0)
+        return es_fail(st, ES_EDATA, "%s:%lld: column %s: %s", rt_csv_path(r->csv),
+                       (long long)rt_csv_line(r->csv), col_name(r, col), what);
+    return es_fail(st, ES_EDATA, "%s:%lld: %s", rt_csv_path(r->csv), (long long)rt_csv_line(r->csv), what);
+}
+
+static int is_missing(const rt_reader *r, const char *s)
+{
+    return s[0] == 0 || (r->src->missing && strcmp(s, r->src->missing) == 0);
+}
+
+/* Parses a whole field as a float or an integer according to the column type. */
+static int parse_num(rt_reader *r, int col, const char *s, double *v, es_status *st)
+{
+    const es_column *c = &r->src->cols[col];
+    char *end;
+    errno = 0;
+    if (c->type == ES_COL_INT) {
+        long long x = strtoll(s, &end, 10);
+        if (end == s || *end) return row_fail(r, st, col, "cannot parse \"%s\" as an int", s);
+        if (errno == ERANGE) return row_fail(r, st, col, "\"%s\" is out of range for a 64-bit int", s);
+        *v = (double)x;
+        return 0;
+    }
+    double x = strtod(s, &end);
+    if (end == s || *end) return row_fail(r, st, col, "cannot parse \"%s\" as a float", s);
+    if (!isfinite(x)) return row_fail(r, st, col, "\"%s\" is not a finite number", s);
+    if (errno == ERANGE && fabs(x) > 1.0) return row_fail(r, st, col, "\"%s\" is out of range", s);
+    *v = x;
+    return 0;
+}
+
+/* A numeric value of column col for a feature whose own default is fdefault
+ * (NaN = none). *present = 0 when missing without any default and allow_none. */
+static int col_num(rt_reader *r, int col, double fdefault, const char *who, int allow_none,
+                   int *present, double *v, es_status *st)
+{
+    *present = 1;
+    if (r->col_stamp[col] == r->stamp) { *v = r->col_val[col]; return 0; }
+    const char *s = r->fields[col];
+    const es_column *c = &r->src->cols[col];
+    if (is_missing(r, s)) {
+        if (c->has_default) { *v = c->num_default; return 0; }
+        if (!isnan(fdefault)) { *v = fdefault; return 0; }
+        if (allow_none) { *present = 0; return 0; }
+        return row_fail(r, st, col, "the value is missing and neither the column nor %s has a default", who);
+    }
+    if (parse_num(r, col, s, v, st) < 0) return -1;
+    r->col_stamp[col] = r->stamp;
+    r->col_val[col] = *v;
+    return 0;
+}
+
+/* A string value; NULL when missing without a column default. */
+static const char *col_str(rt_reader *r, int col)
+{
+    const char *s = r->fields[col];
+    if (!is_missing(r, s)) return s;
+    const es_column *c = &r->src->cols[col];
+    return c->has_default && c->str_default ? c->str_default : NULL;
+}
+
+/* Number of bounds <= v (bounds ascending): TensorFlow's bucketized_column. */
+static int32_t bucketize(const double *b, int n, double v)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (b[mid] <= v) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static int enc_id(rt_reader *r, fenc *e, es_status *st)
+{
+    if (e->stamp == r->stamp) return 0;
+    const es_feature *f = e->f;
+    int32_t id = -1;
+    uint64_t key = 0;
+    char who[300];
+    snprintf(who, sizeof who, "feature %s", f->name);
+    switch (f->kind) {
+    case ES_FEAT_BUCKETIZED: {
+        double v; int present;
+        if (col_num(r, f->column, f->num_default, who, 0, &present, &v, st) < 0) return -1;
+        id = bucketize(f->bounds, f->nbounds, v);
+        key = (uint64_t)id;
+        break;
+    }
+    case ES_FEAT_VOCAB: {
+        const char *s = col_str(r, f->column);
+        if (s) {
+            size_t len = strlen(s);
+            uint64_t h = es_hash64(s, len, 0);
+            id = vtab_get(&e->vocab, s, len, h);
+            if (id < 0) id = f->num_oov > 0 ? (int32_t)((int64_t)f->nvocab + (int64_t)(h % (uint64_t)f->num_oov))
+                                            : (int32_t)f->default_id;
+        }
+        key = (uint64_t)(int64_t)id;
+        break;
+    }
+    case ES_FEAT_IDENTITY: {
+        double v; int present;
+        if (col_num(r, f->column, f->num_default, who, 1, &present, &v, st) < 0) return -1;
+        if (present) {
+            if (v != floor(v))
+                return row_fail(r, st, f->column, "identity feature %s needs an integer, found %s",
+                                f->name, r->fields[f->column]);
+            id = v >= 0 && v < (double)f->num_buckets ? (int32_t)v : (int32_t)f->default_id;
+        }
+        key = (uint64_t)(int64_t)id;
+        break;
+    }
+    case ES_FEAT_HASHED: {
+        const char *s = col_str(r, f->column);
+        if (s) {
+            key = es_hash64(s, strlen(s), 0);
+            /* a hidden input of a cross may have no bucket count: only its key matters */
+            id = f->num_buckets > 0 && f->num_buckets <= INT32_MAX ? (int32_t)(key % (uint64_t)f->num_buckets) : 0;
+        }
+        break;
+    }
+    case ES_FEAT_CROSSED: {
+        int ok = 1;
+        for (int i = 0; i < e->ncross; i++) {
+            if (enc_id(r, e->cross[i], st) < 0) return -1;
+            if (e->cross[i]->id < 0) ok = 0;
+            e->keys[i] = e->cross[i]->key;
+        }
+        if (ok) {
+            uint64_t h = es_hash64(e->keys, (size_t)e->ncross * sizeof *e->keys, 0);
+            id = (int32_t)(h % (uint64_t)f->num_buckets);
+        }
+        key = (uint64_t)(int64_t)id;
+        break;
+    }
+    case ES_FEAT_NUMERIC:
+    case ES_FEAT_INDICATOR:
+        return es_fail(st, ES_EINTERNAL, "feature %s is not categorical", f->name);
+    }
+    e->id = id;
+    e->key = key;
+    e->stamp = r->stamp;
+    return 0;
+}
+
+/* Label text as compared: rstrip'ed, maybe lowercased, in r->lbuf. */
+static const char *label_norm(rt_reader *r, const char *s, size_t *len)
+{
+    const es_label_spec *l = &r->spec->label;
+    size_t n = strlen(s);
+    if (n + 1 > r->lcap) { r->lcap = n + 64; r->lbuf = es_xrealloc(r->lbuf, r->lcap); }
+    memcpy(r->lbuf, s, n + 1);
+    if (l->rstrip) while (n > 0 && strchr(l->rstrip, r->lbuf[n - 1])) r->lbuf[--n] = 0;
+    if (l->lowercase) for (size_t i = 0; i < n; i++) r->lbuf[i] = (char)tolower((unsigned char)r->lbuf[i]);
+    *len = n;
+    return r->lbuf;
+}
+
+static int enc_label(rt_reader *r, void *out, es_status *st)
+{
+    const es_label_spec *l = &r->spec->label;
+    int col = l->column;
+    const char *s = r->fields[col];
+    int32_t id = -1;
+    switch (l->kind) {
+    case ES_LABEL_CLASS_VOCAB: {
+        const char *v = col_str(r, col);
+        if (!v) {
+            if (r->with_label) return row_fail(r, st, col, "the label is missing");
+        } else {
+            size_t len;
+            const char *k = label_norm(r, v, &len);
+            id = vtab_get(&r->label_vocab, k, len, es_hash64(k, len, 0));
+            if (id < 0 && r->with_label) {
+                char list[512];
+                size_t o = 0;
+                for (int i = 0; i < l->n_classes && o < sizeof list - 32; i++) {
+                    if (i == 10) { o += (size_t)snprintf(list + o, sizeof list - o, ", ... (%d classes)", l->n_classes); break; }
+                    o += (size_t)snprintf(list + o, sizeof list - o, "%s\"%s\"", i ? ", " : "", l->vocab[i]);
+                }
+                return row_fail(r, st, col, "label \"%s\" is not one of %s", v, list);
+            }
+        }
+        memcpy(out, &id, sizeof id);
+        return 0;
+    }
+    case ES_LABEL_CLASS_INT: {
+        double v; int present;
+        if (col_num(r, col, NAN, "the label", !r->with_label, &present, &v, st) < 0) return -1;
+        if (present) {
+            if (v == floor(v) && v >= 0 && v < l->n_classes) id = (int32_t)v;
+            else if (r->with_label)
+                return row_fail(r, st, col, "label %s is not a class id in [0, %d)", s, l->n_classes);
+        }
+        memcpy(out, &id, sizeof id);
+        return 0;
+    }
+    case ES_LABEL_NUMERIC: {
+        double v; int present;
+        float x = NAN;
+        if (col_num(r, col, NAN, "the label", !r->with_label, &present, &v, st) < 0) return -1;
+        if (present) x = (float)v;
+        memcpy(out, &x, sizeof x);
+        return 0;
+    }
+    }
+    return es_fail(st, ES_EINTERNAL, "unknown label kind %d", (int)l->kind);
+}
+
+static int encode_row(rt_reader *r, void *rec, es_status *st)
+{
+    if (r->nfields != r->src->ncols)
+        return row_fail(r, st, -1, "expected %d fields, found %d", r->src->ncols, r->nfields);
+    r->stamp++;
+    int32_t *ids = rec;
+    float *dense = (float *)((char *)rec + (size_t)r->lay.ncat * 4);
+    for (int i = 0; i < r->spec->nused; i++) {
+        const es_feature *f = r->spec->used[i];
+        if (r->used_enc[i]) {
+            if (enc_id(r, r->used_enc[i], st) < 0) return -1;
+            ids[r->lay.offset[i]] = r->used_enc[i]->id;
+        } else {
+            char who[300];
+            snprintf(who, sizeof who, "feature %s", f->name);
+            double v; int present;
+            if (col_num(r, f->column, f->num_default, who, 0, &present, &v, st) < 0) return -1;
+            if (fabs(v) > FLT_MAX)
+                return row_fail(r, st, f->column, "%s is out of range for a 32-bit float", r->fields[f->column]);
+            dense[r->lay.offset[i]] = (float)v;
+        }
+    }
+    return enc_label(r, (char *)rec + (size_t)(r->lay.ncat + r->lay.ndense) * 4, st);
+}
+
+/* ---- layout ----------------------------------------------------------------------- */
+
+static int feat_width(const es_feature *f) { return f->width > 1 ? f->width : 1; }
+
+void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a)
+{
+    memset(l, 0, sizeof *l);
+    l->nfeat = spec->nused;
+    l->offset = es_alloc(a, (size_t)(spec->nused ? spec->nused : 1) * sizeof *l->offset);
+    for (int i = 0; i < spec->nused; i++) {
+        const es_feature *f = spec->used[i];
+        if (f->categorical) l->offset[i] = l->ncat++;
+        else { l->offset[i] = l->ndense; l->ndense += feat_width(f); }
+    }
+    l->label_is_class = spec->label.kind != ES_LABEL_NUMERIC;
+    l->rec_bytes = (size_t)(l->ncat + l->ndense + 1) * 4;
+}
+
+/* ---- open: check the spec against the source, build encoders ------------------- */
+
+static int check_col(const es_source_spec *src, const es_feature *f, int want_string, es_status *st)
+{
+    if (f->column < 0 || f->column >= src->ncols)
+        return es_fail(st, ES_EMODEL, "feature %s reads column %d, but source %s has %d columns",
+                       f->name, f->column, src->name ? src->name : "?", src->ncols);
+    const es_column *c = &src->cols[f->column];
+    if (want_string && c->type != ES_COL_STRING)
+        return es_fail(st, ES_EMODEL, "feature %s needs a string column, but column %s is %s",
+                       f->name, c->name, c->type == ES_COL_INT ? "an int" : "a float");
+    if (!want_string && c->type == ES_COL_STRING)
+        return es_fail(st, ES_EMODEL, "feature %s needs a numeric column, but column %s is a string",
+                       f->name, c->name);
+    return 0;
+}
+
+/* Finds or builds the encoder of categorical feature f (depth guards cycles). */
+static fenc *get_enc(rt_reader *r, const es_feature *f, int depth, es_status *st)
+{
+    for (int i = 0; i < r->enc.n; i++) if (r->enc.v[i]->f == f) return r->enc.v[i];
+    if (depth > 16) { es_fail(st, ES_EMODEL, "feature %s: crosses nest too deeply (a cycle?)", f->name); return NULL; }
+    fenc *e = es_alloc(r->arena, sizeof *e);
+    e->f = f;
+    e->stamp = -1;
+    switch (f->kind) {
+    case ES_FEAT_BUCKETIZED:
+        if (check_col(r->src, f, 0, st) < 0) return NULL;
+        for (int i = 1; i < f->nbounds; i++)
+            if (!(f->bounds[i - 1] < f->bounds[i])) {
+                es_fail(st, ES_EMODEL, "feature %s: bucket boundaries must be strictly ascending", f->name);
+                return NULL;
+            }
+        break;
+    case ES_FEAT_VOCAB:
+        if (check_col(r->src, f, 1, st) < 0) return NULL;
+        if (f->num_oov < 0 || (int64_t)f->nvocab + f->num_oov > INT32_MAX) {
+            es_fail(st, ES_EMODEL, "feature %s: num_oov must be >= 0 and ids must fit in 32 bits", f->name);
+            return NULL;
+        }
+        vtab_init(&e->vocab, r->arena, f->nvocab);
+        for (int i = 0; i < f->nvocab; i++) vtab_put(&e->vocab, f->vocab[i], i);
+        break;
+    case ES_FEAT_IDENTITY:
+        if (check_col(r->src, f, 0, st) < 0) return NULL;
+        break;
+    case ES_FEAT_HASHED:
+        if (check_col(r->src, f, 1, st) < 0) return NULL;
+        break;
+    case ES_FEAT_CROSSED:
+        if (f->ncross < 1 || f->num_buckets <= 0) {
+            es_fail(st, ES_EMODEL, "feature %s: a cross needs inputs and a positive bucket count", f->name);
+            return NULL;
+        }
+        e->ncross = f->ncross;
+        e->cross = es_alloc(r->arena, (size_t)f->ncross * sizeof *e->cross);
+        e->keys = es_alloc(r->arena, (size_t)f->ncross * sizeof *e->keys);
+        for (int i = 0; i < f->ncross; i++) {
+            const es_feature *in = f->cross[i];
+            if (!in || !in->categorical || in->kind == ES_FEAT_NUMERIC || in->kind == ES_FEAT_INDICATOR) {
+                es_fail(st, ES_EMODEL, "feature %s: cross input %s is not categorical", f->name,
+                        in ? in->name : "(null)");
+                return NULL;
+            }
+            if (!(e->cross[i] = get_enc(r, in, depth + 1, st))) return NULL;
+        }
+        break;
+    case ES_FEAT_NUMERIC:
+    case ES_FEAT_INDICATOR:
+        es_fail(st, ES_EINTERNAL, "feature %s is not categorical", f->name);
+        return NULL;
+    }
+    es_vec_push(r->arena, r->enc, e);
+    return e;
+}
+
+static int check_header(rt_reader *r, es_status *st)
+{
+    int n;
+    const char *const *h = rt_csv_header(r->csv, &n);
+    if (!h) return 0;
+    const char *path = rt_csv_path(r->csv);
+    long long line = (long long)rt_csv_line(r->csv);
+    if (n != r->src->ncols)
+        return es_fail(st, ES_EDATA, "%s:%lld: the header has %d columns but source %s declares %d",
+                       path, line, n, r->src->name ? r->src->name : "?", r->src->ncols);
+    for (int i = 0; i < n; i++)
+        if (strcmp(h[i], r->src->cols[i].name) != 0)
+            return es_fail(st, ES_EDATA, "%s:%lld: the header names column %d \"%s\" but source %s calls it "
+                           "\"%s\" (columns are matched by position: check their order)",
+                           path, line, i + 1, h[i], r->src->name ? r->src->name : "?", r->src->cols[i].name);
+    return 0;
+}
+
+static int setup(rt_reader *r, es_status *st)
+{
+    const es_spec *spec = r->spec;
+    r->used_enc = es_alloc(r->arena, (size_t)(spec->nused ? spec->nused : 1) * sizeof *r->used_enc);
+    for (int i = 0; i < spec->nused; i++) {
+        const es_feature *f = spec->used[i];
+        if (f->kind == ES_FEAT_INDICATOR)
+            return es_fail(st, ES_EMODEL, "feature %s: indicator features are made in the graph, "
+                           "feed the feature they wrap instead", f->name);
+        if (f->categorical != (f->kind != ES_FEAT_NUMERIC))
+            return es_fail(st, ES_EMODEL, "feature %s: its categorical flag does not match its kind", f->name);
+        if (f->kind == ES_FEAT_NUMERIC) {
+            if (check_col(r->src, f, 0, st) < 0) return -1;
+            if (f->width > 1)
+                return es_fail(st, ES_EMODEL, "feature %s: numeric features of width %d are not supported "
+                               "yet (one column gives one float)", f->name, f->width);
+            continue;
+        }
+        if ((f->kind == ES_FEAT_HASHED || f->kind == ES_FEAT_IDENTITY) && f->num_buckets <= 0)
+            return es_fail(st, ES_EMODEL, "feature %s needs a positive bucket count", f->name);
+        if (f->num_buckets > INT32_MAX)
+            return es_fail(st, ES_EMODEL, "feature %s: %lld buckets do not fit 32-bit ids", f->name,
+                           (long long)f->num_buckets);
+        if (!(r->used_enc[i] = get_enc(r, f, 0, st))) return -1;
+    }
+    const es_label_spec *l = &spec->label;
+    if (l->column < 0 || l->column >= r->src->ncols)
+        return es_fail(st, ES_EMODEL, "label %s reads column %d, but source %s has %d columns",
+                       l->name ? l->name : "?", l->column, r->src->name ? r->src->name : "?", r->src->ncols);
+    const es_column *lc = &r->src->cols[l->column];
+    if (l->kind == ES_LABEL_CLASS_VOCAB) {
+        if (lc->type != ES_COL_STRING)
+            return es_fail(st, ES_EMODEL, "label %s: a class vocabulary needs a string column, but column %s is not",
+                           l->name ? l->name : "?", lc->name);
+        vtab_init(&r->label_vocab, r->arena, l->n_classes + l->nalias);
+        size_t len;
+        for (int i = 0; i < l->n_classes; i++)
+            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->vocab[i], &len)), i);
+        for (int i = 0; i < l->nalias; i++) {
+            const char *to = es_strdup(r->arena, label_norm(r, l->alias_to[i], &len));
+            int32_t id = vtab_get(&r->label_vocab, to, len, es_hash64(to, len, 0));
+            if (id < 0)
+                return es_fail(st, ES_EMODEL, "label %s: alias \"%s\" maps to \"%s\", which is not a class",
+                               l->name ? l->name : "?", l->alias_from[i], l->alias_to[i]);
+            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->alias_from[i], &len)), id);
+        }
+    } else if (lc->type == ES_COL_STRING) {
+        return es_fail(st, ES_EMODEL, "label %s needs a numeric column, but column %s is a string",
+                       l->name ? l->name : "?", lc->name);
+    }
+    return check_header(r, st);
+}
+
+rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const char *path,
+                          int with_label, es_status *st)
+{
+    rt_reader *r = es_xcalloc(1, sizeof *r);
+    r->spec = spec;
+    r->src = src;
+    r->with_label = with_label;
+    r->arena = es_arena_new();
+    rt_layout_init(&r->lay, spec, r->arena);
+    r->col_stamp = es_alloc(r->arena, (size_t)(src->ncols > 0 ? src->ncols : 1) * sizeof *r->col_stamp);
+    r->col_val = es_alloc(r->arena, (size_t)(src->ncols > 0 ? src->ncols : 1) * sizeof *r->col_val);
+    for (int i = 0; i < src->ncols; i++) r->col_stamp[i] = -1;
+    r->csv = rt_csv_open(src, path, st);
+    if (!r->csv || setup(r, st) < 0) { rt_reader_close(r); return NULL; }
+    return r;
+}
+
+int rt_reader_next(rt_reader *r, void *rec, es_status *st)
+{
+    for (;;) {
+        int k = rt_csv_next(r->csv, &r->nfields, &r->fields, st);
+        if (k <= 0) return k;
+        if (encode_row(r, rec, st) == 0) { r->rows++; return 1; }
+        if (st->code != ES_EDATA || r->src->bad_rows != ES_BAD_ROWS_SKIP) return -1;
+        r->skipped++;
+        es_status_clear(st);
+    }
+}
+
+int64_t rt_reader_skipped(const rt_reader *r) { return r->skipped; }
+int64_t rt_reader_rows(const rt_reader *r) { return r->rows; }
+int64_t rt_reader_line(const rt_reader *r) { return rt_csv_line(r->csv); }
+
+void rt_reader_close(rt_reader *r)
+{
+    if (!r) return;
+    rt_csv_close(r->csv);
+    free(r->lbuf);
+    es_arena_free(r->arena);
+    free(r);
+}
+
+/* ---- statistics pre-pass ---------------------------------------------------------- *
+ * Welford's update in double for every dense (numeric) feature, over exactly the
+ * rows training will see (same reader, same skipping). std is the population
+ * standard deviation (divide by n, as sklearn's StandardScaler); a constant
+ * column (std 0) and an empty file report std 1 so that a zscore never divides
+ * by zero. min/max are reported as found; for a constant column they are equal. */
+int rt_compute_stats(const es_spec *spec, const char *path, rt_stats *out, es_status *st)
+{
+    for (int i = 0; i < spec->nused; i++) out[i] = (rt_stats){ 0, 1, 0, 0, 0 };
+    rt_reader *r = rt_reader_open(spec, spec->train, path, 1, st);
+    if (!r) return -1;
+    void *rec = es_xmalloc(r->lay.rec_bytes);
+    double *m2 = es_xcalloc((size_t)(spec->nused ? spec->nused : 1), sizeof *m2);
+    const float *dense = (const float *)((char *)rec + (size_t)r->lay.ncat * 4);
+    int k;
+    while ((k = rt_reader_next(r, rec, st)) == 1) {
+        for (int i = 0; i < spec->nused; i++) {
+            if (spec->used[i]->categorical) continue;
+            double x = dense[r->lay.offset[i]];
+            rt_stats *s = &out[i];
+            if (s->count == 0) { s->min = s->max = x; s->mean = 0; }
+            s->count++;
+            double d = x - s->mean;
+            s->mean += d / (double)s->count;
+            m2[i] += d * (x - s->mean);
+            if (x < s->min) s->min = x;
+            if (x > s->max) s->max = x;
+        }
+    }
+    for (int i = 0; i < spec->nused; i++) {
+        rt_stats *s = &out[i];
+        if (spec->used[i]->categorical || s->count == 0) continue;
+        double var = m2[i] / (double)s->count;
+        s->std = var > 0 ? sqrt(var) : 1.0;
+    }
+    free(m2);
+    free(rec);
+    rt_reader_close(r);
+    return k < 0 ? -1 : 0;
+}
