@@ -139,7 +139,7 @@ static int parse_args(int argc, char **argv, args *a)
 static int run_failed(const estc_status *st)
 {
     fprintf(stderr, "estc: error: %s\n", st->message);
-    return st->code == ESTC_EMODEL && strstr(st->message, "error") ? EXIT_USAGE : EXIT_RUN;
+    return EXIT_RUN;
 }
 
 static void json_string(FILE *f, const char *s)

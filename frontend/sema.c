@@ -1406,6 +1406,7 @@ static void check_feature(sema *s, sem_name *n)
     f->span = d->span;
     f->column = -1;
     f->default_id = -1;
+    f->num_default = NAN;     /* no default: a missing value is an error (runtime) */
     n->obj = f;
     n->index = s->features.n;
     es_vec_push(s->a, s->features, f);

@@ -1,6 +1,6 @@
 # The acceptance run of the census linear model: train with the example's own
 # settings, evaluate on the held-out adult.test, predict every test row.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/testlib.bash"
 MD=$SCRATCH/model
 check "train the census linear model" "$ESTC" train examples/census/linear.est --model-dir "$MD" --quiet
 json=$("$ESTC" evaluate examples/census/linear.est --model-dir "$MD" --data examples/census/data/adult.test --json)

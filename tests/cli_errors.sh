@@ -1,6 +1,6 @@
 # Bad input of every kind gets one clear, located message and a non-zero exit;
 # nothing is half-written and nothing crashes.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/testlib.bash"
 M=examples/census/linear.est
 D=examples/census/data
 

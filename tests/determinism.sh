@@ -1,5 +1,5 @@
 # Same seed and same file give a bit-identical checkpoint; another seed does not.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/testlib.bash"
 M=examples/census/linear.est
 for d in a b; do
     "$ESTC" train $M --model-dir "$SCRATCH/$d" --epochs 1 --seed 5 --quiet || fail "train $d"

@@ -9,7 +9,7 @@
 #
 # With DIAG_UPDATE=1 the .expected files are rewritten from estc's output
 # instead; read every changed line before committing one.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/testlib.bash"
 
 n=0
 for est in tests/diag/*.est; do

@@ -1,6 +1,6 @@
 # The multi-class and regression examples train and beat their trivial baselines
 # on held-out data.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/testlib.bash"
 T=examples/census/data/adult.test
 
 check "train the multi-class example" "$ESTC" train examples/census/relationship.est --model-dir "$SCRATCH/rel" --quiet

@@ -1,4 +1,4 @@
-# lib.sh — shared helpers for the script tests (sourced, not run by ctest).
+# testlib.bash — shared helpers for the script tests (sourced, not run by ctest).
 # Each script test is called as: bash tests/NAME.sh ESTC_BIN SRC_DIR SCRATCH_DIR
 set -u
 ESTC=$1
