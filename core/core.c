@@ -136,11 +136,15 @@ void es_vdiag(es_diags *d, es_diag_kind k, es_span sp, const char *fmt, va_list 
     while ((size_t)le < sp.src->len && t[le] != '\n') le++;
     fprintf(d->out, "%5d | %.*s\n", sp.line, le - ls, t + ls);
     fprintf(d->out, "      | ");
-    for (int i = ls; i < sp.off; i++) fputc(t[i] == '\t' ? '\t' : ' ', d->out);
+    /* pad and underline by characters, not bytes: UTF-8 continuation bytes
+     * (10xxxxxx) take no column of their own */
+    for (int i = ls; i < sp.off; i++)
+        if (((unsigned char)t[i] & 0xC0) != 0x80) fputc(t[i] == '\t' ? '\t' : ' ', d->out);
     int n = sp.len;
     if (sp.off + n > le) n = le - sp.off;
     fputc('^', d->out);
-    for (int i = 1; i < n; i++) fputc('~', d->out);
+    for (int i = sp.off + 1; i < sp.off + n; i++)
+        if (((unsigned char)t[i] & 0xC0) != 0x80) fputc('~', d->out);
     fputc('\n', d->out);
 }
 
