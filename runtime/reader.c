@@ -173,7 +173,7 @@ static int col_num(rt_reader *r, int col, double fdefault, const char *who, int 
         if (c->has_default) { *v = c->num_default; return 0; }
         if (!isnan(fdefault)) { *v = fdefault; return 0; }
         if (allow_none) { *present = 0; return 0; }
-        return row_fail(r, st, col, "the value is missing and neither the column nor %s has a default", who);
+        return row_fail(r, st, col, "the value is missing and neither the column nor feature %s has a default", who);
     }
     if (parse_num(r, col, s, v, st) < 0) return -1;
     r->col_stamp[col] = r->stamp;
@@ -207,8 +207,7 @@ static int enc_id(rt_reader *r, fenc *e, es_status *st)
     const es_feature *f = e->f;
     int32_t id = -1;
     uint64_t key = 0;
-    char who[300];
-    snprintf(who, sizeof who, "feature %s", f->name);
+    const char *who = f->name;    /* named in messages only; no formatting per row */
     switch (f->kind) {
     case ES_FEAT_BUCKETIZED: {
         double v; int present;
@@ -351,8 +350,7 @@ static int encode_row(rt_reader *r, void *rec, es_status *st)
             if (enc_id(r, r->used_enc[i], st) < 0) return -1;
             ids[r->lay.offset[i]] = r->used_enc[i]->id;
         } else {
-            char who[300];
-            snprintf(who, sizeof who, "feature %s", f->name);
+            const char *who = f->name;
             double v; int present;
             if (col_num(r, f->column, f->num_default, who, 0, &present, &v, st) < 0) return -1;
             if (fabs(v) > FLT_MAX)
