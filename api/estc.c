@@ -95,10 +95,10 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
     if (opt->data) m->data_override = es_strdup(a, opt->data);
 
     for (int k = 0; k < 3; k++) {
-        gr_graph *g = gr_dce(m->fm->prog[k]);
         es_status es = {0};
-        if (gr_verify(g, &es) != 0) {
-            fail(st, ESTC_EINTERNAL, "%s program failed verification: %s",
+        gr_graph *g = gr_optimize(m->fm->prog[k], &es);
+        if (!g) {
+            fail(st, ESTC_EINTERNAL, "%s program: %s",
                  k == GR_PROG_TRAIN ? "train" : k == GR_PROG_EVAL ? "eval" : "predict", es.msg);
             estc_model_free(m);
             return NULL;

@@ -177,6 +177,30 @@ size_t gr_buf_bytes(const gr_graph *g, int node, int64_t B);
  * Returns a new graph (node ids change; outputs are remapped). */
 gr_graph *gr_dce(gr_graph *g);
 
+/* ---- optimisation passes (graph/fold.c, simplify.c, cse.c, pipeline.c) ---- *
+ * Each takes a verified graph and returns the optimised one: the same graph
+ * changed in place (fold, simplify, cse: nodes that lose their last use stay
+ * until dce) or a new one in the same arena (dce). All keep outputs, side
+ * effects, spans and topological order, and are exact: gr_eval gives the same
+ * bits before and after. Bind the result again (gr_bind) before running it.
+ * docs/passes.md describes each rewrite. */
+gr_graph *gr_fold(gr_graph *g);       /* constant folding */
+gr_graph *gr_simplify(gr_graph *g);   /* exact algebraic identities */
+gr_graph *gr_cse(gr_graph *g);        /* common-subexpression elimination */
+
+/* The pipeline: verify, fold, simplify, cse, dce, with the verifier after every
+ * pass. Environment (read here and nowhere else in the graph layer):
+ *   ESTC_DISABLE=cse,fold   skip these passes (names as above, "verify" too)
+ *   ESTC_DUMP=fold,dce      print "# after <pass>" and the graph to stderr
+ *                           after these passes ("all": after every one)
+ * Returns the optimised graph, or NULL with st set when a name in either
+ * variable is unknown or the verifier fails (naming the pass that broke it). */
+gr_graph *gr_optimize(gr_graph *g, es_status *st);
+/* The same machinery over an explicit comma-separated list of pass names
+ * ("fold,cse,dce"; "" runs none): verifies the input, then runs each pass in
+ * order with the verifier after it. For estc-opt and pass tests. */
+gr_graph *gr_run_passes(gr_graph *g, const char *passes, es_status *st);
+
 /* Reference evaluator: runs every node in order with naive C loops.
  * bufs[n->buf] must point at storage of gr_buf_bytes(g, n, B) for every node. */
 void gr_eval(const gr_graph *g, void **bufs, int64_t B);

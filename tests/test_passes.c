@@ -1,0 +1,576 @@
+/*
+ * test_passes.c — the optimisation passes keep every program's meaning, bit
+ * for bit.
+ *
+ * Each graph is evaluated with the reference evaluator before and after the
+ * passes, on the same inputs (drawn from each input's name and the step, so
+ * the optimised graph gets the same data even though its node ids changed)
+ * and the same initial variables (drawn from each param's name). Every output
+ * of every step and every variable at the end must have the same bytes: the
+ * rewrites are exact by construction, so there is no tolerance. Outputs are
+ * read after the whole program, updates included, which is what makes a
+ * wrong rewrite around an update visible.
+ *
+ * Graphs: a full train step (gr_autodiff + gr_apply_optimizer, every
+ * optimizer, a sparse embedding) with redundancy put in on purpose, and
+ * random graphs that mix batch and fixed shapes, constants built to trigger
+ * the rules (ones, +0, -0), exact duplicates of earlier nodes, and updates in
+ * the middle with reads of the variable after them. Input data include +0 and
+ * -0, so a rewrite that loses the sign of a zero fails. Each pass runs alone
+ * and in the pipeline. Also checked: spans survive (every node of the result
+ * is a node of the input, or the CONST it folded to), updates are never
+ * removed, the passes find what they should on the train step, and
+ * ESTC_DISABLE / unknown pass names behave.
+ */
+#include "../graph/graph.h"
+#include "check.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static es_span nospan;
+
+/* ---- evaluating a graph by names ----------------------------------------------- */
+
+typedef struct entry { char key[128]; unsigned char *bytes; size_t n; } entry;
+typedef struct record { entry e[512]; int n; } record;
+
+static void put(record *r, const char *kind, int step, const char *name, const void *p, size_t n)
+{
+    if (r->n == (int)ES_ARRAY_LEN(r->e)) return;
+    entry *e = &r->e[r->n++];
+    snprintf(e->key, sizeof e->key, "%s %d %s", kind, step, name);
+    e->bytes = malloc(n ? n : 1);
+    memcpy(e->bytes, p, n);
+    e->n = n;
+}
+
+static const entry *find(const record *r, const char *key)
+{
+    for (int i = 0; i < r->n; i++)
+        if (strcmp(r->e[i].key, key) == 0) return &r->e[i];
+    return NULL;
+}
+
+static void record_free(record *r)
+{
+    for (int i = 0; i < r->n; i++) free(r->e[i].bytes);
+    r->n = 0;
+}
+
+static es_rng rng_for(const char *name, uint64_t salt)
+{
+    es_rng r;
+    es_rng_seed(&r, es_hash64(name, strlen(name), salt));
+    return r;
+}
+
+/* f32 data in [-2, 2) with exact +0 and -0 mixed in; ids in [-1, 3] */
+static void fill_input(const gr_node *n, void *buf, int64_t B, int step)
+{
+    es_rng r = rng_for(n->name, 1000 + (uint64_t)step);
+    int64_t ne = gr_numel(n->shape, B);
+    for (int64_t i = 0; i < ne; i++) {
+        if (n->dtype == GR_I32) { ((int32_t *)buf)[i] = (int32_t)es_rng_below(&r, 5) - 1; continue; }
+        uint64_t k = es_rng_below(&r, 10);
+        ((float *)buf)[i] = k == 0 ? 0.0f : k == 1 ? -0.0f : (float)(4 * es_rng_uniform(&r) - 2);
+    }
+}
+
+/* binds g (a graph of its own) and runs `steps` steps at batch size B */
+static void evaluate(gr_graph *g, int64_t B, int steps, record *rec)
+{
+    gr_bind(g);
+    void **bufs = calloc((size_t)g->nbufs + 1, sizeof *bufs);
+    for (int i = 0; i < g->n; i++) {
+        const gr_node *n = &g->nodes[i];
+        if (n->buf < 0) continue;
+        size_t nb = gr_buf_bytes(g, i, B);
+        bufs[n->buf] = calloc(1, nb ? nb : 4);
+        if (n->op == GR_PARAM) {
+            es_rng r = rng_for(n->name, 7);
+            gr_init_param(n, bufs[n->buf], &r);
+            put(rec, "init", 0, n->name, bufs[n->buf], nb);
+        }
+    }
+    for (int s = 0; s < steps; s++) {
+        for (int i = 0; i < g->n; i++)
+            if (g->nodes[i].op == GR_INPUT) fill_input(&g->nodes[i], bufs[g->nodes[i].buf], B, s);
+        gr_eval(g, bufs, B);
+        for (int o = 0; o < g->noutputs; o++) {
+            int id = g->outputs[o].node;
+            put(rec, "output", s, g->outputs[o].name, bufs[g->nodes[id].buf], gr_buf_bytes(g, id, B));
+        }
+    }
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == GR_PARAM)
+            put(rec, "final", 0, g->nodes[i].name, bufs[g->nodes[i].buf], gr_buf_bytes(g, i, B));
+    for (int i = 0; i < g->nbufs; i++) free(bufs[i]);
+    free(bufs);
+}
+
+/* every output and every variable of `before` has the same bytes in `after`;
+ * a variable the optimised graph no longer has must have kept its initial value */
+static int same_results(const record *before, const record *after, const char *what)
+{
+    int ok = 1;
+    for (int i = 0; i < before->n; i++) {
+        const entry *e = &before->e[i];
+        if (strncmp(e->key, "init", 4) == 0) continue;
+        const entry *f = find(after, e->key);
+        if (!f && strncmp(e->key, "final", 5) == 0) {
+            char k[128];
+            snprintf(k, sizeof k, "init 0 %s", e->key + strlen("final 0 "));
+            f = find(before, k);
+        }
+        if (!f || f->n != e->n || memcmp(f->bytes, e->bytes, e->n) != 0) {
+            if (ok) fprintf(stderr, "%s: '%s' %s\n", what, e->key, f ? "differs" : "is missing");
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
+/* a copy of g with its own node array (CONST data are shared: no pass writes them) */
+static gr_graph *copy_graph(es_arena *a, const gr_graph *g)
+{
+    gr_graph *c = gr_new(a, NULL);
+    *c = *g;
+    c->arena = a;
+    c->cap = g->n ? g->n : 1;
+    c->nodes = es_alloc(a, (size_t)c->cap * sizeof *c->nodes);
+    memcpy(c->nodes, g->nodes, (size_t)g->n * sizeof *g->nodes);
+    return c;
+}
+
+static int count_op(const gr_graph *g, gr_op op)
+{
+    int k = 0;
+    for (int i = 0; i < g->n; i++) k += g->nodes[i].op == op;
+    return k;
+}
+
+static int count_side(const gr_graph *g)
+{
+    int k = 0;
+    for (int i = 0; i < g->n; i++) k += (gr_ops[g->nodes[i].op].flags & GR_F_SIDE) != 0;
+    return k;
+}
+
+/* Every node of opt is the node of orig whose line its span carries (stamped
+ * i + 1 before optimising), with the same type, and the same op unless it was
+ * folded to a CONST; no node appears twice; updates all survive. */
+static int spans_kept(const gr_graph *orig, const gr_graph *opt)
+{
+    char *seen = calloc((size_t)orig->n + 1, 1);
+    int ok = 1;
+    for (int i = 0; i < opt->n; i++) {
+        const gr_node *n = &opt->nodes[i];
+        int L = n->span.line;
+        if (L < 1 || L > orig->n || seen[L]) { ok = 0; break; }
+        seen[L] = 1;
+        const gr_node *o = &orig->nodes[L - 1];
+        if ((n->op != o->op && n->op != GR_CONST) || n->dtype != o->dtype || !gr_shape_eq(n->shape, o->shape))
+            ok = 0;
+    }
+    free(seen);
+    return ok && count_side(orig) == count_side(opt);
+}
+
+static void stamp_spans(gr_graph *g)
+{
+    for (int i = 0; i < g->n; i++) g->nodes[i].span.line = i + 1;
+}
+
+typedef enum { RUN_PIPELINE, RUN_LIST } run_kind;
+
+/* optimises a copy of g (the pipeline, or the given pass list), evaluates
+ * both, and checks results, spans and the verifier. Returns the optimised graph. */
+static gr_graph *check_exact(es_arena *a, gr_graph *g, run_kind k, const char *passes, int64_t B,
+                             int steps, const char *what)
+{
+    es_status st = {0};
+    gr_graph *opt = copy_graph(a, g);
+    opt = k == RUN_PIPELINE ? gr_optimize(opt, &st) : gr_run_passes(opt, passes, &st);
+    CHECK(opt != NULL, "%s: the passes fail: %s", what, st.msg);
+    if (!opt) return NULL;
+    CHECK(gr_verify(opt, &st) == 0, "%s: the result does not verify: %s", what, st.msg);
+    CHECK(spans_kept(g, opt), "%s: a node of the result is not a node of the input (span, type or op)", what);
+    record before = {0}, after = {0};
+    evaluate(copy_graph(a, g), B, steps, &before);
+    gr_graph *run = copy_graph(a, opt);
+    evaluate(run, B, steps, &after);
+    CHECK(same_results(&before, &after, what), "%s: outputs or variables differ after the passes", what);
+    record_free(&before);
+    record_free(&after);
+    return opt;
+}
+
+/* ---- a full train step ------------------------------------------------------------ */
+
+/* x [B,4] -> relu dense 5 -> 3 logits + an embedding of 2 ids (sparse) ->
+ * softmax xent, a sigmoid head beside it, an L2 term; plus redundancy on
+ * purpose: a scale 0.5 * 2 (folds to 1, then x*1 goes), a logits matmul
+ * written twice (cse), neg(neg(.)) and a reshape to the same shape (simplify). */
+static gr_graph *train_graph(es_arena *a, const gr_optimizer *opt)
+{
+    gr_graph *g = gr_new(a, NULL);
+    es_span sp = nospan;
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 4), sp);
+    int cat = gr_input(g, "cat", GR_I32, gr_shape2(GR_BATCH, 2), sp);
+    int y = gr_input(g, "y", GR_I32, gr_shape1(GR_BATCH), sp);
+    int yb = gr_input(g, "bin", GR_F32, gr_shape2(GR_BATCH, 1), sp);
+    int W1 = gr_param(g, "w1", gr_shape2(4, 5), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, sp);
+    int b1 = gr_param(g, "b1", gr_shape1(5), GR_INIT_CONST, 0.1, 0, 1, sp);
+    int W2 = gr_param(g, "w2", gr_shape2(5, 3), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, sp);
+    int b2 = gr_param(g, "b2", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 1, sp);
+    int E = gr_param(g, "emb", gr_shape2(12, 3), GR_INIT_NORMAL, 0, 0.5, 1, sp);
+    int w3 = gr_param(g, "w3", gr_shape2(5, 1), GR_INIT_UNIFORM, -0.5, 0.5, 1, sp);
+    int scale = gr_binary(g, GR_MUL, gr_scalar(g, 0.5, sp), gr_scalar(g, 2, sp), sp);
+    int h = gr_unary(g, GR_RELU, gr_binary(g, GR_ADD, gr_matmul(g, x, W1, 0, 0, sp), b1, sp), sp);
+    h = gr_binary(g, GR_MUL, h, scale, sp);
+    int logits = gr_binary(g, GR_ADD, gr_binary(g, GR_ADD, gr_matmul(g, h, W2, 0, 0, sp), b2, sp),
+                           gr_binary(g, GR_GATHER_SUM, E, cat, sp), sp);
+    int again = gr_binary(g, GR_ADD, gr_binary(g, GR_ADD, gr_matmul(g, h, W2, 0, 0, sp), b2, sp),
+                          gr_binary(g, GR_GATHER_SUM, E, cat, sp), sp);
+    int l1 = gr_unary(g, GR_MEAN, gr_binary(g, GR_SOFTMAX_XENT, logits, y, sp), sp);
+    int z = gr_reshape(g, gr_matmul(g, h, w3, 0, 0, sp), gr_shape2(GR_BATCH, 1), sp);
+    int l2 = gr_unary(g, GR_MEAN, gr_binary(g, GR_SIGMOID_XENT, z, yb, sp), sp);
+    l2 = gr_unary(g, GR_NEG, gr_unary(g, GR_NEG, l2, sp), sp);
+    int reg = gr_binary(g, GR_MUL, gr_scalar(g, 0.01, sp),
+                        gr_unary(g, GR_SUM, gr_unary(g, GR_SQUARE, W1, sp), sp), sp);
+    int loss = gr_binary(g, GR_ADD, gr_binary(g, GR_ADD, l1, l2, sp), reg, sp);
+    gr_add_output(g, "loss", loss);
+    gr_add_output(g, "class_ids", gr_unary(g, GR_ARGMAX, again, sp));
+    gr_add_output(g, "probabilities", gr_unary(g, GR_SOFTMAX, logits, sp));
+    gr_grad *grads;
+    int ngrads;
+    if (gr_autodiff(g, loss, &grads, &ngrads) != 0) return NULL;
+    if (gr_apply_optimizer(g, grads, ngrads, opt, sp) != 0) return NULL;
+    if (g->nerrors) return NULL;
+    stamp_spans(g);
+    return g;
+}
+
+static void test_train_step(void)
+{
+    static const gr_opt_kind kinds[] = { GR_OPT_SGD, GR_OPT_ADAGRAD, GR_OPT_ADAM, GR_OPT_FTRL };
+    static const char *names[] = { "sgd", "adagrad", "adam", "ftrl" };
+    for (size_t k = 0; k < ES_ARRAY_LEN(kinds); k++) {
+        es_arena *a = es_arena_new();
+        gr_optimizer o;
+        gr_optimizer_defaults(&o, kinds[k]);
+        o.lr = 0.1;
+        if (kinds[k] == GR_OPT_FTRL) { o.l1 = 0.001; o.l2 = 0.001; }
+        gr_graph *g = train_graph(a, &o);
+        CHECK(g != NULL, "train %s: the program builds", names[k]);
+        if (!g) { es_arena_free(a); continue; }
+        char what[64];
+        snprintf(what, sizeof what, "train %s (pipeline)", names[k]);
+        gr_graph *opt = check_exact(a, g, RUN_PIPELINE, NULL, 5, 3, what);
+        if (opt) {
+            CHECK(opt->n < g->n, "train %s: the pipeline removes nothing (%d nodes)", names[k], g->n);
+            CHECK(count_op(opt, GR_MATMUL) == count_op(g, GR_MATMUL) - 1,
+                  "train %s: the duplicated logits matmul is not merged (%d -> %d matmuls)", names[k],
+                  count_op(g, GR_MATMUL), count_op(opt, GR_MATMUL));
+            CHECK(count_op(opt, GR_GATHER_SUM) == 1, "train %s: the duplicated gather_sum is not merged",
+                  names[k]);
+            CHECK(count_op(opt, GR_NEG) <= count_op(g, GR_NEG) - 2, "train %s: neg(neg(l2)) survives",
+                  names[k]);
+            /* a second run finds nothing left to do */
+            es_status st = {0};
+            gr_graph *twice = gr_optimize(copy_graph(a, opt), &st);
+            CHECK(twice && twice->n == opt->n, "train %s: a second pipeline run still changes the graph "
+                  "(%d -> %d nodes)", names[k], opt->n, twice ? twice->n : -1);
+        }
+        static const char *const alone[] = { "fold", "simplify", "cse", "dce", "fold,dce",
+                                             "simplify,dce", "cse,dce", "cse,simplify,fold,dce" };
+        for (size_t p = 0; p < ES_ARRAY_LEN(alone); p++) {
+            snprintf(what, sizeof what, "train %s (%s)", names[k], alone[p]);
+            check_exact(a, g, RUN_LIST, alone[p], 5, 2, what);
+        }
+        es_arena_free(a);
+    }
+}
+
+/* ---- random graphs --------------------------------------------------------------- */
+
+typedef struct rg {
+    gr_graph *g;
+    es_rng r;
+    int params[4], nupdates;
+} rg;
+
+static int pick(rg *c) { return (int)es_rng_below(&c->r, (uint64_t)c->g->n); }
+
+/* a random earlier node with an f32 value */
+static int pick_f32(rg *c)
+{
+    for (;;) {
+        int i = pick(c);
+        if (c->g->nodes[i].dtype == GR_F32) return i;
+    }
+}
+
+static int konst(rg *c, gr_shape s, float v, int random)
+{
+    float d[9];
+    int64_t ne = gr_numel(s, 1);
+    for (int64_t i = 0; i < ne; i++) d[i] = random ? (float)(4 * es_rng_uniform(&c->r) - 2) : v;
+    return gr_const(c->g, s, d, nospan);
+}
+
+static int special_const(rg *c)
+{
+    static const float vals[] = { 1.0f, -0.0f, 0.0f, 1.0f, 2.0f };
+    gr_shape shapes[] = { gr_shape0(), gr_shape1(3), gr_shape2(1, 3) };
+    return konst(c, shapes[es_rng_below(&c->r, 3)], vals[es_rng_below(&c->r, 5)], 0);
+}
+
+static gr_op pick_unary(rg *c)
+{
+    static const gr_op ops[] = { GR_NEG, GR_NEG, GR_EXP, GR_LOG, GR_SQRT, GR_ABS, GR_SQUARE, GR_SIGMOID,
+                                 GR_TANH, GR_RELU, GR_SOFTPLUS, GR_STEP, GR_SIGN };
+    return ops[es_rng_below(&c->r, ES_ARRAY_LEN(ops))];
+}
+
+static gr_op pick_binary(rg *c)
+{
+    static const gr_op ops[] = { GR_ADD, GR_SUB, GR_MUL, GR_DIV, GR_MAXIMUM, GR_MINIMUM };
+    return ops[es_rng_below(&c->r, ES_ARRAY_LEN(ops))];
+}
+
+/* one random node (or none when the drawn combination does not fit) */
+static void grow(rg *c)
+{
+    gr_graph *g = c->g;
+    uint64_t what = es_rng_below(&c->r, 100);
+    int x = pick_f32(c);
+    gr_shape xs = g->nodes[x].shape;
+    if (what < 25) {
+        gr_unary(g, pick_unary(c), x, nospan);
+    } else if (what < 55) {
+        int y = es_rng_below(&c->r, 3) == 0 ? special_const(c) : pick_f32(c);
+        if (es_rng_below(&c->r, 2)) { int t = x; x = y; y = t; }
+        if (gr_broadcast(g->nodes[x].shape, g->nodes[y].shape, NULL) == 0)
+            gr_binary(g, pick_binary(c), x, y, nospan);
+    } else if (what < 62) {
+        gr_shape s = xs;
+        if (es_rng_below(&c->r, 2) && s.rank < GR_MAXDIMS) s.d[s.rank++] = 1;   /* else: its own shape */
+        gr_reshape(g, x, s, nospan);
+        if (es_rng_below(&c->r, 2)) gr_reshape(g, g->n - 1, xs, nospan);
+    } else if (what < 70) {
+        int like = pick(c);
+        gr_shape r, ls = g->nodes[like].shape;
+        int in[2] = { x, like };
+        if (g->nodes[like].dtype == GR_VOID) return;
+        int to = gr_broadcast(xs, ls, &r) == 0 && gr_shape_eq(r, ls);
+        int from = gr_broadcast(ls, xs, &r) == 0 && gr_shape_eq(r, xs);
+        if (to && from) to = (int)es_rng_below(&c->r, 2);   /* equal shapes: either */
+        if (to) gr_op_node(g, GR_BROADCAST, 2, in, NULL, NULL, nospan);
+        else if (from) gr_op_node(g, GR_SUM_TO, 2, in, NULL, NULL, nospan);
+    } else if (what < 76) {
+        static const gr_op red[] = { GR_SUM, GR_MEAN, GR_NUMEL, GR_SUM_AXIS };
+        gr_op op = red[es_rng_below(&c->r, 4)];
+        if (op != GR_SUM_AXIS) gr_unary(g, op, x, nospan);
+        else if (xs.rank > 0) gr_sum_axis(g, x, (int)es_rng_below(&c->r, (uint64_t)xs.rank), nospan);
+    } else if (what < 81) {
+        if (xs.rank == 2 && xs.d[1] == 3) gr_matmul(g, x, c->params[1], 0, es_rng_below(&c->r, 2), nospan);
+        else if (xs.rank >= 1) gr_unary(g, es_rng_below(&c->r, 2) ? GR_SOFTMAX : GR_LOG_SOFTMAX, x, nospan);
+    } else if (what < 95) {
+        /* an exact copy of an earlier computed node: cse's work */
+        int d = pick(c);
+        for (int t = 0; t < 20 && (gr_ops[g->nodes[d].op].flags & (GR_F_LEAF | GR_F_SIDE)); t++) d = pick(c);
+        if (gr_ops[g->nodes[d].op].flags & (GR_F_LEAF | GR_F_SIDE)) return;
+        gr_node cp = g->nodes[d];
+        if (cp.op == GR_RESHAPE) gr_reshape(g, cp.in[0], cp.shape, nospan);
+        else gr_op_node(g, cp.op, cp.nin, cp.in, cp.a, cp.f, nospan);
+    } else if (c->nupdates < 2) {
+        /* an update in the middle: later nodes read the new value. Its
+         * variable is a param, or now and then a computed copy of one (the
+         * evaluator updates whatever buffer it is given) */
+        int p = c->params[es_rng_below(&c->r, 4)];
+        gr_shape ps = g->nodes[p].shape;
+        if (es_rng_below(&c->r, 3) == 0) p = gr_reshape(g, p, ps, nospan);
+        int grad = x;
+        if (!gr_shape_eq(xs, ps)) {
+            gr_shape r;
+            int in[2] = { x, p };
+            if (gr_broadcast(ps, xs, &r) != 0 || !gr_shape_eq(r, xs)) return;
+            grad = gr_op_node(g, GR_SUM_TO, 2, in, NULL, NULL, nospan);
+        }
+        int in[2] = { p, grad };
+        double f[4] = { 0.25, 0, 0, 0 };
+        gr_op_node(g, GR_APPLY_SGD, 2, in, NULL, f, nospan);
+        c->nupdates++;
+    }
+}
+
+static gr_graph *random_graph(es_arena *a, uint64_t seed)
+{
+    rg c = { .g = gr_new(a, NULL) };
+    gr_graph *g = c.g;
+    es_rng_seed(&c.r, seed);
+    gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), nospan);
+    gr_input(g, "u", GR_F32, gr_shape2(GR_BATCH, 1), nospan);
+    int ids = gr_input(g, "ids", GR_I32, gr_shape1(GR_BATCH), nospan);
+    c.params[0] = gr_param(g, "p", gr_shape1(3), GR_INIT_UNIFORM, -1, 1, 1, nospan);
+    c.params[1] = gr_param(g, "q", gr_shape2(3, 3), GR_INIT_UNIFORM, -1, 1, 1, nospan);
+    c.params[2] = gr_param(g, "r", gr_shape2(1, 3), GR_INIT_UNIFORM, -1, 1, 1, nospan);
+    /* the same shape and initialiser as p, and x's twin: names alone tell them apart */
+    c.params[3] = gr_param(g, "p2", gr_shape1(3), GR_INIT_UNIFORM, -1, 1, 1, nospan);
+    gr_input(g, "x2", GR_F32, gr_shape2(GR_BATCH, 3), nospan);
+    int table = gr_param(g, "table", gr_shape2(5, 3), GR_INIT_UNIFORM, -1, 1, 1, nospan);
+    gr_binary(g, GR_GATHER_SUM, table, ids, nospan);
+    gr_unary(g, GR_CAST_F32, ids, nospan);
+    konst(&c, gr_shape1(3), 0, 1);
+    konst(&c, gr_shape2(3, 3), 0, 1);
+    konst(&c, gr_shape0(), 0.5f, 0);
+    for (int k = 0; k < 6; k++) special_const(&c);
+    int target = 20 + (int)es_rng_below(&c.r, 30);
+    for (int tries = 0; g->n < target && tries < 400; tries++) grow(&c);
+    /* outputs: every computed value nothing reads (so little is dead and
+     * duplicates are live), at most 32 */
+    char *used = es_alloc(a, (size_t)g->n);
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++) used[g->nodes[i].in[k]] = 1;
+    char name[16];
+    for (int i = g->n - 1, o = 0; i >= 0 && o < 32; i--) {
+        if (used[i] || g->nodes[i].dtype == GR_VOID || (gr_ops[g->nodes[i].op].flags & GR_F_LEAF)) continue;
+        snprintf(name, sizeof name, "out%d", o++);
+        gr_add_output(g, name, i);
+    }
+    stamp_spans(g);
+    return g->nerrors ? NULL : g;
+}
+
+static void test_random(void)
+{
+    static const char *const lists[] = { "fold", "simplify", "cse", "dce", "fold,simplify,cse,dce" };
+    int graphs = 0, folded = 0, simplified = 0, merged = 0, updates = 0;
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        es_arena *a = es_arena_new();
+        gr_graph *g = random_graph(a, seed);
+        CHECK(g != NULL, "random graph %llu: builds without errors", (unsigned long long)seed);
+        if (!g) { es_arena_free(a); continue; }
+        graphs++;
+        updates += count_side(g) > 0;
+        char what[80];
+        for (size_t l = 0; l < ES_ARRAY_LEN(lists); l++) {
+            snprintf(what, sizeof what, "random graph %llu (%s)", (unsigned long long)seed, lists[l]);
+            gr_graph *opt = check_exact(a, g, RUN_LIST, lists[l], 4, 2, what);
+            if (!opt) continue;
+            /* did the pass do anything? (counted, to show the test exercises it) */
+            if (l == 0) folded += count_op(opt, GR_CONST) > count_op(g, GR_CONST);
+            if (l < 3) {
+                gr_graph *d = gr_dce(copy_graph(a, opt)), *d0 = gr_dce(copy_graph(a, g));
+                if (l == 1) simplified += d->n < d0->n;
+                if (l == 2) merged += d->n < d0->n;
+            }
+        }
+        snprintf(what, sizeof what, "random graph %llu (gr_optimize)", (unsigned long long)seed);
+        check_exact(a, g, RUN_PIPELINE, NULL, 3, 2, what);
+        es_arena_free(a);
+    }
+    /* the generator must actually feed each pass work, or the test proves little */
+    CHECK(graphs >= 290 && folded > 50 && simplified > 50 && merged > 50 && updates > 30,
+          "random graphs exercise every pass: %d graphs, fold changed %d, simplify %d, cse %d, "
+          "%d with updates", graphs, folded, simplified, merged, updates);
+}
+
+/* ---- smaller behaviours ------------------------------------------------------------- */
+
+static gr_graph *parse(es_arena *a, const char *text)
+{
+    es_status st = {0};
+    gr_graph *g = gr_parse(a, text, &st);
+    CHECK(g != NULL, "test graph parses: %s", st.msg);
+    return g;
+}
+
+static const char small[] =
+    "program predict\n"
+    "%0:f32[B,3] = input \"x\"\n"
+    "%1:f32[] = const [2]\n"
+    "%2:f32[] = exp(%1)\n"
+    "%3:f32[B,3] = mul(%0, %2)\n"
+    "output \"y\" = %3\n";
+
+static void test_environment(void)
+{
+    es_arena *a = es_arena_new();
+    es_status st = {0};
+    gr_graph *g;
+
+    setenv("ESTC_DISABLE", "fold", 1);
+    g = gr_optimize(parse(a, small), &st);
+    CHECK(g && count_op(g, GR_EXP) == 1, "ESTC_DISABLE=fold keeps exp(2) unfolded");
+    setenv("ESTC_DISABLE", " cse , fold ,", 1);
+    g = gr_optimize(parse(a, small), &st);
+    CHECK(g && count_op(g, GR_EXP) == 1, "ESTC_DISABLE tolerates blanks and empty names");
+    unsetenv("ESTC_DISABLE");
+    g = gr_optimize(parse(a, small), &st);
+    CHECK(g && count_op(g, GR_EXP) == 0 && g->n == 3, "without ESTC_DISABLE exp(2) is folded (%d nodes)",
+          g ? g->n : -1);
+
+    setenv("ESTC_DISABLE", "fold,csee", 1);
+    es_status_clear(&st);
+    g = gr_optimize(parse(a, small), &st);
+    CHECK(!g && strstr(st.msg, "ESTC_DISABLE: unknown pass 'csee'"), "a misspelt pass is an error: %s", st.msg);
+    unsetenv("ESTC_DISABLE");
+    setenv("ESTC_DUMP", "nope", 1);
+    es_status_clear(&st);
+    g = gr_optimize(parse(a, small), &st);
+    CHECK(!g && strstr(st.msg, "ESTC_DUMP: unknown pass 'nope'"), "ESTC_DUMP checks names too: %s", st.msg);
+    unsetenv("ESTC_DUMP");
+
+    es_status_clear(&st);
+    g = gr_run_passes(parse(a, small), "fold,xyz", &st);
+    CHECK(!g && strstr(st.msg, "unknown pass 'xyz'"), "gr_run_passes refuses unknown names: %s", st.msg);
+    es_status_clear(&st);
+    g = gr_run_passes(parse(a, small), "", &st);
+    CHECK(g && g->n == 4, "an empty pass list leaves the graph as it is");
+
+    /* the verifier runs first: a graph with two inputs named x is refused */
+    gr_graph *bad = gr_new(a, NULL);
+    int x1 = gr_input(bad, "x", GR_F32, gr_shape1(3), nospan);
+    int x2 = gr_input(bad, "x", GR_F32, gr_shape1(3), nospan);
+    gr_add_output(bad, "y", gr_binary(bad, GR_ADD, x1, x2, nospan));
+    es_status_clear(&st);
+    CHECK(gr_optimize(bad, &st) == NULL && strstr(st.msg, "is also node"),
+          "gr_optimize verifies its input: %s", st.msg);
+    es_arena_free(a);
+}
+
+/* folding never inflates a small constant into a large one */
+static void test_fold_size(void)
+{
+    es_arena *a = es_arena_new();
+    gr_graph *g = gr_new(a, NULL);
+    float big[2000];
+    for (int i = 0; i < 2000; i++) big[i] = (float)i;
+    int c = gr_const(g, gr_shape2(40, 50), big, nospan);
+    int two = gr_scalar(g, 2, nospan);
+    int p = gr_param(g, "p", gr_shape2(40, 50), GR_INIT_ZEROS, 0, 0, 0, nospan);
+    gr_add_output(g, "neg", gr_unary(g, GR_NEG, c, nospan));          /* 2000 from 2000: folds */
+    int in[2] = { two, p };
+    gr_add_output(g, "bc", gr_op_node(g, GR_BROADCAST, 2, in, NULL, NULL, nospan));   /* 2000 from 1: stays */
+    gr_fold(g);
+    const gr_node *neg = &g->nodes[gr_find_output(g, "neg")];
+    CHECK(neg->op == GR_CONST && neg->data[1999] == -1999.0f && neg->data[0] == 0.0f && signbit(neg->data[0]),
+          "neg of a 2000-element constant folds (and -0 is -0)");
+    CHECK(g->nodes[gr_find_output(g, "bc")].op == GR_BROADCAST,
+          "a scalar broadcast to 2000 elements is not folded into a 2000-element constant");
+    es_arena_free(a);
+}
+
+int main(void)
+{
+    unsetenv("ESTC_DISABLE");
+    unsetenv("ESTC_DUMP");
+    test_environment();
+    test_fold_size();
+    test_train_step();
+    test_random();
+    return check_done("test_passes");
+}
