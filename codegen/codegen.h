@@ -33,4 +33,31 @@ char *cg_module_text(gr_graph *prog, const char *name, int optimized, es_status 
 const char *cg_host_cpu(void);
 const char *cg_host_features(void);
 
+/* Adds a module given as LLVM IR text (for tools and tests): parsed, verified,
+ * optimised and added like an emitted one; its functions are then found with
+ * cg_jit_lookup. Returns 0, or -1 with st set (bad text, a module that fails
+ * verification, a symbol already defined). */
+int cg_jit_add_ir(cg_jit *j, const char *ir_text, es_status *st);
+
+/* ---- shared by the JIT and the AOT back end (codegen/ only) ----------------
+ * Declared with LLVM's struct tags so this header needs no LLVM include:
+ * struct LLVMOpaqueModule * is LLVMModuleRef, and so on. */
+struct LLVMOpaqueContext;
+struct LLVMOpaqueModule;
+struct LLVMOpaqueTargetMachine;
+
+/* Emits prog (bound with gr_bind) into ctx as one unverified, unoptimised
+ * module whose only external symbol is the entry `name`. NULL and st set if
+ * the program cannot be compiled (e.g. it was never bound). */
+struct LLVMOpaqueModule *cg_emit(struct LLVMOpaqueContext *ctx, const gr_graph *prog,
+                                 const char *name, es_status *st);
+/* A target machine for the host CPU and its features at O2; `pic` for code
+ * that goes into shared objects. NULL and st set on failure. */
+struct LLVMOpaqueTargetMachine *cg_host_target_machine(int pic, es_status *st);
+/* Gives m the host's triple, data layout and per-function target attributes,
+ * verifies it (a failure is reported in st, never an abort) and, if optimize,
+ * runs default<O2>. Returns 0 or -1. */
+int cg_prepare_module(struct LLVMOpaqueModule *m, struct LLVMOpaqueTargetMachine *tm, int optimize,
+                      es_status *st);
+
 #endif

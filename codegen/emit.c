@@ -1,0 +1,1076 @@
+/*
+ * emit.c — one LLVM module per bound graph program (cg_emit).
+ *
+ * Shape of the module: one exported entry
+ *     void <name>(ptr bufs, i64 B)
+ * that, in node order, loads each node's buffer pointer from bufs[node.buf]
+ * and calls one internal function per node:
+ *     void <name>.n<id>.<op>(ptr noalias out, ptr in0, ..., i64 B)
+ * (APPLY_* nodes have no out: their first pointers are the variable and its
+ * slots, written in place). CONST values are private constant globals; a
+ * consumer reads the global directly (so O2 folds scalar constants into the
+ * loops) and the entry also copies them into the CONST's own buffer, so every
+ * buffer ends up holding what the reference evaluator (graph/eval.c) puts
+ * there. The op semantics are ops.def's; eval.c is the oracle the tests hold
+ * this file to.
+ *
+ * Invariants relied on: the program went through gr_bind (every node that
+ * holds data has a buffer slot) and gr_infer (shapes are consistent); dims
+ * are static except GR_BATCH, which is the runtime B. A pointer parameter is
+ * marked noalias unless another parameter of the same call is bound to the
+ * same buffer, so a future memory planner that shares buffers stays correct.
+ *
+ * Loops are plain top-tested basic-block loops with phi induction variables
+ * over contiguous memory (the last dimension of every operand has stride 1
+ * or 0), which is what the O2 loop vectoriser wants. Accumulators live in
+ * memory (the output, or allocas that mem2reg promotes); float math keeps
+ * strict IEEE semantics (no fast-math), so results match the reference to a
+ * few ulps (FTRL's update runs in double, see apply_elem). Any B >= 0 works,
+ * including an empty batch. Sparse optimizer updates dedupe ids with a small open-addressing
+ * hash table malloc'd per call, sized by the number of ids (never by the
+ * table's row count), so a million-row table costs only its touched rows.
+ */
+#include "codegen.h"
+
+#include <llvm-c/Core.h>
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cg_emitter {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    const gr_graph *g;
+    const char *name;            /* entry symbol; prefix of everything internal */
+    LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, vd;
+    LLVMValueRef *consts;        /* per node: the global of a CONST, else NULL */
+
+    /* the function being emitted */
+    LLVMValueRef fn;
+    LLVMValueRef B;              /* its batch-size argument */
+    LLVMValueRef *arg;           /* its pointer arguments */
+    LLVMBasicBlockRef allocas;   /* entry block holding allocas only */
+} cg_emitter;
+
+/* ---- small builders --------------------------------------------------------- */
+
+static LLVMValueRef ci(cg_emitter *e, int64_t v) { return LLVMConstInt(e->i64, (unsigned long long)v, 1); }
+static LLVMValueRef ci32(cg_emitter *e, int32_t v) { return LLVMConstInt(e->i32, (unsigned long long)(int64_t)v, 1); }
+static LLVMValueRef cf(cg_emitter *e, double v) { return LLVMConstReal(e->f32, v); }
+
+/* a dimension as an i64 value: static, or the runtime batch size */
+static LLVMValueRef dimv(cg_emitter *e, int64_t d) { return d == GR_BATCH ? e->B : ci(e, d); }
+
+/* is v the integer constant k? (index arithmetic skips x*0, x*1, x+0, so
+ * the unoptimised IR of `estc graph --llvm` stays readable) */
+static int is_const(LLVMValueRef v, long long k)
+{
+    return LLVMIsAConstantInt(v) && LLVMConstIntGetSExtValue(v) == k;
+}
+
+static LLVMValueRef mul(cg_emitter *e, LLVMValueRef a, LLVMValueRef b)
+{
+    if (is_const(a, 0) || is_const(b, 1)) return a;
+    if (is_const(b, 0) || is_const(a, 1)) return b;
+    return LLVMBuildNSWMul(e->b, a, b, "");
+}
+
+static LLVMValueRef add(cg_emitter *e, LLVMValueRef a, LLVMValueRef b)
+{
+    if (is_const(a, 0)) return b;
+    if (is_const(b, 0)) return a;
+    return LLVMBuildNSWAdd(e->b, a, b, "");
+}
+
+/* product of dims [from, to) of s */
+static LLVMValueRef dims_prod(cg_emitter *e, gr_shape s, int from, int to)
+{
+    LLVMValueRef p = ci(e, 1);
+    for (int i = from; i < to; i++) p = mul(e, p, dimv(e, s.d[i]));
+    return p;
+}
+
+static LLVMValueRef numel(cg_emitter *e, gr_shape s) { return dims_prod(e, s, 0, s.rank); }
+
+static LLVMTypeRef elem_type(cg_emitter *e, gr_dtype t) { return t == GR_I32 ? e->i32 : e->f32; }
+
+static LLVMValueRef gep(cg_emitter *e, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef idx)
+{
+    return LLVMBuildInBoundsGEP2(e->b, t, base, &idx, 1, "");
+}
+
+static LLVMValueRef ld(cg_emitter *e, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef idx)
+{
+    return LLVMBuildLoad2(e->b, t, gep(e, t, base, idx), "");
+}
+
+static void put(cg_emitter *e, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx)
+{
+    LLVMBuildStore(e->b, v, gep(e, LLVMTypeOf(v), base, idx));
+}
+
+static LLVMValueRef ldf(cg_emitter *e, LLVMValueRef base, LLVMValueRef idx) { return ld(e, e->f32, base, idx); }
+
+/* base[idx] += v (f32) */
+static void accum(cg_emitter *e, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v)
+{
+    LLVMValueRef p = gep(e, e->f32, base, idx);
+    LLVMBuildStore(e->b, LLVMBuildFAdd(e->b, LLVMBuildLoad2(e->b, e->f32, p, ""), v, ""), p);
+}
+
+static void zero_fill(cg_emitter *e, LLVMValueRef p, LLVMValueRef nelem)
+{
+    LLVMBuildMemSet(e->b, p, LLVMConstInt(e->i8, 0, 0), mul(e, nelem, ci(e, 4)), 4);
+}
+
+/* an alloca in the function's entry block, where mem2reg looks for them */
+static LLVMValueRef local(cg_emitter *e, LLVMTypeRef t, const char *name)
+{
+    LLVMBuilderRef ab = LLVMCreateBuilderInContext(e->ctx);
+    LLVMPositionBuilderBefore(ab, LLVMGetBasicBlockTerminator(e->allocas));
+    LLVMValueRef a = LLVMBuildAlloca(ab, t, name);
+    LLVMDisposeBuilder(ab);
+    return a;
+}
+
+static LLVMValueRef get(cg_emitter *e, LLVMValueRef var) { return LLVMBuildLoad2(e->b, LLVMGetAllocatedType(var), var, ""); }
+static void set(cg_emitter *e, LLVMValueRef var, LLVMValueRef v) { LLVMBuildStore(e->b, v, var); }
+
+/* ---- control flow ----------------------------------------------------------- */
+
+typedef struct cg_loop { LLVMBasicBlockRef head, exit; LLVMValueRef iv; } cg_loop;
+
+/* for (i = 0; i < n; i++) { ...: returns i; the body goes where the builder is */
+static LLVMValueRef loop_begin(cg_emitter *e, cg_loop *l, LLVMValueRef n, const char *name)
+{
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(e->b);
+    l->head = LLVMAppendBasicBlockInContext(e->ctx, e->fn, name);
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "body");
+    l->exit = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "done");
+    LLVMBuildBr(e->b, l->head);
+    LLVMPositionBuilderAtEnd(e->b, l->head);
+    l->iv = LLVMBuildPhi(e->b, e->i64, name);
+    LLVMValueRef zero = ci(e, 0);
+    LLVMAddIncoming(l->iv, &zero, &pre, 1);
+    LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntSLT, l->iv, n, ""), body, l->exit);
+    LLVMPositionBuilderAtEnd(e->b, body);
+    return l->iv;
+}
+
+/* } — the block the builder is in becomes the latch */
+static void loop_end(cg_emitter *e, cg_loop *l)
+{
+    LLVMValueRef next = LLVMBuildNSWAdd(e->b, l->iv, ci(e, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(e->b);
+    LLVMAddIncoming(l->iv, &next, &latch, 1);
+    LLVMBuildBr(e->b, l->head);
+    LLVMPositionBuilderAtEnd(e->b, l->exit);
+}
+
+typedef struct cg_if { LLVMBasicBlockRef cont; } cg_if;
+
+static void if_begin(cg_emitter *e, cg_if *f, LLVMValueRef cond)
+{
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "then");
+    f->cont = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "endif");
+    LLVMBuildCondBr(e->b, cond, then, f->cont);
+    LLVMPositionBuilderAtEnd(e->b, then);
+}
+
+static void if_end(cg_emitter *e, cg_if *f)
+{
+    LLVMBuildBr(e->b, f->cont);
+    LLVMPositionBuilderAtEnd(e->b, f->cont);
+}
+
+/* 0 <= id < n, for an i32 id and i64 n */
+static LLVMValueRef id_valid(cg_emitter *e, LLVMValueRef id32, LLVMValueRef n)
+{
+    LLVMValueRef id = LLVMBuildSExt(e->b, id32, e->i64, "");
+    /* one unsigned compare covers both bounds: a negative id is huge unsigned */
+    return LLVMBuildICmp(e->b, LLVMIntULT, id, n, "");
+}
+
+/* ---- calls ------------------------------------------------------------------ */
+
+static LLVMValueRef intrinsic(cg_emitter *e, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    assert(id != 0);
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, &t, 1);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(e->ctx, id, &t, 1);
+    return LLVMBuildCall2(e->b, ft, f, args, (unsigned)n, "");
+}
+
+static LLVMValueRef intr1(cg_emitter *e, const char *name, LLVMValueRef x)
+{
+    return intrinsic(e, name, LLVMTypeOf(x), &x, 1);
+}
+
+static LLVMValueRef intr2(cg_emitter *e, const char *name, LLVMValueRef x, LLVMValueRef y)
+{
+    LLVMValueRef a[2] = { x, y };
+    return intrinsic(e, name, LLVMTypeOf(x), a, 2);
+}
+
+static void add_fn_attr(cg_emitter *e, LLVMValueRef f, const char *kind, uint64_t val)
+{
+    unsigned k = LLVMGetEnumAttributeKindForName(kind, strlen(kind));
+    assert(k != 0);
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(e->ctx, k, val));
+}
+
+/* An external C function, declared once per module. `pure` declares it
+ * memory(none): true of the libm functions for the arguments used here (no
+ * domain errors are possible, so errno is never written), and it lets loops
+ * that call them be hoisted and vectorised around. */
+static LLVMValueRef extern_fn(cg_emitter *e, const char *name, LLVMTypeRef ft, int pure)
+{
+    LLVMValueRef f = LLVMGetNamedFunction(e->mod, name);
+    if (f) return f;
+    f = LLVMAddFunction(e->mod, name, ft);
+    add_fn_attr(e, f, "nounwind", 0);
+    if (pure) {
+        add_fn_attr(e, f, "willreturn", 0);
+        add_fn_attr(e, f, "memory", 0);   /* MemoryEffects::none() */
+    }
+    return f;
+}
+
+static LLVMValueRef call(cg_emitter *e, const char *name, LLVMTypeRef ret, LLVMTypeRef *pt,
+                         LLVMValueRef *args, int n, int pure)
+{
+    LLVMTypeRef ft = LLVMFunctionType(ret, pt, (unsigned)n, 0);
+    LLVMValueRef f = extern_fn(e, name, ft, pure);
+    return LLVMBuildCall2(e->b, ft, f, args, (unsigned)n, "");
+}
+
+static LLVMValueRef libm1(cg_emitter *e, const char *name, LLVMValueRef x)
+{
+    return call(e, name, e->f32, &e->f32, &x, 1, 1);
+}
+
+static LLVMValueRef fexp(cg_emitter *e, LLVMValueRef x) { return intr1(e, "llvm.exp", x); }
+static LLVMValueRef flog(cg_emitter *e, LLVMValueRef x) { return intr1(e, "llvm.log", x); }
+static LLVMValueRef fsqrt(cg_emitter *e, LLVMValueRef x) { return intr1(e, "llvm.sqrt", x); }
+static LLVMValueRef fabs_(cg_emitter *e, LLVMValueRef x) { return intr1(e, "llvm.fabs", x); }
+
+/* a > b ? a : b: the reference's comparison (it differs from maxnum only on
+ * NaN) and what x86 max computes */
+static LLVMValueRef fmax_(cg_emitter *e, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(e->b, LLVMBuildFCmp(e->b, LLVMRealOGT, a, b, ""), a, b, "");
+}
+
+/* log(1 + exp(-|x|)): the tail shared by softplus and sigmoid_xent */
+static LLVMValueRef log1p_exp_neg_abs(cg_emitter *e, LLVMValueRef x)
+{
+    return libm1(e, "log1pf", fexp(e, LLVMBuildFNeg(e->b, fabs_(e, x), "")));
+}
+
+static LLVMValueRef heap_alloc(cg_emitter *e, LLVMValueRef bytes, int zeroed)
+{
+    LLVMValueRef p;
+    if (zeroed) {
+        LLVMTypeRef pt[2] = { e->i64, e->i64 };
+        LLVMValueRef a[2] = { bytes, ci(e, 1) };
+        p = call(e, "calloc", e->ptr, pt, a, 2, 0);
+    } else {
+        p = call(e, "malloc", e->ptr, &e->i64, &bytes, 1, 0);
+    }
+    /* out of memory is an invariant failure, as in es_xmalloc: stop here
+     * rather than write through NULL */
+    cg_if f;
+    if_begin(e, &f, LLVMBuildIsNull(e->b, p, ""));
+    call(e, "abort", e->vd, NULL, NULL, 0, 0);
+    if_end(e, &f);
+    return p;
+}
+
+static void heap_free(cg_emitter *e, LLVMValueRef p) { call(e, "free", e->vd, &e->ptr, &p, 1, 0); }
+
+/* ---- elementwise ------------------------------------------------------------ */
+
+/* The scalar rule of an elementwise op (x, y: f32 values, or x: i32 for
+ * CAST_F32). Ops that are not elementwise return NULL. */
+static LLVMValueRef scalar_op(cg_emitter *e, gr_op op, LLVMValueRef x, LLVMValueRef y)
+{
+    LLVMBuilderRef b = e->b;
+    switch (op) {
+    case GR_NEG: return LLVMBuildFNeg(b, x, "");
+    case GR_EXP: return fexp(e, x);
+    case GR_LOG: return flog(e, x);
+    case GR_SQRT: return fsqrt(e, x);
+    case GR_ABS: return fabs_(e, x);
+    case GR_SQUARE: return LLVMBuildFMul(b, x, x, "");
+    case GR_SIGMOID:
+        /* 1 / (1 + exp(-x)): exp overflowing to inf gives exactly 0 */
+        return LLVMBuildFDiv(b, cf(e, 1), LLVMBuildFAdd(b, cf(e, 1), fexp(e, LLVMBuildFNeg(b, x, "")), ""), "");
+    case GR_TANH: return libm1(e, "tanhf", x);
+    case GR_RELU: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, cf(e, 0), ""), x, cf(e, 0), "");
+    case GR_SOFTPLUS:
+        /* max(x, 0) + log1p(exp(-|x|)): no overflow for large |x| */
+        return LLVMBuildFAdd(b, fmax_(e, x, cf(e, 0)), log1p_exp_neg_abs(e, x), "");
+    case GR_STEP: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, cf(e, 0), ""), cf(e, 1), cf(e, 0), "");
+    case GR_SIGN:
+        return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, cf(e, 0), ""), cf(e, 1),
+                               LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, cf(e, 0), ""),
+                                               cf(e, -1), cf(e, 0), ""), "");
+    case GR_CAST_F32: return LLVMBuildSIToFP(b, x, e->f32, "");
+    case GR_ADD: return LLVMBuildFAdd(b, x, y, "");
+    case GR_SUB: return LLVMBuildFSub(b, x, y, "");
+    case GR_MUL: return LLVMBuildFMul(b, x, y, "");
+    case GR_DIV: return LLVMBuildFDiv(b, x, y, "");
+    /* x >= y ? x : y, as the reference (ties keep the left operand's -0) */
+    case GR_MAXIMUM: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, x, y, ""), x, y, "");
+    case GR_MINIMUM: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLE, x, y, ""), x, y, "");
+    case GR_SIGMOID_XENT:
+        /* x = logits, y = labels: max(x,0) - x*y + log(1 + exp(-|x|)) */
+        return LLVMBuildFAdd(b, LLVMBuildFSub(b, fmax_(e, x, cf(e, 0)), LLVMBuildFMul(b, x, y, ""), ""),
+                             log1p_exp_neg_abs(e, x), "");
+    case GR_BROADCAST: return x;   /* a copy; the loop nest does the stretching */
+
+    /* not elementwise: emitted by their own functions below */
+    case GR_CONST: case GR_INPUT: case GR_PARAM:
+    case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN: case GR_SUM_AXIS: case GR_NUMEL:
+    case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT: case GR_SCATTER_ADD:
+    case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SOFTMAX_XENT:
+    case GR_SOFTMAX_XENT_GRAD:
+    case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+        return NULL;
+    }
+    return NULL;
+}
+
+/* ---- strided loop nests ----------------------------------------------------- *
+ * A nest runs over `loop` (rank <= 4) in row-major order; each operand p has a
+ * shape aligned with the loop's at the trailing dimension, and its offset
+ * advances by its stride in every loop dimension: 0 where the operand's
+ * dimension is missing or 1 (broadcast, or a reduced dimension when the
+ * operand is an accumulator), its row-major stride otherwise. Broadcasting and
+ * reduction are therefore the same nest read in two directions. */
+
+#define CG_MAXOPS 4
+
+typedef struct cg_nest {
+    int nops;
+    gr_shape loop;
+    gr_shape ops[CG_MAXOPS];
+} cg_nest;
+
+typedef void (*cg_body)(cg_emitter *e, const gr_node *n, LLVMValueRef *off);
+
+/* stride of operand shape s along loop dimension k of a rank-r loop */
+static LLVMValueRef op_stride(cg_emitter *e, gr_shape s, int r, int k)
+{
+    int kk = k - (r - s.rank);
+    if (kk < 0 || s.d[kk] == 1) return ci(e, 0);
+    return dims_prod(e, s, kk + 1, s.rank);
+}
+
+/* every operand either covers the loop exactly or is a single element:
+ * then one flat loop over the element count does */
+static int nest_is_flat(const cg_nest *ns)
+{
+    for (int p = 0; p < ns->nops; p++) {
+        gr_shape s = ns->ops[p];
+        int scalar = 1, same = s.rank <= ns->loop.rank;
+        for (int i = 0; i < s.rank; i++) if (s.d[i] != 1) scalar = 0;
+        for (int k = 0; same && k < ns->loop.rank; k++) {
+            int kk = k - (ns->loop.rank - s.rank);
+            int64_t d = kk < 0 ? 1 : s.d[kk];
+            if (d != ns->loop.d[k]) same = 0;
+        }
+        if (!scalar && !same) return 0;
+    }
+    return 1;
+}
+
+static void nest_level(cg_emitter *e, const gr_node *n, const cg_nest *ns, int k,
+                       LLVMValueRef *off, cg_body body)
+{
+    if (k == ns->loop.rank) { body(e, n, off); return; }
+    if (ns->loop.d[k] == 1) { nest_level(e, n, ns, k + 1, off, body); return; }
+    LLVMValueRef stride[CG_MAXOPS], inner[CG_MAXOPS];
+    for (int p = 0; p < ns->nops; p++) stride[p] = op_stride(e, ns->ops[p], ns->loop.rank, k);
+    cg_loop l;
+    LLVMValueRef i = loop_begin(e, &l, dimv(e, ns->loop.d[k]), "i");
+    for (int p = 0; p < ns->nops; p++) inner[p] = add(e, off[p], mul(e, i, stride[p]));
+    nest_level(e, n, ns, k + 1, inner, body);
+    loop_end(e, &l);
+}
+
+static void emit_nest(cg_emitter *e, const gr_node *n, const cg_nest *ns, cg_body body)
+{
+    LLVMValueRef off[CG_MAXOPS];
+    if (nest_is_flat(ns)) {
+        int whole[CG_MAXOPS];
+        for (int p = 0; p < ns->nops; p++) {
+            whole[p] = 0;
+            for (int i = 0; i < ns->ops[p].rank; i++) if (ns->ops[p].d[i] != 1) whole[p] = 1;
+        }
+        cg_loop l;
+        LLVMValueRef i = loop_begin(e, &l, numel(e, ns->loop), "i");
+        for (int p = 0; p < ns->nops; p++) off[p] = whole[p] ? i : ci(e, 0);
+        body(e, n, off);
+        loop_end(e, &l);
+        return;
+    }
+    for (int p = 0; p < ns->nops; p++) off[p] = ci(e, 0);
+    nest_level(e, n, ns, 0, off, body);
+}
+
+static const gr_node *input(cg_emitter *e, const gr_node *n, int i) { return &e->g->nodes[n->in[i]]; }
+
+/* out[o0] = op(in0[o1], in1[o2]) */
+static void body_elem(cg_emitter *e, const gr_node *n, LLVMValueRef *off)
+{
+    int nargs = (n->op == GR_BROADCAST) ? 1 : n->nin;
+    LLVMValueRef v[2] = { NULL, NULL };
+    for (int j = 0; j < nargs; j++)
+        v[j] = ld(e, elem_type(e, input(e, n, j)->dtype), e->arg[1 + j], off[1 + j]);
+    put(e, scalar_op(e, n->op, v[0], v[1]), e->arg[0], off[0]);
+}
+
+static void emit_elementwise(cg_emitter *e, const gr_node *n)
+{
+    cg_nest ns = { .loop = n->shape };
+    ns.ops[ns.nops++] = n->shape;
+    int nargs = (n->op == GR_BROADCAST) ? 1 : n->nin;
+    for (int j = 0; j < nargs; j++) ns.ops[ns.nops++] = input(e, n, j)->shape;
+    emit_nest(e, n, &ns, body_elem);
+}
+
+/* out[o0] += in0[o1]: operand 0 is the (zeroed) accumulator */
+static void body_accum(cg_emitter *e, const gr_node *n, LLVMValueRef *off)
+{
+    ES_UNUSED(n);
+    accum(e, e->arg[0], off[0], ldf(e, e->arg[1], off[1]));
+}
+
+/* SUM_TO, SUM, MEAN, SUM_AXIS: zero the output, then add every input element
+ * into its place (input order, as the reference does) */
+static void emit_reduce(cg_emitter *e, const gr_node *n)
+{
+    const gr_node *x = input(e, n, 0);
+    cg_nest ns = { .loop = x->shape, .nops = 2 };
+    ns.ops[1] = x->shape;
+    if (n->op == GR_SUM_AXIS) {          /* x's shape with the axis kept as 1 */
+        ns.ops[0] = x->shape;
+        ns.ops[0].d[n->a[0]] = 1;
+    } else if (n->op == GR_SUM_TO) {
+        ns.ops[0] = n->shape;
+    } else {
+        ns.ops[0] = gr_shape0();         /* SUM, MEAN: one accumulator */
+    }
+    zero_fill(e, e->arg[0], numel(e, n->shape));
+    emit_nest(e, n, &ns, body_accum);
+    if (n->op == GR_MEAN) {
+        LLVMValueRef cnt = LLVMBuildSIToFP(e->b, numel(e, x->shape), e->f32, "");
+        put(e, LLVMBuildFDiv(e->b, ldf(e, e->arg[0], ci(e, 0)), cnt, ""), e->arg[0], ci(e, 0));
+    }
+}
+
+/* ---- linear algebra ----------------------------------------------------------- */
+
+/* C[m,n] = op(A) op(B) through cblas_sgemm (row-major). m, n, k may be the
+ * runtime B; an empty product still defines C (zeros when k is 0), and BLAS is
+ * not called with an empty operand, whose leading dimension it would reject. */
+static void emit_matmul(cg_emitter *e, const gr_node *n)
+{
+    const gr_node *a = input(e, n, 0), *bm = input(e, n, 1);
+    int ta = n->a[0] != 0, tb = n->a[1] != 0;
+    LLVMValueRef M = dimv(e, n->shape.d[0]), N = dimv(e, n->shape.d[1]);
+    LLVMValueRef K = dimv(e, a->shape.d[ta ? 0 : 1]);
+    LLVMValueRef lda = dimv(e, a->shape.d[1]), ldb = dimv(e, bm->shape.d[1]);
+    LLVMValueRef zero = ci(e, 0);
+
+    cg_if fk;
+    if_begin(e, &fk, LLVMBuildICmp(e->b, LLVMIntSLE, K, zero, ""));
+    zero_fill(e, e->arg[0], mul(e, M, N));
+    if_end(e, &fk);
+
+    LLVMValueRef ok = LLVMBuildAnd(e->b,
+        LLVMBuildAnd(e->b, LLVMBuildICmp(e->b, LLVMIntSGT, M, zero, ""),
+                     LLVMBuildICmp(e->b, LLVMIntSGT, N, zero, ""), ""),
+        LLVMBuildICmp(e->b, LLVMIntSGT, K, zero, ""), "");
+    cg_if f;
+    if_begin(e, &f, ok);
+    LLVMTypeRef pt[14] = { e->i32, e->i32, e->i32, e->i32, e->i32, e->i32, e->f32,
+                           e->ptr, e->i32, e->ptr, e->i32, e->f32, e->ptr, e->i32 };
+#define I32(v) LLVMBuildTrunc(e->b, (v), e->i32, "")
+    LLVMValueRef args[14] = {
+        ci32(e, 101),                       /* CblasRowMajor */
+        ci32(e, ta ? 112 : 111),            /* CblasTrans : CblasNoTrans */
+        ci32(e, tb ? 112 : 111),
+        I32(M), I32(N), I32(K), cf(e, 1.0),
+        e->arg[1], I32(lda), e->arg[2], I32(ldb), cf(e, 0.0),
+        e->arg[0], I32(N),
+    };
+#undef I32
+    call(e, "cblas_sgemm", e->vd, pt, args, 14, 0);
+    if_end(e, &f);
+}
+
+/* ---- sparse (categorical) ------------------------------------------------------ */
+
+/* ids [R] or [R,M]: R and M as values */
+static void ids_dims(cg_emitter *e, const gr_node *ids, LLVMValueRef *R, LLVMValueRef *M)
+{
+    *R = dimv(e, ids->shape.d[0]);
+    *M = dims_prod(e, ids->shape, 1, ids->shape.rank);
+}
+
+/* GATHER_SUM(W [V,K], ids) -> [R,K]; ONE_HOT(ids) -> [R,depth];
+ * SCATTER_ADD(ids, rows [R,K], like [V,K]) -> [V,K]. Invalid ids are skipped. */
+static void emit_sparse(cg_emitter *e, const gr_node *n)
+{
+    const gr_node *ids = input(e, n, n->op == GR_GATHER_SUM ? 1 : 0);
+    LLVMValueRef idp = e->arg[n->op == GR_GATHER_SUM ? 2 : 1];
+    LLVMValueRef R, M;
+    ids_dims(e, ids, &R, &M);
+    zero_fill(e, e->arg[0], numel(e, n->shape));
+    int64_t V, K;
+    if (n->op == GR_ONE_HOT) { V = n->a[0]; K = 1; }
+    else if (n->op == GR_GATHER_SUM) { V = input(e, n, 0)->shape.d[0]; K = input(e, n, 0)->shape.d[1]; }
+    else { V = n->shape.d[0]; K = n->shape.d[1]; }
+
+    cg_loop lr, lm, lk;
+    LLVMValueRef r = loop_begin(e, &lr, R, "r");
+    LLVMValueRef m = loop_begin(e, &lm, M, "m");
+    LLVMValueRef id32 = ld(e, e->i32, idp, add(e, mul(e, r, M), m));
+    cg_if f;
+    if_begin(e, &f, id_valid(e, id32, ci(e, V)));
+    LLVMValueRef id = LLVMBuildSExt(e->b, id32, e->i64, "");
+    if (n->op == GR_ONE_HOT) {
+        accum(e, e->arg[0], add(e, mul(e, r, ci(e, V)), id), cf(e, 1));
+    } else {
+        LLVMValueRef k = loop_begin(e, &lk, ci(e, K), "k");
+        LLVMValueRef rowk = add(e, mul(e, r, ci(e, K)), k), idk = add(e, mul(e, id, ci(e, K)), k);
+        if (n->op == GR_GATHER_SUM)
+            accum(e, e->arg[0], rowk, ldf(e, e->arg[1], idk));
+        else
+            accum(e, e->arg[0], idk, ldf(e, e->arg[2], rowk));
+        loop_end(e, &lk);
+    }
+    if_end(e, &f);
+    loop_end(e, &lm);
+    loop_end(e, &lr);
+}
+
+/* ---- row-wise ops over the last axis ---------------------------------------------- */
+
+/* max over x[base .. base+K) (first element wins ties; -inf for none) */
+static LLVMValueRef row_max(cg_emitter *e, LLVMValueRef x, LLVMValueRef base, LLVMValueRef K)
+{
+    LLVMValueRef mx = local(e, e->f32, "max");
+    set(e, mx, LLVMConstReal(e->f32, -__builtin_inf()));
+    cg_loop l;
+    LLVMValueRef k = loop_begin(e, &l, K, "k");
+    set(e, mx, fmax_(e, ldf(e, x, add(e, base, k)), get(e, mx)));
+    loop_end(e, &l);
+    return get(e, mx);
+}
+
+/* sum of exp(x - mx) over the row; with `out`, also stores each exp there */
+static LLVMValueRef row_sumexp(cg_emitter *e, LLVMValueRef x, LLVMValueRef out, LLVMValueRef base,
+                               LLVMValueRef K, LLVMValueRef mx)
+{
+    LLVMValueRef s = local(e, e->f32, "sum");
+    set(e, s, cf(e, 0));
+    cg_loop l;
+    LLVMValueRef k = loop_begin(e, &l, K, "k");
+    LLVMValueRef v = fexp(e, LLVMBuildFSub(e->b, ldf(e, x, add(e, base, k)), mx, ""));
+    if (out) put(e, v, out, add(e, base, k));
+    set(e, s, LLVMBuildFAdd(e->b, get(e, s), v, ""));
+    loop_end(e, &l);
+    return get(e, s);
+}
+
+static void emit_rowwise(cg_emitter *e, const gr_node *n)
+{
+    const gr_node *x = input(e, n, 0);
+    LLVMValueRef xp = e->arg[1], out = e->arg[0];
+    LLVMValueRef K = dimv(e, x->shape.d[x->shape.rank - 1]);
+    LLVMValueRef R = dims_prod(e, x->shape, 0, x->shape.rank - 1);
+    cg_loop lr, lk;
+    LLVMValueRef r = loop_begin(e, &lr, R, "r");
+    LLVMValueRef base = mul(e, r, K);
+
+    if (n->op == GR_ARGMAX) {
+        LLVMValueRef best = local(e, e->f32, "best"), at = local(e, e->i32, "at");
+        set(e, best, LLVMConstReal(e->f32, -__builtin_inf()));
+        set(e, at, ci32(e, 0));
+        LLVMValueRef k = loop_begin(e, &lk, K, "k");
+        LLVMValueRef v = ldf(e, xp, add(e, base, k));
+        LLVMValueRef gt = LLVMBuildFCmp(e->b, LLVMRealOGT, v, get(e, best), "");   /* first max wins */
+        set(e, best, LLVMBuildSelect(e->b, gt, v, get(e, best), ""));
+        set(e, at, LLVMBuildSelect(e->b, gt, LLVMBuildTrunc(e->b, k, e->i32, ""), get(e, at), ""));
+        loop_end(e, &lk);
+        put(e, get(e, at), out, r);
+        loop_end(e, &lr);
+        return;
+    }
+
+    if (n->op == GR_SOFTMAX || n->op == GR_LOG_SOFTMAX) {
+        LLVMValueRef mx = row_max(e, xp, base, K);
+        if (n->op == GR_SOFTMAX) {
+            LLVMValueRef s = row_sumexp(e, xp, out, base, K, mx);
+            LLVMValueRef k = loop_begin(e, &lk, K, "k");
+            LLVMValueRef i = add(e, base, k);
+            put(e, LLVMBuildFDiv(e->b, ldf(e, out, i), s, ""), out, i);
+            loop_end(e, &lk);
+        } else {
+            LLVMValueRef ls = flog(e, row_sumexp(e, xp, NULL, base, K, mx));
+            LLVMValueRef k = loop_begin(e, &lk, K, "k");
+            LLVMValueRef i = add(e, base, k);
+            put(e, LLVMBuildFSub(e->b, LLVMBuildFSub(e->b, ldf(e, xp, i), mx, ""), ls, ""), out, i);
+            loop_end(e, &lk);
+        }
+        loop_end(e, &lr);
+        return;
+    }
+
+    /* SOFTMAX_XENT, SOFTMAX_XENT_GRAD: a label outside [0,K) gives loss 0 and
+     * a zero gradient row */
+    LLVMValueRef y32 = ld(e, e->i32, e->arg[2], r);
+    LLVMValueRef valid = id_valid(e, y32, K);
+    LLVMValueRef y = LLVMBuildSExt(e->b, y32, e->i64, "");
+    LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "labelled");
+    LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "unlabelled");
+    LLVMBasicBlockRef cont = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "next");
+    LLVMBuildCondBr(e->b, valid, yes, no);
+
+    LLVMPositionBuilderAtEnd(e->b, yes);
+    LLVMValueRef mx = row_max(e, xp, base, K);
+    if (n->op == GR_SOFTMAX_XENT) {
+        /* logsumexp(l) - l[y] = (mx - l[y]) + log(sum exp(l - mx)) */
+        LLVMValueRef ls = flog(e, row_sumexp(e, xp, NULL, base, K, mx));
+        LLVMValueRef ly = ldf(e, xp, add(e, base, y));
+        put(e, LLVMBuildFAdd(e->b, LLVMBuildFSub(e->b, mx, ly, ""), ls, ""), out, r);
+    } else {
+        LLVMValueRef s = row_sumexp(e, xp, out, base, K, mx);
+        LLVMValueRef d = ldf(e, e->arg[3], r);
+        LLVMValueRef k = loop_begin(e, &lk, K, "k");
+        LLVMValueRef i = add(e, base, k);
+        LLVMValueRef p = LLVMBuildFDiv(e->b, ldf(e, out, i), s, "");
+        LLVMValueRef hot = LLVMBuildSelect(e->b, LLVMBuildICmp(e->b, LLVMIntEQ, k, y, ""), cf(e, 1), cf(e, 0), "");
+        put(e, LLVMBuildFMul(e->b, LLVMBuildFSub(e->b, p, hot, ""), d, ""), out, i);
+        loop_end(e, &lk);
+    }
+    LLVMBuildBr(e->b, cont);
+
+    LLVMPositionBuilderAtEnd(e->b, no);
+    if (n->op == GR_SOFTMAX_XENT) put(e, cf(e, 0), out, r);
+    else zero_fill(e, gep(e, e->f32, out, base), K);
+    LLVMBuildBr(e->b, cont);
+
+    LLVMPositionBuilderAtEnd(e->b, cont);
+    loop_end(e, &lr);
+}
+
+/* ---- optimizer updates -------------------------------------------------------------- */
+
+typedef struct cg_apply {
+    LLVMValueRef var, slot[2];   /* per-element slots (adagrad accum; adam m, v; ftrl accum, linear) */
+    LLVMValueRef alpha;          /* adam: lr * sqrt(1 - b2^t) / (1 - b1^t) of this step */
+} cg_apply;
+
+/* One element i of the variable receives gradient g (ops.def's formulas). */
+static void apply_elem(cg_emitter *e, const gr_node *n, const cg_apply *ap, LLVMValueRef i, LLVMValueRef g)
+{
+    LLVMBuilderRef b = e->b;
+    LLVMValueRef lr = cf(e, n->f[0]);
+    LLVMValueRef w = ldf(e, ap->var, i);
+    if (n->op == GR_APPLY_SGD) {
+        put(e, LLVMBuildFSub(b, w, LLVMBuildFMul(b, lr, g, ""), ""), ap->var, i);
+    } else if (n->op == GR_APPLY_ADAGRAD) {
+        LLVMValueRef acc = LLVMBuildFAdd(b, ldf(e, ap->slot[0], i), LLVMBuildFMul(b, g, g, ""), "");
+        put(e, acc, ap->slot[0], i);
+        LLVMValueRef den = LLVMBuildFAdd(b, fsqrt(e, acc), cf(e, n->f[1]), "");
+        put(e, LLVMBuildFSub(b, w, LLVMBuildFDiv(b, LLVMBuildFMul(b, lr, g, ""), den, ""), ""), ap->var, i);
+    } else if (n->op == GR_APPLY_ADAM) {
+        double b1 = n->f[1], b2 = n->f[2];
+        LLVMValueRef m = LLVMBuildFAdd(b, LLVMBuildFMul(b, cf(e, b1), ldf(e, ap->slot[0], i), ""),
+                                       LLVMBuildFMul(b, cf(e, 1 - b1), g, ""), "");
+        LLVMValueRef v = LLVMBuildFAdd(b, LLVMBuildFMul(b, cf(e, b2), ldf(e, ap->slot[1], i), ""),
+                                       LLVMBuildFMul(b, cf(e, 1 - b2), LLVMBuildFMul(b, g, g, ""), ""), "");
+        put(e, m, ap->slot[0], i);
+        put(e, v, ap->slot[1], i);
+        LLVMValueRef den = LLVMBuildFAdd(b, fsqrt(e, v), cf(e, n->f[3]), "");
+        put(e, LLVMBuildFSub(b, w, LLVMBuildFDiv(b, LLVMBuildFMul(b, ap->alpha, m, ""), den, ""), ""), ap->var, i);
+    } else {
+        /* FTRL in double: sigma subtracts two nearly equal roots when g is small
+         * next to the accumulator, which f32 would round to nothing; the
+         * update is memory-bound, so the wider math costs nothing */
+        assert(n->op == GR_APPLY_FTRL);
+        double l1 = n->f[1], l2 = n->f[2], p = n->f[3];
+        LLVMTypeRef d = e->f64;
+#define D(v) LLVMBuildFPExt(b, (v), d, "")
+#define C(v) LLVMConstReal(d, (v))
+        LLVMValueRef acc = D(ldf(e, ap->slot[0], i)), lin = D(ldf(e, ap->slot[1], i));
+        LLVMValueRef wd = D(w), gd = D(g), lrd = C(n->f[0]);
+        LLVMValueRef an = LLVMBuildFAdd(b, acc, LLVMBuildFMul(b, gd, gd, ""), "");
+        /* x^-p; TensorFlow's default p = -0.5 is a square root, which vectorises */
+        LLVMValueRef pa, pan;
+        if (p == -0.5) {
+            pa = fsqrt(e, acc);
+            pan = fsqrt(e, an);
+        } else {
+            pa = intr2(e, "llvm.pow", acc, C(-p));
+            pan = intr2(e, "llvm.pow", an, C(-p));
+        }
+        LLVMValueRef sigma = LLVMBuildFDiv(b, LLVMBuildFSub(b, pan, pa, ""), lrd, "");
+        lin = LLVMBuildFAdd(b, lin, LLVMBuildFSub(b, gd, LLVMBuildFMul(b, sigma, wd, ""), ""), "");
+        LLVMValueRef quad = LLVMBuildFAdd(b, LLVMBuildFDiv(b, pan, lrd, ""), C(2 * l2), "");
+        LLVMValueRef sl1 = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, lin, C(0), ""), C(l1),
+                                           LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, lin, C(0), ""),
+                                                           C(-l1), C(0), ""), "");
+        LLVMValueRef nw = LLVMBuildFDiv(b, LLVMBuildFSub(b, sl1, lin, ""), quad, "");
+        nw = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, fabs_(e, lin), C(l1), ""), nw, C(0), "");
+#undef D
+#undef C
+        put(e, LLVMBuildFPTrunc(b, nw, e->f32, ""), ap->var, i);
+        put(e, LLVMBuildFPTrunc(b, lin, e->f32, ""), ap->slot[1], i);
+        put(e, LLVMBuildFPTrunc(b, an, e->f32, ""), ap->slot[0], i);
+    }
+}
+
+static int apply_nslots(gr_op op)
+{
+    return op == GR_APPLY_ADAGRAD ? 1 : op == GR_APPLY_ADAM ? 3 : op == GR_APPLY_FTRL ? 2 : 0;
+}
+
+/* Duplicate ids are summed into compact rows first: a hash table (open
+ * addressing, power-of-two size > 2 * ids) maps each valid id to the index of
+ * its first occurrence; acc[u] sums the gradient rows of unique id u. Then
+ * each unique row is updated once. Scratch is malloc'd per call and sized by
+ * the ids, not by the variable. */
+static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, int nslots)
+{
+    const gr_node *var = input(e, n, 0), *ids = input(e, n, 1 + nslots);
+    LLVMValueRef idp = e->arg[1 + nslots], rows = e->arg[2 + nslots];
+    LLVMValueRef R, M;
+    ids_dims(e, ids, &R, &M);
+    LLVMValueRef V = ci(e, var->shape.d[0]), K = ci(e, var->shape.d[1]);
+    LLVMValueRef nids = mul(e, R, M);
+    LLVMBuilderRef b = e->b;
+
+    /* cap: the power of two above max(2 * nids, 15) */
+    LLVMValueRef x = LLVMBuildOr(b, mul(e, nids, ci(e, 2)), ci(e, 15), "");
+    LLVMValueRef lz[2] = { x, LLVMConstInt(e->i1, 0, 0) };
+    LLVMValueRef cap = LLVMBuildShl(b, ci(e, 1), LLVMBuildSub(b, ci(e, 64), intrinsic(e, "llvm.ctlz", e->i64, lz, 2), ""), "");
+    LLVMValueRef mask = LLVMBuildSub(b, cap, ci(e, 1), "");
+    LLVMValueRef keys = heap_alloc(e, mul(e, cap, ci(e, 4)), 0);
+    LLVMBuildMemSet(b, keys, LLVMConstInt(e->i8, 0xff, 0), mul(e, cap, ci(e, 4)), 4);   /* -1: empty */
+    LLVMValueRef where = heap_alloc(e, mul(e, cap, ci(e, 4)), 0);
+    LLVMValueRef uniq = heap_alloc(e, add(e, mul(e, nids, ci(e, 4)), ci(e, 4)), 0);
+    LLVMValueRef acc = heap_alloc(e, add(e, mul(e, mul(e, nids, K), ci(e, 4)), ci(e, 4)), 1);
+    LLVMValueRef cnt = local(e, e->i32, "nuniq");
+    set(e, cnt, ci32(e, 0));
+
+    cg_loop lr, lm, lk;
+    LLVMValueRef r = loop_begin(e, &lr, R, "r");
+    LLVMValueRef m = loop_begin(e, &lm, M, "m");
+    LLVMValueRef id = ld(e, e->i32, idp, add(e, mul(e, r, M), m));
+    cg_if f;
+    if_begin(e, &f, id_valid(e, id, V));
+    /* hash: Fibonacci multiply, fold the high half down */
+    LLVMValueRef h = LLVMBuildMul(b, id, LLVMConstInt(e->i32, 0x9E3779B1u, 0), "");
+    h = LLVMBuildXor(b, h, LLVMBuildLShr(b, h, ci32(e, 16), ""), "");
+    h = LLVMBuildAnd(b, LLVMBuildZExt(b, h, e->i64, ""), mask, "");
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(b);
+    LLVMBasicBlockRef probe = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe");
+    LLVMBasicBlockRef notfound = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.other");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.next");
+    LLVMBasicBlockRef found = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.found");
+    LLVMBasicBlockRef fresh = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.insert");
+    LLVMBasicBlockRef have = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.done");
+    LLVMBuildBr(b, probe);
+    LLVMPositionBuilderAtEnd(b, probe);
+    LLVMValueRef hv = LLVMBuildPhi(b, e->i64, "h");
+    LLVMAddIncoming(hv, &h, &pre, 1);
+    LLVMValueRef key = ld(e, e->i32, keys, hv);
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, key, id, ""), found, notfound);
+    LLVMPositionBuilderAtEnd(b, notfound);
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, key, ci32(e, -1), ""), fresh, next);
+    LLVMPositionBuilderAtEnd(b, next);
+    LLVMValueRef hn = LLVMBuildAnd(b, LLVMBuildAdd(b, hv, ci(e, 1), ""), mask, "");
+    LLVMAddIncoming(hv, &hn, &next, 1);
+    LLVMBuildBr(b, probe);
+    LLVMPositionBuilderAtEnd(b, found);
+    LLVMValueRef u_old = ld(e, e->i32, where, hv);
+    LLVMBuildBr(b, have);
+    LLVMPositionBuilderAtEnd(b, fresh);
+    LLVMValueRef u_new = get(e, cnt);
+    put(e, id, keys, hv);
+    put(e, u_new, where, hv);
+    put(e, id, uniq, LLVMBuildSExt(b, u_new, e->i64, ""));
+    set(e, cnt, LLVMBuildNSWAdd(b, u_new, ci32(e, 1), ""));
+    LLVMBuildBr(b, have);
+    LLVMPositionBuilderAtEnd(b, have);
+    LLVMValueRef u = LLVMBuildPhi(b, e->i32, "u");
+    LLVMValueRef uv[2] = { u_old, u_new };
+    LLVMBasicBlockRef ub[2] = { found, fresh };
+    LLVMAddIncoming(u, uv, ub, 2);
+    LLVMValueRef ubase = mul(e, LLVMBuildSExt(b, u, e->i64, ""), K), rbase = mul(e, r, K);
+    LLVMValueRef k = loop_begin(e, &lk, K, "k");
+    accum(e, acc, add(e, ubase, k), ldf(e, rows, add(e, rbase, k)));
+    loop_end(e, &lk);
+    if_end(e, &f);
+    loop_end(e, &lm);
+    loop_end(e, &lr);
+
+    /* one update per touched row */
+    LLVMValueRef nu = LLVMBuildSExt(b, get(e, cnt), e->i64, "");
+    LLVMValueRef uu = loop_begin(e, &lr, nu, "u");
+    LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, uniq, uu), e->i64, "");
+    LLVMValueRef vbase = mul(e, row, K), abase = mul(e, uu, K);
+    k = loop_begin(e, &lk, K, "k");
+    apply_elem(e, n, ap, add(e, vbase, k), ldf(e, acc, add(e, abase, k)));
+    loop_end(e, &lk);
+    loop_end(e, &lr);
+
+    heap_free(e, keys);
+    heap_free(e, where);
+    heap_free(e, uniq);
+    heap_free(e, acc);
+}
+
+static void emit_apply(cg_emitter *e, const gr_node *n)
+{
+    int nslots = apply_nslots(n->op);
+    const gr_node *var = input(e, n, 0);
+    cg_apply ap = { .var = e->arg[0] };
+    for (int s = 0; s < nslots && s < 2; s++) ap.slot[s] = e->arg[1 + s];
+    if (n->op == GR_APPLY_ADAM) {
+        /* t = step + 1, stored back; the bias correction in double, once per call */
+        LLVMValueRef stepp = e->arg[3];
+        LLVMValueRef t = LLVMBuildFAdd(e->b, ldf(e, stepp, ci(e, 0)), cf(e, 1), "t");
+        put(e, t, stepp, ci(e, 0));
+        LLVMValueRef td = LLVMBuildFPExt(e->b, t, e->f64, "");
+        LLVMValueRef one = LLVMConstReal(e->f64, 1);
+        LLVMValueRef b1t = intr2(e, "llvm.pow", LLVMConstReal(e->f64, n->f[1]), td);
+        LLVMValueRef b2t = intr2(e, "llvm.pow", LLVMConstReal(e->f64, n->f[2]), td);
+        LLVMValueRef alpha = LLVMBuildFDiv(e->b,
+            LLVMBuildFMul(e->b, LLVMConstReal(e->f64, n->f[0]), fsqrt(e, LLVMBuildFSub(e->b, one, b2t, "")), ""),
+            LLVMBuildFSub(e->b, one, b1t, ""), "");
+        ap.alpha = LLVMBuildFPTrunc(e->b, alpha, e->f32, "alpha");
+    }
+    if (n->a[0]) { emit_sparse_apply(e, n, &ap, nslots); return; }
+    LLVMValueRef grad = e->arg[1 + nslots];
+    cg_loop l;
+    LLVMValueRef i = loop_begin(e, &l, numel(e, var->shape), "i");
+    apply_elem(e, n, &ap, i, ldf(e, grad, i));
+    loop_end(e, &l);
+}
+
+/* ---- one function per node ------------------------------------------------------------ */
+
+static void emit_body(cg_emitter *e, const gr_node *n)
+{
+    switch (n->op) {
+    case GR_CONST: case GR_INPUT: case GR_PARAM:
+        break;   /* leaves: no function (the entry copies CONST data) */
+    case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
+    case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
+    case GR_CAST_F32:
+    case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
+    case GR_SIGMOID_XENT: case GR_BROADCAST:
+        emit_elementwise(e, n);
+        break;
+    case GR_SUM_TO: case GR_SUM: case GR_MEAN: case GR_SUM_AXIS:
+        emit_reduce(e, n);
+        break;
+    case GR_RESHAPE: {
+        const gr_node *x = input(e, n, 0);
+        LLVMValueRef bytes = mul(e, numel(e, n->shape), ci(e, (int64_t)gr_dtype_size(x->dtype)));
+        LLVMBuildMemCpy(e->b, e->arg[0], 4, e->arg[1], 4, bytes);
+        break;
+    }
+    case GR_NUMEL:
+        put(e, LLVMBuildSIToFP(e->b, numel(e, input(e, n, 0)->shape), e->f32, ""), e->arg[0], ci(e, 0));
+        break;
+    case GR_MATMUL:
+        emit_matmul(e, n);
+        break;
+    case GR_GATHER_SUM: case GR_ONE_HOT: case GR_SCATTER_ADD:
+        emit_sparse(e, n);
+        break;
+    case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD:
+        emit_rowwise(e, n);
+        break;
+    case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+        emit_apply(e, n);
+        break;
+    }
+}
+
+static int is_leaf(const gr_node *n) { return (gr_ops[n->op].flags & GR_F_LEAF) != 0; }
+static int is_side(const gr_node *n) { return (gr_ops[n->op].flags & GR_F_SIDE) != 0; }
+
+/* identity of the memory behind a pointer argument: a buffer slot, or the
+ * CONST's own global */
+static int mem_key(cg_emitter *e, int node)
+{
+    const gr_node *x = &e->g->nodes[node];
+    return x->op == GR_CONST ? -2 - node : x->buf;
+}
+
+/* the pointer operands of node id: its output (unless an update), then its inputs */
+static int node_ptrs(cg_emitter *e, int id, int *keys)
+{
+    const gr_node *n = &e->g->nodes[id];
+    int np = 0;
+    if (!is_side(n)) keys[np++] = n->buf;
+    for (int j = 0; j < n->nin; j++) keys[np++] = mem_key(e, n->in[j]);
+    return np;
+}
+
+static LLVMValueRef emit_node_fn(cg_emitter *e, int id)
+{
+    const gr_node *n = &e->g->nodes[id];
+    int keys[GR_MAXIN + 1];
+    int np = node_ptrs(e, id, keys);
+    LLVMTypeRef pt[GR_MAXIN + 2];
+    for (int p = 0; p < np; p++) pt[p] = e->ptr;
+    pt[np] = e->i64;
+    char fname[512];
+    snprintf(fname, sizeof fname, "%s.n%d.%s", e->name, id, gr_ops[n->op].name);
+    LLVMValueRef fn = LLVMAddFunction(e->mod, fname, LLVMFunctionType(e->vd, pt, (unsigned)np + 1, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_fn_attr(e, fn, "nounwind", 0);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    LLVMValueRef args[GR_MAXIN + 1];
+    for (int p = 0; p < np; p++) {
+        args[p] = LLVMGetParam(fn, (unsigned)p);
+        char pname[16];
+        int j = is_side(n) ? p : p - 1;   /* input index, -1 for the output */
+        if (j < 0) snprintf(pname, sizeof pname, "out");
+        else snprintf(pname, sizeof pname, "in%d", j);
+        LLVMSetValueName2(args[p], pname, strlen(pname));
+        int shared = 0;
+        for (int q = 0; q < np; q++) if (q != p && keys[q] == keys[p]) shared = 1;
+        if (!shared)
+            LLVMAddAttributeAtIndex(fn, (unsigned)p + 1, LLVMCreateEnumAttribute(e->ctx, noalias, 0));
+    }
+    e->fn = fn;
+    e->B = LLVMGetParam(fn, (unsigned)np);
+    LLVMSetValueName2(e->B, "B", 1);
+    e->arg = args;
+    e->allocas = LLVMAppendBasicBlockInContext(e->ctx, fn, "entry");
+    LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext(e->ctx, fn, "start");
+    LLVMPositionBuilderAtEnd(e->b, e->allocas);
+    LLVMBuildBr(e->b, start);
+    LLVMPositionBuilderAtEnd(e->b, start);
+    emit_body(e, n);
+    LLVMBuildRetVoid(e->b);
+    e->arg = NULL;
+    return fn;
+}
+
+/* ---- the module ------------------------------------------------------------------------- */
+
+/* what emission relies on and a hand-built or unbound graph might break */
+static int check_program(const gr_graph *g, es_status *st)
+{
+    for (int i = 0; i < g->n; i++) {
+        const gr_node *n = &g->nodes[i];
+        if (!is_side(n) && (n->buf < 0 || n->buf >= g->nbufs))
+            return es_fail(st, ES_EINTERNAL, "codegen: node %%%d (%s) has no buffer: bind the program (gr_bind) before compiling",
+                           i, gr_ops[n->op].name);
+        if (n->shape.rank < 0 || n->shape.rank > GR_MAXDIMS)
+            return es_fail(st, ES_EINTERNAL, "codegen: node %%%d (%s) has rank %d", i, gr_ops[n->op].name, n->shape.rank);
+        if (n->op == GR_CONST && !n->data)
+            return es_fail(st, ES_EINTERNAL, "codegen: const node %%%d has no values", i);
+        if (is_side(n) && (n->nin < 2 + apply_nslots(n->op) + (n->a[0] ? 1 : 0)))
+            return es_fail(st, ES_EINTERNAL, "codegen: %s node %%%d has %d inputs", gr_ops[n->op].name, i, n->nin);
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] < 0 || n->in[j] >= i)
+                return es_fail(st, ES_EINTERNAL, "codegen: node %%%d reads node %%%d, which does not come before it",
+                               i, n->in[j]);
+    }
+    return 0;
+}
+
+LLVMModuleRef cg_emit(LLVMContextRef ctx, const gr_graph *prog, const char *name, es_status *st)
+{
+    if (!name || !name[0]) { es_fail(st, ES_EINVAL, "codegen: the entry needs a name"); return NULL; }
+    if (check_program(prog, st) != 0) return NULL;
+
+    cg_emitter e = { .ctx = ctx, .g = prog, .name = name };
+    e.mod = LLVMModuleCreateWithNameInContext(name, ctx);
+    e.b = LLVMCreateBuilderInContext(ctx);
+    e.f32 = LLVMFloatTypeInContext(ctx);
+    e.f64 = LLVMDoubleTypeInContext(ctx);
+    e.i1 = LLVMInt1TypeInContext(ctx);
+    e.i8 = LLVMInt8TypeInContext(ctx);
+    e.i32 = LLVMInt32TypeInContext(ctx);
+    e.i64 = LLVMInt64TypeInContext(ctx);
+    e.ptr = LLVMPointerTypeInContext(ctx, 0);
+    e.vd = LLVMVoidTypeInContext(ctx);
+    e.consts = es_xcalloc((size_t)prog->n, sizeof *e.consts);
+    LLVMValueRef *fns = es_xcalloc((size_t)prog->n, sizeof *fns);
+
+    /* constants: raw little-endian f32 bytes, so a big frozen table costs one
+     * ConstantDataArray rather than a value per element */
+    for (int i = 0; i < prog->n; i++) {
+        const gr_node *n = &prog->nodes[i];
+        if (n->op != GR_CONST) continue;
+        size_t bytes = (size_t)gr_numel(n->shape, 1) * sizeof(float);
+        char gname[512];
+        snprintf(gname, sizeof gname, "%s.c%d", name, i);
+        LLVMValueRef init = LLVMConstStringInContext2(ctx, (const char *)n->data, bytes, 1);
+        LLVMValueRef gv = LLVMAddGlobal(e.mod, LLVMTypeOf(init), gname);
+        LLVMSetInitializer(gv, init);
+        LLVMSetGlobalConstant(gv, 1);
+        LLVMSetLinkage(gv, LLVMPrivateLinkage);
+        LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+        LLVMSetAlignment(gv, 64);
+        e.consts[i] = gv;
+    }
+    for (int i = 0; i < prog->n; i++)
+        if (!is_leaf(&prog->nodes[i])) fns[i] = emit_node_fn(&e, i);
+
+    /* the entry: void name(void **bufs, int64_t B) */
+    LLVMTypeRef pt[2] = { e.ptr, e.i64 };
+    LLVMValueRef entry = LLVMAddFunction(e.mod, name, LLVMFunctionType(e.vd, pt, 2, 0));
+    add_fn_attr(&e, entry, "nounwind", 0);
+    LLVMValueRef bufs = LLVMGetParam(entry, 0), B = LLVMGetParam(entry, 1);
+    LLVMSetValueName2(bufs, "bufs", 4);
+    LLVMSetValueName2(B, "B", 1);
+    LLVMPositionBuilderAtEnd(e.b, LLVMAppendBasicBlockInContext(ctx, entry, "entry"));
+    /* every slot pointer loaded once: the caller does not change bufs during a call */
+    LLVMValueRef *slot = es_xcalloc((size_t)prog->nbufs, sizeof *slot);
+    for (int k = 0; k < prog->nbufs; k++) {
+        LLVMValueRef idx = LLVMConstInt(e.i64, (unsigned long long)k, 0);
+        slot[k] = LLVMBuildLoad2(e.b, e.ptr, LLVMBuildInBoundsGEP2(e.b, e.ptr, bufs, &idx, 1, ""), "");
+    }
+    for (int i = 0; i < prog->n; i++) {
+        const gr_node *n = &prog->nodes[i];
+        if (n->op == GR_CONST) {
+            size_t bytes = (size_t)gr_numel(n->shape, 1) * sizeof(float);
+            LLVMBuildMemCpy(e.b, slot[n->buf], 4, e.consts[i], 64, LLVMConstInt(e.i64, bytes, 0));
+            continue;
+        }
+        if (!fns[i]) continue;
+        LLVMValueRef args[GR_MAXIN + 2];
+        int na = 0;
+        if (!is_side(n)) args[na++] = slot[n->buf];
+        for (int j = 0; j < n->nin; j++) {
+            const gr_node *x = &prog->nodes[n->in[j]];
+            args[na++] = x->op == GR_CONST ? e.consts[n->in[j]] : slot[x->buf];
+        }
+        args[na++] = B;
+        LLVMBuildCall2(e.b, LLVMGlobalGetValueType(fns[i]), fns[i], args, (unsigned)na, "");
+    }
+    LLVMBuildRetVoid(e.b);
+
+    free(slot);
+    free(fns);
+    free(e.consts);
+    LLVMDisposeBuilder(e.b);
+    return e.mod;
+}

@@ -1,0 +1,246 @@
+/*
+ * jit.c — compiled programs in an ORC LLJIT session (cg_jit_*), and the IR
+ * text of a program (cg_module_text).
+ *
+ * A cg_jit owns one thread-safe LLVM context, one LLJIT and one target
+ * machine, so two models in one process share nothing. Modules are emitted
+ * into that context, verified and optimised at O2 for the host before they
+ * are handed to the JIT; cg_jit_new then looks every entry up at once, which
+ * makes ORC compile and link them there, so a module that cannot be linked
+ * (a missing symbol) fails cg_jit_new with a status instead of failing
+ * later. The external functions kernels call (cblas_sgemm, the libm calls
+ * that intrinsics lower to, malloc/free) are defined in the session as the
+ * addresses this file was linked against, so they resolve even when the
+ * linker dropped an "unused" libopenblas (--as-needed) or the executable does
+ * not export its symbols; anything else resolves from the running process.
+ *
+ * Errors ORC cannot return to a caller (failures inside the linker) arrive
+ * through the session's error reporter; they are kept in the cg_jit and
+ * added to the status of the lookup that triggered them, never printed.
+ */
+#include "codegen.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/IRReader.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/TargetMachine.h>
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cg_sym { char *name; cg_entry_fn fn; } cg_sym;
+
+struct cg_jit {
+    LLVMOrcThreadSafeContextRef tsc;
+    LLVMOrcLLJITRef jit;
+    LLVMTargetMachineRef tm;     /* the optimiser's view of the host */
+    cg_sym *syms;
+    int nsyms, cap;
+    char session_error[512];     /* the last error the session reported */
+};
+
+/* consumes err; writes "what: message" into st */
+static int fail_llvm(es_status *st, LLVMErrorRef err, const char *what)
+{
+    char *m = LLVMGetErrorMessage(err);
+    es_fail(st, ES_ECOMPILE, "%s: %s", what, m);
+    LLVMDisposeErrorMessage(m);
+    return -1;
+}
+
+static void report_session_error(void *ctx, LLVMErrorRef err)
+{
+    cg_jit *j = ctx;
+    char *m = LLVMGetErrorMessage(err);
+    snprintf(j->session_error, sizeof j->session_error, "%s", m);
+    LLVMDisposeErrorMessage(m);
+}
+
+/* every external function emit.c calls or LLVM lowers its intrinsics to */
+static const struct { const char *name; void (*addr)(void); } known_symbols[] = {
+#define SYM(f) { #f, (void (*)(void))(f) }
+    SYM(cblas_sgemm), SYM(expf), SYM(logf), SYM(powf), SYM(pow), SYM(tanhf), SYM(log1pf),
+    SYM(memset), SYM(memcpy), SYM(memmove), SYM(malloc), SYM(calloc), SYM(free), SYM(abort),
+#undef SYM
+};
+
+static int define_known_symbols(cg_jit *j, es_status *st)
+{
+    enum { N = sizeof known_symbols / sizeof known_symbols[0] };
+    LLVMOrcExecutionSessionRef es = LLVMOrcLLJITGetExecutionSession(j->jit);
+    char prefix = LLVMOrcLLJITGetGlobalPrefix(j->jit);
+    LLVMOrcCSymbolMapPair pairs[N];
+    for (int i = 0; i < N; i++) {
+        char mangled[64];
+        snprintf(mangled, sizeof mangled, "%s%s", prefix ? (char[]){ prefix, 0 } : "", known_symbols[i].name);
+        uintptr_t a;
+        memcpy(&a, &known_symbols[i].addr, sizeof a);
+        pairs[i].Name = LLVMOrcExecutionSessionIntern(es, mangled);
+        pairs[i].Sym.Address = (LLVMOrcExecutorAddress)a;
+        pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+        pairs[i].Sym.Flags.TargetFlags = 0;
+    }
+    LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(pairs, N);   /* owns the names now */
+    LLVMErrorRef err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu);
+    if (err) {
+        LLVMOrcDisposeMaterializationUnit(mu);
+        return fail_llvm(st, err, "codegen: cannot define the runtime symbols");
+    }
+    return 0;
+}
+
+static cg_jit *jit_create(es_status *st)
+{
+    cg_jit *j = calloc(1, sizeof *j);
+    if (!j) { es_fail(st, ES_EINTERNAL, "codegen: out of memory"); return NULL; }
+    j->tm = cg_host_target_machine(0, st);
+    LLVMTargetMachineRef jtm = j->tm ? cg_host_target_machine(0, st) : NULL;
+    if (!jtm) { cg_jit_free(j); return NULL; }
+    /* the JIT's code generator gets the same CPU, features and level as the optimiser */
+    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jtm));
+    LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->jit, builder);
+    if (err) {
+        j->jit = NULL;
+        fail_llvm(st, err, "codegen: cannot create the JIT");
+        cg_jit_free(j);
+        return NULL;
+    }
+    LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j->jit), report_session_error, j);
+    LLVMOrcDefinitionGeneratorRef gen;
+    err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL);
+    if (err) {
+        fail_llvm(st, err, "codegen: cannot expose the process's symbols to the JIT");
+        cg_jit_free(j);
+        return NULL;
+    }
+    LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
+    if (define_known_symbols(j, st) != 0) { cg_jit_free(j); return NULL; }
+    j->tsc = LLVMOrcCreateNewThreadSafeContext();
+    return j;
+}
+
+/* verifies, optimises and hands m to the JIT (m is consumed either way) */
+static int jit_add_module(cg_jit *j, LLVMModuleRef m, es_status *st)
+{
+    if (cg_prepare_module(m, j->tm, 1, st) != 0) {
+        LLVMDisposeModule(m);
+        return -1;
+    }
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, j->tsc);
+    LLVMErrorRef err = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
+    return err ? fail_llvm(st, err, "codegen: the JIT rejected a module") : 0;
+}
+
+/* looks name up (compiling and linking its module on first use) */
+static cg_entry_fn jit_resolve(cg_jit *j, const char *name, es_status *st)
+{
+    LLVMOrcExecutorAddress addr = 0;
+    j->session_error[0] = 0;
+    LLVMErrorRef err = LLVMOrcLLJITLookup(j->jit, &addr, name);
+    if (err) {
+        char *m = LLVMGetErrorMessage(err);
+        es_fail(st, ES_ECOMPILE, "codegen: cannot compile '%s': %s%s%s", name, m,
+                j->session_error[0] ? "; " : "", j->session_error);
+        LLVMDisposeErrorMessage(m);
+        return NULL;
+    }
+    cg_entry_fn fn;
+    uintptr_t a = (uintptr_t)addr;
+    memcpy(&fn, &a, sizeof fn);   /* an address to a function pointer, without a cast warning */
+    return fn;
+}
+
+static void remember(cg_jit *j, const char *name, cg_entry_fn fn)
+{
+    if (j->nsyms == j->cap) {
+        j->cap = j->cap ? 2 * j->cap : 8;
+        j->syms = es_xrealloc(j->syms, (size_t)j->cap * sizeof *j->syms);
+    }
+    j->syms[j->nsyms].name = es_xstrdup(name);
+    j->syms[j->nsyms].fn = fn;
+    j->nsyms++;
+}
+
+cg_jit *cg_jit_new(gr_graph *const *progs, const char *const *names, int nprogs, es_status *st)
+{
+    for (int i = 0; i < nprogs; i++)
+        for (int k = 0; k < i; k++)
+            if (strcmp(names[i], names[k]) == 0) {
+                es_fail(st, ES_EINVAL, "codegen: two programs are both named '%s'", names[i]);
+                return NULL;
+            }
+    cg_jit *j = jit_create(st);
+    if (!j) return NULL;
+    LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(j->tsc);
+    for (int i = 0; i < nprogs; i++) {
+        LLVMModuleRef m = cg_emit(ctx, progs[i], names[i], st);
+        if (!m || jit_add_module(j, m, st) != 0) { cg_jit_free(j); return NULL; }
+    }
+    for (int i = 0; i < nprogs; i++) {
+        cg_entry_fn fn = jit_resolve(j, names[i], st);
+        if (!fn) { cg_jit_free(j); return NULL; }
+        remember(j, names[i], fn);
+    }
+    return j;
+}
+
+int cg_jit_add_ir(cg_jit *j, const char *ir_text, es_status *st)
+{
+    LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(j->tsc);
+    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(ir_text, strlen(ir_text), "ir");
+    LLVMModuleRef m = NULL;
+    char *msg = NULL;
+    if (LLVMParseIRInContext(ctx, buf, &m, &msg)) {   /* consumes buf */
+        es_fail(st, ES_ECOMPILE, "codegen: cannot parse IR: %s", msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        return -1;
+    }
+    return jit_add_module(j, m, st);
+}
+
+cg_entry_fn cg_jit_lookup(cg_jit *j, const char *name)
+{
+    for (int i = 0; i < j->nsyms; i++)
+        if (strcmp(j->syms[i].name, name) == 0) return j->syms[i].fn;
+    es_status st;
+    cg_entry_fn fn = jit_resolve(j, name, &st);
+    if (fn) remember(j, name, fn);
+    return fn;
+}
+
+void cg_jit_free(cg_jit *j)
+{
+    if (!j) return;
+    if (j->jit) {
+        LLVMErrorRef err = LLVMOrcDisposeLLJIT(j->jit);
+        if (err) LLVMConsumeError(err);
+    }
+    if (j->tsc) LLVMOrcDisposeThreadSafeContext(j->tsc);
+    if (j->tm) LLVMDisposeTargetMachine(j->tm);
+    for (int i = 0; i < j->nsyms; i++) free(j->syms[i].name);
+    free(j->syms);
+    free(j);
+}
+
+char *cg_module_text(gr_graph *prog, const char *name, int optimized, es_status *st)
+{
+    LLVMTargetMachineRef tm = cg_host_target_machine(0, st);
+    if (!tm) return NULL;
+    LLVMContextRef ctx = LLVMContextCreate();
+    char *text = NULL;
+    LLVMModuleRef m = cg_emit(ctx, prog, name, st);
+    if (m && cg_prepare_module(m, tm, optimized, st) == 0) {
+        char *s = LLVMPrintModuleToString(m);
+        text = es_xstrdup(s);
+        LLVMDisposeMessage(s);
+    }
+    if (m) LLVMDisposeModule(m);
+    LLVMContextDispose(ctx);
+    LLVMDisposeTargetMachine(tm);
+    return text;
+}

@@ -1,0 +1,152 @@
+/*
+ * target.c — the host target and the module pipeline shared by JIT and AOT:
+ * host CPU name and features, a target machine for them, and
+ * cg_prepare_module (triple, data layout, per-function target attributes,
+ * LLVM verifier, default<O2>).
+ *
+ * Targeting the host explicitly matters for speed: LLVM 19 models
+ * AVX-512 CPUs (e.g. rocketlake) with the "prefer-256-bit" tuning, which
+ * halves vector width. Where the features include +avx512f we turn that
+ * tuning off and ask for 512-bit vectors on every function.
+ *
+ * The only process-wide state is LLVM's own target registry, initialised
+ * once, and the host's CPU name and feature string, computed once and
+ * immutable after (pthread_once), so cg_host_cpu can hand out a plain
+ * const char *.
+ */
+#include "codegen.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cg_host {
+    int ok;
+    char *triple, *cpu, *features;
+    int avx512;
+    char error[256];
+} cg_host;
+
+static cg_host host_info;
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+/* "+avx512f" as a whole item of the comma-separated feature list */
+static int has_feature(const char *list, const char *feat)
+{
+    size_t n = strlen(feat);
+    for (const char *p = list; (p = strstr(p, feat)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == 0)) return 1;
+    return 0;
+}
+
+static void host_init(void)
+{
+    cg_host *h = &host_info;
+    if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()) {
+        snprintf(h->error, sizeof h->error, "LLVM has no native target for this machine");
+        return;
+    }
+    h->triple = LLVMGetDefaultTargetTriple();
+    h->cpu = LLVMGetHostCPUName();
+    char *feats = LLVMGetHostCPUFeatures();
+    h->avx512 = has_feature(feats, "+avx512f");
+    /* the features as passed to the target: host features, and on AVX-512
+     * machines the 256-bit preference switched off */
+    size_t n = strlen(feats) + 32;
+    h->features = malloc(n);
+    if (!h->features) abort();
+    snprintf(h->features, n, "%s%s", feats, h->avx512 ? ",-prefer-256-bit" : "");
+    LLVMDisposeMessage(feats);
+    h->ok = 1;
+}
+
+static const cg_host *host(void)
+{
+    pthread_once(&host_once, host_init);
+    return &host_info;
+}
+
+const char *cg_host_cpu(void) { return host()->ok ? host()->cpu : "unknown"; }
+const char *cg_host_features(void) { return host()->ok ? host()->features : ""; }
+
+LLVMTargetMachineRef cg_host_target_machine(int pic, es_status *st)
+{
+    const cg_host *h = host();
+    if (!h->ok) { es_fail(st, ES_ECOMPILE, "codegen: %s", h->error); return NULL; }
+    LLVMTargetRef t;
+    char *err = NULL;
+    if (LLVMGetTargetFromTriple(h->triple, &t, &err)) {
+        es_fail(st, ES_ECOMPILE, "codegen: no LLVM target for %s: %s", h->triple, err ? err : "?");
+        LLVMDisposeMessage(err);
+        return NULL;
+    }
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t, h->triple, h->cpu, h->features, LLVMCodeGenLevelDefault,
+                                                      pic ? LLVMRelocPIC : LLVMRelocDefault,
+                                                      pic ? LLVMCodeModelDefault : LLVMCodeModelJITDefault);
+    if (!tm) es_fail(st, ES_ECOMPILE, "codegen: cannot create a target machine for %s (%s)", h->triple, h->cpu);
+    return tm;
+}
+
+static void set_str_attr(LLVMContextRef ctx, LLVMValueRef f, const char *k, const char *v)
+{
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(ctx, k, (unsigned)strlen(k), v, (unsigned)strlen(v)));
+}
+
+int cg_prepare_module(LLVMModuleRef m, LLVMTargetMachineRef tm, int optimize, es_status *st)
+{
+    const cg_host *h = host();
+    LLVMContextRef ctx = LLVMGetModuleContext(m);
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(m, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(m, dl);
+    LLVMDisposeTargetData(dl);
+    /* per function, as clang does: the target the optimiser's cost models see */
+    char *cpu = LLVMGetTargetMachineCPU(tm), *feats = LLVMGetTargetMachineFeatureString(tm);
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+        if (LLVMIsDeclaration(f)) continue;
+        set_str_attr(ctx, f, "target-cpu", cpu);
+        set_str_attr(ctx, f, "target-features", feats);
+        if (h->ok && h->avx512) {
+            set_str_attr(ctx, f, "prefer-vector-width", "512");
+            set_str_attr(ctx, f, "min-legal-vector-width", "512");
+        }
+    }
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(feats);
+
+    char *msg = NULL;
+    if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
+        size_t len;
+        const char *name = LLVMGetModuleIdentifier(m, &len);
+        es_fail(st, ES_ECOMPILE, "codegen: module '%.*s' fails LLVM verification: %s", (int)len, name,
+                msg ? msg : "(no message)");
+        LLVMDisposeMessage(msg);
+        return -1;
+    }
+    LLVMDisposeMessage(msg);
+    if (!optimize) return 0;
+
+    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
+    LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+    LLVMPassBuilderOptionsSetLoopInterleaving(opts, 1);
+    LLVMPassBuilderOptionsSetLoopUnrolling(opts, 1);
+    LLVMErrorRef err = LLVMRunPasses(m, "default<O2>", tm, opts);
+    LLVMDisposePassBuilderOptions(opts);
+    if (err) {
+        char *em = LLVMGetErrorMessage(err);
+        es_fail(st, ES_ECOMPILE, "codegen: optimisation failed: %s", em);
+        LLVMDisposeErrorMessage(em);
+        return -1;
+    }
+    return 0;
+}

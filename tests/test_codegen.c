@@ -1,0 +1,704 @@
+/*
+ * test_codegen.c — compiled kernels against the reference evaluator.
+ *
+ * Every op of ops.def is built into small graphs (batch dimension,
+ * broadcasting, ids out of range, duplicate ids), bound, and run twice on
+ * identical data: by gr_eval (graph/eval.c, the oracle) and by the JIT-compiled
+ * entry. Every buffer — outputs, intermediates, and for optimizer updates the
+ * variables and slots changed in place — is compared element by element
+ * (floats within rel 1e-5 / abs 1e-6, ids exactly) at two batch sizes. Buffers
+ * a kernel should write start with different garbage in the two runs, so an
+ * element the JIT forgets to write cannot match by accident. A table at the
+ * end fails for any op no graph exercised.
+ *
+ * Then: whole training programs (forward, loss, gr_autodiff,
+ * gr_apply_optimizer) for every optimizer over several steps; two JIT sessions
+ * alive at once; and error paths (an unbound program, IR that does not parse
+ * or verify, an unresolvable symbol, duplicate names) that must come back as
+ * statuses. Input data comes from es_rng by the leaf's name: "pos" positive,
+ * "int" small integers (ties for argmax), "bin" 0/1 labels, "big" wide
+ * logits, "step" a step count; i32 leaves named "...:N" draw ids from
+ * [-1, N], so some are invalid on purpose.
+ *
+ * The executable must export its symbols (-rdynamic) and link OpenBLAS: the
+ * kernels call cblas_sgemm and libm by name.
+ */
+#include "../codegen/codegen.h"
+#include "check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double RTOL = 1e-5, ATOL = 1e-6;
+
+typedef struct fixture {
+    es_rng rng;
+    int covered[GR_NUM_OPS];
+} fixture;
+
+static es_span nospan(void) { es_span s; memset(&s, 0, sizeof s); return s; }
+
+/* ---- leaf data ---------------------------------------------------------------- */
+
+static void fill_leaf(fixture *fx, const gr_node *n, void *buf, int64_t B)
+{
+    int64_t ne = gr_numel(n->shape, B);
+    const char *name = n->name ? n->name : "";
+    if (n->dtype == GR_I32) {
+        const char *colon = strrchr(name, ':');
+        int64_t hi = colon ? atoll(colon + 1) : 3;
+        int32_t *p = buf;
+        for (int64_t i = 0; i < ne; i++) p[i] = (int32_t)es_rng_below(&fx->rng, (uint64_t)hi + 2) - 1;
+        return;
+    }
+    float *p = buf;
+    for (int64_t i = 0; i < ne; i++) {
+        double u = es_rng_uniform(&fx->rng);
+        if (strncmp(name, "pos", 3) == 0) p[i] = (float)(0.1 + 2 * u);
+        else if (strncmp(name, "int", 3) == 0) p[i] = (float)floor(3 * u);
+        else if (strncmp(name, "bin", 3) == 0) p[i] = u < 0.5f ? 0.0f : 1.0f;
+        else if (strncmp(name, "big", 3) == 0) p[i] = (float)(60 * u - 30);
+        else if (strncmp(name, "step", 4) == 0) p[i] = (float)floor(5 * u);
+        else p[i] = (float)(4 * u - 2);
+    }
+}
+
+/* ---- two copies of a program's buffers ------------------------------------------ */
+
+typedef struct twin {
+    gr_graph *g;
+    int64_t B;
+    double rtol, atol;
+    void **ref, **jit;
+    cg_jit *j;
+    cg_entry_fn fn;
+} twin;
+
+static void fill_garbage(const gr_node *n, void *p, int64_t B, float v)
+{
+    int64_t ne = gr_numel(n->shape, B);
+    for (int64_t i = 0; i < ne; i++) {
+        if (n->dtype == GR_I32) ((int32_t *)p)[i] = (int32_t)v;
+        else ((float *)p)[i] = v;
+    }
+}
+
+/* Compiles a bound g into a session of its own; NULL after reporting. */
+static cg_jit *compile(gr_graph *g, cg_entry_fn *fn, const char *what)
+{
+    es_status st;
+    es_status_clear(&st);
+    const char *name = "kernel";
+    cg_jit *j = cg_jit_new(&g, &name, 1, &st);
+    CHECK(j != NULL, "%s: cg_jit_new failed: %s", what, st.msg);
+    *fn = j ? cg_jit_lookup(j, name) : NULL;
+    CHECK(!j || *fn, "%s: entry not found", what);
+    return j;
+}
+
+/* Allocates both buffer sets of a bound g for batch size B and fills the
+ * leaves (params by name, or by their initialisers when `init`). */
+static void twin_init(twin *t, fixture *fx, gr_graph *g, int64_t B, int init, cg_entry_fn fn)
+{
+    memset(t, 0, sizeof *t);
+    t->g = g;
+    t->B = B;
+    t->fn = fn;
+    t->rtol = RTOL;
+    t->atol = ATOL;
+    t->ref = calloc((size_t)g->nbufs + 1, sizeof(void *));
+    t->jit = calloc((size_t)g->nbufs + 1, sizeof(void *));
+    for (int i = 0; i < g->n; i++) {
+        const gr_node *n = &g->nodes[i];
+        if (n->buf < 0) continue;
+        size_t bytes = gr_buf_bytes(g, i, B);
+        t->ref[n->buf] = malloc(bytes ? bytes : 4);
+        t->jit[n->buf] = malloc(bytes ? bytes : 4);
+        if (n->op == GR_PARAM || n->op == GR_INPUT) {
+            if (init && n->op == GR_PARAM) gr_init_param(n, t->ref[n->buf], &fx->rng);
+            else fill_leaf(fx, n, t->ref[n->buf], B);
+            memcpy(t->jit[n->buf], t->ref[n->buf], bytes);
+        } else {
+            fill_garbage(n, t->ref[n->buf], B, -7777.0f);
+            fill_garbage(n, t->jit[n->buf], B, 8888.0f);
+        }
+    }
+}
+
+static int bind_and_verify(gr_graph *g, const char *what)
+{
+    es_status st;
+    es_status_clear(&st);
+    gr_bind(g);
+    int ok = gr_verify(g, &st) == 0;
+    CHECK(ok, "%s: the test graph is invalid: %s", what, st.msg);
+    return ok ? 0 : -1;
+}
+
+/* new batch data for every INPUT, the same in both copies */
+static void twin_feed(twin *t, fixture *fx)
+{
+    for (int i = 0; i < t->g->n; i++) {
+        const gr_node *n = &t->g->nodes[i];
+        if (n->op != GR_INPUT) continue;
+        fill_leaf(fx, n, t->ref[n->buf], t->B);
+        memcpy(t->jit[n->buf], t->ref[n->buf], gr_buf_bytes(t->g, i, t->B));
+    }
+}
+
+/* Runs both and compares every buffer; returns the number of buffers that differ. */
+static int twin_run(twin *t, const char *what)
+{
+    gr_eval(t->g, t->ref, t->B);
+    t->fn(t->jit, t->B);
+    int bad = 0;
+    for (int i = 0; i < t->g->n; i++) {
+        const gr_node *n = &t->g->nodes[i];
+        if (n->buf < 0) continue;
+        int64_t ne = gr_numel(n->shape, t->B);
+        for (int64_t k = 0; k < ne; k++) {
+            int ok;
+            double a, b;
+            if (n->dtype == GR_I32) {
+                a = ((int32_t *)t->jit[n->buf])[k];
+                b = ((int32_t *)t->ref[n->buf])[k];
+                ok = a == b;
+            } else {
+                a = ((float *)t->jit[n->buf])[k];
+                b = ((float *)t->ref[n->buf])[k];
+                ok = check_close(a, b, t->rtol, t->atol);
+            }
+            if (!ok) {
+                char sb[64];
+                CHECK(0, "%s, B=%lld: node %%%d %s%s%s %s element %lld: jit %.9g, reference %.9g", what,
+                      (long long)t->B, i, gr_ops[n->op].name, n->name ? " " : "", n->name ? n->name : "",
+                      gr_shape_str(n->shape, sb, sizeof sb), (long long)k, a, b);
+                bad++;
+                break;
+            }
+        }
+    }
+    return bad;
+}
+
+static void twin_free(twin *t)
+{
+    for (int i = 0; t->ref && i < t->g->nbufs; i++) { free(t->ref[i]); free(t->jit[i]); }
+    free(t->ref);
+    free(t->jit);
+}
+
+/* One graph, compiled once, run at B = 1, 7 and 0 (an empty batch must be
+ * harmless): all buffers must agree. */
+static void check_graph(fixture *fx, gr_graph *g, const char *what)
+{
+    CHECK(g->nerrors == 0, "%s: building the test graph reported %d errors", what, g->nerrors);
+    if (g->nerrors || bind_and_verify(g, what) != 0) return;
+    for (int i = 0; i < g->n; i++) fx->covered[g->nodes[i].op] = 1;
+    cg_entry_fn fn;
+    cg_jit *j = compile(g, &fn, what);
+    if (!fn) { cg_jit_free(j); return; }
+    int64_t Bs[3] = { 1, 7, 0 };
+    for (int b = 0; b < 3; b++) {
+        twin t;
+        twin_init(&t, fx, g, Bs[b], 0, fn);
+        int bad = twin_run(&t, what);
+        CHECK(bad == 0, "%s, B=%lld: %d buffers differ from the reference", what, (long long)Bs[b], bad);
+        twin_free(&t);
+    }
+    cg_jit_free(j);
+}
+
+/* ---- graphs, one or a few ops each ----------------------------------------------- */
+
+typedef struct tg { es_arena *a; gr_graph *g; } tg;
+
+static tg tg_new(void)
+{
+    tg t;
+    t.a = es_arena_new();
+    t.g = gr_new(t.a, NULL);
+    return t;
+}
+
+static gr_shape sh(int rank, int64_t d0, int64_t d1, int64_t d2)
+{
+    gr_shape s = gr_shape0();
+    s.rank = rank;
+    s.d[0] = d0; s.d[1] = d1; s.d[2] = d2;
+    return s;
+}
+
+#define B_ GR_BATCH
+
+static int in_f(tg *t, const char *name, gr_shape s) { return gr_input(t->g, name, GR_F32, s, nospan()); }
+static int in_i(tg *t, const char *name, gr_shape s) { return gr_input(t->g, name, GR_I32, s, nospan()); }
+static int par(tg *t, const char *name, gr_shape s)
+{
+    return gr_param(t->g, name, s, GR_INIT_ZEROS, 0, 0, 1, nospan());
+}
+
+static void test_unary(fixture *fx)
+{
+    static const gr_op ops[] = { GR_NEG, GR_EXP, GR_LOG, GR_SQRT, GR_ABS, GR_SQUARE, GR_SIGMOID,
+                                 GR_TANH, GR_RELU, GR_SOFTPLUS, GR_STEP, GR_SIGN };
+    for (size_t i = 0; i < ES_ARRAY_LEN(ops); i++) {
+        tg t = tg_new();
+        int positive = ops[i] == GR_LOG || ops[i] == GR_SQRT;
+        /* a wide range, so overflow-prone forms (exp in sigmoid, softplus) are
+         * exercised, with the batch; a narrow one without it */
+        gr_unary(t.g, ops[i], in_f(&t, positive ? "pos" : "big", sh(3, B_, 2, 3)), nospan());
+        gr_unary(t.g, ops[i], in_f(&t, positive ? "pos2" : "x", sh(1, 4, 0, 0)), nospan());
+        /* exact zeros of both signs: relu, step, sign and abs at 0 */
+        if (!positive)
+            gr_unary(t.g, ops[i], gr_const(t.g, sh(1, 3, 0, 0), (float[]){ 0.0f, -0.0f, 1.5f }, nospan()), nospan());
+        char what[64];
+        snprintf(what, sizeof what, "unary %s", gr_ops[ops[i]].name);
+        check_graph(fx, t.g, what);
+        es_arena_free(t.a);
+    }
+    tg t = tg_new();
+    gr_unary(t.g, GR_CAST_F32, in_i(&t, "ids:100", sh(2, B_, 3, 0)), nospan());
+    check_graph(fx, t.g, "cast_f32");
+    es_arena_free(t.a);
+}
+
+static void test_binary(fixture *fx)
+{
+    static const gr_op ops[] = { GR_ADD, GR_SUB, GR_MUL, GR_DIV, GR_MAXIMUM, GR_MINIMUM };
+    /* shape pairs: equal; trailing broadcast; both sides stretching; a scalar; rank 4 */
+    static const struct { int ra; int64_t a[4]; int rb; int64_t b[4]; } pairs[] = {
+        { 2, { B_, 3 }, 2, { B_, 3 } },
+        { 2, { B_, 3 }, 1, { 3 } },
+        { 2, { B_, 1 }, 2, { 1, 4 } },
+        { 3, { 2, B_, 3 }, 3, { 2, 1, 1 } },
+        { 2, { B_, 3 }, 0, { 0 } },
+        { 1, { 1 }, 2, { B_, 2 } },
+        { 4, { B_, 2, 1, 3 }, 3, { 2, 4, 1 } },
+    };
+    for (size_t i = 0; i < ES_ARRAY_LEN(ops); i++)
+        for (size_t p = 0; p < ES_ARRAY_LEN(pairs); p++) {
+            tg t = tg_new();
+            gr_shape sa = gr_shape0(), sb = gr_shape0();
+            sa.rank = pairs[p].ra; sb.rank = pairs[p].rb;
+            memcpy(sa.d, pairs[p].a, sizeof sa.d);
+            memcpy(sb.d, pairs[p].b, sizeof sb.d);
+            /* "int" operands make equal pairs common: maximum/minimum ties */
+            int x = in_f(&t, ops[i] == GR_MAXIMUM || ops[i] == GR_MINIMUM ? "int_a" : "x", sa);
+            int y = in_f(&t, ops[i] == GR_DIV ? "pos" : ops[i] == GR_MAXIMUM || ops[i] == GR_MINIMUM ? "int_b" : "y", sb);
+            gr_binary(t.g, ops[i], x, y, nospan());
+            gr_binary(t.g, ops[i], y, x, nospan());
+            char what[96];
+            snprintf(what, sizeof what, "binary %s, shapes #%zu", gr_ops[ops[i]].name, p);
+            check_graph(fx, t.g, what);
+            es_arena_free(t.a);
+        }
+    /* a constant operand: read from the module's own global */
+    tg t = tg_new();
+    int c = gr_const(t.g, sh(1, 3, 0, 0), (float[]){ 0.5f, -2.0f, 3.0f }, nospan());
+    int s = gr_scalar(t.g, 0.25, nospan());
+    int x = in_f(&t, "x", sh(2, B_, 3, 0));
+    gr_binary(t.g, GR_MUL, gr_binary(t.g, GR_ADD, x, c, nospan()), s, nospan());
+    check_graph(fx, t.g, "binary with constants");
+    es_arena_free(t.a);
+}
+
+static void test_shape_movers(fixture *fx)
+{
+    static const struct { int rx; int64_t x[4]; int rl; int64_t l[4]; } cases[] = {
+        { 1, { 3 }, 3, { B_, 2, 3 } },
+        { 2, { B_, 1 }, 2, { B_, 4 } },
+        { 3, { 2, 1, 3 }, 4, { B_, 2, 5, 3 } },
+        { 0, { 0 }, 2, { B_, 3 } },
+        { 2, { B_, 3 }, 2, { B_, 3 } },
+    };
+    for (size_t i = 0; i < ES_ARRAY_LEN(cases); i++) {
+        tg t = tg_new();
+        gr_shape sx = gr_shape0(), sl = gr_shape0();
+        sx.rank = cases[i].rx; sl.rank = cases[i].rl;
+        memcpy(sx.d, cases[i].x, sizeof sx.d);
+        memcpy(sl.d, cases[i].l, sizeof sl.d);
+        int x = in_f(&t, "x", sx), like = in_f(&t, "like", sl);
+        int bx = gr_binary(t.g, GR_BROADCAST, x, like, nospan());
+        /* sum_to is broadcast's adjoint: the wide tensor back to x's shape */
+        int wide = in_f(&t, "wide", sl);
+        gr_binary(t.g, GR_SUM_TO, wide, x, nospan());
+        gr_binary(t.g, GR_SUM_TO, bx, x, nospan());
+        char what[64];
+        snprintf(what, sizeof what, "broadcast/sum_to case %zu", i);
+        check_graph(fx, t.g, what);
+        es_arena_free(t.a);
+    }
+    tg t = tg_new();
+    int x = in_f(&t, "x", sh(2, B_, 6, 0));
+    int r = gr_reshape(t.g, x, sh(3, B_, 2, 3), nospan());
+    gr_reshape(t.g, r, sh(2, 6, B_, 0), nospan());
+    gr_reshape(t.g, in_i(&t, "ids:9", sh(2, B_, 4, 0)), sh(3, 2, B_, 2), nospan());
+    check_graph(fx, t.g, "reshape");
+    es_arena_free(t.a);
+}
+
+static void test_reductions(fixture *fx)
+{
+    tg t = tg_new();
+    int x = in_f(&t, "x", sh(3, B_, 3, 4));
+    gr_unary(t.g, GR_SUM, x, nospan());
+    gr_unary(t.g, GR_MEAN, x, nospan());
+    gr_unary(t.g, GR_NUMEL, x, nospan());
+    for (int ax = 0; ax < 3; ax++) gr_sum_axis(t.g, x, ax, nospan());
+    int w = in_f(&t, "w", sh(2, 5, B_, 0));
+    gr_sum_axis(t.g, w, 0, nospan());
+    gr_sum_axis(t.g, w, 1, nospan());
+    gr_unary(t.g, GR_MEAN, w, nospan());
+    int s = gr_scalar(t.g, 2.0, nospan());
+    gr_unary(t.g, GR_SUM, s, nospan());
+    gr_unary(t.g, GR_NUMEL, s, nospan());
+    check_graph(fx, t.g, "reductions");
+    es_arena_free(t.a);
+}
+
+static void test_matmul(fixture *fx)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            tg t = tg_new();
+            /* [B,4] x [4,3] with each operand stored transposed when asked */
+            int a = in_f(&t, "a", ta ? sh(2, 4, B_, 0) : sh(2, B_, 4, 0));
+            int b = par(&t, "b", tb ? sh(2, 3, 4, 0) : sh(2, 4, 3, 0));
+            gr_matmul(t.g, a, b, ta, tb, nospan());
+            /* a weight gradient: k is the batch (A^T[k=B] x dY[B,n]) */
+            int x = in_f(&t, "x", ta ? sh(2, B_, 5, 0) : sh(2, 5, B_, 0));
+            int dy = in_f(&t, "dy", tb ? sh(2, 2, B_, 0) : sh(2, B_, 2, 0));
+            if (ta) gr_matmul(t.g, x, dy, 1, tb, nospan());
+            else gr_matmul(t.g, x, dy, 0, tb, nospan());
+            char what[64];
+            snprintf(what, sizeof what, "matmul ta=%d tb=%d", ta, tb);
+            check_graph(fx, t.g, what);
+            es_arena_free(t.a);
+        }
+}
+
+static void test_sparse(fixture *fx)
+{
+    for (int multi = 0; multi < 2; multi++) {
+        tg t = tg_new();
+        int W = in_f(&t, "w", sh(2, 10, 3, 0));
+        /* ids in [-1, 11]: -1, 10 and 11 are out of range and skipped */
+        int ids = in_i(&t, "ids:11", multi ? sh(2, B_, 3, 0) : sh(1, B_, 0, 0));
+        gr_binary(t.g, GR_GATHER_SUM, W, ids, nospan());
+        int64_t depth[4] = { 6, 0, 0, 0 };
+        gr_op_node(t.g, GR_ONE_HOT, 1, &ids, depth, NULL, nospan());
+        int rows = in_f(&t, "rows", sh(2, B_, 3, 0));
+        int like = par(&t, "like", sh(2, 10, 3, 0));
+        gr_op_node(t.g, GR_SCATTER_ADD, 3, (int[]){ ids, rows, like }, NULL, NULL, nospan());
+        check_graph(fx, t.g, multi ? "gather_sum/one_hot/scatter_add, ids [B,3]" : "gather_sum/one_hot/scatter_add, ids [B]");
+        es_arena_free(t.a);
+    }
+}
+
+static void test_rowwise(fixture *fx)
+{
+    tg t = tg_new();
+    int l = in_f(&t, "big", sh(2, B_, 5, 0));
+    gr_unary(t.g, GR_SOFTMAX, l, nospan());
+    gr_unary(t.g, GR_LOG_SOFTMAX, l, nospan());
+    int l3 = in_f(&t, "x3", sh(3, B_, 2, 4));
+    gr_unary(t.g, GR_SOFTMAX, l3, nospan());
+    gr_unary(t.g, GR_LOG_SOFTMAX, l3, nospan());
+    gr_unary(t.g, GR_ARGMAX, l3, nospan());
+    gr_unary(t.g, GR_ARGMAX, in_f(&t, "int_ties", sh(2, B_, 6, 0)), nospan());
+    /* labels in [-1, 5] for 5 classes: -1 and 5 give loss 0 and a zero gradient */
+    int y = in_i(&t, "labels:5", sh(1, B_, 0, 0));
+    gr_binary(t.g, GR_SOFTMAX_XENT, l, y, nospan());
+    int dl = in_f(&t, "dloss", sh(2, B_, 1, 0));
+    gr_op_node(t.g, GR_SOFTMAX_XENT_GRAD, 3, (int[]){ l, y, dl }, NULL, NULL, nospan());
+    int z = in_f(&t, "big_z", sh(2, B_, 1, 0)), lab = in_f(&t, "bin", sh(2, B_, 1, 0));
+    gr_binary(t.g, GR_SIGMOID_XENT, z, lab, nospan());
+    check_graph(fx, t.g, "softmax/log_softmax/argmax/xent");
+    es_arena_free(t.a);
+}
+
+/* APPLY_* directly, dense and sparse, with hand-set hyper-parameters */
+static void test_apply(fixture *fx)
+{
+    static const gr_op ops[] = { GR_APPLY_SGD, GR_APPLY_ADAGRAD, GR_APPLY_ADAM, GR_APPLY_FTRL, GR_APPLY_FTRL };
+    for (size_t i = 0; i < ES_ARRAY_LEN(ops); i++)
+        for (int sparse = 0; sparse < 2; sparse++) {
+            tg t = tg_new();
+            gr_shape vs = sh(2, 6, 3, 0);
+            int in[GR_MAXIN], nin = 0;
+            in[nin++] = par(&t, "var", vs);
+            double f[4] = { 0.1, 0, 0, 0 };
+            if (ops[i] == GR_APPLY_ADAGRAD) {
+                in[nin++] = par(&t, "pos_accum", vs);
+                f[1] = 1e-7;
+            } else if (ops[i] == GR_APPLY_ADAM) {
+                in[nin++] = par(&t, "m", vs);
+                in[nin++] = par(&t, "pos_v", vs);
+                in[nin++] = par(&t, "step", sh(1, 1, 0, 0));
+                f[0] = 0.01; f[1] = 0.9; f[2] = 0.999; f[3] = 1e-8;
+            } else if (ops[i] == GR_APPLY_FTRL) {
+                in[nin++] = par(&t, "pos_accum", vs);
+                in[nin++] = par(&t, "linear", vs);
+                f[0] = 0.2; f[1] = 0.05; f[2] = 0.01; f[3] = i == 3 ? -0.5 : -0.7;   /* sqrt and pow paths */
+            }
+            if (sparse) {
+                /* 6 rows, ids in [-1, 6]: duplicates, invalid ids and untouched rows */
+                in[nin++] = in_i(&t, "ids:6", sh(2, B_, 2, 0));
+                in[nin++] = in_f(&t, "rows", sh(2, B_, 3, 0));
+            } else {
+                in[nin++] = in_f(&t, "grad", vs);
+            }
+            int64_t a[4] = { sparse, 0, 0, 0 };
+            gr_op_node(t.g, ops[i], nin, in, a, f, nospan());
+            char what[96];
+            snprintf(what, sizeof what, "%s %s%s", gr_ops[ops[i]].name, sparse ? "sparse" : "dense",
+                     ops[i] == GR_APPLY_FTRL ? (i == 3 ? " lr_power -0.5" : " lr_power -0.7") : "");
+            check_graph(fx, t.g, what);
+            es_arena_free(t.a);
+        }
+}
+
+/* ---- whole training programs --------------------------------------------------------- */
+
+/* x [B,4] -> relu dense 5 -> 3 logits (+ an embedding of 2 ids per example,
+ * trained sparsely) -> softmax xent; a sigmoid head beside it; an L2 term. */
+static gr_graph *train_graph(es_arena *a, const gr_optimizer *opt)
+{
+    gr_graph *g = gr_new(a, NULL);
+    es_span sp = nospan();
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 4), sp);
+    int cat = gr_input(g, "cat:12", GR_I32, gr_shape2(GR_BATCH, 2), sp);
+    int y = gr_input(g, "y:3", GR_I32, gr_shape1(GR_BATCH), sp);
+    int yb = gr_input(g, "bin", GR_F32, gr_shape2(GR_BATCH, 1), sp);
+    int W1 = gr_param(g, "w1", gr_shape2(4, 5), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, sp);
+    int b1 = gr_param(g, "b1", gr_shape1(5), GR_INIT_CONST, 0.1, 0, 1, sp);
+    int W2 = gr_param(g, "w2", gr_shape2(5, 3), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, sp);
+    int b2 = gr_param(g, "b2", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 1, sp);
+    int E = gr_param(g, "emb", gr_shape2(12, 3), GR_INIT_NORMAL, 0, 0.5, 1, sp);
+    int w3 = gr_param(g, "w3", gr_shape2(5, 1), GR_INIT_UNIFORM, -0.5, 0.5, 1, sp);
+    int h = gr_unary(g, GR_RELU, gr_binary(g, GR_ADD, gr_matmul(g, x, W1, 0, 0, sp), b1, sp), sp);
+    int logits = gr_binary(g, GR_ADD, gr_binary(g, GR_ADD, gr_matmul(g, h, W2, 0, 0, sp), b2, sp),
+                           gr_binary(g, GR_GATHER_SUM, E, cat, sp), sp);
+    int l1 = gr_unary(g, GR_MEAN, gr_binary(g, GR_SOFTMAX_XENT, logits, y, sp), sp);
+    int l2 = gr_unary(g, GR_MEAN, gr_binary(g, GR_SIGMOID_XENT, gr_matmul(g, h, w3, 0, 0, sp), yb, sp), sp);
+    int reg = gr_binary(g, GR_MUL, gr_scalar(g, 0.01, sp), gr_unary(g, GR_SUM, gr_unary(g, GR_SQUARE, W1, sp), sp), sp);
+    int loss = gr_binary(g, GR_ADD, gr_binary(g, GR_ADD, l1, l2, sp), reg, sp);
+    gr_add_output(g, "loss", loss);
+    gr_add_output(g, "class_ids", gr_unary(g, GR_ARGMAX, logits, sp));
+    gr_grad *grads;
+    int ngrads;
+    if (gr_autodiff(g, loss, &grads, &ngrads) != 0) return NULL;
+    if (gr_apply_optimizer(g, grads, ngrads, opt, sp) != 0) return NULL;
+    return g->nerrors ? NULL : g;
+}
+
+static void test_train(fixture *fx)
+{
+    static const gr_opt_kind kinds[] = { GR_OPT_SGD, GR_OPT_ADAGRAD, GR_OPT_ADAM, GR_OPT_FTRL };
+    static const char *names[] = { "sgd", "adagrad", "adam", "ftrl" };
+    for (size_t k = 0; k < ES_ARRAY_LEN(kinds); k++) {
+        es_arena *a = es_arena_new();
+        gr_optimizer opt;
+        gr_optimizer_defaults(&opt, kinds[k]);
+        opt.lr = kinds[k] == GR_OPT_ADAM ? 0.01 : 0.1;
+        if (kinds[k] == GR_OPT_FTRL) { opt.l1 = 0.001; opt.l2 = 0.001; }
+        gr_graph *g = train_graph(a, &opt);
+        CHECK(g != NULL, "train %s: building the program failed", names[k]);
+        if (!g) { es_arena_free(a); continue; }
+        int sparse = 0;
+        for (int i = 0; i < g->n; i++) {
+            fx->covered[g->nodes[i].op] = 1;
+            if ((gr_ops[g->nodes[i].op].flags & GR_F_SIDE) && g->nodes[i].a[0]) sparse++;
+        }
+        CHECK(sparse == 1, "train %s: expected one sparse update (the embedding), got %d", names[k], sparse);
+        char what[64];
+        snprintf(what, sizeof what, "train %s", names[k]);
+        cg_entry_fn fn = NULL;
+        cg_jit *j = bind_and_verify(g, what) == 0 ? compile(g, &fn, what) : NULL;
+        int64_t Bs[2] = { 7, 1 };
+        for (int bi = 0; fn && bi < 2; bi++) {
+            twin t;
+            twin_init(&t, fx, g, Bs[bi], 1, fn);
+            int w1 = gr_find_named(g, GR_PARAM, "w1");
+            float w1_0 = ((float *)t.jit[g->nodes[w1].buf])[0];
+            int bad = 0;
+            for (int step = 0; step < 6 && !bad; step++) {
+                twin_feed(&t, fx);
+                bad = twin_run(&t, what);
+            }
+            CHECK(bad == 0, "%s, B=%lld: kernels and reference diverged", what, (long long)Bs[bi]);
+            CHECK(((float *)t.jit[g->nodes[w1].buf])[0] != w1_0, "%s: the JIT's step did not change w1", what);
+            twin_free(&t);
+        }
+        cg_jit_free(j);
+        es_arena_free(a);
+    }
+}
+
+/* ---- sessions and errors ------------------------------------------------------------ */
+
+static gr_graph *small_graph(es_arena *a, gr_op op)
+{
+    gr_graph *g = gr_new(a, NULL);
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), nospan());
+    int y = gr_input(g, "y", GR_F32, gr_shape1(3), nospan());
+    gr_add_output(g, "out", gr_binary(g, op, x, y, nospan()));
+    gr_bind(g);
+    return g;
+}
+
+static void run_small(cg_entry_fn fn, float *out, float xv, float yv)
+{
+    float x[6], y[3];
+    for (int i = 0; i < 6; i++) x[i] = xv + (float)i;
+    for (int i = 0; i < 3; i++) y[i] = yv;
+    void *bufs[3] = { x, y, out };
+    fn(bufs, 2);
+}
+
+static void test_sessions(fixture *fx)
+{
+    ES_UNUSED(fx);
+    es_arena *a = es_arena_new();
+    gr_graph *ga = small_graph(a, GR_ADD), *gm = small_graph(a, GR_MUL);
+    es_status st;
+    es_status_clear(&st);
+    const char *na = "step", *nm = "step";   /* the same symbol name in two sessions */
+    cg_jit *ja = cg_jit_new(&ga, &na, 1, &st);
+    CHECK(ja != NULL, "first session: %s", st.msg);
+    cg_jit *jm = cg_jit_new(&gm, &nm, 1, &st);
+    CHECK(jm != NULL, "second session with the same entry name: %s", st.msg);
+    if (ja && jm) {
+        cg_entry_fn fa = cg_jit_lookup(ja, "step"), fm = cg_jit_lookup(jm, "step");
+        CHECK(fa && fm && fa != fm, "two sessions give two distinct entries");
+        float oa[6], om[6];
+        run_small(fa, oa, 1, 10);
+        run_small(fm, om, 1, 10);
+        CHECK(oa[4] == 15.0f && om[4] == 50.0f, "sessions keep their own code: add gives %g (want 15), mul %g (want 50)",
+              oa[4], om[4]);
+        cg_jit_free(ja);
+        ja = NULL;
+        run_small(fm, om, 2, 3);
+        CHECK(om[5] == 21.0f, "the second session works after the first is freed: %g (want 21)", om[5]);
+        CHECK(cg_jit_lookup(jm, "no_such_entry") == NULL, "looking up a missing entry gives NULL");
+    }
+    cg_jit_free(ja);
+    cg_jit_free(jm);
+
+    /* two programs in one session */
+    gr_graph *both[2] = { ga, gm };
+    const char *names[2] = { "train_step", "eval_step" };
+    cg_jit *j2 = cg_jit_new(both, names, 2, &st);
+    CHECK(j2 != NULL, "two programs in one session: %s", st.msg);
+    if (j2) {
+        float o1[6], o2[6];
+        run_small(cg_jit_lookup(j2, "train_step"), o1, 0, 2);
+        run_small(cg_jit_lookup(j2, "eval_step"), o2, 0, 2);
+        CHECK(o1[3] == 5.0f && o2[3] == 6.0f, "both programs of a session run: %g %g (want 5 6)", o1[3], o2[3]);
+    }
+    cg_jit_free(j2);
+
+    /* IR text, unoptimised and optimised */
+    char *txt = cg_module_text(ga, "add_kernel", 0, &st);
+    CHECK(txt && strstr(txt, "define void @add_kernel(ptr") && strstr(txt, "noalias"),
+          "unoptimised IR names the entry and marks node pointers noalias");
+    free(txt);
+    txt = cg_module_text(ga, "add_kernel", 1, &st);
+    CHECK(txt && strstr(txt, "x float>"), "the optimised elementwise loop is vectorised");
+    free(txt);
+    es_arena_free(a);
+
+    es_arena *b = es_arena_new();
+    gr_graph *gmm = gr_new(b, NULL);
+    int x = gr_input(gmm, "x", GR_F32, gr_shape2(GR_BATCH, 8), nospan());
+    int w = gr_param(gmm, "w", gr_shape2(8, 4), GR_INIT_ZEROS, 0, 0, 1, nospan());
+    gr_matmul(gmm, x, w, 0, 0, nospan());
+    gr_bind(gmm);
+    txt = cg_module_text(gmm, "mm", 0, &st);
+    CHECK(txt && strstr(txt, "@cblas_sgemm"), "matmul calls cblas_sgemm");
+    free(txt);
+    CHECK(cg_host_cpu()[0] != 0 && strcmp(cg_host_cpu(), "unknown") != 0, "the host CPU has a name: %s", cg_host_cpu());
+    es_arena_free(b);
+}
+
+static void test_errors(fixture *fx)
+{
+    ES_UNUSED(fx);
+    es_arena *a = es_arena_new();
+    es_status st;
+
+    /* a program that was never bound */
+    gr_graph *g = gr_new(a, NULL);
+    int x = gr_input(g, "x", GR_F32, gr_shape1(GR_BATCH), nospan());
+    gr_unary(g, GR_EXP, x, nospan());
+    const char *name = "unbound";
+    es_status_clear(&st);
+    cg_jit *j = cg_jit_new(&g, &name, 1, &st);
+    CHECK(j == NULL && st.code != 0 && strstr(st.msg, "gr_bind"), "an unbound program is refused: '%s'", st.msg);
+    cg_jit_free(j);
+    es_status_clear(&st);
+    char *txt = cg_module_text(g, "unbound", 0, &st);
+    CHECK(txt == NULL && st.code != 0, "cg_module_text refuses an unbound program too");
+    free(txt);
+
+    /* two programs with one name */
+    gr_bind(g);
+    gr_graph *two[2] = { g, g };
+    const char *same[2] = { "dup", "dup" };
+    es_status_clear(&st);
+    j = cg_jit_new(two, same, 2, &st);
+    CHECK(j == NULL && st.code != 0, "two programs named alike are refused: '%s'", st.msg);
+    cg_jit_free(j);
+
+    es_status_clear(&st);
+    j = cg_jit_new(&g, &name, 1, &st);
+    CHECK(j != NULL, "a bound program compiles: %s", st.msg);
+    if (j) {
+        es_status_clear(&st);
+        CHECK(cg_jit_add_ir(j, "define void @f( {", &st) == -1 && strstr(st.msg, "parse"),
+              "IR that does not parse is an error: '%s'", st.msg);
+        es_status_clear(&st);
+        const char *undominated =
+            "define i32 @bad(i1 %c) {\n"
+            "entry:\n  br i1 %c, label %a, label %b\n"
+            "a:\n  %x = add i32 1, 2\n  br label %b\n"
+            "b:\n  ret i32 %x\n}\n";
+        CHECK(cg_jit_add_ir(j, undominated, &st) == -1 && strstr(st.msg, "verification"),
+              "a module that fails the LLVM verifier is an error, not an abort: '%s'", st.msg);
+        es_status_clear(&st);
+        const char *dangling =
+            "declare void @estc_test_no_such_symbol()\n"
+            "define void @calls_nothing() {\n  call void @estc_test_no_such_symbol()\n  ret void\n}\n";
+        CHECK(cg_jit_add_ir(j, dangling, &st) == 0, "a module with an external call is accepted: %s", st.msg);
+        CHECK(cg_jit_lookup(j, "calls_nothing") == NULL, "an unresolvable symbol makes the lookup fail");
+        es_status_clear(&st);
+        CHECK(cg_jit_add_ir(j, "define void @unbound(ptr %b, i64 %n) {\n  ret void\n}\n", &st) == -1,
+              "redefining an entry is an error: '%s'", st.msg);
+        CHECK(cg_jit_lookup(j, "unbound") != NULL, "the session still works after the errors");
+    }
+    cg_jit_free(j);
+    es_arena_free(a);
+}
+
+int main(void)
+{
+    fixture fx;
+    memset(&fx, 0, sizeof fx);
+    es_rng_seed(&fx.rng, 20240611);
+    test_unary(&fx);
+    test_binary(&fx);
+    test_shape_movers(&fx);
+    test_reductions(&fx);
+    test_matmul(&fx);
+    test_sparse(&fx);
+    test_rowwise(&fx);
+    test_apply(&fx);
+    test_train(&fx);
+    test_sessions(&fx);
+    test_errors(&fx);
+    for (int op = 0; op < GR_NUM_OPS; op++)
+        CHECK(fx.covered[op], "op %s has no codegen test", gr_ops[op].name);
+    return check_done("codegen");
+}
