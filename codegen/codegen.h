@@ -8,8 +8,9 @@
  * the new pass manager at O2 for the host CPU (its name and real features;
  * 512-bit vectors where AVX-512 exists), and JIT-compiled with ORC LLJIT.
  * Each cg_jit owns its own thread-safe context, so several models can live in
- * one process. Dense matrix products call OpenBLAS cblas_sgemm; libm and
- * OpenBLAS symbols are resolved from the running process.
+ * one process. Dense matrix products call OpenBLAS cblas_sgemm; the session
+ * binds it and the libm/libc functions kernels call to the addresses libestc
+ * was linked against, and anything else to the running process's symbols.
  */
 #ifndef ESTC_CODEGEN_H
 #define ESTC_CODEGEN_H
