@@ -27,6 +27,11 @@ cg_jit *cg_jit_new(gr_graph *const *progs, const char *const *names, int nprogs,
 cg_entry_fn cg_jit_lookup(cg_jit *j, const char *name);
 void cg_jit_free(cg_jit *j);
 
+/* What the object cache did for one session (see jit.c): modules compiled,
+ * modules taken from the cache, cache files written, damaged files ignored. */
+typedef struct cg_cache_stats { int compiled, hits, written, rejected; } cg_cache_stats;
+cg_cache_stats cg_jit_cache_stats(const cg_jit *j);
+
 /* The LLVM IR text of a program's module (for `estc graph --llvm` and tests); malloc'd. */
 char *cg_module_text(gr_graph *prog, const char *name, int optimized, es_status *st);
 

@@ -14,6 +14,16 @@
  * linker dropped an "unused" libopenblas (--as-needed) or the executable does
  * not export its symbols; anything else resolves from the running process.
  *
+ * Object cache. Every module is compiled to a relocatable object here (not
+ * by ORC's IR layer) and added with LLVMOrcLLJITAddObjectFile, so the same
+ * object can be kept on disk: under $ESTC_CACHE_DIR, else
+ * $XDG_CACHE_HOME/estc, else ~/.cache/estc, named by a 64-bit xxHash of the
+ * unoptimised IR text, the host CPU name and features, the LLVM version and
+ * estc's version. A file holds a magic word, the hash of its payload and the
+ * object; one that fails the check is ignored and rewritten. ESTC_NO_CACHE=1
+ * (the CLI's --no-cache) bypasses the cache. Writes are atomic, so two
+ * processes racing on one entry leave a whole file either way.
+ *
  * Errors ORC cannot return to a caller (failures inside the linker) arrive
  * through the session's error reporter; they are kept in the cg_jit and
  * added to the status of the lookup that triggered them, never printed.
@@ -31,6 +41,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct cg_sym { char *name; cg_entry_fn fn; } cg_sym;
 
@@ -38,10 +49,15 @@ struct cg_jit {
     LLVMOrcThreadSafeContextRef tsc;
     LLVMOrcLLJITRef jit;
     LLVMTargetMachineRef tm;     /* the optimiser's view of the host */
+    LLVMTargetMachineRef objtm;  /* emits the objects (position independent) */
+    char *cache_dir;             /* NULL: no cache */
+    cg_cache_stats stats;
     cg_sym *syms;
     int nsyms, cap;
     char session_error[512];     /* the last error the session reported */
 };
+
+static char *cache_dir_from_env(void);
 
 /* consumes err; writes "what: message" into st */
 static int fail_llvm(es_status *st, LLVMErrorRef err, const char *what)
@@ -121,20 +137,122 @@ static cg_jit *jit_create(es_status *st)
     LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
     if (define_known_symbols(j, st) != 0) { cg_jit_free(j); return NULL; }
     j->tsc = LLVMOrcCreateNewThreadSafeContext();
+    j->objtm = cg_host_target_machine(1, st);
+    if (!j->objtm) { cg_jit_free(j); return NULL; }
+    j->cache_dir = cache_dir_from_env();
     return j;
 }
 
-/* verifies, optimises and hands m to the JIT (m is consumed either way) */
+/* ---- object cache ---------------------------------------------------------- */
+
+static const char cache_magic[8] = { 'E', 'S', 'T', 'C', 'O', 'B', 'J', '1' };
+
+static char *cache_dir_from_env(void)
+{
+    const char *off = getenv("ESTC_NO_CACHE");
+    if (off && *off && strcmp(off, "0") != 0) return NULL;
+    const char *d = getenv("ESTC_CACHE_DIR");
+    if (d && *d) return es_xstrdup(d);
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char buf[4096];
+    if (xdg && *xdg) snprintf(buf, sizeof buf, "%s/estc", xdg);
+    else if (home && *home) snprintf(buf, sizeof buf, "%s/.cache/estc", home);
+    else return NULL;
+    return es_xstrdup(buf);
+}
+
+/* the cache key: the IR and everything else that decides the machine code */
+static uint64_t cache_key(LLVMModuleRef m)
+{
+    char *ir = LLVMPrintModuleToString(m);
+    uint64_t h = es_hash64(ir, strlen(ir), 0);
+    LLVMDisposeMessage(ir);
+    unsigned maj, min, patch;
+    LLVMGetVersion(&maj, &min, &patch);
+    char ctx[2048];
+    int n = snprintf(ctx, sizeof ctx, "%s|%s|llvm %u.%u.%u|estc %s", cg_host_cpu(), cg_host_features(),
+                     maj, min, patch, ESTC_VERSION);
+    return es_hash64(ctx, (size_t)n, h);
+}
+
+static char *cache_path(const cg_jit *j, uint64_t key)
+{
+    size_t n = strlen(j->cache_dir) + 32;
+    char *p = es_xmalloc(n);
+    snprintf(p, n, "%s/%016llx.o", j->cache_dir, (unsigned long long)key);
+    return p;
+}
+
+/* The object stored under key, or NULL if absent or damaged (then ignored). */
+static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key)
+{
+    char *path = cache_path(j, key);
+    es_status st = {0};
+    size_t len = 0;
+    char *data = es_read_file(path, &len, &st);
+    free(path);
+    if (!data) return NULL;
+    LLVMMemoryBufferRef buf = NULL;
+    if (len > 16 && memcmp(data, cache_magic, 8) == 0) {
+        uint64_t sum;
+        memcpy(&sum, data + 8, 8);
+        if (sum == es_hash64(data + 16, len - 16, 0))
+            buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + 16, len - 16, "estc-cached-object");
+    }
+    if (!buf) j->stats.rejected++;
+    free(data);
+    return buf;
+}
+
+static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj)
+{
+    es_status st = {0};
+    if (es_mkdirs(j->cache_dir, &st) != 0) return;     /* no cache is not an error */
+    size_t n = LLVMGetBufferSize(obj);
+    char *data = es_xmalloc(n + 16);
+    memcpy(data, cache_magic, 8);
+    uint64_t sum = es_hash64(LLVMGetBufferStart(obj), n, 0);
+    memcpy(data + 8, &sum, 8);
+    memcpy(data + 16, LLVMGetBufferStart(obj), n);
+    char *path = cache_path(j, key);
+    if (es_write_file_atomic(path, data, n + 16, &st) == 0) j->stats.written++;
+    free(path);
+    free(data);
+}
+
+/* Verifies and optimises m, compiles it to an object (or takes the cached one)
+ * and hands the object to the JIT. m is consumed either way. */
 static int jit_add_module(cg_jit *j, LLVMModuleRef m, es_status *st)
 {
-    if (cg_prepare_module(m, j->tm, 1, st) != 0) {
-        LLVMDisposeModule(m);
-        return -1;
+    uint64_t key = 0;
+    LLVMMemoryBufferRef obj = NULL;
+    if (j->cache_dir) {
+        key = cache_key(m);
+        obj = cache_read(j, key);
+        if (obj) j->stats.hits++;
     }
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, j->tsc);
-    LLVMErrorRef err = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
-    return err ? fail_llvm(st, err, "codegen: the JIT rejected a module") : 0;
+    if (!obj) {
+        if (cg_prepare_module(m, j->tm, 1, st) != 0) {
+            LLVMDisposeModule(m);
+            return -1;
+        }
+        char *msg = NULL;
+        if (LLVMTargetMachineEmitToMemoryBuffer(j->objtm, m, LLVMObjectFile, &msg, &obj)) {
+            es_fail(st, ES_ECOMPILE, "codegen: cannot emit machine code: %s", msg ? msg : "?");
+            LLVMDisposeMessage(msg);
+            LLVMDisposeModule(m);
+            return -1;
+        }
+        j->stats.compiled++;
+        if (j->cache_dir) cache_write(j, key, obj);
+    }
+    LLVMDisposeModule(m);
+    /* the JIT takes ownership of obj */
+    LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), obj);
+    return err ? fail_llvm(st, err, "codegen: the JIT rejected an object") : 0;
 }
+
+cg_cache_stats cg_jit_cache_stats(const cg_jit *j) { return j->stats; }
 
 /* looks name up (compiling and linking its module on first use) */
 static cg_entry_fn jit_resolve(cg_jit *j, const char *name, es_status *st)
@@ -222,6 +340,8 @@ void cg_jit_free(cg_jit *j)
     }
     if (j->tsc) LLVMOrcDisposeThreadSafeContext(j->tsc);
     if (j->tm) LLVMDisposeTargetMachine(j->tm);
+    if (j->objtm) LLVMDisposeTargetMachine(j->objtm);
+    free(j->cache_dir);
     for (int i = 0; i < j->nsyms; i++) free(j->syms[i].name);
     free(j->syms);
     free(j);
