@@ -6,13 +6,13 @@
  * that, in node order, loads each node's buffer pointer from bufs[node.buf]
  * and calls one internal function per node:
  *     void <name>.n<id>.<op>(ptr noalias out, ptr in0, ..., i64 B)
- * (APPLY_* nodes have no out: their first pointers are the variable and its
- * slots, written in place). CONST values are private constant globals; a
- * consumer reads the global directly (so O2 folds scalar constants into the
- * loops) and the entry also copies them into the CONST's own buffer, so every
- * buffer ends up holding what the reference evaluator (graph/eval.c) puts
- * there. The op semantics are ops.def's; eval.c is the oracle the tests hold
- * this file to.
+ * (APPLY_* and ASSIGN_EMA nodes have no out: their first pointers are the
+ * variable and its slots, written in place). CONST values are private
+ * constant globals; a consumer reads the global directly (so O2 folds scalar
+ * constants into the loops) and the entry also copies them into the CONST's
+ * own buffer, so every buffer ends up holding what the reference evaluator
+ * (graph/eval.c) puts there. The op semantics are ops.def's; eval.c is the
+ * oracle the tests hold this file to.
  *
  * Invariants relied on: the program went through gr_bind (every node that
  * holds data has a buffer slot) and gr_infer (shapes are consistent); dims
@@ -264,6 +264,26 @@ static LLVMValueRef fmax_(cg_emitter *e, LLVMValueRef a, LLVMValueRef b)
     return LLVMBuildSelect(e->b, LLVMBuildFCmp(e->b, LLVMRealOGT, a, b, ""), a, b, "");
 }
 
+/* an i1 as f32 1.0 / 0.0 */
+static LLVMValueRef flag(cg_emitter *e, LLVMValueRef c) { return LLVMBuildSelect(e->b, c, cf(e, 1), cf(e, 0), ""); }
+
+/* exp(x) - 1 without cancellation for small |x| (Kahan's trick): with u =
+ * exp(x) rounded, (u - 1) * x / log(u) divides out the rounding of u. Built
+ * from the exp and log every kernel may call rather than libm's expm1f, so the
+ * JIT needs no new symbol. */
+static LLVMValueRef expm1_(cg_emitter *e, LLVMValueRef x)
+{
+    LLVMBuilderRef b = e->b;
+    LLVMValueRef u = fexp(e, x), um1 = LLVMBuildFSub(b, u, cf(e, 1), "");
+    LLVMValueRef q = LLVMBuildFDiv(b, LLVMBuildFMul(b, um1, x, ""), flog(e, u), "");
+    /* u == 1: x is below the rounding of exp, and expm1(x) = x; u - 1 == -1
+     * (x < -17): -1, and u may be denormal, where log(u) is too coarse for
+     * the trick; u == inf: inf (q would be inf/inf) */
+    q = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, u, cf(e, 1), ""), x, q, "");
+    q = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, um1, cf(e, -1), ""), cf(e, -1), q, "");
+    return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, u, LLVMConstReal(e->f32, __builtin_inf()), ""), u, q, "");
+}
+
 /* log(1 + exp(-|x|)): the tail shared by softplus and sigmoid_xent */
 static LLVMValueRef log1p_exp_neg_abs(cg_emitter *e, LLVMValueRef x)
 {
@@ -295,10 +315,10 @@ static void heap_free(cg_emitter *e, LLVMValueRef p) { call(e, "free", e->vd, &e
 
 /* The scalar rule of an elementwise op (x, y: f32 values, or x: i32 for
  * CAST_F32). Ops that are not elementwise return NULL. */
-static LLVMValueRef scalar_op(cg_emitter *e, gr_op op, LLVMValueRef x, LLVMValueRef y)
+static LLVMValueRef scalar_op(cg_emitter *e, const gr_node *n, LLVMValueRef x, LLVMValueRef y)
 {
     LLVMBuilderRef b = e->b;
-    switch (op) {
+    switch (n->op) {
     case GR_NEG: return LLVMBuildFNeg(b, x, "");
     case GR_EXP: return fexp(e, x);
     case GR_LOG: return flog(e, x);
@@ -331,6 +351,19 @@ static LLVMValueRef scalar_op(cg_emitter *e, gr_op op, LLVMValueRef x, LLVMValue
         return LLVMBuildFAdd(b, LLVMBuildFSub(b, fmax_(e, x, cf(e, 0)), LLVMBuildFMul(b, x, y, ""), ""),
                              log1p_exp_neg_abs(e, x), "");
     case GR_BROADCAST: return x;   /* a copy; the loop nest does the stretching */
+    case GR_LEAKY_RELU:
+        return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, cf(e, 0), ""), x,
+                               LLVMBuildFMul(b, cf(e, n->f[0]), x, ""), "");
+    case GR_ELU:
+        return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, cf(e, 0), ""), x,
+                               LLVMBuildFMul(b, cf(e, n->f[0]), expm1_(e, x), ""), "");
+    /* ordered compares are false on a NaN; not_equal is unordered, so true (as C's !=) */
+    case GR_LESS: return flag(e, LLVMBuildFCmp(b, LLVMRealOLT, x, y, ""));
+    case GR_LESS_EQUAL: return flag(e, LLVMBuildFCmp(b, LLVMRealOLE, x, y, ""));
+    case GR_GREATER: return flag(e, LLVMBuildFCmp(b, LLVMRealOGT, x, y, ""));
+    case GR_GREATER_EQUAL: return flag(e, LLVMBuildFCmp(b, LLVMRealOGE, x, y, ""));
+    case GR_EQUAL: return flag(e, LLVMBuildFCmp(b, LLVMRealOEQ, x, y, ""));
+    case GR_NOT_EQUAL: return flag(e, LLVMBuildFCmp(b, LLVMRealUNE, x, y, ""));
 
     /* not elementwise: emitted by their own functions below */
     case GR_CONST: case GR_INPUT: case GR_PARAM:
@@ -339,6 +372,10 @@ static LLVMValueRef scalar_op(cg_emitter *e, gr_op op, LLVMValueRef x, LLVMValue
     case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SOFTMAX_XENT:
     case GR_SOFTMAX_XENT_GRAD:
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+    case GR_SELECT:                /* three operands: body_elem */
+    case GR_CONCAT: case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS:
+    case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM:
+    case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
         return NULL;
     }
     return NULL;
@@ -424,14 +461,19 @@ static void emit_nest(cg_emitter *e, const gr_node *n, const cg_nest *ns, cg_bod
 
 static const gr_node *input(cg_emitter *e, const gr_node *n, int i) { return &e->g->nodes[n->in[i]]; }
 
-/* out[o0] = op(in0[o1], in1[o2]) */
+/* out[o0] = op(in0[o1], in1[o2]); select: in0[o1] != 0 ? in1[o2] : in2[o3] */
 static void body_elem(cg_emitter *e, const gr_node *n, LLVMValueRef *off)
 {
     int nargs = (n->op == GR_BROADCAST) ? 1 : n->nin;
-    LLVMValueRef v[2] = { NULL, NULL };
+    LLVMValueRef v[3] = { NULL, NULL, NULL };
     for (int j = 0; j < nargs; j++)
         v[j] = ld(e, elem_type(e, input(e, n, j)->dtype), e->arg[1 + j], off[1 + j]);
-    put(e, scalar_op(e, n->op, v[0], v[1]), e->arg[0], off[0]);
+    if (n->op == GR_SELECT) {   /* unordered: a NaN condition picks the first choice, as C's != 0 */
+        LLVMValueRef c = LLVMBuildFCmp(e->b, LLVMRealUNE, v[0], cf(e, 0), "");
+        put(e, LLVMBuildSelect(e->b, c, v[1], v[2], ""), e->arg[0], off[0]);
+        return;
+    }
+    put(e, scalar_op(e, n, v[0], v[1]), e->arg[0], off[0]);
 }
 
 static void emit_elementwise(cg_emitter *e, const gr_node *n)
@@ -457,7 +499,7 @@ static void emit_reduce(cg_emitter *e, const gr_node *n)
     const gr_node *x = input(e, n, 0);
     cg_nest ns = { .loop = x->shape, .nops = 2 };
     ns.ops[1] = x->shape;
-    if (n->op == GR_SUM_AXIS) {          /* x's shape with the axis kept as 1 */
+    if (n->op == GR_SUM_AXIS || n->op == GR_MEAN_AXIS) {   /* x's shape with the axis kept as 1 */
         ns.ops[0] = x->shape;
         ns.ops[0].d[n->a[0]] = 1;
     } else if (n->op == GR_SUM_TO) {
@@ -470,6 +512,13 @@ static void emit_reduce(cg_emitter *e, const gr_node *n)
     if (n->op == GR_MEAN) {
         LLVMValueRef cnt = LLVMBuildSIToFP(e->b, numel(e, x->shape), e->f32, "");
         put(e, LLVMBuildFDiv(e->b, ldf(e, e->arg[0], ci(e, 0)), cnt, ""), e->arg[0], ci(e, 0));
+    }
+    if (n->op == GR_MEAN_AXIS) {         /* each sum divided by the axis's runtime size */
+        LLVMValueRef cnt = LLVMBuildSIToFP(e->b, dimv(e, x->shape.d[n->a[0]]), e->f32, "");
+        cg_loop l;
+        LLVMValueRef i = loop_begin(e, &l, numel(e, n->shape), "i");
+        put(e, LLVMBuildFDiv(e->b, ldf(e, e->arg[0], i), cnt, ""), e->arg[0], i);
+        loop_end(e, &l);
     }
 }
 
@@ -867,6 +916,193 @@ static void emit_apply(cg_emitter *e, const gr_node *n)
     loop_end(e, &l);
 }
 
+/* ---- shape movers, axis reductions, weighted ids, dropout, assignment ------------------ */
+
+/* s viewed as [outer, mid, inner] around axis ax, as values */
+static void split_at(cg_emitter *e, gr_shape s, int ax, LLVMValueRef *outer, LLVMValueRef *mid,
+                     LLVMValueRef *inner)
+{
+    *outer = dims_prod(e, s, 0, ax);
+    *mid = dimv(e, s.d[ax]);
+    *inner = dims_prod(e, s, ax + 1, s.rank);
+}
+
+/* dst[di ..] = src[si ..], n elements of 4 bytes (f32 or i32) */
+static void copy4(cg_emitter *e, LLVMValueRef dst, LLVMValueRef di, LLVMValueRef src, LLVMValueRef si,
+                  LLVMValueRef n)
+{
+    LLVMBuildMemCpy(e->b, gep(e, e->f32, dst, di), 4, gep(e, e->f32, src, si), 4, mul(e, n, ci(e, 4)));
+}
+
+/* CONCAT, SLICE, PAD_SLICE: one contiguous block per outer index and input
+ * (everything after the axis moves together); TRANSPOSE: a 2-D loop. */
+static void emit_move(cg_emitter *e, const gr_node *n)
+{
+    const gr_node *x = input(e, n, 0);
+    int ax = (int)n->a[0];
+    LLVMValueRef outer, mid, inner;
+    cg_loop lo, li;
+    if (n->op == GR_TRANSPOSE) {
+        LLVMValueRef R = dimv(e, x->shape.d[0]), C = dimv(e, x->shape.d[1]);
+        LLVMTypeRef t = elem_type(e, x->dtype);
+        LLVMValueRef r = loop_begin(e, &lo, R, "r");
+        LLVMValueRef c = loop_begin(e, &li, C, "c");
+        put(e, ld(e, t, e->arg[1], add(e, mul(e, r, C), c)), e->arg[0], add(e, mul(e, c, R), r));
+        loop_end(e, &li);
+        loop_end(e, &lo);
+        return;
+    }
+    if (n->op == GR_CONCAT) {
+        split_at(e, n->shape, ax, &outer, &mid, &inner);
+        LLVMValueRef o = loop_begin(e, &lo, outer, "o");
+        int64_t at = 0;
+        for (int j = 0; j < n->nin; j++) {
+            int64_t dj = input(e, n, j)->shape.d[ax];
+            LLVMValueRef blk = mul(e, ci(e, dj), inner);
+            copy4(e, e->arg[0], mul(e, add(e, mul(e, o, mid), ci(e, at)), inner), e->arg[1 + j], mul(e, o, blk), blk);
+            at += dj;
+        }
+        loop_end(e, &lo);
+        return;
+    }
+    /* SLICE reads from x, PAD_SLICE writes into its zeroed output: the full tensor */
+    split_at(e, n->op == GR_SLICE ? x->shape : n->shape, ax, &outer, &mid, &inner);
+    if (n->op == GR_PAD_SLICE) zero_fill(e, e->arg[0], numel(e, n->shape));
+    LLVMValueRef blk = mul(e, ci(e, n->a[2]), inner);
+    LLVMValueRef o = loop_begin(e, &lo, outer, "o");
+    LLVMValueRef fi = mul(e, add(e, mul(e, o, mid), ci(e, n->a[1])), inner), pi = mul(e, o, blk);
+    if (n->op == GR_SLICE) copy4(e, e->arg[0], pi, e->arg[1], fi, blk);
+    else copy4(e, e->arg[0], fi, e->arg[1], pi, blk);
+    loop_end(e, &lo);
+}
+
+/* MAX_AXIS: the first element greater than all before it, from -inf (NaNs
+ * never win); MAX_AXIS_GRAD: g at that element, zeros elsewhere (nothing when
+ * the axis is empty). */
+static void emit_max_axis(cg_emitter *e, const gr_node *n)
+{
+    const gr_node *x = input(e, n, 0);
+    LLVMValueRef outer, mid, inner;
+    split_at(e, x->shape, (int)n->a[0], &outer, &mid, &inner);
+    if (n->op == GR_MAX_AXIS_GRAD) zero_fill(e, e->arg[0], numel(e, n->shape));
+    LLVMValueRef best = local(e, e->f32, "best"), at = local(e, e->i64, "at");
+    cg_loop lo, lk, lm;
+    LLVMValueRef o = loop_begin(e, &lo, outer, "o");
+    LLVMValueRef k = loop_begin(e, &lk, inner, "k");
+    set(e, best, LLVMConstReal(e->f32, -__builtin_inf()));
+    set(e, at, ci(e, 0));
+    LLVMValueRef m = loop_begin(e, &lm, mid, "m");
+    LLVMValueRef v = ldf(e, e->arg[1], add(e, mul(e, add(e, mul(e, o, mid), m), inner), k));
+    LLVMValueRef gt = LLVMBuildFCmp(e->b, LLVMRealOGT, v, get(e, best), "");
+    set(e, best, LLVMBuildSelect(e->b, gt, v, get(e, best), ""));
+    set(e, at, LLVMBuildSelect(e->b, gt, m, get(e, at), ""));
+    loop_end(e, &lm);
+    LLVMValueRef ok = add(e, mul(e, o, inner), k);
+    if (n->op == GR_MAX_AXIS) {
+        put(e, get(e, best), e->arg[0], ok);
+    } else {
+        cg_if f;
+        if_begin(e, &f, LLVMBuildICmp(e->b, LLVMIntSGT, mid, ci(e, 0), ""));
+        put(e, ldf(e, e->arg[2], ok), e->arg[0], add(e, mul(e, add(e, mul(e, o, mid), get(e, at)), inner), k));
+        if_end(e, &f);
+    }
+    loop_end(e, &lk);
+    loop_end(e, &lo);
+}
+
+/* COUNT_IDS(ids) -> [R,1]; GATHER_WSUM(W, ids, w) -> [R,K];
+ * SCATTER_WADD(ids, w, rows, like) -> [V,K]; GATHER_DOT(W, ids, g) -> ids' shape.
+ * One pass over the ids; an invalid id is skipped (and counts 0). */
+static void emit_weighted(cg_emitter *e, const gr_node *n)
+{
+    int ids_at = n->op == GR_COUNT_IDS || n->op == GR_SCATTER_WADD ? 0 : 1;
+    const gr_node *ids = input(e, n, ids_at);
+    LLVMValueRef idp = e->arg[1 + ids_at];
+    LLVMValueRef R, M;
+    ids_dims(e, ids, &R, &M);
+    int64_t V, K = 1;
+    if (n->op == GR_COUNT_IDS) V = n->a[0];
+    else if (n->op == GR_SCATTER_WADD) { V = n->shape.d[0]; K = n->shape.d[1]; }
+    else { V = input(e, n, 0)->shape.d[0]; K = input(e, n, 0)->shape.d[1]; }
+    zero_fill(e, e->arg[0], numel(e, n->shape));
+
+    cg_loop lr, lm, lk;
+    LLVMValueRef r = loop_begin(e, &lr, R, "r");
+    LLVMValueRef m = loop_begin(e, &lm, M, "m");
+    LLVMValueRef rm = add(e, mul(e, r, M), m);
+    LLVMValueRef id32 = ld(e, e->i32, idp, rm);
+    cg_if f;
+    if_begin(e, &f, id_valid(e, id32, ci(e, V)));
+    LLVMValueRef id = LLVMBuildSExt(e->b, id32, e->i64, "");
+    if (n->op == GR_COUNT_IDS) {
+        accum(e, e->arg[0], r, cf(e, 1));
+    } else if (n->op == GR_GATHER_DOT) {
+        LLVMValueRef s = local(e, e->f32, "dot");
+        set(e, s, cf(e, 0));
+        LLVMValueRef k = loop_begin(e, &lk, ci(e, K), "k");
+        LLVMValueRef p = LLVMBuildFMul(e->b, ldf(e, e->arg[1], add(e, mul(e, id, ci(e, K)), k)),
+                                       ldf(e, e->arg[3], add(e, mul(e, r, ci(e, K)), k)), "");
+        set(e, s, LLVMBuildFAdd(e->b, get(e, s), p, ""));
+        loop_end(e, &lk);
+        put(e, get(e, s), e->arg[0], rm);
+    } else {
+        int wsum = n->op == GR_GATHER_WSUM;
+        LLVMValueRef w = ldf(e, e->arg[wsum ? 3 : 2], rm);
+        LLVMValueRef k = loop_begin(e, &lk, ci(e, K), "k");
+        LLVMValueRef rowk = add(e, mul(e, r, ci(e, K)), k), idk = add(e, mul(e, id, ci(e, K)), k);
+        if (wsum) accum(e, e->arg[0], rowk, LLVMBuildFMul(e->b, w, ldf(e, e->arg[1], idk), ""));
+        else accum(e, e->arg[0], idk, LLVMBuildFMul(e->b, w, ldf(e, e->arg[3], rowk), ""));
+        loop_end(e, &lk);
+    }
+    if_end(e, &f);
+    loop_end(e, &lm);
+    loop_end(e, &lr);
+}
+
+/* splitmix64's finaliser, as gr_mix64 (graph/eval.c) */
+static LLVMValueRef mix64(cg_emitter *e, LLVMValueRef z)
+{
+    LLVMBuilderRef b = e->b;
+    z = LLVMBuildMul(b, LLVMBuildXor(b, z, LLVMBuildLShr(b, z, ci(e, 30), ""), ""),
+                     LLVMConstInt(e->i64, 0xBF58476D1CE4E5B9ull, 0), "");
+    z = LLVMBuildMul(b, LLVMBuildXor(b, z, LLVMBuildLShr(b, z, ci(e, 27), ""), ""),
+                     LLVMConstInt(e->i64, 0x94D049BB133111EBull, 0), "");
+    return LLVMBuildXor(b, z, LLVMBuildLShr(b, z, ci(e, 31), ""), "");
+}
+
+/* DROPOUT: ops.def's counter-based mask, bit for bit the reference's (the key
+ * from the step once per call, then one mix per element; wrapping u64 math) */
+static void emit_dropout(cg_emitter *e, const gr_node *n)
+{
+    LLVMBuilderRef b = e->b;
+    LLVMValueRef G = LLVMConstInt(e->i64, GR_GOLDEN64, 0);
+    LLVMValueRef step = LLVMBuildSExt(b, ld(e, e->i32, e->arg[2], ci(e, 0)), e->i64, "");
+    LLVMValueRef key = mix64(e, LLVMBuildAdd(b, LLVMConstInt(e->i64, (unsigned long long)n->a[0], 0),
+                                             LLVMBuildMul(b, G, LLVMBuildAdd(b, step, ci(e, 1), ""), ""), ""));
+    LLVMValueRef thr = LLVMConstInt(e->i64, gr_dropout_threshold(n->f[0]), 0);
+    LLVMValueRef scale = LLVMConstReal(e->f32, gr_dropout_scale(n->f[0]));
+    cg_loop l;
+    LLVMValueRef i = loop_begin(e, &l, numel(e, n->shape), "i");
+    LLVMValueRef h = mix64(e, LLVMBuildAdd(b, key, LLVMBuildMul(b, G, LLVMBuildAdd(b, i, ci(e, 1), ""), ""), ""));
+    LLVMValueRef keep = LLVMBuildICmp(b, LLVMIntUGE, LLVMBuildLShr(b, h, ci(e, 40), ""), thr, "");
+    LLVMValueRef y = LLVMBuildFMul(b, ldf(e, e->arg[1], i), scale, "");
+    put(e, LLVMBuildSelect(b, keep, y, cf(e, 0), ""), e->arg[0], i);
+    loop_end(e, &l);
+}
+
+/* ASSIGN_EMA(var, value): var = var * d + value * (1 - d), in place */
+static void emit_assign_ema(cg_emitter *e, const gr_node *n)
+{
+    LLVMBuilderRef b = e->b;
+    double d = n->f[0];
+    cg_loop l;
+    LLVMValueRef i = loop_begin(e, &l, numel(e, input(e, n, 0)->shape), "i");
+    LLVMValueRef v = LLVMBuildFAdd(b, LLVMBuildFMul(b, ldf(e, e->arg[0], i), cf(e, d), ""),
+                                   LLVMBuildFMul(b, ldf(e, e->arg[1], i), cf(e, 1 - d), ""), "");
+    put(e, v, e->arg[0], i);
+    loop_end(e, &l);
+}
+
 /* ---- one function per node ------------------------------------------------------------ */
 
 static void emit_body(cg_emitter *e, const gr_node *n)
@@ -879,10 +1115,27 @@ static void emit_body(cg_emitter *e, const gr_node *n)
     case GR_CAST_F32:
     case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
     case GR_SIGMOID_XENT: case GR_BROADCAST:
+    case GR_LEAKY_RELU: case GR_ELU: case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER:
+    case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT:
         emit_elementwise(e, n);
         break;
-    case GR_SUM_TO: case GR_SUM: case GR_MEAN: case GR_SUM_AXIS:
+    case GR_SUM_TO: case GR_SUM: case GR_MEAN: case GR_SUM_AXIS: case GR_MEAN_AXIS:
         emit_reduce(e, n);
+        break;
+    case GR_CONCAT: case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE:
+        emit_move(e, n);
+        break;
+    case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD:
+        emit_max_axis(e, n);
+        break;
+    case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT:
+        emit_weighted(e, n);
+        break;
+    case GR_DROPOUT:
+        emit_dropout(e, n);
+        break;
+    case GR_ASSIGN_EMA:
+        emit_assign_ema(e, n);
         break;
     case GR_RESHAPE: {
         const gr_node *x = input(e, n, 0);

@@ -14,10 +14,16 @@
  * adjoint — so the optimizer can update only the touched rows. Any other table
  * is densified with SCATTER_ADD and accumulated like any gradient.
  *
+ * A table read by gather_wsum (weighted ids) always gets a dense gradient
+ * (scatter_wadd): the sparse form gives each example one row for all its ids,
+ * and weighted ids need a row each.
+ *
  * Ops whose gradient is zero almost everywhere (step, sign) or that have no
- * gradient rule (softmax_xent_grad: no second derivatives) are errors when the
- * loss depends on a parameter through them: a silently zero gradient would
- * train nothing.
+ * gradient rule (softmax_xent_grad, max_axis_grad: no second derivatives) are
+ * errors when the loss depends on a parameter through them: a silently zero
+ * gradient would train nothing. The comparisons and count_ids are different:
+ * they are masks and counts the user asked for, so no gradient flows through
+ * them and they are treated as constants, as TensorFlow does.
  */
 #include "graph_impl.h"
 
@@ -30,15 +36,30 @@ static int diff_input(gr_op op, int i)
     case GR_CONST: case GR_INPUT: case GR_PARAM:
     case GR_CAST_F32: case GR_NUMEL: case GR_ONE_HOT: case GR_ARGMAX:
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+    case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
+    case GR_NOT_EQUAL:                       /* piecewise constant: treated as constants */
+    case GR_COUNT_IDS: case GR_ASSIGN_EMA:
         return 0;
     case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
     case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
+    case GR_LEAKY_RELU: case GR_ELU:
     case GR_RESHAPE: case GR_SUM: case GR_MEAN: case GR_SUM_AXIS:
     case GR_SOFTMAX: case GR_LOG_SOFTMAX:
+    case GR_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
+    case GR_DROPOUT:                         /* not into the step */
+    case GR_PAD_SLICE:                       /* `like` gives only a shape */
         return i == 0;
     case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
-    case GR_MATMUL:
+    case GR_MATMUL: case GR_CONCAT:
         return 1;
+    case GR_SELECT:                          /* not into the condition */
+        return i == 1 || i == 2;
+    case GR_GATHER_WSUM: case GR_GATHER_DOT: /* not into the ids */
+        return i == 0 || i == 2;
+    case GR_SCATTER_WADD:                    /* the weights and the rows */
+        return i == 1 || i == 2;
+    case GR_MAX_AXIS_GRAD:                   /* an error if reached, like softmax_xent_grad */
+        return i == 1;
     case GR_BROADCAST: case GR_SUM_TO:       /* `like` gives only a shape */
     case GR_GATHER_SUM:                      /* not into the ids */
     case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT:   /* not into the labels */
@@ -94,6 +115,12 @@ static gr_shape keepdim(gr_shape s, int axis)
     return r;
 }
 
+/* select(cond, a, b) */
+static int sel(ad *c, int cond, int a, int b, es_span sp)
+{
+    return gr_op_node(c->g, GR_SELECT, 3, (int[]){ cond, a, b }, NULL, NULL, sp);
+}
+
 /* sum of v over its last axis, kept as a size-1 axis so it broadcasts back */
 static int sum_last_keep(ad *c, int v, es_span sp)
 {
@@ -118,7 +145,10 @@ static void backprop(ad *c, int i, const gr_node *n, const char *active, const i
     case GR_CAST_F32: case GR_NUMEL: case GR_ONE_HOT: case GR_ARGMAX:
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
         return;                                  /* nothing flows into the inputs */
-    case GR_STEP: case GR_SIGN: case GR_SOFTMAX_XENT_GRAD:
+    case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
+    case GR_NOT_EQUAL: case GR_COUNT_IDS: case GR_ASSIGN_EMA:
+        return;
+    case GR_STEP: case GR_SIGN: case GR_SOFTMAX_XENT_GRAD: case GR_MAX_AXIS_GRAD:
         gr_error(c->g, sp, "cannot differentiate the loss: it depends on a trainable "
                  "parameter through %s, which has no useful gradient", gr_ops[n->op].name);
         c->failed = 1;
@@ -142,6 +172,24 @@ static void backprop(ad *c, int i, const gr_node *n, const char *active, const i
         return;
     case GR_RELU: contrib(c, x, Bn(c, GR_MUL, dy, U(c, GR_STEP, x, sp), sp)); return;
     case GR_SOFTPLUS: contrib(c, x, Bn(c, GR_MUL, dy, U(c, GR_SIGMOID, x, sp), sp)); return;
+    case GR_LEAKY_RELU: {   /* x > 0 ? dy : alpha * dy */
+        int cond = U(c, GR_STEP, x, sp);
+        contrib(c, x, sel(c, cond, dy, Bn(c, GR_MUL, dy, K(c, n->f[0], sp), sp), sp));
+        return;
+    }
+    case GR_ELU: {          /* x > 0 ? dy : dy * (y + alpha), since y + alpha = alpha exp(x) there */
+        int cond = U(c, GR_STEP, x, sp);
+        int neg = Bn(c, GR_MUL, dy, Bn(c, GR_ADD, out, K(c, n->f[0], sp), sp), sp);
+        contrib(c, x, sel(c, cond, dy, neg, sp));
+        return;
+    }
+    case GR_SELECT: {       /* cond picks which side the upstream goes to */
+        int z = n->in[2];
+        int zero = K(c, 0, sp);
+        if (ay) contrib(c, y, reduce_to(c, sel(c, x, dy, zero, sp), y, sp));
+        if (active[z] && diff_input(n->op, 2)) contrib(c, z, reduce_to(c, sel(c, x, zero, dy, sp), z, sp));
+        return;
+    }
 
     case GR_ADD:
         if (ax) contrib(c, x, reduce_to(c, dy, x, sp));
@@ -172,6 +220,27 @@ static void backprop(ad *c, int i, const gr_node *n, const char *active, const i
     case GR_SUM_TO: contrib(c, x, Bn(c, GR_BROADCAST, dy, x, sp)); return;
     case GR_RESHAPE: contrib(c, x, gr_reshape(c->g, dy, shape_of(c, x), sp)); return;
 
+    case GR_CONCAT: {       /* input j gets its own stretch of the upstream */
+        int64_t at = 0, axis = n->a[0];
+        for (int j = 0; j < n->nin; j++) {
+            int xj = n->in[j];
+            int64_t len = shape_of(c, xj).d[axis];
+            /* a node appearing twice gets both stretches: contrib adds them */
+            if (active[xj]) {
+                int64_t a[4] = { axis, at, len, 0 };
+                contrib(c, xj, gr_op_node(c->g, GR_SLICE, 1, &dy, a, NULL, sp));
+            }
+            at += len;
+        }
+        return;
+    }
+    case GR_SLICE: contrib(c, x, gr_op_node(c->g, GR_PAD_SLICE, 2, (int[]){ dy, x }, n->a, NULL, sp)); return;
+    case GR_PAD_SLICE: contrib(c, x, gr_op_node(c->g, GR_SLICE, 1, &dy, n->a, NULL, sp)); return;
+    case GR_TRANSPOSE: contrib(c, x, U(c, GR_TRANSPOSE, dy, sp)); return;
+    case GR_DROPOUT:        /* the same mask and scale: dropout is linear in x */
+        contrib(c, x, gr_op_node(c->g, GR_DROPOUT, 2, (int[]){ dy, y }, n->a, n->f, sp));
+        return;
+
     case GR_SUM: contrib(c, x, Bn(c, GR_BROADCAST, dy, x, sp)); return;
     case GR_MEAN: {
         /* divide by the element count: a constant unless it involves B */
@@ -187,6 +256,21 @@ static void backprop(ad *c, int i, const gr_node *n, const char *active, const i
         contrib(c, x, Bn(c, GR_BROADCAST, r, x, sp));
         return;
     }
+
+    case GR_MEAN_AXIS: {    /* the sum's gradient divided by the axis's size (B: numel ratio) */
+        int axis = (int)n->a[0];
+        int r = gr_reshape(c->g, dy, keepdim(shape_of(c, dy), axis), sp);
+        int bx = Bn(c, GR_BROADCAST, r, x, sp);
+        int64_t d = shape_of(c, x).d[axis];
+        int scaled = d != GR_BATCH
+            ? Bn(c, GR_MUL, bx, K(c, 1.0 / (double)d, sp), sp)
+            : Bn(c, GR_DIV, bx, Bn(c, GR_DIV, U(c, GR_NUMEL, x, sp), U(c, GR_NUMEL, out, sp), sp), sp);
+        contrib(c, x, scaled);
+        return;
+    }
+    case GR_MAX_AXIS:
+        contrib(c, x, gr_op_node(c->g, GR_MAX_AXIS_GRAD, 2, (int[]){ x, dy }, n->a, NULL, sp));
+        return;
 
     case GR_MATMUL: {
         int ta = n->a[0] != 0, tb = n->a[1] != 0;
@@ -212,6 +296,25 @@ static void backprop(ad *c, int i, const gr_node *n, const char *active, const i
     case GR_SCATTER_ADD:   /* rows[b] went to rows ids[b,*]: gather their adjoints back */
         if (ay) contrib(c, y, Bn(c, GR_GATHER_SUM, dy, x, sp));
         return;
+    case GR_GATHER_WSUM: {  /* (W, ids, weights): W densely, weights by row dot products */
+        int w = n->in[2];
+        if (ax) contrib(c, x, gr_op_node(c->g, GR_SCATTER_WADD, 4, (int[]){ y, w, dy, x }, NULL, NULL, sp));
+        if (active[w]) contrib(c, w, gr_op_node(c->g, GR_GATHER_DOT, 3, (int[]){ x, y, dy }, NULL, NULL, sp));
+        return;
+    }
+    case GR_SCATTER_WADD: { /* (ids, weights, rows, like) */
+        int rows = n->in[2];
+        if (ay) contrib(c, y, gr_op_node(c->g, GR_GATHER_DOT, 3, (int[]){ dy, x, rows }, NULL, NULL, sp));
+        if (active[rows])
+            contrib(c, rows, gr_op_node(c->g, GR_GATHER_WSUM, 3, (int[]){ dy, x, y }, NULL, NULL, sp));
+        return;
+    }
+    case GR_GATHER_DOT: {   /* (W, ids, g): out[b,m] = W[id] . g[b] */
+        int gg = n->in[2];
+        if (ax) contrib(c, x, gr_op_node(c->g, GR_SCATTER_WADD, 4, (int[]){ y, dy, gg, x }, NULL, NULL, sp));
+        if (active[gg]) contrib(c, gg, gr_op_node(c->g, GR_GATHER_WSUM, 3, (int[]){ x, y, dy }, NULL, NULL, sp));
+        return;
+    }
 
     case GR_SOFTMAX: {     /* s * (dy - sum(dy * s)) */
         int t = sum_last_keep(c, Bn(c, GR_MUL, dy, out, sp), sp);

@@ -73,7 +73,7 @@ static double sigmoid(double x)
 
 static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 
-static double unary(gr_op op, double x)
+static double unary(gr_op op, double x, double alpha)
 {
     switch (op) {
     case GR_NEG: return -x;
@@ -89,8 +89,14 @@ static double unary(gr_op op, double x)
     case GR_STEP: return x > 0 ? 1 : 0;
     case GR_SIGN: return x > 0 ? 1 : x < 0 ? -1 : 0;
     case GR_CAST_F32: return x;
+    case GR_LEAKY_RELU: return x > 0 ? x : alpha * x;
+    case GR_ELU: return x > 0 ? x : alpha * expm1(x);
     case GR_CONST: case GR_INPUT: case GR_PARAM:
     case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
+    case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
+    case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT: case GR_SLICE: case GR_PAD_SLICE:
+    case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS:
+    case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
     case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
     case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
     case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
@@ -111,10 +117,19 @@ static double binary(gr_op op, double x, double y)
     case GR_DIV: return x / y;
     case GR_MAXIMUM: return x >= y ? x : y;
     case GR_MINIMUM: return x <= y ? x : y;
+    case GR_LESS: return x < y;
+    case GR_LESS_EQUAL: return x <= y;
+    case GR_GREATER: return x > y;
+    case GR_GREATER_EQUAL: return x >= y;
+    case GR_EQUAL: return x == y;
+    case GR_NOT_EQUAL: return x != y;
     case GR_CONST: case GR_INPUT: case GR_PARAM:
     case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
     case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
-    case GR_CAST_F32:
+    case GR_CAST_F32: case GR_LEAKY_RELU: case GR_ELU: case GR_SELECT: case GR_CONCAT: case GR_SLICE:
+    case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD:
+    case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT:
+    case GR_ASSIGN_EMA:
     case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
     case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
     case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
@@ -174,6 +189,11 @@ static void update_elem(const gr_node *n, double alpha, double g, float *w, floa
     case GR_MEAN: case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM:
     case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
     case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD:
+    case GR_LEAKY_RELU: case GR_ELU: case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER:
+    case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
+    case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
+    case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
+    case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
         break;
     }
     assert(!"not an optimizer op");
@@ -233,6 +253,158 @@ static void eval_apply(const gr_graph *g, const gr_node *n, void **bufs, int64_t
     free(gsum);
 }
 
+/* ---- shape movers and axis reductions ------------------------------------------ */
+
+/* outer / mid / inner extents of s around axis ax: s viewed as [outer, mid, inner] */
+static void split_at(gr_shape s, int ax, int64_t B, int64_t *outer, int64_t *mid, int64_t *inner)
+{
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < ax; i++) *outer *= dim_at(s.d[i], B);
+    *mid = dim_at(s.d[ax], B);
+    for (int i = ax + 1; i < s.rank; i++) *inner *= dim_at(s.d[i], B);
+}
+
+/* CONCAT, SLICE, PAD_SLICE, TRANSPOSE: element copies, any 4-byte dtype */
+static void eval_move(const gr_graph *g, const gr_node *n, void **bufs, int64_t B)
+{
+    const gr_node *x = &g->nodes[n->in[0]];
+    uint32_t *out = bufs[n->buf];
+    const uint32_t *xv = bufs[x->buf];
+    int ax = (int)n->a[0];
+    int64_t outer, mid, inner;
+    switch (n->op) {
+    case GR_CONCAT: {
+        split_at(n->shape, ax, B, &outer, &mid, &inner);
+        int64_t at = 0;               /* where input j starts along the axis */
+        for (int j = 0; j < n->nin; j++) {
+            const gr_node *xj = &g->nodes[n->in[j]];
+            const uint32_t *v = bufs[xj->buf];
+            int64_t dj = xj->shape.d[ax];
+            for (int64_t o = 0; o < outer; o++)
+                for (int64_t k = 0; k < dj * inner; k++)
+                    out[(o * mid + at) * inner + k] = v[o * dj * inner + k];
+            at += dj;
+        }
+        return;
+    }
+    case GR_SLICE: case GR_PAD_SLICE: {
+        /* full: the sliced tensor's shape; part: the slice's */
+        const gr_node *full = n->op == GR_SLICE ? x : n;
+        split_at(full->shape, ax, B, &outer, &mid, &inner);
+        int64_t start = n->a[1], cnt = n->a[2];
+        if (n->op == GR_PAD_SLICE) memset(out, 0, (size_t)(outer * mid * inner) * sizeof *out);
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t k = 0; k < cnt * inner; k++) {
+                int64_t fi = (o * mid + start) * inner + k, pi = o * cnt * inner + k;
+                if (n->op == GR_SLICE) out[pi] = xv[fi];
+                else out[fi] = xv[pi];
+            }
+        return;
+    }
+    case GR_TRANSPOSE: {
+        int64_t R = dim_at(x->shape.d[0], B), C = dim_at(x->shape.d[1], B);
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t c = 0; c < C; c++) out[c * R + r] = xv[r * C + c];
+        return;
+    }
+    case GR_CONST: case GR_INPUT: case GR_PARAM:
+    case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
+    case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
+    case GR_CAST_F32: case GR_LEAKY_RELU: case GR_ELU: case GR_ADD: case GR_SUB: case GR_MUL:
+    case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM: case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER:
+    case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_BROADCAST:
+    case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN: case GR_SUM_AXIS: case GR_MEAN_AXIS:
+    case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM:
+    case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
+    case GR_GATHER_DOT: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SIGMOID_XENT:
+    case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD: case GR_DROPOUT: case GR_ASSIGN_EMA:
+    case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+        break;
+    }
+    assert(!"not a shape mover");
+}
+
+/* MEAN_AXIS, MAX_AXIS, MAX_AXIS_GRAD over x viewed as [outer, mid, inner]. The
+ * maximum is the first element greater than every one before it, starting from
+ * -inf (NaNs never win; -inf with its position 0 when nothing does). */
+static void eval_axis(const gr_node *n, const gr_node *x, const float *xf, const float *gf,
+                      float *out, int64_t B)
+{
+    int64_t outer, mid, inner;
+    split_at(x->shape, (int)n->a[0], B, &outer, &mid, &inner);
+    if (n->op == GR_MAX_AXIS_GRAD) memset(out, 0, (size_t)(outer * mid * inner) * sizeof *out);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < inner; k++) {
+            const float *v = xf + o * mid * inner + k;
+            if (n->op == GR_MEAN_AXIS) {
+                double s = 0;
+                for (int64_t m = 0; m < mid; m++) s += v[m * inner];
+                out[o * inner + k] = (float)(s / (double)mid);
+                continue;
+            }
+            float best = -INFINITY;
+            int64_t at = 0;
+            for (int64_t m = 0; m < mid; m++)
+                if (v[m * inner] > best) { best = v[m * inner]; at = m; }
+            if (n->op == GR_MAX_AXIS) out[o * inner + k] = best;
+            else if (mid > 0) out[(o * mid + at) * inner + k] = gf[o * inner + k];
+        }
+}
+
+/* GATHER_WSUM(W, ids, w) -> [N,K]; SCATTER_WADD(ids, w, rows, like) -> [V,K];
+ * GATHER_DOT(W, ids, g) -> ids' shape. Invalid ids are skipped. */
+static void eval_weighted(const gr_graph *g, const gr_node *n, void **bufs, int64_t B)
+{
+    int scatter = n->op == GR_SCATTER_WADD;
+    const gr_node *idn = &g->nodes[n->in[scatter ? 0 : 1]];
+    const gr_node *tab = scatter ? n : &g->nodes[n->in[0]];
+    const int32_t *ids = bufs[idn->buf];
+    const float *W = scatter ? NULL : bufs[tab->buf];
+    const float *w = n->op == GR_GATHER_DOT ? NULL : bufs[g->nodes[n->in[scatter ? 1 : 2]].buf];
+    const float *rows = scatter ? bufs[g->nodes[n->in[2]].buf]
+                      : n->op == GR_GATHER_DOT ? bufs[g->nodes[n->in[2]].buf] : NULL;
+    float *out = bufs[n->buf];
+    int64_t V = tab->shape.d[0], K = tab->shape.d[1];
+    int64_t N = dim_at(idn->shape.d[0], B), M = idn->shape.rank == 2 ? dim_at(idn->shape.d[1], B) : 1;
+    int64_t ne = gr_numel(n->shape, B);
+    double *acc = es_xcalloc((size_t)(ne ? ne : 1), sizeof *acc);
+    for (int64_t b = 0; b < N; b++)
+        for (int64_t m = 0; m < M; m++) {
+            int64_t id = ids[b * M + m];
+            if (id < 0 || id >= V) continue;
+            for (int64_t k = 0; k < K; k++) {
+                if (n->op == GR_GATHER_WSUM) acc[b * K + k] += (double)w[b * M + m] * W[id * K + k];
+                else if (scatter) acc[id * K + k] += (double)w[b * M + m] * rows[b * K + k];
+                else acc[b * M + m] += (double)W[id * K + k] * rows[b * K + k];
+            }
+        }
+    for (int64_t j = 0; j < ne; j++) out[j] = (float)acc[j];
+    free(acc);
+}
+
+/* ---- dropout's counter-based mask (graph.h) ------------------------------------- */
+
+uint64_t gr_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+uint64_t gr_dropout_key(int64_t seed, int32_t step)
+{
+    return gr_mix64((uint64_t)seed + GR_GOLDEN64 * ((uint64_t)(int64_t)step + 1));
+}
+
+uint32_t gr_dropout_threshold(double rate)
+{
+    double t = ceil(rate * 16777216.0);
+    return t <= 0 ? 0 : t >= 16777216.0 ? 16777216u : (uint32_t)t;
+}
+
+float gr_dropout_scale(double rate) { return (float)(1.0 / (1.0 - rate)); }
+
 /* ---- the evaluator ------------------------------------------------------------ */
 
 static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t B)
@@ -254,7 +426,8 @@ static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
 
     case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
     case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
-        for (int64_t i = 0; i < ne; i++) out[i] = (float)unary(n->op, xf[i]);
+    case GR_LEAKY_RELU: case GR_ELU:
+        for (int64_t i = 0; i < ne; i++) out[i] = (float)unary(n->op, xf[i], n->f[0]);
         return;
     case GR_CAST_F32: {
         const int32_t *xi = bufs[x->buf];
@@ -262,7 +435,9 @@ static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
         return;
     }
 
-    case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM: {
+    case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
+    case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
+    case GR_NOT_EQUAL: {
         dims4 d = pad4(n->shape, B), sx = bstrides(x->shape, B), sy = bstrides(y->shape, B);
         int64_t ix[GR_MAXDIMS] = { 0 }, i = 0;
         if (ne == 0) return;
@@ -270,6 +445,17 @@ static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
             /* single f32 rounding of each result, as codegen's f32 math does */
             out[i++] = (float)binary(n->op, xf[offset(&sx, ix)], yf[offset(&sy, ix)]);
         } while (next_index(ix, &d));
+        return;
+    }
+
+    case GR_SELECT: {
+        const float *zf = bufs[z->buf];
+        dims4 d = pad4(n->shape, B), sx = bstrides(x->shape, B), sy = bstrides(y->shape, B),
+              sz = bstrides(z->shape, B);
+        int64_t ix[GR_MAXDIMS] = { 0 }, i = 0;
+        if (ne == 0) return;
+        do out[i++] = xf[offset(&sx, ix)] != 0 ? yf[offset(&sy, ix)] : zf[offset(&sz, ix)];
+        while (next_index(ix, &d));
         return;
     }
 
@@ -294,6 +480,30 @@ static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
     case GR_RESHAPE:
         memcpy(out, bufs[x->buf], (size_t)ne * gr_dtype_size(n->dtype));
         return;
+
+    case GR_CONCAT: case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE:
+        eval_move(g, n, bufs, B);
+        return;
+    case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD:
+        eval_axis(n, x, xf, yf, out, B);
+        return;
+    case GR_DROPOUT: {
+        uint64_t key = gr_dropout_key(n->a[0], *(const int32_t *)bufs[y->buf]);
+        uint32_t thr = gr_dropout_threshold(n->f[0]);
+        float scale = gr_dropout_scale(n->f[0]);
+        for (int64_t i = 0; i < ne; i++) {
+            uint64_t h = gr_mix64(key + GR_GOLDEN64 * (uint64_t)(i + 1));
+            out[i] = (h >> 40) >= thr ? xf[i] * scale : 0.0f;   /* one f32 product, as the kernels */
+        }
+        return;
+    }
+    case GR_ASSIGN_EMA: {
+        float *w = bufs[x->buf];
+        double d = n->f[0];
+        int64_t nv = gr_numel(x->shape, 1);
+        for (int64_t i = 0; i < nv; i++) w[i] = (float)(w[i] * d + yf[i] * (1 - d));
+        return;
+    }
 
     case GR_SUM: case GR_MEAN: {
         int64_t nx = gr_numel(x->shape, B);
@@ -379,6 +589,20 @@ static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
         free(acc);
         return;
     }
+
+    case GR_COUNT_IDS: {
+        const int32_t *ids = bufs[x->buf];
+        int64_t N = dim_at(x->shape.d[0], B), M = x->shape.rank == 2 ? dim_at(x->shape.d[1], B) : 1;
+        for (int64_t b = 0; b < N; b++) {
+            int64_t c = 0;
+            for (int64_t m = 0; m < M; m++) c += ids[b * M + m] >= 0 && ids[b * M + m] < n->a[0];
+            out[b] = (float)c;
+        }
+        return;
+    }
+    case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT:
+        eval_weighted(g, n, bufs, B);
+        return;
 
     case GR_SOFTMAX: case GR_LOG_SOFTMAX: {
         int64_t K = dim_at(x->shape.d[x->shape.rank - 1], B), R = K ? ne / K : 0;

@@ -30,6 +30,8 @@ static int value_input(gr_op op, int k)
     case GR_NUMEL: return 0;
     case GR_BROADCAST: case GR_SUM_TO: return k == 0;
     case GR_SCATTER_ADD: return k != 2;
+    case GR_SCATTER_WADD: return k != 3;
+    case GR_PAD_SLICE: return k == 0;
     case GR_CONST: case GR_INPUT: case GR_PARAM:
     case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
     case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
@@ -39,6 +41,11 @@ static int value_input(gr_op op, int k)
     case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT:
     case GR_SOFTMAX_XENT_GRAD: case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM:
     case GR_APPLY_FTRL:
+    case GR_LEAKY_RELU: case GR_ELU: case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER:
+    case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
+    case GR_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD:
+    case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_GATHER_DOT: case GR_DROPOUT:
+    case GR_ASSIGN_EMA:
         return 1;
     }
     return 1;

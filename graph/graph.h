@@ -205,6 +205,16 @@ gr_graph *gr_run_passes(gr_graph *g, const char *passes, es_status *st);
  * bufs[n->buf] must point at storage of gr_buf_bytes(g, n, B) for every node. */
 void gr_eval(const gr_graph *g, void **bufs, int64_t B);
 
+/* DROPOUT's mask (ops.def), shared by the evaluator and codegen so both draw
+ * the same bits: key once per call, then element i is kept when
+ * (gr_mix64(key + GR_GOLDEN64 * (i + 1)) >> 40) >= gr_dropout_threshold(rate).
+ * The scale applied to kept elements is gr_dropout_scale(rate). */
+#define GR_GOLDEN64 0x9E3779B97F4A7C15ull
+uint64_t gr_mix64(uint64_t z);                       /* splitmix64's finaliser */
+uint64_t gr_dropout_key(int64_t seed, int32_t step);
+uint32_t gr_dropout_threshold(double rate);          /* ceil(rate * 2^24) */
+float gr_dropout_scale(double rate);                 /* (float)(1 / (1 - rate)) */
+
 /* Initial values of a PARAM (by its initialiser), drawn from rng. */
 void gr_init_param(const gr_node *p, float *out, es_rng *rng);
 

@@ -13,6 +13,7 @@ int gr_rw_writes(const gr_node *n, int k)
     case GR_APPLY_ADAGRAD: slots = 1; break;
     case GR_APPLY_ADAM: slots = 3; break;          /* m, v, step */
     case GR_APPLY_FTRL: slots = 2; break;
+    case GR_ASSIGN_EMA: slots = 0; break;          /* the variable only */
     case GR_CONST: case GR_INPUT: case GR_PARAM:
     case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
     case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
@@ -21,6 +22,11 @@ int gr_rw_writes(const gr_node *n, int k)
     case GR_MEAN: case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM:
     case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
     case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD:
+    case GR_LEAKY_RELU: case GR_ELU: case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER:
+    case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
+    case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
+    case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
+    case GR_GATHER_DOT: case GR_DROPOUT:
         break;
     }
     return k >= 0 && k <= slots && k < n->nin;

@@ -123,6 +123,70 @@ static int infer_apply(const gr_graph *g, gr_node *n, int nslots, char *msg, siz
     return 0;
 }
 
+/* axis in [0, rank) */
+static int check_axis(const char *op, int64_t ax, gr_shape s, char *msg, size_t len)
+{
+    char b[64];
+    if (ax >= 0 && ax < s.rank) return 0;
+    return fail(msg, len, "%s: axis %lld is outside the %d axes of %s", op, (long long)ax, s.rank,
+                gr_shape_str(s, b, sizeof b));
+}
+
+static gr_shape drop_axis(gr_shape s, int ax)
+{
+    gr_shape r = gr_shape0();
+    for (int i = 0; i < s.rank; i++)
+        if (i != ax) r.d[r.rank++] = s.d[i];
+    return r;
+}
+
+/* slice a[] = axis, start, length within shape s (the axis fixed) */
+static int check_slice(const char *op, const gr_node *n, gr_shape s, char *msg, size_t len)
+{
+    char b[64];
+    int64_t ax = n->a[0], start = n->a[1], cnt = n->a[2];
+    if (check_axis(op, ax, s, msg, len)) return -1;
+    if (s.d[ax] == GR_BATCH)
+        return fail(msg, len, "%s: cannot slice the batch axis of %s", op, gr_shape_str(s, b, sizeof b));
+    if (start < 0 || cnt < 1 || start > s.d[ax] - cnt)
+        return fail(msg, len, "%s: elements %lld..%lld are outside axis %lld of %s", op, (long long)start,
+                    (long long)(start + cnt - 1), (long long)ax, gr_shape_str(s, b, sizeof b));
+    return 0;
+}
+
+/* concat: one dtype and rank; equal except along the (fixed) axis */
+static int infer_concat(const gr_graph *g, gr_node *n, char *msg, size_t len)
+{
+    char b1[64], b2[64];
+    if (n->nin < 1) return fail(msg, len, "concat: needs at least one input");
+    const gr_node *x = &g->nodes[n->in[0]];
+    if (x->dtype != GR_F32 && x->dtype != GR_I32)
+        return fail(msg, len, "concat: inputs must be f32 or i32");
+    if (check_axis("concat", n->a[0], x->shape, msg, len)) return -1;
+    int ax = (int)n->a[0];
+    gr_shape r = x->shape;
+    r.d[ax] = 0;
+    for (int j = 0; j < n->nin; j++) {
+        const gr_node *xj = &g->nodes[n->in[j]];
+        if (xj->dtype != x->dtype)
+            return fail(msg, len, "concat: input %d is %s, input 0 is %s", j, gr_dtype_name(xj->dtype),
+                        gr_dtype_name(x->dtype));
+        int same = xj->shape.rank == x->shape.rank;
+        for (int i = 0; same && i < x->shape.rank; i++)
+            if (i != ax && xj->shape.d[i] != x->shape.d[i]) same = 0;
+        if (!same)
+            return fail(msg, len, "concat: shapes %s and %s differ outside axis %d",
+                        gr_shape_str(x->shape, b1, sizeof b1), gr_shape_str(xj->shape, b2, sizeof b2), ax);
+        if (xj->shape.d[ax] == GR_BATCH)
+            return fail(msg, len, "concat: cannot concatenate along the batch axis (axis %d of %s)", ax,
+                        gr_shape_str(xj->shape, b1, sizeof b1));
+        r.d[ax] += xj->shape.d[ax];
+    }
+    n->dtype = x->dtype;
+    n->shape = r;
+    return 0;
+}
+
 int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len)
 {
     const char *op = gr_ops[n->op].name;
@@ -170,6 +234,7 @@ int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len)
 
     case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
     case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
+    case GR_LEAKY_RELU: case GR_ELU:
         if (want_dtype(op, "its input", x, GR_F32, msg, len)) return -1;
         n->dtype = GR_F32;
         n->shape = x->shape;
@@ -181,6 +246,8 @@ int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len)
         return 0;
 
     case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
+    case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
+    case GR_NOT_EQUAL:
         if (want_dtype(op, "the left operand", x, GR_F32, msg, len)) return -1;
         if (want_dtype(op, "the right operand", y, GR_F32, msg, len)) return -1;
         if (gr_broadcast(x->shape, y->shape, &n->shape) != 0)
@@ -188,6 +255,20 @@ int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len)
                         gr_shape_str(x->shape, b1, sizeof b1), gr_shape_str(y->shape, b2, sizeof b2));
         n->dtype = GR_F32;
         return 0;
+
+    case GR_SELECT: {
+        gr_shape r;
+        if (want_dtype(op, "the condition", x, GR_F32, msg, len)) return -1;
+        if (want_dtype(op, "the first choice", y, GR_F32, msg, len)) return -1;
+        if (want_dtype(op, "the second choice", z, GR_F32, msg, len)) return -1;
+        if (gr_broadcast(x->shape, y->shape, &r) != 0 || gr_broadcast(r, z->shape, &r) != 0)
+            return fail(msg, len, "select: shapes %s, %s and %s cannot broadcast",
+                        gr_shape_str(x->shape, b1, sizeof b1), gr_shape_str(y->shape, b2, sizeof b2),
+                        gr_shape_str(z->shape, b3, sizeof b3));
+        n->dtype = GR_F32;
+        n->shape = r;
+        return 0;
+    }
 
     case GR_BROADCAST: {
         gr_shape r;
@@ -220,6 +301,81 @@ int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len)
         n->dtype = x->dtype;
         return 0;
     }
+
+    case GR_CONCAT: return infer_concat(g, n, msg, len);
+    case GR_SLICE: case GR_PAD_SLICE: {
+        /* slice reads x; pad_slice writes into a tensor shaped like its `like` */
+        const gr_node *full = n->op == GR_SLICE ? x : y;
+        if (n->op == GR_PAD_SLICE && want_dtype(op, "its input", x, GR_F32, msg, len)) return -1;
+        if (n->op == GR_SLICE && x->dtype != GR_F32 && x->dtype != GR_I32)
+            return fail(msg, len, "slice: its input must be f32 or i32");
+        if (check_slice(op, n, full->shape, msg, len)) return -1;
+        gr_shape part = full->shape;
+        part.d[n->a[0]] = n->a[2];
+        if (n->op == GR_PAD_SLICE) {
+            if (!gr_shape_eq(x->shape, part))
+                return fail(msg, len, "pad_slice: the slice has shape %s, but %s[axis %lld: %lld..%lld] is %s",
+                            gr_shape_str(x->shape, b1, sizeof b1), gr_shape_str(y->shape, b2, sizeof b2),
+                            (long long)n->a[0], (long long)n->a[1], (long long)(n->a[1] + n->a[2] - 1),
+                            gr_shape_str(part, b3, sizeof b3));
+            n->dtype = GR_F32;
+            n->shape = y->shape;
+        } else {
+            n->dtype = x->dtype;
+            n->shape = part;
+        }
+        return 0;
+    }
+    case GR_TRANSPOSE:
+        if (x->dtype != GR_F32 && x->dtype != GR_I32)
+            return fail(msg, len, "transpose: its input must be f32 or i32");
+        if (want_rank(op, "its input", x, 2, 2, msg, len)) return -1;
+        n->dtype = x->dtype;
+        n->shape = gr_shape2(x->shape.d[1], x->shape.d[0]);
+        return 0;
+
+    case GR_MEAN_AXIS: case GR_MAX_AXIS: {
+        if (want_dtype(op, "its input", x, GR_F32, msg, len)) return -1;
+        if (check_axis(op, n->a[0], x->shape, msg, len)) return -1;
+        n->dtype = GR_F32;
+        n->shape = drop_axis(x->shape, (int)n->a[0]);
+        return 0;
+    }
+    case GR_MAX_AXIS_GRAD:
+        if (want_dtype(op, "its input", x, GR_F32, msg, len)) return -1;
+        if (want_dtype(op, "the gradient", y, GR_F32, msg, len)) return -1;
+        if (check_axis(op, n->a[0], x->shape, msg, len)) return -1;
+        if (!gr_shape_eq(y->shape, drop_axis(x->shape, (int)n->a[0])))
+            return fail(msg, len, "max_axis_grad: gradient %s does not match %s without axis %lld",
+                        gr_shape_str(y->shape, b1, sizeof b1), gr_shape_str(x->shape, b2, sizeof b2),
+                        (long long)n->a[0]);
+        n->dtype = GR_F32;
+        n->shape = x->shape;
+        return 0;
+
+    case GR_DROPOUT:
+        if (want_dtype(op, "its input", x, GR_F32, msg, len)) return -1;
+        if (want_dtype(op, "the step", y, GR_I32, msg, len)) return -1;
+        if (!gr_shape_eq(y->shape, gr_shape1(1)))
+            return fail(msg, len, "dropout: the step must have shape [1], not %s",
+                        gr_shape_str(y->shape, b1, sizeof b1));
+        if (!(n->f[0] >= 0 && n->f[0] < 1))
+            return fail(msg, len, "dropout: rate %g is outside [0, 1)", n->f[0]);
+        n->dtype = GR_F32;
+        n->shape = x->shape;
+        return 0;
+
+    case GR_ASSIGN_EMA:
+        if (want_dtype(op, "the variable", x, GR_F32, msg, len)) return -1;
+        if (want_dtype(op, "the value", y, GR_F32, msg, len)) return -1;
+        if (gr_has_batch(x->shape))
+            return fail(msg, len, "assign_ema: the variable cannot have the batch dimension");
+        if (!gr_shape_eq(x->shape, y->shape))
+            return fail(msg, len, "assign_ema: value %s differs in shape from the variable's %s",
+                        gr_shape_str(y->shape, b1, sizeof b1), gr_shape_str(x->shape, b2, sizeof b2));
+        n->dtype = GR_VOID;
+        n->shape = gr_shape0();
+        return 0;
 
     case GR_SUM: case GR_MEAN:
         if (want_dtype(op, "its input", x, GR_F32, msg, len)) return -1;
@@ -288,6 +444,55 @@ int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len)
         n->dtype = GR_F32;
         n->shape = z->shape;
         return 0;
+
+    case GR_COUNT_IDS:
+        if (want_ids(op, x, msg, len)) return -1;
+        if (n->a[0] <= 0)
+            return fail(msg, len, "count_ids: the table size %lld must be positive", (long long)n->a[0]);
+        n->dtype = GR_F32;
+        n->shape = gr_shape2(x->shape.d[0], 1);
+        return 0;
+    case GR_GATHER_WSUM: case GR_GATHER_DOT: {
+        /* (W [V,K], ids, weights shaped like ids) or (W [V,K], ids, g [N,K]) */
+        if (want_dtype(op, "the table", x, GR_F32, msg, len)) return -1;
+        if (want_rank(op, "the table", x, 2, 2, msg, len)) return -1;
+        if (gr_has_batch(x->shape)) return fail(msg, len, "%s: the table cannot have the batch dimension", op);
+        if (want_ids(op, y, msg, len)) return -1;
+        if (n->op == GR_GATHER_WSUM) {
+            if (want_dtype(op, "the weights", z, GR_F32, msg, len)) return -1;
+            if (!gr_shape_eq(z->shape, y->shape))
+                return fail(msg, len, "gather_wsum: weights %s must have the ids' shape %s",
+                            gr_shape_str(z->shape, b1, sizeof b1), gr_shape_str(y->shape, b2, sizeof b2));
+            n->shape = gr_shape2(y->shape.d[0], x->shape.d[1]);
+        } else {
+            if (want_dtype(op, "the rows", z, GR_F32, msg, len)) return -1;
+            if (!gr_shape_eq(z->shape, gr_shape2(y->shape.d[0], x->shape.d[1])))
+                return fail(msg, len, "gather_dot: rows %s do not match ids %s and table %s",
+                            gr_shape_str(z->shape, b1, sizeof b1), gr_shape_str(y->shape, b2, sizeof b2),
+                            gr_shape_str(x->shape, b3, sizeof b3));
+            n->shape = y->shape;
+        }
+        n->dtype = GR_F32;
+        return 0;
+    }
+    case GR_SCATTER_WADD: {
+        const gr_node *like = &g->nodes[n->in[3]];
+        if (want_ids(op, x, msg, len)) return -1;
+        if (want_dtype(op, "the weights", y, GR_F32, msg, len)) return -1;
+        if (!gr_shape_eq(y->shape, x->shape))
+            return fail(msg, len, "scatter_wadd: weights %s must have the ids' shape %s",
+                        gr_shape_str(y->shape, b1, sizeof b1), gr_shape_str(x->shape, b2, sizeof b2));
+        if (want_dtype(op, "the rows", z, GR_F32, msg, len)) return -1;
+        if (want_rank(op, "the table shape", like, 2, 2, msg, len)) return -1;
+        if (gr_has_batch(like->shape)) return fail(msg, len, "scatter_wadd: the table cannot have the batch dimension");
+        if (!gr_shape_eq(z->shape, gr_shape2(x->shape.d[0], like->shape.d[1])))
+            return fail(msg, len, "scatter_wadd: rows %s do not match ids %s and table %s",
+                        gr_shape_str(z->shape, b1, sizeof b1), gr_shape_str(x->shape, b2, sizeof b2),
+                        gr_shape_str(like->shape, b3, sizeof b3));
+        n->dtype = GR_F32;
+        n->shape = like->shape;
+        return 0;
+    }
 
     case GR_SOFTMAX: case GR_LOG_SOFTMAX:
         if (want_dtype(op, "its input", x, GR_F32, msg, len)) return -1;

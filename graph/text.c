@@ -122,6 +122,11 @@ void gr_print(const gr_graph *g, FILE *out)
         case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
         case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD:
         case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+        case GR_LEAKY_RELU: case GR_ELU: case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER:
+        case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
+        case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
+        case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
+        case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
             fputc('(', out);
             for (int k = 0; k < n->nin; k++) fprintf(out, "%s%%%d", k ? ", " : "", n->in[k]);
             fputc(')', out);
@@ -362,6 +367,11 @@ static int node_line(ps *s, gr_graph *g, idmap *m, int64_t *last)
     case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
     case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD:
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+    case GR_LEAKY_RELU: case GR_ELU: case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER:
+    case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
+    case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
+    case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
+    case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
         if (expect(s, "(")) return -1;
         if (!accept(s, ")")) {
             do {
@@ -373,14 +383,17 @@ static int node_line(ps *s, gr_graph *g, idmap *m, int64_t *last)
             if (expect(s, ")")) return -1;
         }
         if (accept(s, "a=")) {
-            double v[4];
-            int k;
-            if (float_list(s, v, 4, &k)) return -1;
-            if (k < 1 || k > 4) return perr(s, "a= takes 1 to 4 integers");
-            for (int i = 0; i < k; i++) {
-                n.a[i] = (int64_t)v[i];
-                if ((double)n.a[i] != v[i]) return perr(s, "a= needs integers");
-            }
+            /* read as integers, not through double: a dropout seed uses all 64 bits */
+            int k = 0;
+            if (expect(s, "[")) return -1;
+            do {
+                int64_t v;
+                if (integer(s, &v)) return -1;
+                if (k < 4) n.a[k] = v;
+                k++;
+            } while (accept(s, ","));
+            if (expect(s, "]")) return -1;
+            if (k > 4) return perr(s, "a= takes 1 to 4 integers");
         }
         if (accept(s, "name=") && string(s, &n.name)) return -1;
         break;

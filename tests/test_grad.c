@@ -18,7 +18,8 @@
 
 enum { BATCH = 3, MAXN = 512 };
 
-typedef enum { V_UNI, V_POS, V_AWAY, V_SMALL, V_TINY, V_GRIDA, V_GRIDB, V_PROB, V_IDS } vkind;
+typedef enum { V_UNI, V_POS, V_AWAY, V_SMALL, V_TINY, V_GRIDA, V_GRIDB, V_PROB, V_BIN, V_ONE, V_SPREAD,
+               V_IDS } vkind;
 
 typedef struct gcase {
     const char *name;
@@ -94,10 +95,16 @@ static float draw(es_rng *r, vkind k)
     case V_GRIDA: return grida[es_rng_below(r, 6)];
     case V_GRIDB: return gridb[es_rng_below(r, 5)];
     case V_PROB: return (float)u;
-    case V_IDS: break;
+    case V_BIN: return u < 0.5 ? 0.0f : 1.0f;
+    case V_ONE: return 1.0f;
+    case V_SPREAD: case V_IDS: break;    /* by position: see spread() */
     }
     return 0;
 }
+
+/* element j of a V_SPREAD tensor: distinct values in [-1, 1) at least 2/53
+ * apart for j < 53, so a nudge of eps = 0.01 never reorders them */
+static float spread(int64_t j) { return (float)((double)((j * 37) % 53) / 26.5 - 1); }
 
 /* the loss in double from the outputs' buffers */
 static double loss_of(gcase *c, void **bufs, const int *r)
@@ -151,7 +158,7 @@ static void run(gcase *c)
             for (int64_t j = 0; j < ne; j++) iv[j] = c->ids[i][j % c->nids[i]];
         } else {
             float *fv = bufs[n->buf];
-            for (int64_t j = 0; j < ne; j++) fv[j] = draw(&rng, c->kind[i]);
+            for (int64_t j = 0; j < ne; j++) fv[j] = c->kind[i] == V_SPREAD ? spread(j) : draw(&rng, c->kind[i]);
         }
     }
     gr_eval(g, bufs, BATCH);
@@ -448,6 +455,186 @@ static void test_losses(void)
     finish(c);
 }
 
+/* ---- the model-function ops ----------------------------------------------------- */
+
+static int opn(gcase *c, gr_op op, int nin, const int *in, int64_t a0, int64_t a1, int64_t a2, double f0)
+{
+    int64_t a[4] = { a0, a1, a2, 0 };
+    double f[4] = { f0, 0, 0, 0 };
+    return gr_op_node(c->g, op, nin, in, a, f, c->sp);
+}
+
+static void test_activations(void)
+{
+    static const struct { gr_op op; double alpha; } acts[] = {
+        { GR_LEAKY_RELU, 0.2 }, { GR_LEAKY_RELU, 0.01 }, { GR_ELU, 1.0 }, { GR_ELU, 0.5 },
+    };
+    for (size_t k = 0; k < ES_ARRAY_LEN(acts); k++) {
+        gcase *c = begin(gr_ops[acts[k].op].name);
+        /* values away from the kink at 0 (elu with alpha != 1 has one) */
+        int p = P(c, "p", gr_shape2(3, 4), V_AWAY);
+        OUT(c, opn(c, acts[k].op, 1, &p, 0, 0, 0, acts[k].alpha));
+        int x = X(c, "x", gr_shape2(GR_BATCH, 4), V_AWAY);
+        int q = P(c, "q", gr_shape1(4), V_SMALL);
+        int h = gr_binary(c->g, GR_ADD, x, q, c->sp);
+        OUT(c, opn(c, acts[k].op, 1, &h, 0, 0, 0, acts[k].alpha));
+        finish(c);
+    }
+}
+
+static void test_compare_select(void)
+{
+    /* comparisons pass no gradient: a mask from them multiplies like a constant.
+     * p and x lie on different grids, so p +- eps never changes the mask. */
+    gcase *c = begin("comparisons as constants");
+    int p = P(c, "p", gr_shape2(3, 4), V_GRIDA);
+    int x = X(c, "x", gr_shape1(4), V_GRIDB);
+    for (gr_op op = GR_LESS; op <= GR_NOT_EQUAL; op++)
+        OUT(c, gr_binary(c->g, GR_MUL, gr_binary(c->g, op, p, x, c->sp), p, c->sp));
+    finish(c);
+
+    c = begin("select");
+    int cond = X(c, "cond", gr_shape2(3, 1), V_BIN);
+    int a = P(c, "a", gr_shape1(4), V_UNI), b = P(c, "b", gr_shape2(3, 4), V_UNI);
+    OUT(c, opn(c, GR_SELECT, 3, (int[]){ cond, a, b }, 0, 0, 0, 0));          /* [3,1] ? [4] : [3,4] */
+    int xc = X(c, "xc", gr_shape2(GR_BATCH, 4), V_BIN), xv = X(c, "xv", gr_shape2(GR_BATCH, 4), V_UNI);
+    int q = P(c, "q", gr_shape1(4), V_UNI), s = P(c, "s", gr_shape0(), V_UNI);
+    OUT(c, opn(c, GR_SELECT, 3, (int[]){ xc, gr_binary(c->g, GR_MUL, xv, q, c->sp), s }, 0, 0, 0, 0));
+    /* the same node on both sides: both contributions add up */
+    OUT(c, opn(c, GR_SELECT, 3, (int[]){ xc, q, q }, 0, 0, 0, 0));
+    /* a condition computed from a parameter: no gradient through it */
+    /* (|q * tiny| <= 0.02 never crosses a grid value, all >= 0.2 from 0) */
+    int qt = gr_binary(c->g, GR_MUL, q, X(c, "tiny", gr_shape0(), V_TINY), c->sp);
+    int gt = gr_binary(c->g, GR_GREATER, X(c, "xg", gr_shape2(GR_BATCH, 4), V_GRIDA), qt, c->sp);
+    OUT(c, opn(c, GR_SELECT, 3, (int[]){ gt, xv, q }, 0, 0, 0, 0));
+    finish(c);
+}
+
+static void test_movers(void)
+{
+    gcase *c = begin("concat");
+    int a = P(c, "a", gr_shape2(3, 2), V_UNI), b = P(c, "b", gr_shape2(3, 1), V_UNI);
+    OUT(c, opn(c, GR_CONCAT, 3, (int[]){ a, b, a }, 1, 0, 0, 0));             /* a twice */
+    int r = P(c, "r", gr_shape2(1, 2), V_UNI);
+    OUT(c, opn(c, GR_CONCAT, 2, (int[]){ r, a }, 0, 0, 0, 0));                 /* axis 0: [4,2] */
+    int x = X(c, "x", gr_shape2(GR_BATCH, 2), V_UNI), q = P(c, "q", gr_shape1(2), V_UNI);
+    int xb = X(c, "xb", gr_shape2(GR_BATCH, 3), V_UNI);
+    OUT(c, opn(c, GR_CONCAT, 2, (int[]){ gr_binary(c->g, GR_MUL, x, q, c->sp), xb }, 1, 0, 0, 0));
+    finish(c);
+
+    c = begin("slice");
+    int p = P(c, "p", gr_shape2(3, 5), V_UNI);
+    OUT(c, opn(c, GR_SLICE, 1, &p, 1, 1, 3, 0));
+    OUT(c, opn(c, GR_SLICE, 1, &p, 0, 2, 1, 0));
+    x = X(c, "x", gr_shape2(GR_BATCH, 5), V_UNI);
+    q = P(c, "q", gr_shape1(5), V_UNI);
+    int h = gr_binary(c->g, GR_MUL, x, q, c->sp);
+    OUT(c, opn(c, GR_SLICE, 1, &h, 1, 0, 2, 0));
+    OUT(c, opn(c, GR_SLICE, 1, &h, 1, 4, 1, 0));
+    finish(c);
+
+    c = begin("pad_slice");
+    p = P(c, "p", gr_shape2(3, 2), V_UNI);
+    OUT(c, opn(c, GR_PAD_SLICE, 2, (int[]){ p, X(c, "like", gr_shape2(3, 5), V_UNI) }, 1, 2, 2, 0));
+    x = X(c, "x", gr_shape2(GR_BATCH, 2), V_UNI);
+    q = P(c, "q", gr_shape1(2), V_UNI);
+    h = gr_binary(c->g, GR_MUL, x, q, c->sp);
+    OUT(c, opn(c, GR_PAD_SLICE, 2, (int[]){ h, X(c, "likeb", gr_shape2(GR_BATCH, 4), V_UNI) }, 1, 0, 2, 0));
+    finish(c);
+
+    c = begin("transpose");
+    p = P(c, "p", gr_shape2(3, 4), V_UNI);
+    OUT(c, gr_unary(c->g, GR_TRANSPOSE, p, c->sp));
+    x = X(c, "x", gr_shape2(GR_BATCH, 3), V_UNI);
+    q = P(c, "q", gr_shape1(3), V_UNI);
+    OUT(c, gr_unary(c->g, GR_TRANSPOSE, gr_binary(c->g, GR_MUL, x, q, c->sp), c->sp));
+    finish(c);
+}
+
+static void test_axis_reductions(void)
+{
+    gcase *c = begin("mean_axis");
+    int x = X(c, "x", S3(GR_BATCH, 3, 4), V_UNI);
+    int p = P(c, "p", gr_shape2(3, 4), V_UNI);
+    int h = gr_binary(c->g, GR_MUL, x, p, c->sp);
+    for (int ax = 0; ax < 3; ax++) OUT(c, opn(c, GR_MEAN_AXIS, 1, &h, ax, 0, 0, 0));   /* axis 0 is B */
+    OUT(c, opn(c, GR_MEAN_AXIS, 1, &p, 1, 0, 0, 0));
+    finish(c);
+
+    c = begin("max_axis");
+    /* spread values: distinct and far apart compared with the step eps, so
+     * the maximum never changes hands under a finite-difference nudge */
+    p = P(c, "p", gr_shape2(5, 4), V_SPREAD);
+    OUT(c, opn(c, GR_MAX_AXIS, 1, &p, 0, 0, 0, 0));
+    OUT(c, opn(c, GR_MAX_AXIS, 1, &p, 1, 0, 0, 0));
+    x = X(c, "x", gr_shape2(GR_BATCH, 6), V_SPREAD);
+    int s = P(c, "s", gr_shape0(), V_POS);
+    h = gr_binary(c->g, GR_MUL, x, s, c->sp);            /* scaling by s > 0 keeps the order */
+    OUT(c, opn(c, GR_MAX_AXIS, 1, &h, 1, 0, 0, 0));
+    OUT(c, opn(c, GR_MAX_AXIS, 1, &h, 0, 0, 0, 0));      /* over the batch */
+    finish(c);
+}
+
+static const int step_7[] = { 7 };
+
+static void test_dropout(void)
+{
+    gcase *c = begin("dropout");
+    int step = I(c, "global_step", gr_shape1(1), step_7, 1);
+    int p = P(c, "p", gr_shape2(4, 5), V_UNI);
+    OUT(c, opn(c, GR_DROPOUT, 2, (int[]){ p, step }, 99, 0, 0, 0.4));
+    int x = X(c, "x", gr_shape2(GR_BATCH, 5), V_UNI), q = P(c, "q", gr_shape1(5), V_UNI);
+    int h = gr_binary(c->g, GR_MUL, x, q, c->sp);
+    OUT(c, opn(c, GR_DROPOUT, 2, (int[]){ h, step }, -5, 0, 0, 0.5));
+    /* dropout of dropout: the gradient applies both masks */
+    int d = opn(c, GR_DROPOUT, 2, (int[]){ h, step }, 11, 0, 0, 0.25);
+    OUT(c, opn(c, GR_DROPOUT, 2, (int[]){ d, step }, 12, 0, 0, 0.25));
+    finish(c);
+}
+
+static const int ids_b4[] = { 2, -1, 4 };                     /* [B]: one missing id */
+
+static void test_weighted(void)
+{
+    gcase *c = begin("gather_wsum");
+    int t = P(c, "t", gr_shape2(5, 3), V_UNI);                 /* dense gradient, never sparse */
+    int idm = I(c, "idm", gr_shape2(GR_BATCH, 2), ids_bm, 6);
+    int x = X(c, "x", gr_shape2(GR_BATCH, 2), V_UNI), q = P(c, "q", gr_shape1(2), V_UNI);
+    OUT(c, opn(c, GR_GATHER_WSUM, 3, (int[]){ t, idm, gr_binary(c->g, GR_MUL, x, q, c->sp) }, 0, 0, 0, 0));
+    int t2 = P(c, "t2", gr_shape2(5, 2), V_UNI);
+    int ids = I(c, "ids", gr_shape1(GR_BATCH), ids_b4, 3);
+    OUT(c, opn(c, GR_GATHER_WSUM, 3, (int[]){ t2, ids, X(c, "w1", gr_shape1(GR_BATCH), V_UNI) }, 0, 0, 0, 0));
+    finish(c);
+
+    c = begin("scatter_wadd");
+    idm = I(c, "idm", gr_shape2(GR_BATCH, 2), ids_bm, 6);
+    x = X(c, "x", gr_shape2(GR_BATCH, 2), V_UNI);
+    q = P(c, "q", gr_shape1(2), V_UNI);
+    int xr = X(c, "xr", gr_shape2(GR_BATCH, 3), V_UNI), pr = P(c, "pr", gr_shape1(3), V_UNI);
+    OUT(c, opn(c, GR_SCATTER_WADD, 4, (int[]){ idm, gr_binary(c->g, GR_MUL, x, q, c->sp),
+                                              gr_binary(c->g, GR_MUL, xr, pr, c->sp),
+                                              X(c, "like", gr_shape2(5, 3), V_UNI) }, 0, 0, 0, 0));
+    finish(c);
+
+    c = begin("gather_dot");
+    t = P(c, "t", gr_shape2(5, 3), V_UNI);
+    idm = I(c, "idm", gr_shape2(GR_BATCH, 2), ids_bm, 6);
+    xr = X(c, "xr", gr_shape2(GR_BATCH, 3), V_UNI);
+    pr = P(c, "pr", gr_shape1(3), V_UNI);
+    OUT(c, opn(c, GR_GATHER_DOT, 3, (int[]){ t, idm, gr_binary(c->g, GR_MUL, xr, pr, c->sp) }, 0, 0, 0, 0));
+    finish(c);
+
+    /* the 'mean' embedding combiner: gather_sum / max(count_ids, 1) (sparse table) */
+    c = begin("mean combiner");
+    t = P(c, "t", gr_shape2(5, 3), V_UNI);
+    c->want_sparse[t] = 1;
+    idm = I(c, "idm", gr_shape2(GR_BATCH, 2), ids_bm, 6);
+    int cnt = opn(c, GR_COUNT_IDS, 1, &idm, 5, 0, 0, 0);
+    int den = gr_binary(c->g, GR_MAXIMUM, cnt, X(c, "one", gr_shape0(), V_ONE), c->sp);
+    OUT(c, gr_binary(c->g, GR_DIV, gr_binary(c->g, GR_GATHER_SUM, t, idm, c->sp), den, c->sp));
+    finish(c);
+}
+
 /* a small model end to end: dense layer + embedding + loss averaged over B */
 static void test_model(void)
 {
@@ -478,6 +665,12 @@ int main(void)
     test_matmul();
     test_sparse();
     test_losses();
+    test_activations();
+    test_compare_select();
+    test_movers();
+    test_axis_reductions();
+    test_dropout();
+    test_weighted();
     test_model();
     return check_done("test_grad");
 }

@@ -332,6 +332,32 @@ static gr_graph *every_op_graph(es_arena *a)
     l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_NUMEL, cf, s), s);
     l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_SUM, gr_sum_axis(g, oh, 1, s), s), s);
     l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_SUM, sc, s), s);
+    /* the model-function ops, chained so each feeds the loss */
+    int step = gr_input(g, "global_step", GR_I32, gr_shape1(1), s);
+    int lr = gr_op_node(g, GR_LEAKY_RELU, 1, &h, NULL, (double[]){ 0.2, 0, 0, 0 }, s);
+    int el = gr_op_node(g, GR_ELU, 1, &lr, NULL, (double[]){ 1.0, 0, 0, 0 }, s);
+    int cmp = el;
+    for (gr_op op = GR_LESS; op <= GR_NOT_EQUAL; op++) cmp = gr_binary(g, op, cmp, k, s);
+    int se = gr_op_node(g, GR_SELECT, 3, (int[]){ cmp, el, k }, NULL, NULL, s);              /* [B,3] */
+    int cc = gr_op_node(g, GR_CONCAT, 3, (int[]){ se, h, e }, (int64_t[]){ 1, 0, 0, 0 }, NULL, s);
+    int64_t sla[4] = { 1, 2, 4, 0 };
+    int sl = gr_op_node(g, GR_SLICE, 1, &cc, sla, NULL, s);                                  /* [B,4] */
+    int ps = gr_op_node(g, GR_PAD_SLICE, 2, (int[]){ sl, cc }, sla, NULL, s);                /* [B,9] */
+    int tr = gr_unary(g, GR_TRANSPOSE, ps, s);                                               /* [9,B] */
+    int ma = gr_op_node(g, GR_MEAN_AXIS, 1, &tr, (int64_t[]){ 1, 0, 0, 0 }, NULL, s);        /* [9] */
+    int mx = gr_op_node(g, GR_MAX_AXIS, 1, &tr, NULL, NULL, s);                              /* [B] */
+    int mg = gr_op_node(g, GR_MAX_AXIS_GRAD, 2, (int[]){ tr, mx }, NULL, NULL, s);
+    int dr = gr_op_node(g, GR_DROPOUT, 2, (int[]){ mg, step }, (int64_t[]){ (int64_t)0x9E3779B97F4A7C15ull, 0, 0, 0 },
+                        (double[]){ 0.1, 0, 0, 0 }, s);
+    int ci = gr_op_node(g, GR_COUNT_IDS, 1, &ids, (int64_t[]){ 10, 0, 0, 0 }, NULL, s);
+    int wts = gr_unary(g, GR_CAST_F32, ids, s);
+    int gw = gr_op_node(g, GR_GATHER_WSUM, 3, (int[]){ tab, ids, wts }, NULL, NULL, s);
+    int sw = gr_op_node(g, GR_SCATTER_WADD, 4, (int[]){ ids, wts, gw, tab }, NULL, NULL, s);
+    int gd = gr_op_node(g, GR_GATHER_DOT, 3, (int[]){ tab, ids, gw }, NULL, NULL, s);
+    int extra[6] = { ma, dr, ci, sw, gd, mx };
+    for (int j = 0; j < 6; j++) l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_SUM, extra[j], s), s);
+    int ema = gr_param(g, "tab/ema", gr_shape2(10, 3), GR_INIT_ZEROS, 0, 0, 0, s);
+    gr_op_node(g, GR_ASSIGN_EMA, 2, (int[]){ ema, sw }, NULL, (double[]){ 0.999, 0, 0, 0 }, s);
     int64_t sparse[4] = { 1, 0, 0, 0 };
     double ff[4] = { 0.2, 0.001, 1e-300, -0.5 };
     gr_op_node(g, GR_APPLY_FTRL, 5, (int[]){ tab, acc, lin, ids, e }, sparse, ff, s);
@@ -480,6 +506,268 @@ static void test_eval(void)
     /* col [2,1] + colsum [3] -> [2,3]: colsum = (1000.5, -1001, 1002) */
     float bcw[6] = { 1010.5f, -991, 1012, 1020.5f, -981, 1022 };
     CHECK(memcmp(F(t, bc), bcw, sizeof bcw) == 0, "add broadcasts [2,1] with [3]");
+    tg_free(t);
+}
+
+/* ---- the model-function ops: shapes, messages, values --------------------------- */
+
+static int opn(gr_graph *g, gr_op op, int nin, const int *in, int64_t a0, int64_t a1, int64_t a2, double f0)
+{
+    int64_t a[4] = { a0, a1, a2, 0 };
+    double f[4] = { f0, 0, 0, 0 };
+    return gr_op_node(g, op, nin, in, a, f, nospan);
+}
+
+static void test_model_op_shapes(void)
+{
+    tg *t = tg_new();
+    gr_graph *g = t->g;
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), nospan);
+    int y = gr_input(g, "y", GR_F32, gr_shape2(GR_BATCH, 2), nospan);
+    int v = gr_param(g, "v", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int c = gr_param(g, "c", gr_shape2(2, 1), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int ids = gr_input(g, "ids", GR_I32, gr_shape2(GR_BATCH, 4), nospan);
+    int wts = gr_input(g, "wts", GR_F32, gr_shape2(GR_BATCH, 4), nospan);
+    int tab = gr_param(g, "tab", gr_shape2(10, 5), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int step = gr_input(g, "global_step", GR_I32, gr_shape1(1), nospan);
+
+    CHECK(shape_is(g, opn(g, GR_LEAKY_RELU, 1, &x, 0, 0, 0, 0.2), "[B,3]"), "leaky_relu keeps the shape");
+    CHECK(shape_is(g, opn(g, GR_ELU, 1, &x, 0, 0, 0, 1.0), "[B,3]"), "elu keeps the shape");
+    int lt = gr_binary(g, GR_LESS, x, v, nospan);
+    CHECK(shape_is(g, lt, "[B,3]") && g->nodes[lt].dtype == GR_F32, "less broadcasts and gives f32");
+    CHECK(shape_is(g, gr_binary(g, GR_NOT_EQUAL, c, v, nospan), "[2,3]"), "not_equal [2,1] vs [3] gives [2,3]");
+    int s3 = opn(g, GR_SELECT, 3, (int[]){ gr_binary(g, GR_GREATER, x, v, nospan), x, gr_scalar(g, 0, nospan) }, 0, 0, 0, 0);
+    CHECK(shape_is(g, s3, "[B,3]"), "select broadcasts its three operands");
+    int cc = opn(g, GR_CONCAT, 3, (int[]){ x, y, x }, 1, 0, 0, 0);
+    CHECK(shape_is(g, cc, "[B,8]"), "concat on the last axis adds the widths");
+    int r2 = gr_param(g, "r2", gr_shape2(2, 3), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    CHECK(shape_is(g, opn(g, GR_CONCAT, 2, (int[]){ r2, gr_reshape(g, v, gr_shape2(1, 3), nospan) }, 0, 0, 0, 0), "[3,3]"),
+          "concat on a fixed first axis");
+    int sl = opn(g, GR_SLICE, 1, &cc, 1, 3, 2, 0);
+    CHECK(shape_is(g, sl, "[B,2]"), "slice keeps `length` elements of the axis");
+    CHECK(shape_is(g, opn(g, GR_PAD_SLICE, 2, (int[]){ sl, cc }, 1, 3, 2, 0), "[B,8]"), "pad_slice gives like's shape");
+    int ti = opn(g, GR_TRANSPOSE, 1, &ids, 0, 0, 0, 0);
+    CHECK(shape_is(g, ti, "[4,B]") && g->nodes[ti].dtype == GR_I32, "transpose swaps the axes and keeps i32");
+    CHECK(shape_is(g, opn(g, GR_MEAN_AXIS, 1, &x, 0, 0, 0, 0), "[3]"), "mean_axis 0 removes the batch");
+    int mx = opn(g, GR_MAX_AXIS, 1, &x, 1, 0, 0, 0);
+    CHECK(shape_is(g, mx, "[B]"), "max_axis 1 of [B,3] gives [B]");
+    CHECK(shape_is(g, opn(g, GR_MAX_AXIS_GRAD, 2, (int[]){ x, mx }, 1, 0, 0, 0), "[B,3]"), "max_axis_grad gives x's shape");
+    CHECK(shape_is(g, opn(g, GR_DROPOUT, 2, (int[]){ x, step }, 7, 0, 0, 0.5), "[B,3]"), "dropout keeps the shape");
+    int ci = opn(g, GR_COUNT_IDS, 1, &ids, 10, 0, 0, 0);
+    CHECK(shape_is(g, ci, "[B,1]") && g->nodes[ci].dtype == GR_F32, "count_ids gives f32 [B,1]");
+    int gw = opn(g, GR_GATHER_WSUM, 3, (int[]){ tab, ids, wts }, 0, 0, 0, 0);
+    CHECK(shape_is(g, gw, "[B,5]"), "gather_wsum gives [B,K]");
+    CHECK(shape_is(g, opn(g, GR_SCATTER_WADD, 4, (int[]){ ids, wts, gw, tab }, 0, 0, 0, 0), "[10,5]"),
+          "scatter_wadd gives the table's shape");
+    CHECK(shape_is(g, opn(g, GR_GATHER_DOT, 3, (int[]){ tab, ids, gw }, 0, 0, 0, 0), "[B,4]"), "gather_dot gives the ids' shape");
+    int ema = gr_param(g, "ema", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 0, nospan);
+    int as = opn(g, GR_ASSIGN_EMA, 2, (int[]){ ema, v }, 0, 0, 0, 0.99);
+    CHECK(as != GR_NONE && g->nodes[as].dtype == GR_VOID, "assign_ema is a void update");
+    CHECK(g->nerrors == 0, "all of them build (%d errors): %s", g->nerrors, tg_msgs(t));
+
+    static const char *const want[] = {
+        "concat: cannot concatenate along the batch axis (axis 0 of [B,3])",
+        "concat: shapes [B,3] and [2,1] differ outside axis 1",
+        "concat: input 1 is i32, input 0 is f32",
+        "slice: elements 2..3 are outside axis 1 of [B,3]",
+        "slice: cannot slice the batch axis of [B,3]",
+        "pad_slice: the slice has shape [B,3], but [B,8][axis 1: 3..4] is [B,2]",
+        "select: shapes [B,3], [B,2] and [] cannot broadcast",
+        "transpose: its input must have rank 2, but its shape is [3]",
+        "max_axis: axis 2 is outside the 2 axes of [B,3]",
+        "max_axis_grad: gradient [B,3] does not match [B,3] without axis 1",
+        "dropout: rate 1 is outside [0, 1)",
+        "dropout: the step must have shape [1], not [B,4]",
+        "dropout: the step must be i32, not f32",
+        "assign_ema: value [B,3] differs in shape from the variable's [3]",
+        "gather_wsum: weights [B,3] must have the ids' shape [B,4]",
+        "scatter_wadd: rows [B,5] do not match ids [B,4] and table [2,3]",
+        "count_ids: the table size 0 must be positive",
+        "less: shapes [B,3] and [B,2] cannot broadcast",
+    };
+    int bad[ES_ARRAY_LEN(want)], k = 0;
+    bad[k++] = opn(g, GR_CONCAT, 2, (int[]){ x, x }, 0, 0, 0, 0);
+    bad[k++] = opn(g, GR_CONCAT, 2, (int[]){ x, c }, 1, 0, 0, 0);
+    bad[k++] = opn(g, GR_CONCAT, 2, (int[]){ x, gr_input(g, "xi", GR_I32, gr_shape2(GR_BATCH, 3), nospan) }, 1, 0, 0, 0);
+    bad[k++] = opn(g, GR_SLICE, 1, &x, 1, 2, 2, 0);
+    bad[k++] = opn(g, GR_SLICE, 1, &x, 0, 0, 1, 0);
+    bad[k++] = opn(g, GR_PAD_SLICE, 2, (int[]){ x, cc }, 1, 3, 2, 0);
+    bad[k++] = opn(g, GR_SELECT, 3, (int[]){ x, y, gr_scalar(g, 1, nospan) }, 0, 0, 0, 0);
+    bad[k++] = opn(g, GR_TRANSPOSE, 1, &v, 0, 0, 0, 0);
+    bad[k++] = opn(g, GR_MAX_AXIS, 1, &x, 2, 0, 0, 0);
+    bad[k++] = opn(g, GR_MAX_AXIS_GRAD, 2, (int[]){ x, x }, 1, 0, 0, 0);
+    bad[k++] = opn(g, GR_DROPOUT, 2, (int[]){ x, step }, 7, 0, 0, 1.0);
+    bad[k++] = opn(g, GR_DROPOUT, 2, (int[]){ x, ids }, 7, 0, 0, 0.5);
+    bad[k++] = opn(g, GR_DROPOUT, 2, (int[]){ x, gr_input(g, "fstep", GR_F32, gr_shape1(1), nospan) }, 7, 0, 0, 0.5);
+    bad[k++] = opn(g, GR_ASSIGN_EMA, 2, (int[]){ ema, x }, 0, 0, 0, 0.9);
+    bad[k++] = opn(g, GR_GATHER_WSUM, 3, (int[]){ tab, ids, x }, 0, 0, 0, 0);
+    bad[k++] = opn(g, GR_SCATTER_WADD, 4, (int[]){ ids, wts, gw, r2 }, 0, 0, 0, 0);
+    bad[k++] = opn(g, GR_COUNT_IDS, 1, &ids, 0, 0, 0, 0);
+    bad[k++] = gr_binary(g, GR_LESS, x, y, nospan);
+    const char *m = tg_msgs(t);
+    for (int i = 0; i < k; i++) {
+        CHECK(bad[i] == GR_NONE, "bad build \"%s\" returns GR_NONE", want[i]);
+        CHECK(strstr(m, want[i]) != NULL, "message \"%s\" is reported", want[i]);
+    }
+    CHECK(g->nerrors == k, "one error per bad build (%d of %d)", g->nerrors, k);
+    tg_free(t);
+}
+
+/* the mask ops.def defines for dropout, written out again from its text */
+static uint64_t spec_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int spec_keep(int64_t seed, int32_t step, int64_t i, double rate)
+{
+    const uint64_t G = 0x9E3779B97F4A7C15ull;
+    uint64_t key = spec_mix((uint64_t)seed + G * (uint64_t)((int64_t)step + 1));
+    uint64_t h = spec_mix(key + G * (uint64_t)(i + 1));
+    return (double)(h >> 40) >= ceil(rate * 16777216.0);
+}
+
+static void test_model_op_eval(void)
+{
+    tg *t = tg_new();
+    gr_graph *g = t->g;
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), nospan);
+    int y = gr_input(g, "y", GR_F32, gr_shape2(GR_BATCH, 1), nospan);
+    int two = gr_scalar(g, 2, nospan);
+    int lr = opn(g, GR_LEAKY_RELU, 1, &x, 0, 0, 0, 0.2);
+    int el = opn(g, GR_ELU, 1, &x, 0, 0, 0, 1.5);
+    int cmp[6];
+    for (int k = 0; k < 6; k++) cmp[k] = gr_binary(g, (gr_op)(GR_LESS + k), x, two, nospan);
+    int nan_ne = gr_binary(g, GR_NOT_EQUAL, y, y, nospan), nan_eq = gr_binary(g, GR_EQUAL, y, y, nospan);
+    int col = gr_param(g, "col", gr_shape2(2, 1), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int row = gr_param(g, "row", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int sel = opn(g, GR_SELECT, 3, (int[]){ col, row, gr_scalar(g, 9, nospan) }, 0, 0, 0, 0);
+    int cc = opn(g, GR_CONCAT, 3, (int[]){ x, y, x }, 1, 0, 0, 0);                 /* [B,7] */
+    int c0 = opn(g, GR_CONCAT, 2, (int[]){ gr_reshape(g, row, gr_shape2(1, 3), nospan), gr_binary(g, GR_BROADCAST, col, gr_param(g, "l23", gr_shape2(2, 3), GR_INIT_ZEROS, 0, 0, 1, nospan), nospan) }, 0, 0, 0, 0);
+    int sl = opn(g, GR_SLICE, 1, &cc, 1, 2, 3, 0);                                 /* x[:,2], y, x[:,0] */
+    int ps = opn(g, GR_PAD_SLICE, 2, (int[]){ sl, cc }, 1, 2, 3, 0);
+    int tr = opn(g, GR_TRANSPOSE, 1, &x, 0, 0, 0, 0);
+    int m0 = opn(g, GR_MEAN_AXIS, 1, &x, 0, 0, 0, 0), m1 = opn(g, GR_MEAN_AXIS, 1, &x, 1, 0, 0, 0);
+    int mx = opn(g, GR_MAX_AXIS, 1, &x, 1, 0, 0, 0);
+    int gin = gr_input(g, "g", GR_F32, gr_shape1(GR_BATCH), nospan);
+    int mg = opn(g, GR_MAX_AXIS_GRAD, 2, (int[]){ x, gin }, 1, 0, 0, 0);
+    int ids = gr_input(g, "ids", GR_I32, gr_shape2(GR_BATCH, 3), nospan);
+    int ci = opn(g, GR_COUNT_IDS, 1, &ids, 6, 0, 0, 0);
+    int W = gr_param(g, "W", gr_shape2(4, 2), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int id2 = gr_input(g, "id2", GR_I32, gr_shape2(GR_BATCH, 2), nospan);
+    int wts = gr_input(g, "wts", GR_F32, gr_shape2(GR_BATCH, 2), nospan);
+    int rows = gr_input(g, "rows", GR_F32, gr_shape2(GR_BATCH, 2), nospan);
+    int gw = opn(g, GR_GATHER_WSUM, 3, (int[]){ W, id2, wts }, 0, 0, 0, 0);
+    int sw = opn(g, GR_SCATTER_WADD, 4, (int[]){ id2, wts, rows, W }, 0, 0, 0, 0);
+    int gd = opn(g, GR_GATHER_DOT, 3, (int[]){ W, id2, rows }, 0, 0, 0, 0);
+    int ema = gr_param(g, "ema", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 0, nospan);
+    opn(g, GR_ASSIGN_EMA, 2, (int[]){ ema, row }, 0, 0, 0, 0.9);
+    CHECK(g->nerrors == 0, "the graph builds: %s", tg_msgs(t));
+    tg_alloc(t, 2);
+    float xv[6] = { -2, 0, 3, 5, 5, NAN };
+    memcpy(F(t, x), xv, sizeof xv);
+    F(t, y)[0] = 7; F(t, y)[1] = NAN;
+    F(t, col)[0] = 1; F(t, col)[1] = 0;
+    float rv[3] = { 1, 2, 3 };
+    memcpy(F(t, row), rv, sizeof rv);
+    F(t, gin)[0] = 10;
+    F(t, gin)[1] = 20;
+    int32_t iv[6] = { 0, -1, 5, 2, 2, 6 };            /* 6 is out of range for 6 rows */
+    memcpy(Iv(t, ids), iv, sizeof iv);
+    float Wv[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    memcpy(F(t, W), Wv, sizeof Wv);
+    int32_t i2[4] = { 0, 2, 3, -1 };
+    memcpy(Iv(t, id2), i2, sizeof i2);
+    float wv[4] = { 0.5f, 2, 1, 100 };
+    memcpy(F(t, wts), wv, sizeof wv);
+    float rw[4] = { 1, 1, 2, 3 };
+    memcpy(F(t, rows), rw, sizeof rw);
+    float ev[3] = { 10, 20, 30 };
+    memcpy(F(t, ema), ev, sizeof ev);
+    gr_eval(g, t->bufs, 2);
+
+    CHECK(F(t, lr)[0] == -0.4f && F(t, lr)[1] == 0 && F(t, lr)[2] == 3, "leaky_relu: alpha x below 0, x above");
+    CHECK(check_close(F(t, el)[0], 1.5 * (exp(-2.0) - 1), 1e-6, 0) && F(t, el)[1] == 0 && F(t, el)[2] == 3,
+          "elu: alpha (exp(x) - 1) below 0, x above");
+    /* x row 0 = -2, 0, 3 against 2 */
+    static const float cw[6][3] = { { 1, 1, 0 }, { 1, 1, 0 }, { 0, 0, 1 }, { 0, 0, 1 }, { 0, 0, 0 }, { 1, 1, 1 } };
+    for (int k = 0; k < 6; k++)
+        CHECK(memcmp(F(t, cmp[k]), cw[k], sizeof cw[k]) == 0, "%s of (-2, 0, 3) and 2", gr_ops[GR_LESS + k].name);
+    CHECK(F(t, cmp[4])[4] == 0 && F(t, cmp[3])[4] == 1 && F(t, cmp[0])[5] == 0 && F(t, cmp[3])[5] == 0,
+          "equal(5, 2) is 0, greater_equal(5, 2) 1; any order with NaN is 0");
+    CHECK(F(t, nan_ne)[0] == 0 && F(t, nan_ne)[1] == 1 && F(t, nan_eq)[0] == 1 && F(t, nan_eq)[1] == 0,
+          "NaN != NaN is 1 and NaN == NaN is 0, as IEEE says");
+    float sw_[6] = { 1, 2, 3, 9, 9, 9 };
+    CHECK(memcmp(F(t, sel), sw_, sizeof sw_) == 0, "select: cond [2,1] picks the row [3] or the scalar 9");
+    float ccw[14] = { -2, 0, 3, 7, -2, 0, 3, 5, 5, NAN, NAN, 5, 5, NAN };
+    int cc_ok = 1;
+    for (int i = 0; i < 14; i++) cc_ok &= check_close(F(t, cc)[i], ccw[i], 0, 0);
+    CHECK(cc_ok, "concat on the last axis interleaves the rows of its inputs");
+    float c0w[9] = { 1, 2, 3, 1, 1, 1, 0, 0, 0 };
+    CHECK(memcmp(F(t, c0), c0w, sizeof c0w) == 0, "concat on axis 0 stacks the blocks");
+    CHECK(F(t, sl)[0] == 3 && F(t, sl)[1] == 7 && F(t, sl)[2] == -2 && isnan(F(t, sl)[4]) && F(t, sl)[5] == 5,
+          "slice keeps elements 2..4 of each row");
+    CHECK(F(t, ps)[0] == 0 && F(t, ps)[1] == 0 && F(t, ps)[2] == 3 && F(t, ps)[4] == -2 && F(t, ps)[5] == 0 &&
+          F(t, ps)[6] == 0 && F(t, ps)[7] == 0 && isnan(F(t, ps)[9]) && F(t, ps)[11] == 5 && F(t, ps)[13] == 0,
+          "pad_slice puts the slice back between zeros");
+    CHECK(F(t, tr)[0] == -2 && F(t, tr)[1] == 5 && F(t, tr)[2] == 0 && F(t, tr)[3] == 5 && F(t, tr)[4] == 3,
+          "transpose [2,3] -> [3,2]");
+    CHECK(F(t, m0)[0] == 1.5f && F(t, m0)[1] == 2.5f && isnan(F(t, m0)[2]), "mean_axis 0 divides by B");
+    CHECK(check_close(F(t, m1)[0], 1.0 / 3.0, 1e-7, 0) && isnan(F(t, m1)[1]), "mean_axis 1 divides by 3");
+    CHECK(F(t, mx)[0] == 3 && F(t, mx)[1] == 5, "max_axis skips NaN");
+    float mgw[6] = { 0, 0, 10, 20, 0, 0 };
+    CHECK(memcmp(F(t, mg), mgw, sizeof mgw) == 0, "max_axis_grad: all to the first maximum");
+    CHECK(F(t, ci)[0] == 2 && F(t, ci)[1] == 2, "count_ids: -1 and 6 (of 6 rows) are not counted");
+    float gww[4] = { 0.5f * 1 + 2 * 5, 0.5f * 2 + 2 * 6, 7, 8 };
+    CHECK(memcmp(F(t, gw), gww, sizeof gww) == 0, "gather_wsum: weighted rows; an invalid id adds nothing");
+    float sww[8] = { 0.5f, 0.5f, 0, 0, 2, 2, 2, 3 };
+    CHECK(memcmp(F(t, sw), sww, sizeof sww) == 0, "scatter_wadd: each valid id gets its weight times its example's row");
+    float gdw[4] = { 1 + 2, 5 + 6, 7 * 2 + 8 * 3, 0 };
+    CHECK(memcmp(F(t, gd), gdw, sizeof gdw) == 0, "gather_dot: W[id] . rows[b], 0 for an invalid id");
+    CHECK(check_close(F(t, ema)[0], 9.1, 1e-6, 0) && check_close(F(t, ema)[2], 27.3, 1e-6, 0),
+          "assign_ema: 0.9 var + 0.1 value");
+    tg_free(t);
+
+    /* dropout: the documented mask, its scale, and its dependence on seed and step */
+    t = tg_new();
+    g = t->g;
+    enum { W_ = 1000 };
+    x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, W_), nospan);
+    int step = gr_input(g, "global_step", GR_I32, gr_shape1(1), nospan);
+    int d1 = opn(g, GR_DROPOUT, 2, (int[]){ x, step }, 42, 0, 0, 0.3);
+    int d2 = opn(g, GR_DROPOUT, 2, (int[]){ x, step }, 43, 0, 0, 0.3);
+    int d0 = opn(g, GR_DROPOUT, 2, (int[]){ x, step }, 42, 0, 0, 0.0);
+    tg_alloc(t, 2);
+    for (int i = 0; i < 2 * W_; i++) F(t, x)[i] = 1.0f + (float)(i % 7);
+    float *first = malloc(2 * W_ * sizeof(float));
+    int mism = 0, kept = 0, bad_scale = 0, diff_seed = 0, diff_step = 0, drop0 = 0;
+    for (int s = 0; s < 2; s++) {
+        Iv(t, step)[0] = 5 + s;
+        gr_eval(g, t->bufs, 2);
+        for (int i = 0; i < 2 * W_; i++) {
+            float o = F(t, d1)[i], xi = F(t, x)[i];
+            int keep = spec_keep(42, 5 + s, i, 0.3);
+            mism += keep != (o != 0);
+            if (s == 0) {
+                kept += o != 0;
+                bad_scale += o != 0 && o != xi * (float)(1 / 0.7);
+                diff_seed += (o != 0) != (F(t, d2)[i] != 0);
+                drop0 += F(t, d0)[i] != xi;
+                first[i] = o;
+            } else {
+                diff_step += (o != 0) != (first[i] != 0);
+            }
+        }
+    }
+    CHECK(mism == 0, "dropout's mask is ops.def's formula (%d elements differ)", mism);
+    /* 2000 draws at p = 0.7: sd = sqrt(2000 * 0.21) = 20.5, so +-80 is about 4 sd */
+    CHECK(kept > 1400 - 80 && kept < 1400 + 80, "dropout keeps about 70%% (%d of 2000)", kept);
+    CHECK(bad_scale == 0, "kept elements are scaled by 1/(1 - rate)");
+    CHECK(diff_seed > 400 && diff_step > 400, "another seed (%d) or step (%d) gives another mask", diff_seed, diff_step);
+    CHECK(drop0 == 0, "rate 0 keeps every element unchanged");
+    free(first);
     tg_free(t);
 }
 
@@ -700,6 +988,15 @@ static void test_autodiff_errors(void)
     int x = gr_input(g, "x", GR_F32, gr_shape1(3), nospan);
     int l2 = gr_unary(g, GR_SUM, gr_binary(g, GR_MUL, gr_binary(g, GR_MUL, x, fz, nospan), gr_unary(g, GR_EXP, w, nospan), nospan), nospan);
     CHECK(gr_autodiff(g, l2, &gs, &n) == 0 && n == 1 && gs[0].param == w, "only trainable params get gradients");
+    /* a parameter reached only through a comparison gets no gradient, and that is no error */
+    int u = gr_param(g, "u", gr_shape1(3), GR_INIT_ZEROS, 0, 0, 1, nospan);
+    int l3 = gr_unary(g, GR_SUM, gr_binary(g, GR_MUL, gr_binary(g, GR_LESS, u, x, nospan), x, nospan), nospan);
+    CHECK(gr_autodiff(g, l3, &gs, &n) == 0 && n == 0, "a comparison passes no gradient (%d gradients)", n);
+    /* a second derivative through max_axis_grad is refused */
+    int64_t ax0[4] = { 0, 0, 0, 0 };
+    int mg = gr_op_node(g, GR_MAX_AXIS_GRAD, 2, (int[]){ x, gr_unary(g, GR_SUM, w, nospan) }, ax0, NULL, nospan);
+    CHECK(gr_autodiff(g, gr_unary(g, GR_SUM, mg, nospan), &gs, &n) != 0 &&
+          strstr(tg_msgs(t), "through max_axis_grad, which has no useful gradient"), "max_axis_grad has no gradient");
     tg_free(t);
 }
 
@@ -711,6 +1008,8 @@ int main(void)
     test_dce();
     test_text();
     test_eval();
+    test_model_op_shapes();
+    test_model_op_eval();
     test_init();
     for (int k = GR_OPT_SGD; k <= GR_OPT_FTRL; k++) {
         test_optimizer((gr_opt_kind)k, 0);

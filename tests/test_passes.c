@@ -293,6 +293,82 @@ static void test_train_step(void)
     }
 }
 
+/* ---- a train step with the model-function ops ---------------------------------------- *
+ * Dropout twice with seed 1 on the same input (cse merges them: the same mask)
+ * and once with seed 2 (never merged: another mask); a batch-norm style
+ * moving average (assign_ema, a side effect dce keeps though nothing reads
+ * it); concat, slice, select, comparisons, leaky_relu, elu, max_axis,
+ * mean_axis and a weighted embedding in the forward pass, and their
+ * gradients. */
+static int opn(gr_graph *g, gr_op op, int nin, const int *in, int64_t a0, int64_t a1, int64_t a2, double f0)
+{
+    int64_t a[4] = { a0, a1, a2, 0 };
+    double f[4] = { f0, 0, 0, 0 };
+    return gr_op_node(g, op, nin, in, a, f, nospan);
+}
+
+static void test_model_step(void)
+{
+    es_arena *a = es_arena_new();
+    gr_graph *g = gr_new(a, NULL);
+    es_span sp = nospan;
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 4), sp);
+    int cat = gr_input(g, "cat", GR_I32, gr_shape2(GR_BATCH, 3), sp);
+    int wts = gr_input(g, "wts", GR_F32, gr_shape2(GR_BATCH, 3), sp);
+    int y = gr_input(g, "y", GR_I32, gr_shape1(GR_BATCH), sp);
+    int step = gr_input(g, "global_step", GR_I32, gr_shape1(1), sp);
+    int W1 = gr_param(g, "w1", gr_shape2(4, 5), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, sp);
+    int b1 = gr_param(g, "b1", gr_shape1(5), GR_INIT_CONST, 0.1, 0, 1, sp);
+    int E = gr_param(g, "emb", gr_shape2(4, 2), GR_INIT_NORMAL, 0, 0.5, 1, sp);
+    int W2 = gr_param(g, "w2", gr_shape2(8, 3), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, sp);
+    int mm = gr_param(g, "moving_mean", gr_shape1(5), GR_INIT_ZEROS, 0, 0, 0, sp);
+    int h = opn(g, GR_LEAKY_RELU, 1, (int[]){ gr_binary(g, GR_ADD, gr_matmul(g, x, W1, 0, 0, sp), b1, sp) }, 0, 0, 0, 0.2);
+    int ema = opn(g, GR_ASSIGN_EMA, 2, (int[]){ mm, opn(g, GR_MEAN_AXIS, 1, &h, 0, 0, 0, 0) }, 0, 0, 0, 0.99);
+    int d1 = opn(g, GR_DROPOUT, 2, (int[]){ h, step }, 1, 0, 0, 0.3);
+    int d1b = opn(g, GR_DROPOUT, 2, (int[]){ h, step }, 1, 0, 0, 0.3);
+    int d2 = opn(g, GR_DROPOUT, 2, (int[]){ h, step }, 2, 0, 0, 0.3);
+    int gw = opn(g, GR_GATHER_WSUM, 3, (int[]){ E, cat, wts }, 0, 0, 0, 0);
+    int hc = opn(g, GR_CONCAT, 3, (int[]){ d1, d2, gw }, 1, 0, 0, 0);               /* [B,12] */
+    int sl = opn(g, GR_SLICE, 1, &hc, 1, 2, 8, 0);
+    int logits = gr_matmul(g, sl, W2, 0, 0, sp);
+    int zero = gr_scalar(g, 0, sp);
+    int act = opn(g, GR_SELECT, 3, (int[]){ gr_binary(g, GR_GREATER, logits, zero, sp), logits,
+                                            opn(g, GR_ELU, 1, &logits, 0, 0, 0, 1.0) }, 0, 0, 0, 0);
+    int l1 = gr_unary(g, GR_MEAN, gr_binary(g, GR_SOFTMAX_XENT, act, y, sp), sp);
+    int l2 = gr_unary(g, GR_MEAN, opn(g, GR_MAX_AXIS, 1, &act, 1, 0, 0, 0), sp);
+    int loss = gr_binary(g, GR_ADD, l1, gr_binary(g, GR_MUL, l2, gr_scalar(g, 0.01, sp), sp), sp);
+    gr_add_output(g, "loss", loss);
+    gr_add_output(g, "aux", gr_unary(g, GR_SUM, d1b, sp));
+    gr_grad *grads;
+    int ngrads;
+    gr_optimizer o;
+    gr_optimizer_defaults(&o, GR_OPT_ADAGRAD);
+    o.lr = 0.1;
+    int ok = gr_autodiff(g, loss, &grads, &ngrads) == 0 && gr_apply_optimizer(g, grads, ngrads, &o, sp) == 0 &&
+             g->nerrors == 0;
+    CHECK(ok, "the model-function train step builds");
+    if (!ok) { es_arena_free(a); return; }
+    stamp_spans(g);
+    gr_graph *opt = check_exact(a, g, RUN_PIPELINE, NULL, 5, 3, "model-function step (pipeline)");
+    if (opt) {
+        int has[3] = { 0, 0, 0 }, lines[3] = { d1 + 1, d1b + 1, d2 + 1 }, has_ema = 0;
+        for (int i = 0; i < opt->n; i++) {
+            for (int k = 0; k < 3; k++) has[k] += opt->nodes[i].span.line == lines[k];
+            has_ema += opt->nodes[i].span.line == ema + 1 && opt->nodes[i].op == GR_ASSIGN_EMA;
+        }
+        CHECK(has[0] && !has[1], "two dropouts with one seed on one input merge into one");
+        CHECK(has[2], "a dropout with another seed stays");
+        CHECK(has_ema == 1, "assign_ema survives although nothing reads it");
+    }
+    static const char *const alone[] = { "fold", "simplify", "cse", "dce", "cse,dce", "cse,simplify,fold,dce" };
+    for (size_t p = 0; p < ES_ARRAY_LEN(alone); p++) {
+        char what[64];
+        snprintf(what, sizeof what, "model-function step (%s)", alone[p]);
+        check_exact(a, g, RUN_LIST, alone[p], 5, 2, what);
+    }
+    es_arena_free(a);
+}
+
 /* ---- random graphs --------------------------------------------------------------- */
 
 typedef struct rg {
@@ -571,6 +647,7 @@ int main(void)
     test_environment();
     test_fold_size();
     test_train_step();
+    test_model_step();
     test_random();
     return check_done("test_passes");
 }
