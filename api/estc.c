@@ -45,6 +45,7 @@ struct estc_model {
     int64_t global_step;
     prog_run run[3];
     const char *data_override;
+    int32_t step_input;      /* fed to programs with a "global_step" INPUT (dropout) */
 };
 
 static int status_from(estc_status *st, const es_status *es)
@@ -89,7 +90,7 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
     es_spec *sp = &m->fm->spec;
     es_arena *a = m->fm->arena;
     if (opt->model_dir) sp->run.model_dir = es_strdup(a, opt->model_dir);
-    if (opt->seed >= 0) sp->run.seed = (uint64_t)opt->seed;
+    if (opt->seed >= 0) fe_model_reseed(m->fm, (uint64_t)opt->seed);
     if (opt->steps > 0) sp->run.steps = opt->steps;
     if (opt->epochs > 0) sp->run.epochs = opt->epochs;
     if (opt->data) m->data_override = es_strdup(a, opt->data);
@@ -247,6 +248,10 @@ static int bind_batch(estc_model *m, prog_run *r, const rt_batch *b, estc_status
         if (n->op != GR_INPUT) continue;
         void *p = NULL;
         if (strcmp(n->name, "label") == 0) p = b->label;
+        else if (strcmp(n->name, "global_step") == 0) {
+            m->step_input = (int32_t)m->global_step;
+            p = &m->step_input;
+        }
         else
             for (int f = 0; f < sp->nused; f++)
                 if (strcmp(sp->used[f]->name, n->name) == 0) { p = b->feat[f]; break; }

@@ -130,8 +130,25 @@ typedef struct es_run_spec {
     int64_t shuffle_buffer;   /* 0 = no shuffle; default 10000 */
     uint64_t seed;            /* default 42 */
     const char *model_dir;    /* resolved against the .est file's directory */
-    int64_t log_every;        /* log loss every N steps (default 100) */
+    int64_t log_every;        /* log loss every N steps (default 100; the run block's
+                                 log_every or log_step_count_steps) */
     int64_t eval_batch_size;  /* default 1024 */
+
+    /* The safe training loop (docs/model_dir.md). 0 / NULL = not given; the
+     * runtime applies the defaults noted, so a CLI flag can still override. */
+    int64_t max_steps;        /* absolute target global step for the model_dir */
+    int64_t save_checkpoints_steps;   /* save every N steps ... */
+    double save_checkpoints_secs;     /* ... or every S seconds (default 600 when neither) */
+    int64_t keep_checkpoint_max;      /* -1 = not given (default 5); 0 = keep all */
+    int64_t save_summary_steps;       /* -1 = not given (default 100); 0 = no summaries */
+    int64_t eval_every_steps;         /* train-and-evaluate on the eval source ... */
+    double eval_every_secs;           /* ... every N steps or S seconds (0 = never) */
+    const char *early_stopping;       /* eval metric to watch (NULL = no early stopping) */
+    int64_t early_stopping_patience;  /* evaluations without improvement before stopping (0 = default 5) */
+    int nan_guard;                    /* -1 = not given (default on), 0 off, 1 on */
+    int histograms;                   /* write weight histograms with the summaries */
+    const char *warm_start_from;      /* model_dir or .safetensors file (resolved against the .est dir) */
+    const char *warm_start_vars;      /* regex over variable names (NULL = ".*") */
 } es_run_spec;
 
 typedef struct es_spec {

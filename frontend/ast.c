@@ -251,6 +251,195 @@ void fe_ast_run(fe_parser *p, es_span sp, es_span kw_span, fe_arg_vec *settings)
     add_decl(p, d);
 }
 
+fe_expr *fe_ast_not(fe_parser *p, es_span sp, fe_expr *x)
+{
+    fe_expr *e = new_expr(p, FE_E_NOT, sp);
+    e->lhs = x;
+    return nest(p, e, depth_of(x));
+}
+
+fe_expr *fe_ast_index(fe_parser *p, es_span sp, fe_expr *x, fe_expr_vec *subs)
+{
+    fe_expr *e = new_expr(p, FE_E_INDEX, sp);
+    e->lhs = x;
+    int d = depth_of(x);
+    if (subs) {
+        e->nitems = subs->n;
+        e->items = subs->v;
+        for (int i = 0; i < subs->n; i++)
+            if (depth_of(subs->v[i]) > d) d = depth_of(subs->v[i]);
+    }
+    return nest(p, e, d);
+}
+
+fe_expr *fe_ast_slice(fe_parser *p, es_span sp, fe_expr *from, fe_expr *to)
+{
+    fe_expr *e = new_expr(p, FE_E_SLICE, sp);
+    e->lhs = from;
+    e->rhs = to;
+    int d = depth_of(from) > depth_of(to) ? depth_of(from) : depth_of(to);
+    return nest(p, e, d);
+}
+
+fe_expr *fe_ast_attr(fe_parser *p, es_span sp, fe_expr *x, fe_tok name, es_span name_span)
+{
+    fe_expr *e = new_expr(p, FE_E_ATTR, sp);
+    e->lhs = x;
+    e->str = name.s;
+    e->name_span = name_span;
+    return nest(p, e, depth_of(x));
+}
+
+/* ---- models and helper functions ----------------------------------------- */
+
+fe_param_vec *fe_ast_param_vec(fe_parser *p, fe_param_vec *v, fe_param *x)
+{
+    if (!v) v = es_alloc(p->arena, sizeof *v);
+    if (x) es_vec_push(p->arena, *v, *x);
+    return v;
+}
+
+fe_param *fe_ast_param(fe_parser *p, es_span sp, fe_tok name, es_span name_span, const fe_tok *type,
+                       const fe_tok *type2, es_span type_span, fe_expr *def)
+{
+    fe_param *x = es_alloc(p->arena, sizeof *x);
+    x->name = name.s;
+    x->name_span = name_span;
+    if (type) x->type = type2 ? es_sprintf(p->arena, "%s[%s]", type->s, type2->s) : type->s;
+    x->type_span = type_span;
+    x->def = def;
+    x->span = sp;
+    return x;
+}
+
+fe_stmt_vec *fe_ast_stmt_vec(fe_parser *p, fe_stmt_vec *v, fe_stmt *x)
+{
+    if (!v) v = es_alloc(p->arena, sizeof *v);
+    if (x) es_vec_push(p->arena, *v, x);
+    return v;
+}
+
+static int stmt_depth(const fe_stmt *s)
+{
+    int d = s->body.depth;
+    if (s->has_else && s->else_body.depth > d) d = s->else_body.depth;
+    return d;
+}
+
+/* Blocks nest like expressions and share their bound, so walking statements
+ * recursively is as safe as walking expressions. */
+fe_block fe_ast_block(fe_parser *p, es_span sp, fe_stmt_vec *v)
+{
+    fe_block b;
+    memset(&b, 0, sizeof b);
+    b.span = sp;
+    int d = 0;
+    if (v) {
+        b.n = v->n;
+        b.v = v->v;
+        for (int i = 0; i < v->n; i++)
+            if (stmt_depth(v->v[i]) > d) d = stmt_depth(v->v[i]);
+    }
+    b.depth = d + 1;
+    if (b.depth > FE_MAX_NESTING) {
+        if (!p->nesting_reported) {
+            p->nesting_reported = 1;
+            fe_syntax_error(p, sp, "blocks nested too deeply (more than %d levels)", FE_MAX_NESTING);
+        }
+        b.n = 0;
+        b.v = NULL;
+    }
+    return b;
+}
+
+fe_block fe_ast_block_of(fe_parser *p, fe_stmt *s)
+{
+    fe_stmt_vec *v = fe_ast_stmt_vec(p, NULL, s);
+    return fe_ast_block(p, s ? s->span : (es_span){ 0 }, v);
+}
+
+static fe_stmt *new_stmt(fe_parser *p, fe_stmt_kind k, es_span sp)
+{
+    fe_stmt *s = es_alloc(p->arena, sizeof *s);
+    s->kind = k;
+    s->span = sp;
+    return s;
+}
+
+fe_stmt *fe_ast_stmt(fe_parser *p, es_span sp, fe_stmt_kind k, const fe_tok *name, es_span name_span,
+                     fe_expr *value)
+{
+    fe_stmt *s = new_stmt(p, k, sp);
+    if (name) s->name = name->s;
+    s->name_span = name_span;
+    s->value = value;
+    return s;
+}
+
+fe_stmt *fe_ast_param_stmt(fe_parser *p, es_span sp, fe_param *param)
+{
+    if (!param) return NULL;
+    fe_stmt *s = new_stmt(p, FE_S_PARAM, sp);
+    s->name = param->name;
+    s->name_span = param->name_span;
+    s->type = param->type;
+    s->type_span = param->type_span;
+    s->value = param->def;
+    return s;
+}
+
+fe_stmt *fe_ast_for(fe_parser *p, es_span sp, fe_tok name, es_span name_span, const fe_tok *name2,
+                    es_span name2_span, fe_expr *iter, fe_block body)
+{
+    fe_stmt *s = new_stmt(p, FE_S_FOR, sp);
+    s->name = name.s;
+    s->name_span = name_span;
+    if (name2) {
+        s->name2 = name2->s;
+        s->name2_span = name2_span;
+    }
+    s->value = iter;
+    s->body = body;
+    return s;
+}
+
+fe_stmt *fe_ast_if(fe_parser *p, es_span sp, fe_expr *cond, fe_block body, const fe_block *else_body)
+{
+    fe_stmt *s = new_stmt(p, FE_S_IF, sp);
+    s->value = cond;
+    s->body = body;
+    if (else_body) {
+        s->has_else = 1;
+        s->else_body = *else_body;
+    }
+    return s;
+}
+
+fe_stmt *fe_ast_scope(fe_parser *p, es_span sp, fe_expr *name, fe_block body)
+{
+    fe_stmt *s = new_stmt(p, FE_S_SCOPE, sp);
+    s->value = name;
+    s->body = body;
+    return s;
+}
+
+void fe_ast_function(fe_parser *p, es_span sp, fe_decl_kind k, es_span kw_span, fe_tok name,
+                     es_span name_span, fe_param_vec *params, fe_block body)
+{
+    fe_decl *d = es_alloc(p->arena, sizeof *d);
+    d->kind = k;
+    d->name = name.s;
+    d->name_span = name_span;
+    d->kw_span = kw_span;
+    if (params) {
+        d->nparams = params->n;
+        d->params = params->v;
+    }
+    d->body = body;
+    d->span = sp;
+    add_decl(p, d);
+}
+
 const char *fe_expr_kind_name(const fe_expr *e)
 {
     switch (e->kind) {
@@ -263,6 +452,10 @@ const char *fe_expr_kind_name(const fe_expr *e)
     case FE_E_MAP: return "a map";
     case FE_E_BINARY: return "an arithmetic expression";
     case FE_E_NEG: return "an arithmetic expression";
+    case FE_E_NOT: return "a condition";
+    case FE_E_INDEX: return "a subscript";
+    case FE_E_SLICE: return "a slice";
+    case FE_E_ATTR: return "an entry of a map";
     case FE_E_ERROR: return "an invalid expression";
     }
     return "an expression";

@@ -1,6 +1,10 @@
 /*
  * frontend.c — the frontend's entry points: read, parse, check, lower.
  *
+ * The stdlib's pre-made estimators (embedded .est files) are parsed with
+ * every compilation: they are models like the user's own, so a compilation
+ * sees the user's file and the stdlib together.
+ *
  * Each stage runs only if the one before it reported no error: a file with
  * syntax errors is not checked (its recovered tree has holes that would
  * produce misleading follow-on messages), and a model sema refused is not
@@ -13,9 +17,30 @@
 #include "ast.h"
 #include "sema.h"
 #include "lower.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Parses the embedded stdlib (the .est files of stdlib/), named <stdlib>/FILE in messages.
+ * A syntax error there is estc's own bug, reported like any other. */
+static int parse_stdlib(es_arena *a, es_diags *d, const fe_file ***out)
+{
+    const fe_file **files = es_alloc(a, sizeof(fe_file *) * (size_t)(fe_stdlib_nfiles + 1));
+    int errors = 0;
+    for (int i = 0; i < fe_stdlib_nfiles; i++) {
+        es_source *src = es_alloc(a, sizeof *src);
+        src->path = es_sprintf(a, "<stdlib>/%s", fe_stdlib_files[i].name);
+        src->dir = "<stdlib>";
+        src->text = fe_stdlib_files[i].text;
+        src->len = strlen(src->text);
+        int e = 0;
+        files[i] = fe_parse(a, src, d, &e);
+        errors += e;
+    }
+    *out = files;
+    return errors;
+}
 
 /* Parses and checks text into c; returns the number of errors. *srcp gets
  * the source (owned by a). */
@@ -31,7 +56,9 @@ static int front(es_arena *a, const char *path, const char *text, size_t len, es
     int errors = 0;
     fe_file *f = fe_parse(a, src, d, &errors);
     if (errors) return errors;
-    return fe_sema(a, f, d, c);
+    const fe_file **stdlib;
+    if ((errors = parse_stdlib(a, d, &stdlib)) != 0) return errors;
+    return fe_sema(a, f, stdlib, fe_stdlib_nfiles, d, c);
 }
 
 static fe_model *compile(const char *path, const char *text, size_t len, es_diags *d)
@@ -75,6 +102,27 @@ fe_model *fe_compile_text(const char *path, const char *text, es_diags *d)
 void fe_model_free(fe_model *m)
 {
     if (m) es_arena_free(m->arena);
+}
+
+/* A dropout node's seed is fe_dropout_seed(run seed, layer), the gradient's a copy of
+ * its forward node's: so the layer of each seed is found among the seeds the old
+ * run seed gives to layers 1, 2, ... */
+void fe_model_reseed(fe_model *m, uint64_t seed)
+{
+    uint64_t old = m->spec.run.seed;
+    m->spec.run.seed = seed;
+    for (int k = 0; k < 3; k++) {
+        gr_graph *g = m->prog[k];
+        if (!g) continue;
+        for (int i = 0; i < g->n; i++) {
+            if (g->nodes[i].op != GR_DROPOUT) continue;
+            for (int layer = 1; layer <= 100000; layer++)
+                if (fe_dropout_seed(old, layer) == g->nodes[i].a[0]) {
+                    g->nodes[i].a[0] = fe_dropout_seed(seed, layer);
+                    break;
+                }
+        }
+    }
 }
 
 int fe_check_file(const char *path, es_diags *d)

@@ -21,18 +21,22 @@ typedef struct fe_model {
     es_arena *arena;          /* owns everything below */
     es_source *src;           /* the .est file */
     es_spec spec;
-    /* prog[GR_PROG_TRAIN], prog[GR_PROG_EVAL], prog[GR_PROG_PREDICT]; not yet bound.
+    /* prog[GR_PROG_TRAIN], prog[GR_PROG_EVAL], prog[GR_PROG_PREDICT]; not yet bound,
+     * built by running the estimator's model (a stdlib or user `model`) per mode.
      * Inputs: one INPUT per es_spec.used feature, named as the feature (i32 [B]
-     * ids for categorical, f32 [B,width] for dense), and "label" (i32 [B] for a
-     * classifier, f32 [B] for a regressor) in train and eval.
+     * ids for categorical, f32 [B,width] for dense), "label" (i32 [B] for a
+     * classifier, f32 [B] for a regressor) in train and eval, and "global_step"
+     * (i32 [1], the step being run) in train when the model has dropout.
      * Outputs:
-     *   train:   "loss" (scalar, mean over the batch)
-     *   eval:    the predict outputs and "example_loss" [B,1]
-     *   predict: binary     "logits" [B,1], "logistic" [B,1], "probabilities" [B,2], "class_ids" i32 [B]
+     *   train:   "loss" (scalar)
+     *   eval:    the predict outputs, "example_loss" [B,1], and "metric/NAME" [B,1]
+     *            per metric of the model (the runtime reports each one's mean)
+     *   predict: the model's named predictions, always including the head's:
+     *            binary     "logits" [B,1], "logistic" [B,1], "probabilities" [B,2], "class_ids" i32 [B]
      *            multiclass "logits" [B,K], "probabilities" [B,K], "class_ids" i32 [B]
      *            regression "predictions" [B,1]                                          */
     gr_graph *prog[3];
-    const char *estimator;    /* e.g. "LinearClassifier" */
+    const char *estimator;    /* the model instantiated, e.g. "LinearClassifier" or a user model */
     uint64_t fingerprint;     /* hash of variable names and shapes: a model_dir's identity */
 } fe_model;
 
@@ -43,6 +47,12 @@ fe_model *fe_compile_file(const char *path, es_diags *d);
  * relative data paths). */
 fe_model *fe_compile_text(const char *path, const char *text, es_diags *d);
 void fe_model_free(fe_model *m);
+
+/* Changes the run's seed after compilation (`estc train --seed N`): sets
+ * spec.run.seed and re-keys the dropout layers, whose masks derive from it,
+ * so a different seed draws different masks. Call it on the programs as
+ * compiled (m->prog, before any optimisation pass copies them). */
+void fe_model_reseed(fe_model *m, uint64_t seed);
 
 /* Parse and check only (no lowering): `estc check`. Returns the error count. */
 int fe_check_file(const char *path, es_diags *d);

@@ -1,11 +1,10 @@
 /*
  * lower.h — from a checked model to graphs (frontend-internal).
  *
- * fe_lower completes the spec (spec.used) and builds the train, eval and
- * predict programs of the estimator into m->prog[], with the fingerprint.
- * It runs only on a model sema accepted; a graph builder error here is an
- * internal inconsistency, reported like any diagnostic at the declaration
- * that caused it.
+ * fe_lower hands the checked spec and the programs sema built to m, verifies
+ * the programs and computes the fingerprint. It runs only on a model sema
+ * accepted; a program that does not verify is an internal inconsistency,
+ * reported at the estimator declaration.
  */
 #ifndef ESTC_FE_LOWER_H
 #define ESTC_FE_LOWER_H

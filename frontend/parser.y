@@ -5,14 +5,27 @@
  *   decl     := 'source' IDENT '=' expr columns?
  *             | ('label' | 'feature' | 'estimator') IDENT '=' expr
  *             | 'run' '{' (setting (','? setting)* ','?)? '}'
+ *             | ('model' | 'def') IDENT '(' (param (',' param)* ','?)? ')' block
  *   columns  := '{' (col (',' col)* ','?)? '}'
  *   col      := IDENT ':' IDENT ('=' expr)?
  *   setting  := IDENT '=' expr
+ *   param    := IDENT (':' type)? ('=' expr)?          type := IDENT ('[' IDENT ']')?
+ *   block    := '{' (stmt | ';')* '}'
+ *   stmt     := IDENT '=' expr | call | 'param' param | 'return' expr
+ *             | 'for' IDENT (',' IDENT)? 'in' expr block
+ *             | 'if' expr block ('else' (block | if-stmt))?
+ *             | 'scope' expr block
  *   expr     := NUMBER | STRING | BOOL | IDENT | call | list | map | '(' expr ')'
- *             | expr ('+' | '-' | '*' | '/') expr | '-' expr
+ *             | expr OP expr | '-' expr | 'not' expr | expr '[' sub (',' sub)* ']' | expr '.' IDENT
+ *             OP: 'or' < 'and' < comparisons (== != < <= > >=) < '+' '-' < '*' '/' '@'
+ *   sub      := expr | expr? ':' expr?
  *   call     := IDENT '(' (arg (',' arg)* ','?)? ')'     arg := expr | IDENT '=' expr
  *   list     := '[' (expr (',' expr)* ','?)? ']'
- *   map      := '{' (STRING ':' expr (',' STRING ':' expr)* ','?)? '}'
+ *   map      := '{' (key (',' key)* ','?)? '}'         key := (STRING | IDENT) ':' expr | IDENT '=' expr
+ *
+ * Statements need no separator: every statement starts with a name or a
+ * keyword, and no expression can continue with one ('a = b  c = d' is two
+ * statements); ';' is allowed between statements.
  *
  * The grammar is deliberately loose about what a declaration's value is
  * (any expression): "this label must be a call such as vocabulary(...)"
@@ -75,6 +88,11 @@ static void fe_yyerror(es_span *loc, void *scanner, fe_parser *p, const char *ms
 
 %union {
     fe_tok tok;
+    fe_param *param;
+    fe_param_vec *params;
+    fe_stmt *stmt;
+    fe_stmt_vec *stmts;
+    fe_block block;
     fe_expr *expr;
     fe_arg arg;
     fe_arg_vec *args;
@@ -84,17 +102,30 @@ static void fe_yyerror(es_span *loc, void *scanner, fe_parser *p, const char *ms
 }
 
 %token SOURCE "'source'" LABEL "'label'" FEATURE "'feature'" ESTIMATOR "'estimator'" RUN "'run'"
+%token MODEL "'model'" DEF "'def'" PARAM "'param'" FOR "'for'" IN "'in'" IF "'if'" ELSE "'else'"
+%token RETURN "'return'" SCOPE "'scope'" AND "'and'" OR "'or'" NOT "'not'"
+%token EQ "'=='" NE "'!='" LE "'<='" GE "'>='"
 %token <tok> IDENT "identifier" NUMBER "number" STRING "string" BOOL "boolean"
 
 %type <expr> expr primary call list map item
 %type <arg> arg setting entry
 %type <args> arg_list setting_list settings entries
-%type <exprs> items
+%type <exprs> items subs
+%type <expr> sub
+%type <param> param
+%type <params> params param_list
+%type <stmt> stmt if_stmt
+%type <stmts> stmts
+%type <block> block
 %type <col> col
 %type <cols> columns col_list
 
+%left OR
+%left AND
+%precedence NOT
+%nonassoc '<' '>' LE GE EQ NE
 %left '+' '-'
-%left '*' '/'
+%left '*' '/' '@'
 %precedence NEG
 
 %%
@@ -111,6 +142,8 @@ kw_label:     LABEL     { yyerrok; } ;
 kw_feature:   FEATURE   { yyerrok; } ;
 kw_estimator: ESTIMATOR { yyerrok; } ;
 kw_run:       RUN       { yyerrok; } ;
+kw_model:     MODEL     { yyerrok; } ;
+kw_def:       DEF       { yyerrok; } ;
 
 comma: ',' { yyerrok; } ;
 
@@ -121,6 +154,57 @@ decl:
   | kw_feature IDENT '=' expr           { fe_ast_decl(p, @$, FE_D_FEATURE, @1, $2, @2, $4, NULL); }
   | kw_estimator IDENT '=' expr         { fe_ast_decl(p, @$, FE_D_ESTIMATOR, @1, $2, @2, $4, NULL); }
   | kw_run '{' settings '}'             { fe_ast_run(p, @$, @1, $3); }
+  | kw_model IDENT '(' params ')' block { fe_ast_function(p, @$, FE_D_MODEL, @1, $2, @2, $4, $6); }
+  | kw_def IDENT '(' params ')' block   { fe_ast_function(p, @$, FE_D_DEF, @1, $2, @2, $4, $6); }
+  ;
+
+params:
+    %empty                      { $$ = NULL; }
+  | param_list                  { $$ = $1; }
+  | param_list comma            { $$ = $1; }
+  ;
+
+param_list:
+    param                       { $$ = fe_ast_param_vec(p, NULL, $1); }
+  | param_list comma param      { $$ = fe_ast_param_vec(p, $1, $3); }
+  ;
+
+param:
+    IDENT                                       { $$ = fe_ast_param(p, @$, $1, @1, NULL, NULL, @1, NULL); }
+  | IDENT '=' expr                              { $$ = fe_ast_param(p, @$, $1, @1, NULL, NULL, @1, $3); }
+  | IDENT ':' IDENT                             { $$ = fe_ast_param(p, @$, $1, @1, &$3, NULL, @3, NULL); }
+  | IDENT ':' IDENT '=' expr                    { $$ = fe_ast_param(p, @$, $1, @1, &$3, NULL, @3, $5); }
+  | IDENT ':' IDENT '[' IDENT ']'               { $$ = fe_ast_param(p, @$, $1, @1, &$3, &$5, fe_span_join(@3, @6), NULL); }
+  | IDENT ':' IDENT '[' IDENT ']' '=' expr      { $$ = fe_ast_param(p, @$, $1, @1, &$3, &$5, fe_span_join(@3, @6), $8); }
+  | error                                       { $$ = NULL; }
+  ;
+
+block:
+    '{' stmts '}'               { $$ = fe_ast_block(p, @$, $2); }
+  ;
+
+stmts:
+    %empty                      { $$ = NULL; }
+  | stmts stmt                  { $$ = fe_ast_stmt_vec(p, $1, $2); }
+  | stmts ';'                   { $$ = $1; }
+  ;
+
+stmt:
+    IDENT '=' expr              { $$ = fe_ast_stmt(p, @$, FE_S_ASSIGN, &$1, @1, $3); }
+  | call                        { $$ = fe_ast_stmt(p, @$, FE_S_EXPR, NULL, @1, $1); }
+  | PARAM param                 { $$ = fe_ast_param_stmt(p, @$, $2); }
+  | RETURN expr                 { $$ = fe_ast_stmt(p, @$, FE_S_RETURN, NULL, @1, $2); }
+  | FOR IDENT IN expr block     { $$ = fe_ast_for(p, @$, $2, @2, NULL, @2, $4, $5); }
+  | FOR IDENT ',' IDENT IN expr block { $$ = fe_ast_for(p, @$, $2, @2, &$4, @4, $6, $7); }
+  | if_stmt
+  | SCOPE expr block            { $$ = fe_ast_scope(p, @$, $2, $3); }
+  | error                       { $$ = NULL; }
+  ;
+
+if_stmt:
+    IF expr block               { $$ = fe_ast_if(p, @$, $2, $3, NULL); }
+  | IF expr block ELSE block    { $$ = fe_ast_if(p, @$, $2, $3, &$5); }
+  | IF expr block ELSE if_stmt  { fe_block b = fe_ast_block_of(p, $5); $$ = fe_ast_if(p, @$, $2, $3, &b); }
   ;
 
 columns:
@@ -163,7 +247,17 @@ expr:
   | expr '-' expr               { $$ = fe_ast_binary(p, @$, '-', $1, $3); }
   | expr '*' expr               { $$ = fe_ast_binary(p, @$, '*', $1, $3); }
   | expr '/' expr               { $$ = fe_ast_binary(p, @$, '/', $1, $3); }
+  | expr '@' expr               { $$ = fe_ast_binary(p, @$, '@', $1, $3); }
+  | expr '<' expr               { $$ = fe_ast_binary(p, @$, '<', $1, $3); }
+  | expr '>' expr               { $$ = fe_ast_binary(p, @$, '>', $1, $3); }
+  | expr LE expr                { $$ = fe_ast_binary(p, @$, FE_OP_LE, $1, $3); }
+  | expr GE expr                { $$ = fe_ast_binary(p, @$, FE_OP_GE, $1, $3); }
+  | expr EQ expr                { $$ = fe_ast_binary(p, @$, FE_OP_EQ, $1, $3); }
+  | expr NE expr                { $$ = fe_ast_binary(p, @$, FE_OP_NE, $1, $3); }
+  | expr AND expr               { $$ = fe_ast_binary(p, @$, FE_OP_AND, $1, $3); }
+  | expr OR expr                { $$ = fe_ast_binary(p, @$, FE_OP_OR, $1, $3); }
   | '-' expr %prec NEG          { $$ = fe_ast_neg(p, @$, $2); }
+  | NOT expr                    { $$ = fe_ast_not(p, @$, $2); }
   ;
 
 primary:
@@ -176,6 +270,22 @@ primary:
   | map
   | '(' expr ')'                { $$ = fe_ast_paren(p, @$, $2); }
   | '(' error ')'               { $$ = fe_ast_error(p, @$); }
+  | primary '[' subs ']'        { $$ = fe_ast_index(p, @$, $1, $3); }
+  | primary '.' IDENT           { $$ = fe_ast_attr(p, @$, $1, $3, @3); }
+  ;
+
+subs:
+    sub                         { $$ = fe_ast_expr_vec(p, NULL, $1); }
+  | subs comma sub              { $$ = fe_ast_expr_vec(p, $1, $3); }
+  ;
+
+sub:
+    expr
+  | ':'                         { $$ = fe_ast_slice(p, @$, NULL, NULL); }
+  | expr ':'                    { $$ = fe_ast_slice(p, @$, $1, NULL); }
+  | ':' expr                    { $$ = fe_ast_slice(p, @$, NULL, $2); }
+  | expr ':' expr               { $$ = fe_ast_slice(p, @$, $1, $3); }
+  | error                       { $$ = fe_ast_error(p, @$); }
   ;
 
 call:
@@ -224,6 +334,8 @@ entries:
 
 entry:
     STRING ':' expr             { $$ = fe_ast_arg(p, @$, &$1, @1, $3); }
+  | IDENT ':' expr              { $$ = fe_ast_arg(p, @$, &$1, @1, $3); }
+  | IDENT '=' expr              { $$ = fe_ast_arg(p, @$, &$1, @1, $3); }
   | error                       { $$ = fe_ast_arg(p, @$, NULL, @$, NULL); }
   ;
 
@@ -240,7 +352,8 @@ entry:
 
 static int is_decl_start(int t)
 {
-    return t == TK_SOURCE || t == TK_LABEL || t == TK_FEATURE || t == TK_ESTIMATOR || t == TK_RUN;
+    return t == TK_SOURCE || t == TK_LABEL || t == TK_FEATURE || t == TK_ESTIMATOR || t == TK_RUN ||
+           t == TK_MODEL || t == TK_DEF;
 }
 
 /* Whether a declaration keyword at loc really starts a declaration: the
@@ -249,14 +362,16 @@ static int is_decl_start(int t)
  * keyword misused as a name. */
 static int starts_decl(const fe_parser *p, const es_span *loc)
 {
-    int t = p->last_tok;
+    int t = p->last_tok, line_start = 1;
+    for (int i = loc->off - 1; i >= 0 && p->src->text[i] != '\n'; i--)
+        if (p->src->text[i] != ' ' && p->src->text[i] != '\t' && p->src->text[i] != '\r') line_start = 0;
+    /* at the start of a line it is one, whatever came before (a stray token
+     * the parser is recovering from, say) */
+    if (line_start) return 1;
     if (t != 0 && t != TK_IDENT && t != TK_NUMBER && t != TK_STRING && t != TK_BOOL && t != ')' &&
         t != ']' && t != '}')
         return 0;
-    if (p->open.n == 0) return 1;
-    for (int i = loc->off - 1; i >= 0 && p->src->text[i] != '\n'; i--)
-        if (p->src->text[i] != ' ' && p->src->text[i] != '\t' && p->src->text[i] != '\r') return 0;
-    return 1;
+    return p->open.n == 0;
 }
 
 static int closer_of(int open) { return open == '(' ? ')' : open == '[' ? ']' : '}'; }
@@ -376,7 +491,9 @@ static void put_found(msgbuf *b, const fe_parser *p, yysymbol_kind_t k, es_span 
     case YYSYMBOL_STRING: put(b, "string "); put_text(b, p, loc); return;
     case YYSYMBOL_BOOL: put(b, "'"); put_text(b, p, loc); put(b, "'"); return;
     case YYSYMBOL_SOURCE: case YYSYMBOL_LABEL: case YYSYMBOL_FEATURE:
-    case YYSYMBOL_ESTIMATOR: case YYSYMBOL_RUN:
+    case YYSYMBOL_ESTIMATOR: case YYSYMBOL_RUN: case YYSYMBOL_MODEL: case YYSYMBOL_DEF:
+    case YYSYMBOL_PARAM: case YYSYMBOL_FOR: case YYSYMBOL_IN: case YYSYMBOL_IF: case YYSYMBOL_ELSE:
+    case YYSYMBOL_RETURN: case YYSYMBOL_SCOPE: case YYSYMBOL_AND: case YYSYMBOL_OR: case YYSYMBOL_NOT:
         put(b, "keyword %s", yysymbol_name(k)); return;
     default:
         if (loc.len == 0) put(b, "%s", yysymbol_name(k));   /* a closer fe_yylex inserted */
@@ -436,24 +553,38 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, fe_pars
             yysymbol_kind_t k = exp[i];
             if (expr_start && (k == YYSYMBOL_IDENT || k == YYSYMBOL_NUMBER || k == YYSYMBOL_STRING ||
                                k == YYSYMBOL_BOOL || k == S('(') || k == S('[') ||
-                               k == S('{') || k == S('-')))
+                               k == S('{') || k == S('-') || k == YYSYMBOL_NOT))
                 continue;
             if (decl_start && (k == YYSYMBOL_SOURCE || k == YYSYMBOL_LABEL || k == YYSYMBOL_FEATURE ||
-                               k == YYSYMBOL_ESTIMATOR || k == YYSYMBOL_RUN || k == YYSYMBOL_YYEOF))
+                               k == YYSYMBOL_ESTIMATOR || k == YYSYMBOL_RUN || k == YYSYMBOL_MODEL ||
+                               k == YYSYMBOL_DEF || k == YYSYMBOL_YYEOF))
                 continue;
-            if (operand_done && (k == S('+') || k == S('-') || k == S('*') ||
-                                 k == S('/') || k == S('(')))
+            if (operand_done && (k == S('+') || k == S('-') || k == S('*') || k == S('/') ||
+                                 k == S('(') || k == S('@') || k == S('<') || k == S('>') ||
+                                 k == S('[') || k == S('.') || k == YYSYMBOL_LE || k == YYSYMBOL_GE ||
+                                 k == YYSYMBOL_EQ || k == YYSYMBOL_NE || k == YYSYMBOL_AND ||
+                                 k == YYSYMBOL_OR))
                 continue;
             if (k == YYSYMBOL_YYerror || k == YYSYMBOL_YYUNDEF) continue;
             snprintf(names[i], sizeof names[i], "%s", yysymbol_name(k));
             alt[nalt++] = names[i];
         }
         if (operand_done && nalt == 0 && !decl_start) alt[nalt++] = "an operator";
-        if (decl_start) alt[nalt++] = "a new declaration (source, label, feature, estimator or run)";
+        if (decl_start)
+            alt[nalt++] = "a new declaration (source, label, feature, estimator, model, def or run)";
     }
 
     msgbuf b = { .n = 0 };
     b.s[0] = 0;
+    if (has(exp, n, YYSYMBOL_IDENT) && la >= YYSYMBOL_SOURCE && la <= YYSYMBOL_NOT && la != YYSYMBOL_IDENT &&
+        la != YYSYMBOL_NUMBER && la != YYSYMBOL_STRING && la != YYSYMBOL_BOOL) {
+        /* `feature for = ...`: a keyword where a name belongs */
+        put(&b, "'");
+        put_text(&b, p, loc);
+        put(&b, "' is a keyword and cannot be used as a name");
+        fe_syntax_error(p, loc, "%s", b.s);
+        return 0;
+    }
     if (nalt == 0) put(&b, "unexpected ");
     else {
         put(&b, "expected ");

@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include "sema.h"
+#include "model.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -42,7 +43,7 @@ typedef struct sem_msg {
     int seq;
 } sem_msg;
 
-typedef enum { N_SOURCE, N_LABEL, N_FEATURE, N_ESTIMATOR } sem_name_kind;
+typedef enum { N_SOURCE, N_LABEL, N_FEATURE, N_ESTIMATOR, N_MODEL, N_DEF } sem_name_kind;
 
 typedef struct sem_name {
     const char *name;
@@ -53,6 +54,7 @@ typedef struct sem_name {
     int done;              /* checked (ok or not) */
     void *obj;             /* es_source_spec * or es_feature * */
     int index;             /* source: index in sources; feature: index in features */
+    const fe_expr *column; /* feature: a model-level column (embedding(...)) made by the model */
 } sem_name;
 
 typedef struct sema {
@@ -194,6 +196,8 @@ static const char *kind_word(sem_name_kind k)
     case N_LABEL: return "label";
     case N_FEATURE: return "feature";
     case N_ESTIMATOR: return "estimator";
+    case N_MODEL: return "model";
+    case N_DEF: return "helper function";
     }
     return "declaration";
 }
@@ -339,7 +343,8 @@ static const char *found(sema *s, const fe_expr *e)
     case FE_E_IDENT: return es_sprintf(s->a, "the name '%s'", e->str);
     case FE_E_CALL: return es_sprintf(s->a, "a call to %s()", e->str);
     case FE_E_NUMBER: case FE_E_STRING: case FE_E_BOOL: case FE_E_LIST: case FE_E_MAP:
-    case FE_E_BINARY: case FE_E_NEG: case FE_E_ERROR:
+    case FE_E_BINARY: case FE_E_NEG: case FE_E_ERROR: case FE_E_NOT: case FE_E_INDEX: case FE_E_SLICE:
+    case FE_E_ATTR:
         return fe_expr_kind_name(e);
     }
     return fe_expr_kind_name(e);
@@ -368,7 +373,7 @@ static int const_num(sema *s, const fe_expr *e, const char *what, double *v)
         if (!isfinite(*v)) { error(s, e->span, "%s overflows", what); return -1; }
         return 0;
     case FE_E_STRING: case FE_E_BOOL: case FE_E_IDENT: case FE_E_CALL: case FE_E_LIST:
-    case FE_E_MAP: case FE_E_ERROR:
+    case FE_E_MAP: case FE_E_ERROR: case FE_E_NOT: case FE_E_INDEX: case FE_E_SLICE: case FE_E_ATTR:
         break;
     }
     error(s, e->span, "%s must be a number, not %s", what, found(s, e));
@@ -464,7 +469,8 @@ static void collect_names(sema *s)
             continue;
         }
         sem_name_kind k = d->kind == FE_D_SOURCE ? N_SOURCE : d->kind == FE_D_LABEL ? N_LABEL
-                        : d->kind == FE_D_FEATURE ? N_FEATURE : N_ESTIMATOR;
+                        : d->kind == FE_D_FEATURE ? N_FEATURE : d->kind == FE_D_MODEL ? N_MODEL
+                        : d->kind == FE_D_DEF ? N_DEF : N_ESTIMATOR;
         sem_name *prev = lookup(s, d->name);
         if (prev) {
             error(s, d->name_span, "'%s' is already declared (as a %s)", d->name, kind_word(prev->kind));
@@ -487,7 +493,7 @@ static void collect_names(sema *s)
             }
             first_est = d;
         }
-        sem_name n = { d->name, k, d, 0, 0, 0, NULL, -1 };
+        sem_name n = { d->name, k, d, 0, 0, 0, NULL, -1, NULL };
         es_vec_push(s->a, s->names, n);
     }
 }
@@ -665,9 +671,16 @@ static void check_source(sema *s, sem_name *n)
 static const char *const run_settings[] = {
     "train_data", "eval_data", "batch_size", "epochs", "steps", "shuffle_buffer", "seed",
     "model_dir", "log_every", "eval_batch_size",
+    /* the safe training loop (check_loop_settings) */
+    "max_steps", "save_checkpoints_steps", "save_checkpoints_secs", "keep_checkpoint_max",
+    "log_step_count_steps", "save_summary_steps", "eval_every_steps", "eval_every_secs",
+    "early_stopping", "early_stopping_patience", "nan_guard", "histograms", "warm_start_from",
+    "warm_start_vars",
 };
 enum { R_TRAIN, R_EVAL, R_BATCH, R_EPOCHS, R_STEPS, R_SHUFFLE, R_SEED, R_MODEL_DIR, R_LOG,
-       R_EVAL_BATCH, R_N };
+       R_EVAL_BATCH,
+       R_MAX_STEPS, R_CKPT_STEPS, R_CKPT_SECS, R_KEEP, R_LOG_STEPS, R_SUMMARY_STEPS, R_EVAL_STEPS,
+       R_EVAL_SECS, R_EARLY, R_PATIENCE, R_NAN_GUARD, R_HISTOGRAMS, R_WARM_FROM, R_WARM_VARS, R_N };
 
 /* The run block's settings by name (NULL where not given); reports unknown
  * and duplicate settings when report is set. */
@@ -765,6 +778,68 @@ static void choose_sources(sema *s)
     }
 }
 
+/* The training loop's settings (checkpoints, summaries, evaluation during
+ * training, hooks, warm start): each "not given" unless set, so the runtime
+ * can apply its defaults after the command line has had its say. */
+static void check_loop_settings(sema *s, const fe_arg *const *r, es_run_spec *run)
+{
+    run->keep_checkpoint_max = -1;
+    run->save_summary_steps = -1;
+    run->nan_guard = -1;
+    struct { int idx; int64_t *dst; int64_t min; } ints[] = {
+        { R_MAX_STEPS, &run->max_steps, 1 }, { R_CKPT_STEPS, &run->save_checkpoints_steps, 1 },
+        { R_KEEP, &run->keep_checkpoint_max, 0 }, { R_LOG_STEPS, &run->log_every, 1 },
+        { R_SUMMARY_STEPS, &run->save_summary_steps, 0 }, { R_EVAL_STEPS, &run->eval_every_steps, 1 },
+        { R_PATIENCE, &run->early_stopping_patience, 1 },
+    };
+    for (size_t i = 0; i < ES_ARRAY_LEN(ints); i++) {
+        const fe_arg *g = r[ints[i].idx];
+        int64_t v;
+        if (!g || const_int(s, g->value, g->name, &v)) continue;
+        if (v < ints[i].min)
+            error(s, g->value->span, "%s must be at least %lld, not %lld", g->name,
+                  (long long)ints[i].min, (long long)v);
+        else *ints[i].dst = v;
+    }
+    struct { int idx; double *dst; } secs[] = {
+        { R_CKPT_SECS, &run->save_checkpoints_secs }, { R_EVAL_SECS, &run->eval_every_secs } };
+    for (size_t i = 0; i < ES_ARRAY_LEN(secs); i++) {
+        const fe_arg *g = r[secs[i].idx];
+        double v;
+        if (!g || const_num(s, g->value, g->name, &v)) continue;
+        if (!(v > 0)) error(s, g->value->span, "%s must be a positive number of seconds, not %g", g->name, v);
+        else *secs[i].dst = v;
+    }
+    struct { int idx; int *dst; } bools[] = { { R_NAN_GUARD, &run->nan_guard }, { R_HISTOGRAMS, &run->histograms } };
+    for (size_t i = 0; i < ES_ARRAY_LEN(bools); i++)
+        if (r[bools[i].idx]) get_bool(s, r[bools[i].idx]->value, r[bools[i].idx]->name, bools[i].dst);
+    const char *str;
+    if (r[R_EARLY] && !get_str(s, r[R_EARLY]->value, "early_stopping (a metric name)", &str))
+        run->early_stopping = str;
+    if (r[R_WARM_FROM] && !get_str(s, r[R_WARM_FROM]->value, "warm_start_from", &str))
+        run->warm_start_from = es_path_join(s->a, s->src->dir, str);
+    if (r[R_WARM_VARS] && !get_str(s, r[R_WARM_VARS]->value, "warm_start_vars", &str))
+        run->warm_start_vars = str;
+    /* pairs that exclude one another, and settings that need another */
+    static const int excl[][2] = { { R_CKPT_STEPS, R_CKPT_SECS }, { R_EVAL_STEPS, R_EVAL_SECS }, { R_LOG, R_LOG_STEPS } };
+    for (size_t i = 0; i < ES_ARRAY_LEN(excl); i++)
+        if (r[excl[i][0]] && r[excl[i][1]]) {
+            const fe_arg *a = r[excl[i][0]], *b = r[excl[i][1]];
+            if (b->name_span.off < a->name_span.off) { const fe_arg *t = a; a = b; b = t; }
+            error(s, b->name_span, "give %s or %s, not both", a->name, b->name);
+            note(s, a->name_span, "%s is given here", a->name);
+        }
+    if (r[R_EARLY] && !r[R_EVAL_STEPS] && !r[R_EVAL_SECS])
+        error(s, r[R_EARLY]->name_span, "early_stopping watches evaluations during training: "
+              "set eval_every_steps or eval_every_secs too");
+    if (r[R_PATIENCE] && !r[R_EARLY])
+        error(s, r[R_PATIENCE]->name_span, "early_stopping_patience needs early_stopping = \"METRIC\"");
+    if (r[R_WARM_VARS] && !r[R_WARM_FROM])
+        error(s, r[R_WARM_VARS]->name_span, "warm_start_vars needs warm_start_from = \"MODEL_DIR\"");
+    /* max_steps without epochs: train to that step, however many passes it takes */
+    if (r[R_MAX_STEPS] && !r[R_EPOCHS]) run->epochs = 0;
+}
+
 static void check_run(sema *s)
 {
     const fe_arg *r[R_N];
@@ -797,6 +872,7 @@ static void check_run(sema *s)
     }
     /* steps without epochs: train for that many steps, however many passes it takes */
     if (r[R_STEPS] && !r[R_EPOCHS] && run->steps > 0) run->epochs = 0;
+    check_loop_settings(s, r, run);
     if (r[R_SEED]) {
         int64_t v;
         if (!const_int(s, r[R_SEED]->value, "seed", &v)) {
@@ -983,6 +1059,11 @@ static es_feature *feature_ref(sema *s, const fe_expr *e, const sem_name *self, 
         return NULL;
     }
     if (n == self) { error(s, e->span, "feature '%s' cannot be defined in terms of itself", name); return NULL; }
+    if (n->column) {
+        error(s, e->span, "%s must be a feature of the data; '%s' is an embedding, which the model makes",
+              what, name);
+        return NULL;
+    }
     if (!n->done) {
         error(s, e->span, "feature '%s' is declared later; declare it before '%s'", name, self->name);
         return NULL;
@@ -1006,7 +1087,7 @@ static int const_value(const fe_expr *e, double *v)
         *v = e->op == '+' ? l + r : e->op == '-' ? l - r : e->op == '*' ? l * r : l / r;
         return 1;
     case FE_E_STRING: case FE_E_BOOL: case FE_E_IDENT: case FE_E_CALL: case FE_E_LIST:
-    case FE_E_MAP: case FE_E_ERROR:
+    case FE_E_MAP: case FE_E_ERROR: case FE_E_NOT: case FE_E_INDEX: case FE_E_SLICE: case FE_E_ATTR:
         break;
     }
     return 0;
@@ -1066,7 +1147,8 @@ static int check_norm_expr(sema *s, const fe_expr *e, int *uses_x)
         }
         return bad ? -1 : 0;
     }
-    case FE_E_STRING: case FE_E_BOOL: case FE_E_LIST: case FE_E_MAP: case FE_E_ERROR:
+    case FE_E_STRING: case FE_E_BOOL: case FE_E_LIST: case FE_E_MAP: case FE_E_ERROR: case FE_E_NOT:
+    case FE_E_INDEX: case FE_E_SLICE: case FE_E_ATTR:
         break;
     }
     error(s, e->span, "a normalize expression is arithmetic in x, not %s", found(s, e));
@@ -1401,6 +1483,13 @@ static void f_indicator(sema *s, sem_name *self, es_feature *f, const fe_arg **a
 static void check_feature(sema *s, sem_name *n)
 {
     const fe_decl *d = n->decl;
+    if (d->value->kind == FE_E_CALL && strcmp(d->value->str, "embedding") == 0) {
+        /* a dense column the model makes (it owns a table of weights): checked where a
+         * model reads it, since only the model knows its scope */
+        n->column = d->value;
+        n->ok = n->done = 1;
+        return;
+    }
     es_feature *f = es_alloc(s->a, sizeof *f);
     f->name = d->name;
     f->span = d->span;
@@ -1413,9 +1502,9 @@ static void check_feature(sema *s, sem_name *n)
     es_vec_push(s->a, s->norm, (const fe_expr *)NULL);
 
     static const char *const known[] = { "numeric", "bucketized", "vocabulary", "identity", "hashed",
-                                         "crossed", "indicator" };
+                                         "crossed", "indicator", "embedding" };
     int which, bad = 0;
-    const fe_expr *call = expect_call(s, d, "feature column", known, 7, "numeric(COLUMN) or bucketized(COLUMN, [...])",
+    const fe_expr *call = expect_call(s, d, "feature column", known, 8, "numeric(COLUMN) or bucketized(COLUMN, [...])",
                                       &which);
     if (!call) { n->done = 1; return; }
     static const struct { const sem_param *p; int n; } sigs[] = {
@@ -1447,110 +1536,10 @@ static void check_feature(sema *s, sem_name *n)
     n->ok = !bad;
 }
 
-/* ---- estimator ------------------------------------------------------------------ */
-
-static const sem_param est_cls_params[] = { { "features", 1, 1 }, { "n_classes", 0, 0 }, { "optimizer", 0, 0 } };
-static const sem_param est_reg_params[] = { { "features", 1, 1 }, { "optimizer", 0, 0 } };
-
-static const sem_param opt_sgd[] = { { "learning_rate", 1, 1 } };
-static const sem_param opt_adagrad[] = { { "learning_rate", 1, 1 }, { "initial_accumulator_value", 0, 0 } };
-static const sem_param opt_adam[] = {
-    { "learning_rate", 1, 0 }, { "beta1", 0, 0 }, { "beta2", 0, 0 }, { "epsilon", 0, 0 },
-};
-static const sem_param opt_ftrl[] = {
-    { "learning_rate", 1, 0 }, { "learning_rate_power", 0, 0 }, { "initial_accumulator_value", 0, 0 },
-    { "l1", 0, 0 }, { "l2", 0, 0 },
-};
-
-/* A number checked against (lo, hi) bounds; closed says which ends are allowed. */
-static int num_in(sema *s, const fe_arg *g, const char *what, double *v, double lo, int lo_closed, double hi,
-                  int hi_closed, const char *range)
-{
-    if (!g) return 0;
-    double x;
-    if (const_num(s, g->value, what, &x)) return -1;
-    if ((lo_closed ? x < lo : x <= lo) || (hi_closed ? x > hi : x >= hi)) {
-        error(s, g->value->span, "%s must be %s, not %g", what, range, x);
-        return -1;
-    }
-    *v = x;
-    return 0;
-}
-
-/* TensorFlow's canned linear models default to FTRL with learning rate
- * min(0.2, 1/sqrt(number of feature columns)) (linear.py, _linear_learning_rate). */
-static double linear_default_lr(int nfeatures)
-{
-    double r = 1.0 / sqrt(nfeatures > 0 ? nfeatures : 1);
-    return r < 0.2 ? r : 0.2;
-}
-
-static int check_optimizer(sema *s, const fe_expr *e, int nfeatures)
-{
-    fe_checked *o = s->out;
-    static const char *const known[] = { "sgd", "adagrad", "adam", "ftrl" };
-    fe_expr bare;
-    if (e->kind == FE_E_IDENT) {
-        /* `optimizer = adam` means adam() with its defaults, as TensorFlow's optimizer='Adam' */
-        bare = *e;
-        bare.kind = FE_E_CALL;
-        bare.name_span = e->span;
-        bare.nargs = 0;
-        e = &bare;
-    }
-    if (e->kind != FE_E_CALL) {
-        error(s, e->span, "optimizer must be a call such as ftrl(learning_rate = 0.1), not %s", found(s, e));
-        return -1;
-    }
-    int which = -1;
-    for (int i = 0; i < 4; i++) if (strcmp(e->str, known[i]) == 0) which = i;
-    if (which < 0) {
-        const char *h = hint_among(s, e->str, known, 4);
-        if (*h) error(s, e->name_span, "unknown optimizer '%s'%s", e->str, h);
-        else error(s, e->name_span, "unknown optimizer '%s' (known: %s)", e->str, join_names(s, known, 4));
-        return -1;
-    }
-    o->opt_name = known[which];
-    o->opt_span = e->span;
-    gr_optimizer *opt = &o->opt;
-    /* the graph layer's defaults are TensorFlow 1.x's (accumulators 0.1, lr_power
-     * -0.5, Adam 0.9/0.999/1e-8); only the learning rates differ, below */
-    gr_optimizer_defaults(opt, which == 0 ? GR_OPT_SGD : which == 1 ? GR_OPT_ADAGRAD
-                             : which == 2 ? GR_OPT_ADAM : GR_OPT_FTRL);
-    const fe_arg *a[MAXP];
-    int bad = 0;
-    static const struct { const sem_param *p; int n; } sigs[] = {
-        { opt_sgd, 1 }, { opt_adagrad, 2 }, { opt_adam, 4 }, { opt_ftrl, 5 },
-    };
-    if (bind_args(s, e, sigs[which].p, sigs[which].n, a)) bad = 1;
-    if (which == 2) opt->lr = 0.001;
-    if (which == 3) { opt->lr = linear_default_lr(nfeatures); o->opt_default_lr = 1; }
-    if (a[0]) {
-        o->opt_default_lr = 0;
-        if (num_in(s, a[0], "learning_rate", &opt->lr, 0, 0, INFINITY, 0, "above 0")) bad = 1;
-    }
-    switch (which) {
-    case 1:
-        if (num_in(s, a[1], "initial_accumulator_value", &opt->initial_accum, 0, 0, INFINITY, 0, "above 0"))
-            bad = 1;
-        break;
-    case 2:
-        if (num_in(s, a[1], "beta1", &opt->beta1, 0, 1, 1, 0, "in [0, 1)")) bad = 1;
-        if (num_in(s, a[2], "beta2", &opt->beta2, 0, 1, 1, 0, "in [0, 1)")) bad = 1;
-        if (num_in(s, a[3], "epsilon", &opt->eps, 0, 0, INFINITY, 0, "above 0")) bad = 1;
-        break;
-    case 3:
-        if (num_in(s, a[1], "learning_rate_power", &opt->lr_power, -INFINITY, 0, 0, 1, "0 or less")) bad = 1;
-        if (num_in(s, a[2], "initial_accumulator_value", &opt->initial_accum, 0, 1, INFINITY, 0, "0 or more"))
-            bad = 1;
-        if (num_in(s, a[3], "l1", &opt->l1, 0, 1, INFINITY, 0, "0 or more")) bad = 1;
-        if (num_in(s, a[4], "l2", &opt->l2, 0, 1, INFINITY, 0, "0 or more")) bad = 1;
-        break;
-    default:
-        break;
-    }
-    return bad ? -1 : 0;
-}
+/* ---- estimator ------------------------------------------------------------------ *
+ * The estimator is a model instantiated with hyper-parameters: one of the file
+ * or a pre-made one of the stdlib. model.c runs it (the three graphs); here the
+ * file's declarations are handed over and its messages join the others. */
 
 /* Does f read column c of the training source, itself or through its inputs? */
 static int reads_column(const es_feature *f, int c)
@@ -1561,113 +1550,99 @@ static int reads_column(const es_feature *f, int c)
     return 0;
 }
 
-static void check_estimator(sema *s, sem_name *n, int label_ok)
+static void report_elab(void *ctx, es_diag_kind k, es_span sp, const char *msg)
 {
-    const fe_decl *d = n->decl;
+    sema *s = ctx;
+    if (k == ES_DIAG_ERROR) error(s, sp, "%s", msg);
+    else if (k == ES_DIAG_WARNING) warning(s, sp, "%s", msg);
+    else note(s, sp, "%s", msg);
+}
+
+/* spec.used: the features the programs read (their INPUT nodes), in the order the
+ * train program first reads them, each once. */
+static void fill_used(sema *s, gr_graph *const *prog)
+{
+    es_spec *sp = &s->out->spec;
+    sp->used = es_alloc(s->a, sizeof(es_feature *) * (size_t)(s->features.n + 1));
+    sp->nused = 0;
+    for (int k = 0; k < 3; k++) {
+        const gr_graph *g = prog[k];
+        if (!g) continue;
+        for (int i = 0; i < g->n; i++) {
+            if (g->nodes[i].op != GR_INPUT) continue;
+            for (int j = 0; j < s->features.n; j++) {
+                es_feature *f = s->features.v[j];
+                if (strcmp(f->name, g->nodes[i].name) != 0) continue;
+                int seen = 0;
+                for (int u = 0; u < sp->nused; u++) if (sp->used[u] == f) seen = 1;
+                if (!seen) sp->used[sp->nused++] = f;
+            }
+        }
+    }
+}
+
+static void check_estimator(sema *s, sem_name *n, int label_ok, const fe_file *const *stdlib, int nstdlib)
+{
     fe_checked *o = s->out;
-    o->est_name = d->name;
-    o->est_span = d->span;
-    static const char *const known[] = { "LinearClassifier", "LinearRegressor" };
-    int which, bad = 0;
-    const fe_expr *call = expect_call(s, d, "estimator", known, 2, "LinearClassifier(features = [...])", &which);
-    if (!call) return;
-    o->est_class = known[which];
-    o->est_kind = which == 0 ? FE_EST_LINEAR_CLASSIFIER : FE_EST_LINEAR_REGRESSOR;
-    const fe_arg *a[MAXP];
-    if (bind_args(s, call, which == 0 ? est_cls_params : est_reg_params, which == 0 ? 3 : 2, a)) bad = 1;
-    const fe_arg *opt_arg = which == 0 ? a[2] : a[1];
-    const es_label_spec *l = &o->spec.label;
-
-    /* the features */
-    if (a[0]) {
-        const fe_expr *e = a[0]->value;
-        if (get_list(s, e, "features")) bad = 1;
-        else if (e->nitems == 0) { error(s, e->span, "features is empty: a model needs at least one"); bad = 1; }
-        else {
-            o->est_features = es_alloc(s->a, sizeof(es_feature *) * (size_t)e->nitems);
-            for (int i = 0; i < e->nitems; i++) {
-                const fe_expr *k = e->items[i];
-                const char *name;
-                if (get_name(s, k, "each entry of features", &name)) { bad = 1; continue; }
-                int dup = 0;
-                for (int j = 0; j < i; j++)
-                    if (e->items[j]->kind == FE_E_IDENT && strcmp(e->items[j]->str, name) == 0) dup = 1;
-                if (dup) { error(s, k->span, "feature '%s' is listed twice", name); bad = 1; continue; }
-                sem_name *fn = lookup(s, name);
-                if (!fn || fn->kind != N_FEATURE) {
-                    if (fn) error(s, k->span, "'%s' is a %s, not a feature", name, kind_word(fn->kind));
-                    else if (s->train_ok && column_index(s->train, name) >= 0)
-                        error(s, k->span, "'%s' is a column, not a feature: declare one, e.g. feature %s_f = "
-                              "numeric(%s)", name, name, name);
-                    else error(s, k->span, "unknown feature '%s'%s", name, hint_decl(s, name, N_FEATURE));
-                    bad = 1;
-                    continue;
-                }
-                if (!fn->ok) { bad = 1; continue; }
-                o->est_features[o->nest_features++] = fn->obj;
-                /* the label's column among the inputs gives the answer away */
-                if (label_ok && l->column >= 0 && reads_column(fn->obj, l->column))
-                    warning(s, k->span, "feature '%s' reads the label's column '%s': the model would be "
-                            "given the answer", name, s->train->cols[l->column].name);
-            }
+    o->est_name = n->decl->name;
+    o->est_span = n->decl->span;
+    fe_global *globals = es_alloc(s->a, sizeof(fe_global) * (size_t)(s->names.n + 1));
+    for (int i = 0; i < s->names.n; i++) {
+        sem_name *m = &s->names.v[i];
+        fe_global *g = &globals[i];
+        g->name = m->name;
+        g->decl = m->decl;
+        switch (m->kind) {
+        case N_SOURCE: g->kind = FE_G_SOURCE; break;
+        case N_LABEL: g->kind = FE_G_LABEL; break;
+        case N_FEATURE:
+            g->kind = FE_G_FEATURE;
+            g->feature = m->ok && !m->column ? m->obj : NULL;
+            g->column = m->column;
+            break;
+        case N_ESTIMATOR: g->kind = FE_G_ESTIMATOR; break;
+        case N_MODEL: g->kind = FE_G_MODEL; break;
+        case N_DEF: g->kind = FE_G_DEF; break;
         }
     }
-
-    /* the head, from the label */
-    if (which == 0) {
-        int64_t k = 2;
-        int k_ok = 1;
-        if (a[1]) {
-            if (const_int(s, a[1]->value, "n_classes", &k)) k_ok = 0;
-            else if (k < 2 || k > INT32_MAX) {
-                error(s, a[1]->value->span, "n_classes must be at least 2, not %lld", (long long)k);
-                k_ok = 0;
-            }
-            if (!k_ok) bad = 1;
-        }
-        o->n_classes = (int)k;
-        if (!k_ok) {
-            /* said already */
-        } else if (label_ok && l->kind == ES_LABEL_NUMERIC) {
-            error(s, call->name_span, "LinearClassifier needs a class label, but label '%s' is numeric "
-                  "(use LinearRegressor)", l->name);
-            bad = 1;
-        } else if (label_ok && l->n_classes != k) {
-            error(s, a[1] ? a[1]->value->span : call->name_span,
-                  "n_classes is %lld but label '%s' has %d classes", (long long)k, l->name, l->n_classes);
-            note(s, l->span, "the label is declared here");
-            bad = 1;
-        }
-        o->spec.head = k == 2 ? ES_HEAD_BINARY : ES_HEAD_MULTICLASS;
-    } else {
-        o->n_classes = 1;
-        if (label_ok && l->kind != ES_LABEL_NUMERIC) {
-            error(s, call->name_span, "LinearRegressor needs a numeric label, but label '%s' has classes "
-                  "(use LinearClassifier)", l->name);
-            bad = 1;
-        }
-        o->spec.head = ES_HEAD_REGRESSION;
-    }
-
-    /* the optimizer: TensorFlow's default for linear models, FTRL */
-    int nfeat = a[0] && a[0]->value->kind == FE_E_LIST ? a[0]->value->nitems : 1;
-    if (opt_arg) {
-        if (check_optimizer(s, opt_arg->value, nfeat)) bad = 1;
-    } else {
-        gr_optimizer_defaults(&o->opt, GR_OPT_FTRL);
-        o->opt.lr = linear_default_lr(nfeat);
-        o->opt_name = "ftrl";
-        o->opt_default_lr = 1;
-        o->opt_span = d->span;
-    }
-
-    n->ok = !bad;
+    fe_elab_in in;
+    memset(&in, 0, sizeof in);
+    in.arena = s->a;
+    in.src = s->src;
+    in.spec = &o->spec;
+    in.label_ok = label_ok;
+    in.norm_expr = s->norm.v;
+    in.globals = globals;
+    in.nglobals = s->names.n;
+    in.stdlib = stdlib;
+    in.nstdlib = nstdlib;
+    in.estimator = n->decl;
+    in.report = report_elab;
+    in.ctx = s;
+    /* spec.features is read while the model runs (batch sizes, normalisation) */
+    o->spec.nfeatures = s->features.n;
+    o->spec.features = s->features.v;
+    fe_elab_out out;
+    int errors = fe_elaborate(&in, &out);
+    o->est_class = out.model_name;
+    for (int k = 0; k < 3; k++) o->prog[k] = out.prog[k];
+    n->ok = errors == 0;
     n->done = 1;
+    if (errors) return;
+    fill_used(s, o->prog);
+    /* the label's column among the inputs gives the answer away */
+    const es_label_spec *l = &o->spec.label;
+    if (label_ok && l->column >= 0)
+        for (int i = 0; i < o->spec.nused; i++)
+            if (reads_column(o->spec.used[i], l->column))
+                warning(s, o->spec.used[i]->span, "feature '%s' reads the label's column '%s': the model would be "
+                        "given the answer", o->spec.used[i]->name, s->train->cols[l->column].name);
 }
 
 /* ---- the whole file -------------------------------------------------------------- */
 
-int fe_sema(es_arena *a, const fe_file *file, es_diags *d, fe_checked *out)
+int fe_sema(es_arena *a, const fe_file *file, const fe_file *const *stdlib, int nstdlib, es_diags *d,
+            fe_checked *out)
 {
     sema s;
     memset(&s, 0, sizeof s);
@@ -1693,16 +1668,21 @@ int fe_sema(es_arena *a, const fe_file *file, es_diags *d, fe_checked *out)
         label_ok = check_label(&s, label) == 0 && s.train_ok;
         label->ok = label_ok;
         label->done = 1;
+        /* the head follows the label, as TensorFlow's heads do */
+        const es_label_spec *l = &out->spec.label;
+        out->spec.head = l->kind == ES_LABEL_NUMERIC ? ES_HEAD_REGRESSION
+                       : l->n_classes == 2 ? ES_HEAD_BINARY : ES_HEAD_MULTICLASS;
     }
     for (int i = 0; i < s.names.n; i++)
         if (s.names.v[i].kind == N_FEATURE) check_feature(&s, &s.names.v[i]);
-    if (est) check_estimator(&s, est, label_ok);
+    if (est) out->est_name = est->decl->name;
+    check_run(&s);
+    if (est && est->decl->value) check_estimator(&s, est, label_ok, stdlib, nstdlib);
     else error(&s, end_span(&s), "the model has no estimator: declare one, e.g. "
                "estimator model = LinearClassifier(features = [...])");
     if (!label)
         error(&s, est ? est->decl->kw_span : end_span(&s), "the model has no label: declare the column to "
               "predict, e.g. label y = vocabulary(COLUMN, [\"no\", \"yes\"]) or label y = numeric(COLUMN)");
-    check_run(&s);
 
     out->nsources = s.sources.n;
     out->sources = s.sources.v;

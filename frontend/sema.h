@@ -2,11 +2,12 @@
  * sema.h — semantic checks of a parsed .est file (frontend-internal).
  *
  * fe_sema resolves every name, checks every call against what the language
- * defines (csv, vocabulary, bucketized, LinearClassifier, ftrl, ...), reads
- * vocabulary files, and produces a checked model: the data half of es_spec
- * (sources, features, label, head, run settings) and the estimator's
- * configuration. Lowering (lower.c) turns that into graphs and completes the
- * spec (spec.used).
+ * defines (csv, vocabulary, bucketized, ...), reads vocabulary files, and
+ * produces a checked model: the data half of es_spec (sources, features,
+ * label, head, run settings). Then it runs the estimator's model (model.c)
+ * in the three modes, whose messages join the file's, and completes the spec
+ * (spec.used) from the programs' inputs. Lowering (lower.c) verifies the
+ * programs and fingerprints them.
  *
  * Invariants: every problem is a located diagnostic and checking goes on
  * after it; a declaration with an error is marked bad and references to it
@@ -22,29 +23,22 @@
 #include "../core/spec.h"
 #include "../graph/graph.h"
 
-typedef enum { FE_EST_LINEAR_CLASSIFIER, FE_EST_LINEAR_REGRESSOR } fe_est_kind;
-
 typedef struct fe_checked {
-    es_spec spec;                 /* all but spec.used (lowering decides that) */
+    es_spec spec;                 /* complete: used is filled from the programs' inputs */
     int nsources;
     es_source_spec **sources;     /* in declaration order */
     const fe_expr **norm_expr;    /* per spec.features[i]: the normalize expression (ES_NORM_EXPR) */
 
     /* the estimator */
     const char *est_name;         /* the declaration's name, e.g. "linear" */
-    const char *est_class;        /* "LinearClassifier" */
-    fe_est_kind est_kind;
-    int nest_features;
-    es_feature **est_features;    /* as listed (indicators included), no duplicates */
-    int n_classes;                /* 1 for a regressor */
-    gr_optimizer opt;
-    const char *opt_name;         /* "ftrl", ... */
-    int opt_default_lr;           /* 1 if the learning rate came from the default rule */
+    const char *est_class;        /* the model it instantiates: "LinearClassifier", a user model */
     es_span est_span;             /* the estimator declaration */
-    es_span opt_span;             /* the optimizer call (or the estimator if defaulted) */
+    gr_graph *prog[3];            /* built by running the model (model.c), per gr_prog_kind */
 } fe_checked;
 
-/* Checks file and fills out; returns the number of errors reported. */
-int fe_sema(es_arena *a, const fe_file *file, es_diags *d, fe_checked *out);
+/* Checks file and fills out, running the estimator's model (a model of the file or
+ * of the parsed stdlib) to build its programs; returns the number of errors reported. */
+int fe_sema(es_arena *a, const fe_file *file, const fe_file *const *stdlib, int nstdlib, es_diags *d,
+            fe_checked *out);
 
 #endif

@@ -300,15 +300,25 @@ static void test_census_programs(const fe_model *m)
     CHECK(shape_is(output(m->prog[GR_PROG_EVAL], "example_loss"), 2, GR_BATCH, 1), "eval: example_loss [B,1]");
     CHECK(!output(m->prog[GR_PROG_PREDICT], "example_loss"), "predict: no loss");
 
-    /* spans: a weight points at its feature's declaration, the label input at the label */
+    /* spans: a weight made by the stdlib points at the user's call site (the
+     * estimator's class name), an input at its feature, the label input at the label */
     const char *text = m->src->text;
     const char *fd = strstr(text, "feature age_b"), *ld = strstr(text, "label income");
-    int fline = 1, lline = 1;
+    const char *ed = strstr(text, "LinearClassifier(");
+    int fline = 1, lline = 1, eline = 1, ecol = 1;
     for (const char *q = text; q < fd; q++) fline += *q == '\n';
     for (const char *q = text; q < ld; q++) lline += *q == '\n';
+    for (const char *q = text; q < ed; q++) {
+        eline += *q == '\n';
+        ecol = *q == '\n' ? 1 : ecol + 1;
+    }
     const gr_node *w = named(t, GR_PARAM, "linear/age_b/weights");
-    CHECK(w && w->span.src == m->src && w->span.line == fline && w->span.col == 1,
-          "linear/age_b/weights carries line %d of its declaration, got %d", fline, w ? w->span.line : -1);
+    CHECK(w && w->span.src == m->src && w->span.line == eline && w->span.col == ecol,
+          "linear/age_b/weights carries the estimator's place %d:%d, got %d:%d", eline, ecol,
+          w ? w->span.line : -1, w ? w->span.col : -1);
+    const gr_node *in = named(t, GR_INPUT, "age_b");
+    CHECK(in && in->span.src == m->src && in->span.line == fline && in->span.col == 1,
+          "input age_b carries line %d of its declaration, got %d", fline, in ? in->span.line : -1);
     const gr_node *lab = named(t, GR_INPUT, "label");
     CHECK(lab && lab->span.line == lline, "the label input carries the label's line");
     int spanless = 0;
