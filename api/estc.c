@@ -9,8 +9,20 @@
  * names, same buffers), so a checkpoint loaded once serves all of them.
  *
  * A program run binds buffers by kind: PARAM -> the variable's storage, INPUT
- * -> the batch's feature or label array, everything else -> scratch sized for
- * the largest batch, allocated once.
+ * -> the batch's feature or label array (or the global step, for an INPUT
+ * named "global_step"), everything else -> scratch sized for the largest
+ * batch, allocated once.
+ *
+ * Training is the safe loop of docs/model_dir.md: the model_dir is locked,
+ * the newest good checkpoint restored (a damaged one is reported and passed
+ * over), the data stream re-opened with the run's seed and fast-forwarded to
+ * the checkpoint's position (which is then verified), and each step is
+ * followed by the hooks in a fixed order — NaN guard, logging, summaries,
+ * evaluation and early stopping, checkpoint — so that what a checkpoint
+ * records is exactly the state after its step. Everything that shapes the
+ * arithmetic (variables, data order, the global step fed to the program)
+ * comes from the checkpoint, never from the clock, which is why a resumed
+ * run ends bit-identical to one never stopped.
  */
 #define _GNU_SOURCE
 #include "estc/estc.h"
@@ -21,10 +33,12 @@
 #include "codegen/codegen.h"
 #include "runtime/runtime.h"
 #include "frontend/frontend.h"
+#include "internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const prog_names[3] = { "estc_train_step", "estc_eval_step", "estc_predict" };
 
@@ -43,9 +57,16 @@ struct estc_model {
     rt_vars vars;
     int vars_ready;          /* initialised and restored from model_dir */
     int64_t global_step;
+    int32_t step_feed[4];    /* what an INPUT "global_step" reads: the step being run */
     prog_run run[3];
     const char *data_override;
-    int32_t step_input;      /* fed to programs with a "global_step" INPUT (dropout) */
+    const char *eval_data;   /* evaluation during training reads this file */
+    int progress;
+    const volatile sig_atomic_t *stop;
+    /* where training stands besides the variables: restored from the
+     * checkpoint, then kept up to date by estc_train */
+    rt_ckpt_meta state;
+    int have_state;          /* a checkpoint (or a previous estc_train call) set it */
 };
 
 static int status_from(estc_status *st, const es_status *es)
@@ -70,6 +91,43 @@ void estc_open_options_init(estc_open_options *o)
 {
     memset(o, 0, sizeof *o);
     o->seed = -1;
+    o->keep_checkpoint_max = -1;
+    o->save_summary_steps = -1;
+    o->nan_guard = -1;
+    o->histograms = -1;
+    o->progress = -1;
+}
+
+/* Command-line settings win over the run block; then the defaults of the
+ * settings the run block leaves open (TensorFlow's RunConfig defaults). */
+static void apply_options(es_run_spec *run, es_arena *a, const estc_open_options *opt)
+{
+    if (opt->model_dir) run->model_dir = es_strdup(a, opt->model_dir);
+    if (opt->seed >= 0) run->seed = (uint64_t)opt->seed;
+    if (opt->steps > 0) run->steps = opt->steps;
+    if (opt->max_steps > 0) run->max_steps = opt->max_steps;
+    if (opt->epochs > 0) run->epochs = opt->epochs;
+    else if (opt->steps > 0 || opt->max_steps > 0) run->epochs = 0;   /* a step target replaces epochs */
+    if (opt->save_checkpoints_steps > 0) { run->save_checkpoints_steps = opt->save_checkpoints_steps; run->save_checkpoints_secs = 0; }
+    if (opt->save_checkpoints_secs > 0) { run->save_checkpoints_secs = opt->save_checkpoints_secs; run->save_checkpoints_steps = 0; }
+    if (opt->keep_checkpoint_max >= 0) run->keep_checkpoint_max = opt->keep_checkpoint_max;
+    if (opt->log_step_count_steps > 0) run->log_every = opt->log_step_count_steps;
+    if (opt->save_summary_steps >= 0) run->save_summary_steps = opt->save_summary_steps;
+    if (opt->eval_every_steps > 0) { run->eval_every_steps = opt->eval_every_steps; run->eval_every_secs = 0; }
+    if (opt->eval_every_secs > 0) { run->eval_every_secs = opt->eval_every_secs; run->eval_every_steps = 0; }
+    if (opt->warm_start_from) run->warm_start_from = es_strdup(a, opt->warm_start_from);
+    if (opt->warm_start_vars) run->warm_start_vars = es_strdup(a, opt->warm_start_vars);
+    if (opt->early_stopping) run->early_stopping = es_strdup(a, opt->early_stopping);
+    if (opt->early_stopping_patience > 0) run->early_stopping_patience = opt->early_stopping_patience;
+    if (opt->nan_guard >= 0) run->nan_guard = opt->nan_guard;
+    if (opt->histograms >= 0) run->histograms = opt->histograms;
+
+    if (run->save_checkpoints_steps <= 0 && run->save_checkpoints_secs <= 0) run->save_checkpoints_secs = 600;
+    if (run->keep_checkpoint_max < 0) run->keep_checkpoint_max = 5;
+    if (run->save_summary_steps < 0) run->save_summary_steps = 100;
+    if (run->nan_guard < 0) run->nan_guard = 1;
+    if (run->log_every <= 0) run->log_every = 100;
+    if (run->early_stopping_patience <= 0) run->early_stopping_patience = 5;
 }
 
 estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc_status *st)
@@ -89,11 +147,13 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
     }
     es_spec *sp = &m->fm->spec;
     es_arena *a = m->fm->arena;
-    if (opt->model_dir) sp->run.model_dir = es_strdup(a, opt->model_dir);
+    /* --seed also re-derives the seeds compiled into the programs (dropout) */
     if (opt->seed >= 0) fe_model_reseed(m->fm, (uint64_t)opt->seed);
-    if (opt->steps > 0) sp->run.steps = opt->steps;
-    if (opt->epochs > 0) sp->run.epochs = opt->epochs;
+    apply_options(&sp->run, a, opt);
     if (opt->data) m->data_override = es_strdup(a, opt->data);
+    if (opt->eval_data) m->eval_data = es_strdup(a, opt->eval_data);
+    m->progress = opt->progress;
+    m->stop = opt->stop;
 
     for (int k = 0; k < 3; k++) {
         es_status es = {0};
@@ -169,30 +229,49 @@ static int fill_statistics(estc_model *m, estc_status *st)
     return 0;
 }
 
-/* Creates every variable; restores them from model_dir when a checkpoint
- * exists. require_ckpt: evaluate/predict need a trained model. */
-static int prepare_vars(estc_model *m, int require_ckpt, estc_status *st)
+/* Creates every variable; restores them from the newest good checkpoint of
+ * model_dir (a damaged newer one is reported on `log` and passed over). A
+ * fresh model gets its normalisation statistics and, when training with
+ * warm_start_from, the matching variables of another model_dir.
+ * require_ckpt: evaluate/predict need a trained model. */
+static int prepare_vars(estc_model *m, int require_ckpt, FILE *log, estc_status *st)
 {
     if (m->vars_ready) return 0;
+    es_run_spec *run = &m->fm->spec.run;
     es_rng rng;
-    es_rng_seed(&rng, m->fm->spec.run.seed);
+    es_rng_seed(&rng, run->seed);
     es_status es = {0};
     for (int k = 0; k < 3; k++)
         if (rt_vars_add_graph(&m->vars, m->run[k].g, &rng, &es) != 0) return status_from(st, &es);
-    int64_t step = 0;
-    uint64_t fp = 0;
-    int r = rt_ckpt_load(model_dir(m), &m->vars, &step, &fp, &es);
+    rt_ckpt_meta meta;
+    int r = rt_ckpt_restore(model_dir(m), &m->vars, 1, &meta, &es);
+    if (r == 1 && meta.damaged[0] && log)
+        fprintf(log, "warning: %s; restored %s/%s (step %lld) instead\n", meta.damaged, model_dir(m),
+                meta.file, (long long)meta.global_step);
     if (r < 0) return status_from(st, &es);
-    if (r == 1 && fp != m->fm->fingerprint)
+    if (r == 1 && meta.fingerprint != m->fm->fingerprint)
         return fail(st, ESTC_EMODEL, "model_dir %s was trained with a different model "
                     "(fingerprint %016llx, this model %016llx)", model_dir(m),
-                    (unsigned long long)fp, (unsigned long long)m->fm->fingerprint);
+                    (unsigned long long)meta.fingerprint, (unsigned long long)m->fm->fingerprint);
     if (r == 0) {
         if (require_ckpt)
             return fail(st, ESTC_EIO, "no checkpoint in %s: run `estc train` first", model_dir(m));
+        memset(&meta, 0, sizeof meta);
         if (fill_statistics(m, st) != 0) return -1;
+        if (run->warm_start_from) {
+            int n;
+            int64_t from_step = 0;
+            if (rt_ckpt_warm_start(run->warm_start_from, &m->vars, run->warm_start_vars, &n, &from_step, &es) != 0)
+                return status_from(st, &es);
+            if (log)
+                fprintf(log, "warm-started %d variable%s matching \"%s\" from %s (step %lld)\n", n, n == 1 ? "" : "s",
+                        run->warm_start_vars ? run->warm_start_vars : ".*", run->warm_start_from,
+                        (long long)from_step);
+        }
     }
-    m->global_step = step;
+    m->global_step = meta.global_step;
+    m->state = meta;
+    m->have_state = r == 1;
     m->vars_ready = 1;
     return 0;
 }
@@ -239,19 +318,20 @@ static int prog_ready(estc_model *m, int k, int64_t max_batch, estc_status *st)
     return 0;
 }
 
-/* Points the program's INPUT buffers at a batch. */
+/* Points the program's INPUT buffers at a batch. An INPUT named "global_step"
+ * (i32 [1], e.g. for dropout masks that must differ per step yet be
+ * reproducible) reads the global step of the step being run: the number of
+ * steps taken before it, as TensorFlow's global step reads inside a step. */
 static int bind_batch(estc_model *m, prog_run *r, const rt_batch *b, estc_status *st)
 {
     es_spec *sp = &m->fm->spec;
+    m->step_feed[0] = (int32_t)m->global_step;
     for (int i = 0; i < r->g->n; i++) {
         gr_node *n = &r->g->nodes[i];
         if (n->op != GR_INPUT) continue;
         void *p = NULL;
         if (strcmp(n->name, "label") == 0) p = b->label;
-        else if (strcmp(n->name, "global_step") == 0) {
-            m->step_input = (int32_t)m->global_step;
-            p = &m->step_input;
-        }
+        else if (strcmp(n->name, "global_step") == 0) p = m->step_feed;
         else
             for (int f = 0; f < sp->nused; f++)
                 if (strcmp(sp->used[f]->name, n->name) == 0) { p = b->feat[f]; break; }
@@ -273,95 +353,17 @@ static const char *data_path(estc_model *m, const es_source_spec *src)
     return m->data_override ? m->data_override : src->path;
 }
 
-/* ---- train ---------------------------------------------------------------- */
+/* ---- evaluation (estc_evaluate and train-and-evaluate) ---------------------------- */
 
-int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st)
+static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_status *st)
 {
-    memset(st, 0, sizeof *st);
-    estc_train_result dummy;
-    if (!res) res = &dummy;
-    memset(res, 0, sizeof *res);
-    es_spec *sp = &m->fm->spec;
-    es_run_spec *run = &sp->run;
-    es_status es = {0};
-
-    if (es_mkdirs(model_dir(m), &es) != 0) return status_from(st, &es);
-    if (prepare_vars(m, 0, st) != 0) return -1;
-    if (prog_ready(m, GR_PROG_TRAIN, run->batch_size, st) != 0) return -1;
-    prog_run *r = &m->run[GR_PROG_TRAIN];
-
-    /* A resumed run draws a fresh shuffle order: the seed is mixed with the step. */
-    uint64_t seed = run->seed;
-    if (m->global_step > 0) seed ^= es_hash64(&m->global_step, sizeof m->global_step, 0x5eed);
-    int64_t epochs = run->steps > 0 ? 1000000000 : (run->epochs > 0 ? run->epochs : 1);
-    rt_stream *s = rt_stream_open(sp, sp->train, data_path(m, sp->train), 1, run->batch_size,
-                                  epochs, run->shuffle_buffer, seed, &es);
-    if (!s) return status_from(st, &es);
-
-    double t0 = es_now(), tlog = t0;
-    double loss_sum = 0;
-    int64_t loss_n = 0, steps_at_log = 0;
-    int rc = 0;
-    rt_batch b;
-    for (;;) {
-        if (run->steps > 0 && res->steps_run >= run->steps) break;
-        int got = rt_stream_next(s, &b, &es);
-        if (got < 0) { rc = status_from(st, &es); break; }
-        if (got == 0) break;
-        if (bind_batch(m, r, &b, st) != 0) { rc = -1; break; }
-        r->fn(r->bufs, b.n);
-        float loss = *output_f32(r, "loss");
-        if (!isfinite(loss)) {
-            rc = fail(st, ESTC_EDATA, "loss is %s at step %lld; stopping without saving "
-                      "(the last checkpoint in %s is kept)", isnan(loss) ? "NaN" : "infinite",
-                      (long long)(m->global_step + 1), model_dir(m));
-            break;
-        }
-        m->global_step++;
-        res->steps_run++;
-        res->examples += b.n;
-        loss_sum += loss;
-        loss_n++;
-        if (log && run->log_every > 0 && m->global_step % run->log_every == 0) {
-            double now = es_now();
-            fprintf(log, "step %lld: loss = %.6f (%.0f steps/s)\n", (long long)m->global_step,
-                    loss_sum / (double)loss_n, (double)(res->steps_run - steps_at_log) / (now - tlog));
-            res->final_loss = loss_sum / (double)loss_n;
-            loss_sum = 0; loss_n = 0; tlog = now; steps_at_log = res->steps_run;
-        }
-    }
-    res->rows_skipped = rt_stream_skipped(s);
-    rt_stream_close(s);
-    if (loss_n) res->final_loss = loss_sum / (double)loss_n;
-    res->seconds = es_now() - t0;
-    res->global_step = m->global_step;
-    if (rc != 0) return rc;
-    if (rt_ckpt_save(model_dir(m), &m->vars, m->global_step, m->fm->fingerprint, &es) != 0)
-        return status_from(st, &es);
-    if (log) {
-        fprintf(log, "trained %lld steps (%lld examples) in %.2f s: %.0f examples/s; final loss %.6f\n",
-                (long long)res->steps_run, (long long)res->examples, res->seconds,
-                res->seconds > 0 ? (double)res->examples / res->seconds : 0.0, res->final_loss);
-        if (res->rows_skipped)
-            fprintf(log, "skipped %lld malformed rows\n", (long long)res->rows_skipped);
-        fprintf(log, "saved checkpoint at step %lld in %s\n", (long long)m->global_step, model_dir(m));
-    }
-    return 0;
-}
-
-/* ---- evaluate ------------------------------------------------------------------ */
-
-int estc_evaluate(estc_model *m, estc_metrics *out, estc_status *st)
-{
-    memset(st, 0, sizeof *st);
     memset(out, 0, sizeof *out);
     es_spec *sp = &m->fm->spec;
     es_status es = {0};
-    if (prepare_vars(m, 1, st) != 0) return -1;
     int64_t bs = sp->run.eval_batch_size > 0 ? sp->run.eval_batch_size : 1024;
     if (prog_ready(m, GR_PROG_EVAL, bs, st) != 0) return -1;
     prog_run *r = &m->run[GR_PROG_EVAL];
-    rt_stream *s = rt_stream_open(sp, sp->eval, data_path(m, sp->eval), 1, bs, 1, 0, 0, &es);
+    rt_stream *s = rt_stream_open(sp, sp->eval, path, 1, bs, 1, 0, 0, &es);
     if (!s) return status_from(st, &es);
     int K = sp->head == ES_HEAD_MULTICLASS ? sp->label.n_classes : 1;
     rt_metrics *mt = rt_metrics_new(sp->head, K);
@@ -393,6 +395,519 @@ int estc_evaluate(estc_model *m, estc_metrics *out, estc_status *st)
     return rc;
 }
 
+/* ---- train ---------------------------------------------------------------- */
+
+/* Which way is better for a metric early stopping may watch: +1 higher, -1
+ * lower, 0 neither (a mean of predictions or labels has no better). */
+static int metric_direction(const char *name)
+{
+    static const char *const up[] = { "accuracy", "auc", "auc_precision_recall", "precision", "recall" };
+    static const char *const down[] = { "loss", "average_loss", "rmse", "mae" };
+    for (size_t i = 0; i < ES_ARRAY_LEN(up); i++) if (!strcmp(name, up[i])) return 1;
+    for (size_t i = 0; i < ES_ARRAY_LEN(down); i++) if (!strcmp(name, down[i])) return -1;
+    return 0;
+}
+
+/* The learning rate of the model's optimizer, when one constant one is known:
+ * every optimizer op (apply_*) keeps it in f[0]. */
+static int learning_rate(const gr_graph *g, double *lr)
+{
+    int found = 0;
+    for (int i = 0; i < g->n; i++) {
+        const gr_node *n = &g->nodes[i];
+        if (strncmp(gr_ops[n->op].name, "apply_", 6) != 0) continue;
+        if (found && n->f[0] != *lr) return 0;   /* several rates: none is "the" rate */
+        *lr = n->f[0];
+        found = 1;
+    }
+    return found;
+}
+
+typedef struct trainer {
+    estc_model *m;
+    es_run_spec *run;
+    prog_run *r;
+    rt_stream *s;
+    rt_progress *pg;
+    FILE *log;
+    rt_events *ev, *ev_eval;  /* model_dir and model_dir/eval summaries (NULL = none yet) */
+    double lr;
+    int have_lr;
+    int64_t first_step;       /* global step when this call started */
+    int64_t target;           /* global step to stop at (INT64_MAX = none) */
+    int64_t total;            /* best estimate of the final step for the progress bar, 0 unknown */
+    /* windows */
+    double t_log, loss_sum, sum_loss;
+    int64_t step_log, ex_log, loss_n, sum_n;
+    double t_ckpt, t_eval;
+    int64_t last_saved, last_eval;
+    /* early stopping */
+    int early_dir;            /* 0 = off */
+    const char *early_metric;
+    estc_train_result *res;
+    int bar;                  /* a progress bar replaces the periodic log lines */
+    int64_t consumed0;        /* examples of the stream consumed before this call */
+    int total_final;          /* total no longer changes */
+} trainer;
+
+static void log_line(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(trainer *t, const char *fmt, ...)
+{
+    if (!t->log) return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    rt_progress_log(t->pg, "%s", buf);
+}
+
+static int flush_events(rt_events *w, estc_status *st)
+{
+    es_status es = {0};
+    if (w && rt_events_flush(w, &es) != 0) return status_from(st, &es);
+    return 0;
+}
+
+/* The NaN guard's report: the step, the first non-finite value of the step's
+ * computation, and the variables the step's update has spoiled. */
+static int nan_stop(trainer *t, double loss, int64_t batch_n, estc_status *st)
+{
+    estc_model *m = t->m;
+    char what[768];
+    int found = rt_first_nonfinite(t->r->g, t->r->bufs, batch_n, what, sizeof what);
+    int nbad;
+    const rt_var *v = rt_vars_first_nonfinite(&m->vars, &nbad);
+    char vars[512] = "";
+    if (v) snprintf(vars, sizeof vars, "; after its update %d variable%s hold non-finite values, the first "
+                    "variable %s", nbad, nbad == 1 ? "" : "s", v->name);
+    char kept[256];
+    if (t->last_saved >= 0 || m->have_state)
+        snprintf(kept, sizeof kept, "the last good checkpoint, step %lld, is kept in %s",
+                 (long long)(t->last_saved >= 0 ? t->last_saved : m->state.global_step), model_dir(m));
+    else snprintf(kept, sizeof kept, "%s has no checkpoint yet", model_dir(m));
+    return fail(st, ESTC_EDATA, "NaN guard: the loss is %s at step %lld; the first non-finite tensor is %s%s. "
+                "Training stopped without saving; %s",
+                isnan(loss) ? "NaN" : "infinite", (long long)(m->global_step + 1),
+                found ? what : "none of the step's (only the loss)", vars, kept);
+}
+
+static int save_checkpoint(trainer *t, estc_status *st)
+{
+    estc_model *m = t->m;
+    if (t->last_saved == m->global_step) return 0;
+    if (t->run->nan_guard) {
+        int nbad;
+        const rt_var *v = rt_vars_first_nonfinite(&m->vars, &nbad);
+        if (v)
+            return fail(st, ESTC_EDATA, "NaN guard: at step %lld the first non-finite tensor is variable %s "
+                        "(%d variable%s hold NaN or infinity) though the loss was finite; not saving it: "
+                        "the last good checkpoint in %s is kept", (long long)m->global_step, v->name, nbad,
+                        nbad == 1 ? "" : "s", model_dir(m));
+    }
+    rt_ckpt_meta *meta = &m->state;
+    meta->global_step = m->global_step;
+    meta->fingerprint = m->fm->fingerprint;
+    meta->has_input = 1;
+    rt_stream_position(t->s, &meta->input);
+    meta->seed = t->run->seed;
+    meta->shuffle_buffer = t->run->shuffle_buffer;
+    meta->batch_size = t->run->batch_size;
+    es_status es = {0};
+    if (rt_ckpt_write(model_dir(m), &m->vars, meta, (int)t->run->keep_checkpoint_max, &es) != 0)
+        return status_from(st, &es);
+    m->have_state = 1;
+    t->last_saved = m->global_step;
+    t->res->checkpoint_step = m->global_step;
+    t->t_ckpt = es_now();
+    log_line(t, "saved checkpoint model-%lld.safetensors", (long long)m->global_step);
+    return 0;
+}
+
+/* Evaluation during training: metrics logged and written to model_dir/eval;
+ * then early stopping's verdict (*stop = 1). */
+static int evaluate_now(trainer *t, int *stop, estc_status *st)
+{
+    estc_model *m = t->m;
+    es_spec *sp = &m->fm->spec;
+    estc_metrics mt;
+    if (run_eval(m, m->eval_data ? m->eval_data : sp->eval->path, &mt, st) != 0) return -1;
+    t->last_eval = m->global_step;
+    t->t_eval = es_now();
+    es_status es = {0};
+    if (!t->ev_eval) {
+        char *dir = es_path_join(m->fm->arena, model_dir(m), "eval");
+        if (!(t->ev_eval = rt_events_open(dir, &es))) return status_from(st, &es);
+        if (t->first_step > 0) rt_events_session_start(t->ev_eval, t->first_step + 1);
+    }
+    char line[1024];
+    size_t k = (size_t)snprintf(line, sizeof line, "eval at step %lld:", (long long)m->global_step);
+    double watched = NAN;
+    int have_watched = 0;
+    for (int i = 0; i < mt.n; i++) {
+        if (!strcmp(mt.name[i], "global_step")) continue;
+        rt_events_scalar(t->ev_eval, m->global_step, mt.name[i], mt.value[i]);
+        if (k < sizeof line) k += (size_t)snprintf(line + k, sizeof line - k, " %s = %.6g", mt.name[i], mt.value[i]);
+        if (t->early_dir && !strcmp(mt.name[i], t->early_metric)) { watched = mt.value[i]; have_watched = 1; }
+    }
+    log_line(t, "%s", line);
+    if (flush_events(t->ev_eval, st) != 0) return -1;
+    if (!t->early_dir || !have_watched) return 0;
+    rt_ckpt_meta *s = &m->state;
+    if (s->has_early && strcmp(s->early_metric, t->early_metric) != 0) {
+        log_line(t, "note: early stopping now watches %s, not %s: its history starts afresh", t->early_metric,
+                 s->early_metric);
+        s->has_early = 0;
+    }
+    if (!s->has_early) {
+        s->has_early = 1;
+        snprintf(s->early_metric, sizeof s->early_metric, "%s", t->early_metric);
+        s->early_best = NAN;
+        s->early_best_step = m->global_step;
+        s->early_bad = 0;
+    }
+    /* a NaN evaluation never improves, and a NaN best is beaten by any number */
+    int better = isfinite(watched) && (!isfinite(s->early_best) ||
+                 (t->early_dir > 0 ? watched > s->early_best : watched < s->early_best));
+    if (better) {
+        s->early_best = watched;
+        s->early_best_step = m->global_step;
+        s->early_bad = 0;
+    } else {
+        s->early_bad++;
+    }
+    if (s->early_bad >= t->run->early_stopping_patience) {
+        log_line(t, "early stopping at step %lld: %s has not improved for %lld evaluations "
+                 "(best %.6g at step %lld)", (long long)m->global_step, t->early_metric,
+                 (long long)s->early_bad, s->early_best, (long long)s->early_best_step);
+        *stop = 1;
+    }
+    return 0;
+}
+
+/* Opens the training stream at the position the model_dir stands at and
+ * checks it against what the checkpoint recorded. */
+static int open_stream(trainer *t, estc_status *st)
+{
+    estc_model *m = t->m;
+    es_spec *sp = &m->fm->spec;
+    es_run_spec *run = t->run;
+    es_status es = {0};
+    int64_t epochs = run->epochs > 0 ? run->epochs : INT64_MAX / 4;
+    t->s = rt_stream_open(sp, sp->train, data_path(m, sp->train), 1, run->batch_size, epochs,
+                          run->shuffle_buffer, run->seed, &es);
+    if (!t->s) return status_from(st, &es);
+    const rt_ckpt_meta *cm = &m->state;
+    int64_t consumed = 0;
+    if (m->have_state && cm->has_input) consumed = cm->input.examples;
+    else if (m->global_step > 0) {
+        consumed = m->global_step * run->batch_size;
+        log_line(t, "note: the checkpoint records no input position (an older estc wrote it); "
+                 "assuming %lld examples were consumed", (long long)consumed);
+    }
+    t->consumed0 = consumed;
+    if (consumed > 0) {
+        double t0 = es_now();
+        int64_t done = rt_stream_skip(t->s, consumed, &es);
+        if (done < 0) return status_from(st, &es);
+        if (done == consumed && m->have_state && cm->has_input) {
+            rt_stream_pos now;
+            rt_stream_position(t->s, &now);
+            const rt_stream_pos *was = &cm->input;
+            if (cm->seed != run->seed || cm->shuffle_buffer != run->shuffle_buffer)
+                log_line(t, "note: the checkpoint's data order used seed %llu and shuffle_buffer %lld, this run "
+                         "seed %llu and shuffle_buffer %lld: training continues at example %lld of the new order",
+                         (unsigned long long)cm->seed, (long long)cm->shuffle_buffer,
+                         (unsigned long long)run->seed, (long long)run->shuffle_buffer, (long long)consumed);
+            else if (now.epoch != was->epoch || now.in_epoch != was->in_epoch || now.offset != was->offset ||
+                     now.rows_skipped != was->rows_skipped || memcmp(now.rng, was->rng, sizeof now.rng) ||
+                     now.buffer_hash != was->buffer_hash)
+                log_line(t, "warning: the training data is not what the checkpoint saw: after %lld examples the "
+                         "checkpoint was at epoch %lld, example %lld, byte %lld, %lld bad rows; this data is at "
+                         "epoch %lld, example %lld, byte %lld, %lld bad rows%s. Training continues, but not "
+                         "exactly as the interrupted run would have", (long long)consumed,
+                         (long long)was->epoch, (long long)was->in_epoch, (long long)was->offset,
+                         (long long)was->rows_skipped, (long long)now.epoch, (long long)now.in_epoch,
+                         (long long)now.offset, (long long)now.rows_skipped,
+                         now.buffer_hash != was->buffer_hash ? " and other shuffle-buffer contents" : "");
+        }
+        if (done < consumed || rt_stream_done(t->s)) return 1;   /* the epochs are done: nothing left */
+        log_line(t, "resuming at step %lld: skipped %lld examples of the data stream in %.2f s",
+                 (long long)m->global_step, (long long)consumed, es_now() - t0);
+    }
+    return rt_stream_done(t->s) ? 1 : 0;
+}
+
+/* The progress bar's idea of the last step: the step target, or where the
+ * epochs end once an epoch's size is known. */
+static void estimate_total(trainer *t)
+{
+    int64_t total = t->target != INT64_MAX ? t->target : 0;
+    int64_t R = rt_stream_epoch_rows(t->s);
+    if (t->run->epochs > 0 && R > 0) {
+        int64_t left = t->run->epochs * R - (t->consumed0 + t->res->examples);
+        int64_t bs = t->run->batch_size;
+        int64_t e = t->m->global_step + (left > 0 ? (left + bs - 1) / bs : 0);
+        if (!total || e < total) total = e;
+        t->total_final = 1;
+    }
+    t->total = total;
+}
+
+/* The logging hook: every log_every steps, the window's mean loss and speed,
+ * as a log line (unless a progress bar shows them) and as summaries. */
+static void log_hook(trainer *t)
+{
+    estc_model *m = t->m;
+    double now = es_now(), dt = now - t->t_log;
+    double sps = dt > 0 ? (double)(m->global_step - t->step_log) / dt : 0;
+    double eps = dt > 0 ? (double)(t->res->examples - t->ex_log) / dt : 0;
+    double mean = t->loss_n ? t->loss_sum / (double)t->loss_n : NAN;
+    t->res->final_loss = mean;
+    if (t->ev) {
+        rt_events_scalar(t->ev, m->global_step, "global_step/sec", sps);
+        rt_events_scalar(t->ev, m->global_step, "examples/sec", eps);
+    }
+    if (!t->bar)
+        log_line(t, "step %lld: loss = %.6f (%.1f global_step/sec, %.0f examples/sec)",
+                 (long long)m->global_step, mean, sps, eps);
+    t->t_log = now;
+    t->step_log = m->global_step;
+    t->ex_log = t->res->examples;
+    t->loss_sum = 0;
+    t->loss_n = 0;
+}
+
+/* The summary hook: the mean loss since the last summary, the learning rate,
+ * and (with histograms) every trainable variable. */
+static int summary_hook(trainer *t, estc_status *st)
+{
+    estc_model *m = t->m;
+    if (!t->ev) return 0;
+    rt_events_scalar(t->ev, m->global_step, "loss", t->sum_n ? t->sum_loss / (double)t->sum_n : NAN);
+    if (t->have_lr) rt_events_scalar(t->ev, m->global_step, "learning_rate", t->lr);
+    if (t->run->histograms)
+        for (int i = 0; i < m->vars.n; i++)
+            if (m->vars.v[i].trainable)
+                rt_events_histogram(t->ev, m->global_step, m->vars.v[i].name, m->vars.v[i].data, m->vars.v[i].numel);
+    t->sum_loss = 0;
+    t->sum_n = 0;
+    return flush_events(t->ev, st);
+}
+
+int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st)
+{
+    memset(st, 0, sizeof *st);
+    estc_train_result dummy;
+    if (!res) res = &dummy;
+    memset(res, 0, sizeof *res);
+    res->checkpoint_step = -1;
+    es_spec *sp = &m->fm->spec;
+    es_run_spec *run = &sp->run;
+    es_status es = {0};
+    double t0 = es_now();
+
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.m = m;
+    t.run = run;
+    t.log = log;
+    t.res = res;
+    t.last_saved = t.last_eval = -1;
+    t.bar = log && (m->progress > 0 || (m->progress < 0 && isatty(fileno(log))));
+    t.pg = rt_progress_new(log, t.bar);
+
+    int lock = rt_ckpt_lock(model_dir(m), &es);
+    if (lock < 0) { rt_progress_free(t.pg); return status_from(st, &es); }
+    rt_ckpt_clean(model_dir(m));
+    int rc = 0;
+#define FAIL_OUT() do { rc = -1; goto out; } while (0)
+    if (prepare_vars(m, 0, log, st) != 0) FAIL_OUT();
+    t.first_step = m->global_step;
+    res->global_step = m->global_step;
+
+    /* the targets: max_steps is absolute, steps counts from here */
+    t.target = INT64_MAX;
+    if (run->max_steps > 0) t.target = run->max_steps;
+    if (run->steps > 0 && m->global_step + run->steps < t.target) t.target = m->global_step + run->steps;
+    if (m->global_step >= t.target) {
+        res->stop_reason = ESTC_STOP_NOTHING;
+        if (log)
+            fprintf(log, "nothing to do: the global step of %s is %lld, which has reached max_steps %lld "
+                    "(use --steps N to train N more steps, or a larger --max-steps)\n",
+                    model_dir(m), (long long)m->global_step, (long long)run->max_steps);
+        goto out;
+    }
+    if (run->early_stopping) {
+        t.early_metric = run->early_stopping;
+        t.early_dir = metric_direction(run->early_stopping);
+        int K = sp->head == ES_HEAD_MULTICLASS ? sp->label.n_classes : 1;
+        rt_metrics *mt = rt_metrics_new(sp->head, K);
+        const char **names;
+        const double *vals;
+        int n = rt_metrics_result(mt, 0, &names, &vals), known = 0;
+        char list[512] = "";
+        size_t k = 0;
+        for (int i = 0; i < n; i++) {
+            if (!strcmp(names[i], run->early_stopping)) known = 1;
+            if (metric_direction(names[i]) && k < sizeof list)
+                k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", k ? ", " : "", names[i]);
+        }
+        rt_metrics_free(mt);
+        if (!known || !t.early_dir) {
+            rc = fail(st, ESTC_EINVAL, "early_stopping cannot watch \"%s\": %s; it can watch %s", run->early_stopping,
+                      known ? "that metric has no better direction" : "this model's evaluation has no such metric",
+                      list);
+            goto out;
+        }
+        if (run->eval_every_steps <= 0 && run->eval_every_secs <= 0) {
+            rc = fail(st, ESTC_EINVAL, "early_stopping needs evaluations during training: set eval_every_steps "
+                      "or eval_every_secs");
+            goto out;
+        }
+    }
+
+    int r = open_stream(&t, st);
+    if (r < 0) FAIL_OUT();
+    if (r == 1 && m->global_step == 0) {
+        rc = fail(st, ESTC_EDATA, "%s has no examples to train on", data_path(m, sp->train));
+        goto out;
+    }
+    if (r == 1) {
+        res->stop_reason = ESTC_STOP_NOTHING;
+        if (log)
+            fprintf(log, "nothing to do: %s has already been trained for %lld epoch%s (global step %lld); "
+                    "use --epochs N with a larger N, or --steps N, to train more\n", model_dir(m),
+                    (long long)run->epochs, run->epochs == 1 ? "" : "s", (long long)m->global_step);
+        goto out;
+    }
+    if (prog_ready(m, GR_PROG_TRAIN, run->batch_size, st) != 0) FAIL_OUT();
+    prog_run *pr = t.r = &m->run[GR_PROG_TRAIN];
+    t.have_lr = learning_rate(pr->g, &t.lr);
+    if (run->save_summary_steps > 0) {
+        if (!(t.ev = rt_events_open(model_dir(m), &es))) { rc = status_from(st, &es); goto out; }
+        /* TensorBoard drops what a crashed run wrote after the checkpoint's step,
+         * which this run writes again; the points at that step are kept (the
+         * hooks ran before the checkpoint was saved, see the loop) */
+        if (m->global_step > 0) rt_events_session_start(t.ev, m->global_step + 1);
+    }
+
+    t.t_log = t.t_ckpt = t.t_eval = t0 = es_now();   /* speed counts the loop, not compiling */
+    t.step_log = m->global_step;
+    estimate_total(&t);
+    int stop = 0;
+    rt_batch b;
+    for (;;) {
+        if (m->stop && *m->stop) { res->stop_reason = ESTC_STOP_SIGNAL; break; }
+        if (m->global_step >= t.target) break;
+        int got = rt_stream_next(t.s, &b, &es);
+        if (got < 0) { rc = status_from(st, &es); break; }
+        if (got == 0) break;
+        if (bind_batch(m, pr, &b, st) != 0) { rc = -1; break; }
+        pr->fn(pr->bufs, b.n);
+        float loss = *output_f32(pr, "loss");
+        if (run->nan_guard && !isfinite(loss)) { rc = nan_stop(&t, loss, b.n, st); break; }
+        m->global_step++;
+        res->steps_run++;
+        res->examples += b.n;
+        t.loss_sum += loss; t.loss_n++;
+        t.sum_loss += loss; t.sum_n++;
+        int64_t gs = m->global_step;
+        if (gs % run->log_every == 0) log_hook(&t);
+        if (run->save_summary_steps > 0 && gs % run->save_summary_steps == 0 && summary_hook(&t, st) != 0) { rc = -1; break; }
+        if (run->eval_every_steps > 0 ? gs % run->eval_every_steps == 0
+            : run->eval_every_secs > 0 && es_now() - t.t_eval >= run->eval_every_secs) {
+            if (evaluate_now(&t, &stop, st) != 0) { rc = -1; break; }
+            if (stop) res->stop_reason = ESTC_STOP_EARLY;
+        }
+        if (run->save_checkpoints_steps > 0 ? gs % run->save_checkpoints_steps == 0
+            : es_now() - t.t_ckpt >= run->save_checkpoints_secs) {
+            if (save_checkpoint(&t, st) != 0) { rc = -1; break; }
+        }
+        if (stop) break;
+        if (t.bar) {
+            if (!t.total_final) estimate_total(&t);
+            rt_progress_update(t.pg, gs, t.total, loss);
+        }
+    }
+    if (rc != 0) goto out;
+    /* the end: a last evaluation (not after a signal: the user wants out), then the checkpoint */
+    if (res->steps_run > 0 && res->stop_reason == ESTC_STOP_DONE && t.last_eval != m->global_step &&
+        (run->eval_every_steps > 0 || run->eval_every_secs > 0)) {
+        int ignore = 0;
+        if (evaluate_now(&t, &ignore, st) != 0) FAIL_OUT();
+    }
+    if (res->steps_run > 0) {
+        if (t.ev && t.sum_n && summary_hook(&t, st) != 0) FAIL_OUT();
+        if (save_checkpoint(&t, st) != 0) FAIL_OUT();
+    }
+out:
+#undef FAIL_OUT
+    if (t.loss_n) res->final_loss = t.loss_sum / (double)t.loss_n;
+    if (rc != 0 && res->steps_run > 0) {
+        /* the store holds a failed step's values: the next call starts over from model_dir */
+        rt_vars_free(&m->vars);
+        rt_vars_init(&m->vars);
+        m->vars_ready = 0;
+        m->have_state = 0;
+        for (int k = 0; k < 3; k++) {
+            prog_run *p = &m->run[k];
+            free(p->bufs);   /* they point into the freed store */
+            p->bufs = NULL;
+            if (p->scratch) {
+                for (int i = 0; i < p->g->nbufs; i++) free(p->scratch[i]);
+                free(p->scratch);
+                p->scratch = NULL;
+            }
+        }
+    }
+    if (t.s) {
+        res->rows_skipped = rt_stream_skipped(t.s);
+        if (rc == 0) {
+            /* a second estc_train on this handle continues from here */
+            rt_stream_position(t.s, &m->state.input);
+            m->state.has_input = 1;
+            m->state.seed = run->seed;
+            m->state.shuffle_buffer = run->shuffle_buffer;
+            m->state.batch_size = run->batch_size;
+            m->have_state = 1;
+        }
+        rt_stream_close(t.s);
+    }
+    res->seconds = es_now() - t0;
+    res->global_step = m->global_step;
+    es_status ignore = {0};
+    if (t.ev && rt_events_flush(t.ev, &ignore) != 0 && rc == 0) rc = status_from(st, &ignore);
+    rt_events_close(t.ev);
+    rt_events_close(t.ev_eval);
+    rt_progress_free(t.pg);
+    if (rc == 0 && log && res->steps_run > 0) {
+        fprintf(log, "trained %lld steps (%lld examples) in %.2f s: %.0f examples/s; final loss %.6f\n",
+                (long long)res->steps_run, (long long)res->examples, res->seconds,
+                res->seconds > 0 ? (double)res->examples / res->seconds : 0.0, res->final_loss);
+        if (res->rows_skipped)
+            fprintf(log, "skipped %lld malformed rows\n", (long long)res->rows_skipped);
+        if (res->stop_reason == ESTC_STOP_SIGNAL)
+            fprintf(log, "stopped by a signal at step %lld; the checkpoint is saved: run the same command "
+                    "to continue\n", (long long)m->global_step);
+        fprintf(log, "global step %lld; latest checkpoint in %s\n", (long long)m->global_step, model_dir(m));
+    } else if (rc == 0 && log && res->stop_reason == ESTC_STOP_SIGNAL) {
+        fprintf(log, "stopped by a signal before the first step; nothing to save\n");
+    }
+    rt_ckpt_unlock(lock);
+    return rc;
+}
+
+/* ---- evaluate ------------------------------------------------------------------ */
+
+int estc_evaluate(estc_model *m, estc_metrics *out, estc_status *st)
+{
+    memset(st, 0, sizeof *st);
+    memset(out, 0, sizeof *out);
+    if (prepare_vars(m, 1, m->diags.out, st) != 0) return -1;
+    return run_eval(m, data_path(m, m->fm->spec.eval), out, st);
+}
+
 /* ---- predict ---------------------------------------------------------------------- */
 
 static void write_floats(FILE *out, const float *v, int n, int json)
@@ -410,7 +925,7 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
     memset(st, 0, sizeof *st);
     es_spec *sp = &m->fm->spec;
     es_status es = {0};
-    if (prepare_vars(m, 1, st) != 0) return -1;
+    if (prepare_vars(m, 1, m->diags.out, st) != 0) return -1;
     int64_t bs = sp->run.eval_batch_size > 0 ? sp->run.eval_batch_size : 1024;
     if (prog_ready(m, GR_PROG_PREDICT, bs, st) != 0) return -1;
     prog_run *r = &m->run[GR_PROG_PREDICT];
@@ -484,5 +999,94 @@ int estc_dump_graph(estc_model *m, const char *program, int llvm, FILE *out, est
     if (!text) return status_from(st, &es);
     fputs(text, out);
     free(text);
+    return 0;
+}
+
+/* ---- model_dir contents ------------------------------------------------------------------ */
+
+struct estc_summaries {
+    rt_scalars s;
+    estc_scalar *v;
+};
+
+estc_summaries *estc_summaries_read(const char *path, int purge, estc_status *st)
+{
+    memset(st, 0, sizeof *st);
+    estc_summaries *out = es_xcalloc(1, sizeof *out);
+    es_status es = {0};
+    if (rt_scalars_load(path, purge, &out->s, &es) != 0) {
+        status_from(st, &es);
+        rt_scalars_free(&out->s);
+        free(out);
+        return NULL;
+    }
+    out->v = es_xcalloc((size_t)(out->s.n ? out->s.n : 1), sizeof *out->v);
+    for (int i = 0; i < out->s.n; i++) {
+        const rt_scalar *p = &out->s.v[i];
+        out->v[i] = (estc_scalar){ p->run, p->tag, p->step, p->wall_time, p->value };
+    }
+    return out;
+}
+
+int estc_summaries_count(const estc_summaries *s) { return s->s.n; }
+
+const estc_scalar *estc_summaries_get(const estc_summaries *s, int i)
+{
+    return i >= 0 && i < s->s.n ? &s->v[i] : NULL;
+}
+
+int estc_summaries_plot(const estc_summaries *s, const char *title, FILE *out, estc_status *st)
+{
+    memset(st, 0, sizeof *st);
+    es_status es = {0};
+    if (rt_plot_svg(&s->s, title, out, &es) != 0) return status_from(st, &es);
+    return 0;
+}
+
+void estc_summaries_free(estc_summaries *s)
+{
+    if (!s) return;
+    rt_scalars_free(&s->s);
+    free(s->v);
+    free(s);
+}
+
+int estc_list_checkpoints(const char *dir, estc_checkpoint **out, int *n, estc_status *st)
+{
+    memset(st, 0, sizeof *st);
+    *out = NULL;
+    *n = 0;
+    rt_ckpt_info *v;
+    int k;
+    es_status es = {0};
+    if (rt_ckpt_list(dir, &v, &k, &es) != 0) return status_from(st, &es);
+    estc_checkpoint *c = es_xcalloc((size_t)(k ? k : 1), sizeof *c);
+    for (int i = 0; i < k; i++) {
+        memcpy(c[i].file, v[i].file, sizeof c[i].file);
+        c[i].global_step = v[i].global_step;
+        c[i].bytes = v[i].bytes;
+        c[i].listed = v[i].listed;
+        c[i].latest = v[i].latest;
+        c[i].ok = v[i].ok;
+        memcpy(c[i].problem, v[i].problem, sizeof c[i].problem);
+    }
+    free(v);
+    *out = c;
+    *n = k;
+    return 0;
+}
+
+/* ---- for the API's other files (internal.h) ------------------------------------------------ */
+
+int estc_model_view_get(estc_model *m, estc_model_view *v, estc_status *st)
+{
+    memset(st, 0, sizeof *st);
+    memset(v, 0, sizeof *v);
+    if (prepare_vars(m, 1, m->diags.out, st) != 0) return -1;
+    v->fm = m->fm;
+    v->predict = m->run[GR_PROG_PREDICT].g;
+    v->vars = &m->vars;
+    v->global_step = m->global_step;
+    v->model_dir = model_dir(m);
     return 0;
 }

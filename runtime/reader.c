@@ -558,6 +558,7 @@ int rt_reader_next(rt_reader *r, void *rec, es_status *st)
 int64_t rt_reader_skipped(const rt_reader *r) { return r->skipped; }
 int64_t rt_reader_rows(const rt_reader *r) { return r->rows; }
 int64_t rt_reader_line(const rt_reader *r) { return rt_csv_line(r->csv); }
+int64_t rt_reader_offset(const rt_reader *r) { return rt_csv_offset(r->csv); }
 
 void rt_reader_close(rt_reader *r)
 {

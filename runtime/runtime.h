@@ -11,8 +11,14 @@
  *               lookup, hashing, bucketizing, crossing; raw numeric values; label).
  *   rt_stream   encoded examples -> batches: shuffle buffer, epochs, seed.
  *   rt_vars     the variable store: every PARAM of every program by name.
- *   rt_ckpt     checkpoints (safetensors files written atomically).
+ *   rt_ckpt     checkpoints (safetensors files written atomically), their
+ *               index, damage fallback, warm starting.
  *   rt_metrics  evaluation metrics (TensorFlow's head metric sets).
+ *   rt_events   TensorBoard event files: TFRecord framing, Event protos,
+ *               writer and reader; rt_scalars reads a log directory's scalars.
+ *   rt_plot     an SVG of scalar curves.
+ *   rt_guard    finding the first non-finite tensor of a program run.
+ *   rt_progress log lines and a terminal progress bar.
  */
 #ifndef ESTC_RUNTIME_H
 #define ESTC_RUNTIME_H
@@ -73,6 +79,7 @@ int rt_reader_next(rt_reader *r, void *rec, es_status *st);
 int64_t rt_reader_skipped(const rt_reader *r);
 int64_t rt_reader_rows(const rt_reader *r);   /* rows encoded so far */
 int64_t rt_reader_line(const rt_reader *r);
+int64_t rt_reader_offset(const rt_reader *r);  /* byte offset of the next unread row */
 void rt_reader_close(rt_reader *r);
 
 /* Pre-pass statistics for numeric features with zscore/minmax normalisation:
@@ -105,6 +112,31 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
 int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st);
 int64_t rt_stream_skipped(const rt_stream *s);
 void rt_stream_close(rt_stream *s);
+
+/* Where a stream is: what a checkpoint records so that a resumed run can be
+ * checked to stand exactly where the interrupted one stood. */
+typedef struct rt_stream_pos {
+    int64_t examples;         /* examples emitted since the stream was opened */
+    int64_t epoch;            /* epochs started (1 = the first) */
+    int64_t in_epoch;         /* examples emitted in that epoch */
+    int64_t offset;           /* byte offset of the next unread row of the epoch's
+                                 file; -1 when the epoch's file is exhausted and its
+                                 buffer drained */
+    int64_t rows_skipped;     /* bad rows skipped so far */
+    uint64_t rng[4];          /* the shuffle generator's state */
+    uint64_t buffer_hash;     /* XXH64 of the shuffle buffer's records */
+} rt_stream_pos;
+void rt_stream_position(const rt_stream *s, rt_stream_pos *p);
+/* Consumes the next n examples without assembling batches (whole epochs after
+ * the first one read are replayed on the generator without reading the file).
+ * Afterwards the stream is in exactly the state n examples of rt_stream_next
+ * batches would have left it in. Returns the number skipped (< n when the
+ * stream's epochs run out), or -1 on a read error (st set). */
+int64_t rt_stream_skip(rt_stream *s, int64_t n, es_status *st);
+/* Rows per epoch, known once an epoch has been read to its end; else -1. */
+int64_t rt_stream_epoch_rows(const rt_stream *s);
+/* 1 if the stream has no example left (its epochs are done), without reading. */
+int rt_stream_done(const rt_stream *s);
 
 /* ---- variables --------------------------------------------------------------- */
 
@@ -144,6 +176,72 @@ int rt_ckpt_save(const char *model_dir, const rt_vars *vs, int64_t global_step,
 int rt_ckpt_load(const char *model_dir, rt_vars *vs, int64_t *global_step,
                  uint64_t *fingerprint, es_status *st);
 
+/* What a checkpoint's metadata says besides the variables (all stored as
+ * strings in the safetensors __metadata__; ckpt.c lists the keys). */
+typedef struct rt_ckpt_meta {
+    int64_t global_step;
+    uint64_t fingerprint;
+    int has_input;            /* the training input's position below is recorded */
+    rt_stream_pos input;
+    uint64_t seed;            /* the stream that position belongs to */
+    int64_t shuffle_buffer, batch_size;
+    int has_early;            /* early-stopping state is recorded */
+    char early_metric[64];    /* the metric it watches */
+    double early_best;        /* best value of the watched metric so far (NaN: none yet) */
+    int64_t early_best_step;  /* global step of that evaluation */
+    int64_t early_bad;        /* evaluations since then without improvement */
+    /* filled by rt_ckpt_restore */
+    char file[128];           /* the checkpoint file loaded (a name in model_dir) */
+    char damaged[1024];       /* newer checkpoints passed over as damaged, one message each, "; "-separated */
+} rt_ckpt_meta;
+
+/* Saves like rt_ckpt_save with the full metadata. keep_max: checkpoints kept
+ * (older ones are deleted once the index no longer names them); 0 keeps all. */
+int rt_ckpt_write(const char *model_dir, const rt_vars *vs, const rt_ckpt_meta *meta, int keep_max,
+                  es_status *st);
+/* Loads the latest good checkpoint of model_dir into vs. A damaged or missing
+ * latest checkpoint is reported in meta->damaged and the previous one in the
+ * index is tried, then any other model-*.safetensors in model_dir, newest
+ * first. strict: a tensor in the checkpoint that vs lacks is also a mismatch
+ * (a store holding every program's variables expects them all). Returns 1
+ * loaded, 0 none (a fresh model_dir), -1 on error: every checkpoint damaged,
+ * or the model is incompatible (ES_EMODEL, naming the first mismatch). */
+int rt_ckpt_restore(const char *model_dir, rt_vars *vs, int strict, rt_ckpt_meta *meta, es_status *st);
+
+/* One checkpoint file of a model_dir, checked without a model (structure and
+ * both checksums). */
+typedef struct rt_ckpt_info {
+    char file[128];
+    int64_t global_step;      /* -1 if unreadable */
+    int64_t bytes;
+    int listed;               /* named by the index */
+    int latest;               /* the index's latest */
+    int ok;
+    char problem[512];        /* why not ok */
+} rt_ckpt_info;
+/* Every model-<step>.safetensors in model_dir, oldest first; *out is malloc'd. */
+int rt_ckpt_list(const char *model_dir, rt_ckpt_info **out, int *n, es_status *st);
+
+/* Warm start (TensorFlow's WarmStartSettings): copies every trainable variable
+ * of vs whose name matches `pattern` (a POSIX extended regular expression
+ * matched from the start of the name, as TensorFlow's re.match; NULL = ".*")
+ * from the latest good checkpoint of `from` (a model_dir or a .safetensors
+ * file). A matching variable missing from that checkpoint or shaped
+ * differently is an error naming it, and so is a pattern matching nothing.
+ * On success *nvars variables were copied from the checkpoint at *from_step. */
+int rt_ckpt_warm_start(const char *from, rt_vars *vs, const char *pattern, int *nvars,
+                       int64_t *from_step, es_status *st);
+
+/* Takes model_dir's training lock (model_dir/.estc.lock, an flock released
+ * when the process ends however it ends). Returns the lock's fd, or -1 with
+ * st naming the problem (another process trains this model_dir). */
+int rt_ckpt_lock(const char *model_dir, es_status *st);
+void rt_ckpt_unlock(int fd);
+/* Removes what a writer killed mid-save left in model_dir: temporary files,
+ * and checkpoint files that a readable index does not list. Call it with the
+ * lock held. */
+void rt_ckpt_clean(const char *model_dir);
+
 /* ---- metrics -------------------------------------------------------------- */
 
 typedef struct rt_metrics rt_metrics;
@@ -157,5 +255,90 @@ void rt_metrics_add(rt_metrics *m, int64_t n, const float *loss, const float *pr
 int rt_metrics_result(rt_metrics *m, int64_t global_step, const char ***names,
                       const double **values);
 void rt_metrics_free(rt_metrics *m);
+
+/* ---- TensorBoard event files (events.c) -------------------------------------- *
+ * A file is a sequence of TFRecords: u64 length (little-endian), masked CRC32C
+ * of those 8 bytes, the payload, masked CRC32C of the payload; the mask is
+ * ((crc >> 15) | (crc << 17)) + 0xa282ead8. Each payload is an Event proto:
+ * wall_time=1 (double), step=2 (int64), file_version=3 ("brain.Event:2" in the
+ * first record), summary=5 { value=1 { tag=1, simple_value=2 (float),
+ * histo=5, tensor=8 } }, session_log=7 { status=1 }. */
+uint32_t rt_crc32c(uint32_t crc, const void *data, size_t n);   /* Castagnoli; start with crc 0 */
+uint32_t rt_crc32c_masked(const void *data, size_t n);
+
+typedef struct rt_events rt_events;
+/* Creates dir and dir/events.out.tfevents.<seconds>.<host> (".N" appended if a
+ * file of that name exists), and writes the file_version event. */
+rt_events *rt_events_open(const char *dir, es_status *st);
+const char *rt_events_path(const rt_events *w);
+/* Queue one event (written by rt_events_flush, each record whole in one write). */
+void rt_events_scalar(rt_events *w, int64_t step, const char *tag, double value);
+/* A histogram of v with TensorFlow's default bucket limits. */
+void rt_events_histogram(rt_events *w, int64_t step, const char *tag, const float *v, int64_t n);
+/* SessionLog START at step: TensorBoard drops the run's points at steps >= step
+ * written before it (what a run that crashed after its last checkpoint wrote). */
+void rt_events_session_start(rt_events *w, int64_t step);
+int rt_events_flush(rt_events *w, es_status *st);
+void rt_events_close(rt_events *w);
+
+typedef enum { RT_VALUE_SCALAR, RT_VALUE_OTHER } rt_value_kind;
+typedef struct rt_event_value {
+    const char *tag;
+    rt_value_kind kind;       /* SCALAR: simple_value, or a one-element numeric tensor */
+    double value;
+} rt_event_value;
+typedef struct rt_event {
+    double wall_time;
+    int64_t step;             /* 0 when the field is absent (proto3 default) */
+    const char *file_version; /* NULL if absent */
+    int session_status;       /* SessionLog.status; 0 if there is none (1 = START) */
+    int nvalues;
+    rt_event_value *values;
+} rt_event;
+/* Calls fn for each event of the file (strings valid during the call). Every
+ * length and payload CRC is checked; a damaged record is an error naming its
+ * byte offset. A record cut short at the end of the file (a writer killed
+ * mid-record) ends the file without error; *truncated (if given) says so. */
+typedef int (*rt_event_fn)(void *ctx, const rt_event *e);
+int rt_events_read(const char *path, rt_event_fn fn, void *ctx, int *truncated, es_status *st);
+
+/* Every scalar of a log directory as TensorBoard shows them: the event files
+ * of `path` itself form the run "." and those of each subdirectory (one level,
+ * e.g. model_dir/eval) a run named after it; `path` may also be one event
+ * file. Files of a run are read in name order (their names start with the
+ * creation time). With purge, TensorBoard's rules apply: a SessionLog START at
+ * step s drops the run's earlier points at steps >= s, and a tag whose step
+ * goes backwards drops its earlier points at steps >= the new one. Points are
+ * kept in reading order. */
+typedef struct rt_scalar { const char *run, *tag; int64_t step; double wall_time, value; } rt_scalar;
+typedef struct rt_scalars { es_arena *arena; int n, cap; rt_scalar *v; int nfiles; } rt_scalars;
+int rt_scalars_load(const char *path, int purge, rt_scalars *out, es_status *st);
+void rt_scalars_free(rt_scalars *s);
+
+/* ---- plot (plot.c) ---------------------------------------------------------- */
+/* A self-contained SVG: one panel per tag, one line per run, axes with ticks. */
+int rt_plot_svg(const rt_scalars *s, const char *title, FILE *out, es_status *st);
+
+/* ---- non-finite values (guard.c) -------------------------------------------- */
+/* After a program run, names the first non-finite value in program order:
+ * a fed INPUT, then each computed node in topological order. PARAMs are left
+ * to rt_vars_first_nonfinite (a step has already updated them). Writes a
+ * description ("node %12 = mul f32[B,1] (model.est:3:5)", "input 'hours'")
+ * and returns 1, or 0 if every value is finite. Nodes sharing a buffer with
+ * another node are not scanned (their values may be overwritten). */
+int rt_first_nonfinite(const gr_graph *g, void *const *bufs, int64_t B, char *what, size_t n);
+/* The first variable of the store holding a NaN or an infinity, or NULL;
+ * *count gets how many variables do. */
+const rt_var *rt_vars_first_nonfinite(const rt_vars *vs, int *count);
+
+/* ---- progress (progress.c) ------------------------------------------------------ *
+ * Log lines on a stream, and on a terminal a progress bar under them that is
+ * redrawn in place (at most ten times a second). */
+typedef struct rt_progress rt_progress;
+rt_progress *rt_progress_new(FILE *out, int bar);
+/* total <= 0: unknown (no percentage or ETA). Speed counts from the first update. */
+void rt_progress_update(rt_progress *p, int64_t step, int64_t total, double loss);
+void rt_progress_log(rt_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rt_progress_free(rt_progress *p);   /* clears the bar */
 
 #endif

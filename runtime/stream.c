@@ -12,6 +12,18 @@
  * batch of the whole run can be short. Memory is bounded by the buffer: S
  * records of rt_layout.rec_bytes plus one batch.
  *
+ * The sequence of examples is therefore a function of (file, seed, shuffle
+ * buffer) alone: the batch size only cuts it, and the number of epochs only
+ * ends it. That is what makes resuming exact: a resumed run re-opens the
+ * stream with the same seed and skips the examples the checkpoint had
+ * consumed (rt_stream_skip), arriving in the state the uninterrupted run had.
+ * Skipping never assembles batches, and whole epochs after the first are not
+ * read at all: the generator's draws in an epoch depend only on the number of
+ * rows R and the buffer size (the buffer holds min(S, R) examples, stays full
+ * for R - min(S, R) + 1 draws, then shrinks by one per draw), so once one
+ * epoch has been read to its end the others are replayed on the generator
+ * alone. rt_stream_position reports what a checkpoint records to check this.
+ *
  * The producer (next_example) is separate from batch assembly so that a
  * background parsing thread can later take the producer's place behind a
  * queue without touching the batch layout.
@@ -28,7 +40,11 @@ struct rt_stream {
     int with_label;
     es_arena *arena;
     rt_layout lay;
-    int64_t batch_size, epochs, epoch;
+    int64_t batch_size, epochs, epoch;   /* epoch: epochs started (1 = the first) */
+    int64_t in_epoch;         /* examples emitted in the current epoch */
+    int64_t emitted;          /* examples emitted in all */
+    int64_t epoch_rows;       /* rows per epoch, once an epoch was read to its end (-1 before) */
+    int64_t epoch_skipped;    /* bad rows skipped per epoch (known with epoch_rows) */
 
     rt_reader *rd;            /* open during an epoch */
     int input_done;           /* the current epoch's file is exhausted */
@@ -53,6 +69,7 @@ static int start_epoch(rt_stream *s, es_status *st)
     s->rd = rt_reader_open(s->spec, s->src, s->path, s->with_label, st);
     if (!s->rd) return -1;
     s->epoch++;
+    s->in_epoch = 0;
     s->input_done = 0;
     s->fill = 0;
     while (s->fill < s->cap) {
@@ -64,11 +81,20 @@ static int start_epoch(rt_stream *s, es_status *st)
     return 0;
 }
 
-static void end_epoch(rt_stream *s)
+/* Closes a drained epoch. An epoch without a single example can only be
+ * followed by more of the same: repeating it would loop for ever. */
+static int end_epoch(rt_stream *s, es_status *st)
 {
+    int64_t rows = rt_reader_rows(s->rd);
+    s->epoch_rows = rows;
+    s->epoch_skipped = rt_reader_skipped(s->rd);
     s->skipped_closed += rt_reader_skipped(s->rd);
     rt_reader_close(s->rd);
     s->rd = NULL;
+    if (rows == 0 && s->epoch < s->epochs)
+        return es_fail(st, ES_EDATA, "%s has no examples to repeat (%lld rows skipped as bad)",
+                       s->path ? s->path : s->src->path, (long long)s->epoch_skipped);
+    return 0;
 }
 
 /* The next example into s->out: 1, 0 after the last epoch, -1 on error. */
@@ -79,10 +105,15 @@ static int next_example(rt_stream *s, es_status *st)
             if (s->epoch >= s->epochs) return 0;
             if (start_epoch(s, st) < 0) return -1;
         }
-        if (s->fill == 0) { end_epoch(s); continue; }
+        if (s->fill == 0) {
+            if (end_epoch(s, st) < 0) return -1;
+            continue;
+        }
         int64_t i = (int64_t)es_rng_below(&s->rng, (uint64_t)s->fill);
         size_t rb = s->lay.rec_bytes;
         memcpy(s->out, slot(s, i), rb);
+        s->in_epoch++;
+        s->emitted++;
         if (!s->input_done) {
             int k = rt_reader_next(s->rd, slot(s, i), st);
             if (k < 0) return -1;
@@ -111,6 +142,7 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
     s->batch_size = batch_size;
     s->epochs = epochs > 0 ? epochs : 1;
     s->cap = shuffle_buffer > 0 ? shuffle_buffer : 1;   /* one slot = file order */
+    s->epoch_rows = -1;
     s->buf = es_xmalloc((size_t)s->cap * s->lay.rec_bytes);
     s->out = es_xmalloc(s->lay.rec_bytes);
     es_rng_seed(&s->rng, seed);
@@ -160,6 +192,66 @@ int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st)
     b->feat = s->feat;
     b->label = s->label;
     return 1;
+}
+
+/* The generator's draws of one whole epoch of R rows, without the file. */
+static void replay_epoch(rt_stream *s, int64_t R)
+{
+    int64_t F = R < s->cap ? R : s->cap;
+    for (int64_t k = 0; k < R; k++) {
+        int64_t fill = k <= R - F ? F : F - (k - (R - F));
+        es_rng_below(&s->rng, (uint64_t)fill);
+    }
+}
+
+int64_t rt_stream_skip(rt_stream *s, int64_t n, es_status *st)
+{
+    if (s->state < 0) return es_fail(st, ES_EINVAL, "the stream has already failed");
+    int64_t done = 0;
+    while (done < n && s->state == 0) {
+        /* a drained epoch is closed now, as next_example would close it */
+        if (s->rd && s->fill == 0) {
+            if (end_epoch(s, st) < 0) { s->state = -1; return -1; }
+        }
+        int64_t R = s->epoch_rows;
+        if (!s->rd && R > 0 && s->epoch < s->epochs && n - done >= R) {
+            replay_epoch(s, R);
+            s->epoch++;
+            s->in_epoch = R;
+            s->emitted += R;
+            s->skipped_closed += s->epoch_skipped;
+            done += R;
+            continue;
+        }
+        int k = next_example(s, st);
+        if (k < 0) { s->state = -1; return -1; }
+        if (k == 0) { s->state = 1; break; }
+        done++;
+    }
+    return done;
+}
+
+void rt_stream_position(const rt_stream *s, rt_stream_pos *p)
+{
+    memset(p, 0, sizeof *p);
+    p->examples = s->emitted;
+    p->epoch = s->epoch;
+    p->in_epoch = s->in_epoch;
+    p->rows_skipped = rt_stream_skipped(s);
+    memcpy(p->rng, s->rng.s, sizeof p->rng);
+    /* a drained epoch and a closed one are the same position */
+    int open = s->rd && s->fill > 0;
+    p->offset = open ? rt_reader_offset(s->rd) : -1;
+    p->buffer_hash = es_hash64(s->buf, open ? (size_t)s->fill * s->lay.rec_bytes : 0, 0);
+}
+
+int64_t rt_stream_epoch_rows(const rt_stream *s) { return s->epoch_rows; }
+
+int rt_stream_done(const rt_stream *s)
+{
+    if (s->state != 0) return s->state > 0;
+    int drained = !s->rd || (s->fill == 0 && s->input_done);
+    return drained && s->epoch >= s->epochs;
 }
 
 int64_t rt_stream_skipped(const rt_stream *s)

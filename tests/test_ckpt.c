@@ -317,6 +317,278 @@ static void test_vars_from_graphs(void)
     es_arena_free(a);
 }
 
+
+/* ---- the training loop's checkpoints: metadata, fallback, listing, warm start -------- */
+
+static void flip_byte(const char *path, long at)
+{
+    size_t n;
+    unsigned char *f = slurp(path, &n);
+    if (!f) return;
+    if (at < 0) at += (long)n;
+    f[at] ^= 0x01;
+    spit(path, f, n);
+    free(f);
+}
+
+static rt_ckpt_meta full_meta(int64_t step)
+{
+    rt_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    m.global_step = step;
+    m.fingerprint = 0xfeedfacecafebeefULL;
+    m.has_input = 1;
+    m.input = (rt_stream_pos){ .examples = step * 64 - 7, .epoch = 3, .in_epoch = 1234, .offset = -1,
+                               .rows_skipped = 9, .rng = { 1, UINT64_MAX, 0x0123456789abcdefULL, 42 },
+                               .buffer_hash = 0xdeadbeef00112233ULL };
+    m.seed = UINT64_MAX - 5;
+    m.shuffle_buffer = 10000;
+    m.batch_size = 64;
+    m.has_early = 1;
+    snprintf(m.early_metric, sizeof m.early_metric, "auc_precision_recall");
+    m.early_best = 0.1 + 0.2;   /* not exactly representable in decimal: must round-trip */
+    m.early_best_step = step / 2;
+    m.early_bad = 2;
+    return m;
+}
+
+static void test_meta_round_trip(void)
+{
+    char *dir = es_xstrdup(path_in(tmpdir, "meta"));
+    rt_vars vs, back;
+    make_store(&vs, 11, 1);
+    make_store(&back, 11, 0);
+    es_status st;
+    es_status_clear(&st);
+    rt_ckpt_meta m = full_meta(500);
+    CHECK(rt_ckpt_write(dir, &vs, &m, 5, &st) == 0, "write: %s", st.msg);
+    rt_ckpt_meta r;
+    CHECK(rt_ckpt_restore(dir, &back, 1, &r, &st) == 1, "restore: %s", st.msg);
+    CHECK(r.global_step == 500 && r.fingerprint == m.fingerprint, "step and fingerprint");
+    CHECK(r.has_input && r.input.examples == m.input.examples && r.input.epoch == 3 && r.input.in_epoch == 1234 &&
+          r.input.offset == -1 && r.input.rows_skipped == 9 && !memcmp(r.input.rng, m.input.rng, sizeof m.input.rng) &&
+          r.input.buffer_hash == m.input.buffer_hash, "the input position comes back field by field");
+    CHECK(r.seed == m.seed && r.shuffle_buffer == 10000 && r.batch_size == 64, "the stream's settings (seed %llu)",
+          (unsigned long long)r.seed);
+    CHECK(r.has_early && r.early_best == m.early_best && r.early_best_step == 250 && r.early_bad == 2 &&
+          !strcmp(r.early_metric, "auc_precision_recall"), "early-stopping state, the double exactly");
+    CHECK(strcmp(r.file, "model-500.safetensors") == 0 && r.damaged[0] == 0, "which file, nothing damaged");
+    CHECK(memcmp(back.v[0].data, vs.v[0].data, (size_t)vs.v[0].numel * 4) == 0, "the variables");
+    /* two identical states give byte-identical files: nothing depends on the clock */
+    char *dir2 = es_xstrdup(path_in(tmpdir, "meta2"));
+    CHECK(rt_ckpt_write(dir2, &vs, &m, 5, &st) == 0, "write again");
+    size_t n1, n2;
+    unsigned char *f1 = slurp(path_in(dir, "model-500.safetensors"), &n1);
+    unsigned char *f2 = slurp(path_in(dir2, "model-500.safetensors"), &n2);
+    CHECK(f1 && f2 && n1 == n2 && !memcmp(f1, f2, n1), "the same state writes the same bytes");
+    free(f1);
+    free(f2);
+    /* a checkpoint without the optional keys (rt_ckpt_save) has none */
+    CHECK(rt_ckpt_save(dir2, &vs, 600, 1, &st) == 0, "plain save");
+    CHECK(rt_ckpt_restore(dir2, &back, 1, &r, &st) == 1 && !r.has_input && !r.has_early && r.global_step == 600,
+          "no position or early-stopping state recorded");
+    rt_vars_free(&vs);
+    rt_vars_free(&back);
+    free(dir);
+    free(dir2);
+}
+
+static void test_fallback(void)
+{
+    char *dir = es_xstrdup(path_in(tmpdir, "fallback"));
+    rt_vars vs;
+    make_store(&vs, 11, 1);
+    es_status st;
+    es_status_clear(&st);
+    for (int s = 1; s <= 3; s++) {
+        vs.v[1].data[0] = (float)s;
+        rt_ckpt_meta m = full_meta(s * 100);
+        CHECK(rt_ckpt_write(dir, &vs, &m, 5, &st) == 0, "write %d", s);
+    }
+    flip_byte(path_in(dir, "model-300.safetensors"), -2);   /* in the data */
+    vs.v[1].data[0] = 0;
+    rt_ckpt_meta r;
+    CHECK(rt_ckpt_restore(dir, &vs, 1, &r, &st) == 1 && r.global_step == 200 && vs.v[1].data[0] == 2,
+          "a damaged latest checkpoint: the previous one is restored (step %lld)", (long long)r.global_step);
+    CHECK(strstr(r.damaged, "model-300.safetensors is damaged: the data checksum does not match") != NULL,
+          "and the damage is reported: %s", r.damaged);
+    es_status_clear(&st);
+    CHECK(rt_ckpt_load(dir, &vs, NULL, NULL, &st) == -1, "rt_ckpt_load still refuses the damaged latest");
+    flip_byte(path_in(dir, "model-200.safetensors"), 20);   /* in the header */
+    CHECK(rt_ckpt_restore(dir, &vs, 1, &r, &st) == 1 && r.global_step == 100 && strstr(r.damaged, "model-200"),
+          "two damaged: back to step 100 (%s)", r.damaged);
+    flip_byte(path_in(dir, "model-100.safetensors"), 9);
+    es_status_clear(&st);
+    CHECK(rt_ckpt_restore(dir, &vs, 1, &r, &st) == -1 && strstr(st.msg, "no usable checkpoint") &&
+          strstr(st.msg, "model-100"), "all damaged: an error naming them: %s", st.msg);
+
+    /* without the index, the files themselves are found (newest first) */
+    char *d2 = es_xstrdup(path_in(tmpdir, "noindex"));
+    for (int s = 1; s <= 2; s++) {
+        vs.v[1].data[0] = (float)(10 * s);
+        rt_ckpt_meta m = full_meta(s * 7);
+        rt_ckpt_write(d2, &vs, &m, 5, &st);
+    }
+    unlink(path_in(d2, "checkpoint"));
+    CHECK(rt_ckpt_restore(d2, &vs, 1, &r, &st) == 1 && r.global_step == 14 && vs.v[1].data[0] == 20,
+          "a missing index: the newest file is used");
+    /* a damaged index is reported, the files still used */
+    spit(path_in(d2, "checkpoint"), "latest: ../etc/passwd\n", 22);
+    CHECK(rt_ckpt_restore(d2, &vs, 1, &r, &st) == 1 && r.global_step == 14 && strstr(r.damaged, "not a checkpoint file name"),
+          "a damaged index: reported (%s), files used", r.damaged);
+    /* a complete file the index does not name (killed between rename and index update) is
+     * not preferred over the index's latest */
+    rt_ckpt_meta m = full_meta(7);
+    unlink(path_in(d2, "checkpoint"));
+    rt_ckpt_write(d2, &vs, &m, 5, &st);          /* index: latest model-7 */
+    CHECK(rt_ckpt_restore(d2, &vs, 1, &r, &st) == 1 && r.global_step == 7, "the index's latest wins over an "
+          "unlisted newer file (step %lld)", (long long)r.global_step);
+    rt_vars_free(&vs);
+    free(dir);
+    free(d2);
+}
+
+static void test_strict_and_keep(void)
+{
+    char *dir = es_xstrdup(path_in(tmpdir, "strict"));
+    rt_vars big, small;
+    make_store(&big, 11, 1);
+    rt_vars_init(&small);
+    es_status st;
+    es_status_clear(&st);
+    rt_var *b = rt_vars_add(&small, "linear/bias", gr_shape1(1), 1, &st);
+    ES_UNUSED(b);
+    rt_ckpt_meta m = full_meta(10), r;
+    rt_ckpt_write(dir, &big, &m, 5, &st);
+    CHECK(rt_ckpt_restore(dir, &small, 0, &r, &st) == 1, "not strict: a subset of variables loads");
+    es_status_clear(&st);
+    CHECK(rt_ckpt_restore(dir, &small, 1, &r, &st) == -1 && st.code == ES_EMODEL &&
+          strstr(st.msg, "has a variable linear/age_b/weights that this model does not have"),
+          "strict: the first extra variable is named: %s", st.msg);
+    rt_vars_free(&small);
+
+    /* keep_max 2, then 0 (all) */
+    char *d2 = es_xstrdup(path_in(tmpdir, "keep2"));
+    for (int s = 1; s <= 4; s++) { m = full_meta(s); rt_ckpt_write(d2, &big, &m, 2, &st); }
+    CHECK(!exists(path_in(d2, "model-1.safetensors")) && !exists(path_in(d2, "model-2.safetensors")) &&
+          exists(path_in(d2, "model-3.safetensors")) && exists(path_in(d2, "model-4.safetensors")),
+          "keep_checkpoint_max 2 keeps the last two");
+    char *d3 = es_xstrdup(path_in(tmpdir, "keep0"));
+    for (int s = 1; s <= 9; s++) { m = full_meta(s); rt_ckpt_write(d3, &big, &m, 0, &st); }
+    int all = 1;
+    for (int s = 1; s <= 9; s++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "model-%d.safetensors", s);
+        all &= exists(path_in(d3, nm));
+    }
+    CHECK(all, "keep_checkpoint_max 0 keeps every checkpoint");
+
+    /* listing: every file checked, the index's names marked */
+    flip_byte(path_in(d3, "model-4.safetensors"), -1);
+    unlink(path_in(d3, "model-2.safetensors"));
+    rt_ckpt_info *info;
+    int n;
+    CHECK(rt_ckpt_list(d3, &info, &n, &st) == 0 && n == 9, "list: 8 files and 1 missing (%d)", n);
+    int ok = 1, seen_missing = 0, seen_bad = 0;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(info[i].file, "model-2.safetensors")) { seen_missing = !info[i].ok && strstr(info[i].problem, "missing"); continue; }
+        if (!strcmp(info[i].file, "model-4.safetensors")) { seen_bad = !info[i].ok && strstr(info[i].problem, "checksum"); continue; }
+        ok &= info[i].ok && info[i].listed && info[i].bytes > 0;
+        ok &= info[i].latest == !strcmp(info[i].file, "model-9.safetensors");
+    }
+    CHECK(ok && seen_missing && seen_bad, "list: ok files listed, the latest marked, the damaged and the missing reported");
+    free(info);
+    rt_vars_free(&big);
+    free(dir);
+    free(d2);
+    free(d3);
+}
+
+static void test_warm_start(void)
+{
+    char *from = es_xstrdup(path_in(tmpdir, "warm_from"));
+    rt_vars src, dst;
+    make_store(&src, 11, 1);
+    es_status st;
+    es_status_clear(&st);
+    rt_ckpt_meta m = full_meta(77);
+    rt_ckpt_write(from, &src, &m, 5, &st);
+    make_store(&dst, 11, 0);
+    int n = -1;
+    int64_t step = 0;
+    CHECK(rt_ckpt_warm_start(from, &dst, "linear/", &n, &step, &st) == 0 && n == 2 && step == 77,
+          "pattern linear/ copies the two linear variables from step 77 (%d): %s", n, st.msg);
+    CHECK(dst.v[0].data[3] == src.v[0].data[3] && dst.v[1].data[0] == 3.5f, "their values");
+    CHECK(dst.v[2].data[0] == 0 && dst.v[3].data[0] == 0, "others untouched (the non-trainable hours/mean too)");
+    rt_vars_free(&dst);
+    make_store(&dst, 11, 0);
+    CHECK(rt_ckpt_warm_start(from, &dst, NULL, &n, &step, &st) == 0 && n == 3 && dst.v[2].data[0] == 0,
+          "the default pattern takes every trainable variable, not hours/mean (%d)", n);
+    rt_vars_free(&dst);
+    /* from a file */
+    make_store(&dst, 11, 0);
+    CHECK(rt_ckpt_warm_start(path_in(from, "model-77.safetensors"), &dst, "linear/bias", &n, &step, &st) == 0 &&
+          n == 1 && dst.v[1].data[0] == 3.5f, "from a checkpoint file");
+    rt_vars_free(&dst);
+    /* refusals */
+    make_store(&dst, 12, 0);
+    es_status_clear(&st);
+    CHECK(rt_ckpt_warm_start(from, &dst, "linear/age", &n, &step, &st) == -1 &&
+          strstr(st.msg, "variable linear/age_b/weights has shape [12,1] here but F32 [11,1]"),
+          "a shape mismatch names the variable: %s", st.msg);
+    es_status_clear(&st);
+    CHECK(rt_ckpt_warm_start(from, &dst, "nothing", &n, &step, &st) == -1 && strstr(st.msg, "matches no trainable variable"),
+          "a pattern matching nothing: %s", st.msg);
+    es_status_clear(&st);
+    CHECK(rt_ckpt_warm_start(from, &dst, "(", &n, &step, &st) == -1 && strstr(st.msg, "not a regular expression"),
+          "a bad pattern: %s", st.msg);
+    rt_var *extra = rt_vars_add(&dst, "linear/extra", gr_shape1(2), 1, &st);
+    ES_UNUSED(extra);
+    es_status_clear(&st);
+    CHECK(rt_ckpt_warm_start(from, &dst, "linear/(bias|extra)", &n, &step, &st) == -1 &&
+          strstr(st.msg, "variable linear/extra is not in the checkpoint"), "a variable missing there: %s", st.msg);
+    es_status_clear(&st);
+    CHECK(rt_ckpt_warm_start(path_in(tmpdir, "no_such"), &dst, NULL, &n, &step, &st) == -1 && strstr(st.msg, "no checkpoint"),
+          "no checkpoint to warm-start from: %s", st.msg);
+    rt_vars_free(&dst);
+    rt_vars_free(&src);
+    free(from);
+}
+
+static void test_lock_and_temps(void)
+{
+    char *dir = es_xstrdup(path_in(tmpdir, "lock"));
+    es_status st;
+    es_status_clear(&st);
+    int a = rt_ckpt_lock(dir, &st);
+    CHECK(a >= 0, "lock a model_dir: %s", st.msg);
+    int b = rt_ckpt_lock(dir, &st);
+    CHECK(b < 0 && strstr(st.msg, "is being trained by another process"), "a second lock is refused: %s", st.msg);
+    rt_ckpt_unlock(a);
+    b = rt_ckpt_lock(dir, &st);
+    CHECK(b >= 0, "free again after unlocking");
+    rt_ckpt_unlock(b);
+    static const char *const names[] = { "model-5.safetensors.tmp.123", "checkpoint.tmp.99", "notes.tmp.1",
+                                         "model-5.safetensors.tmp.x1", "model-5.safetensors" };
+    for (int i = 0; i < 5; i++) spit(path_in(dir, names[i]), "x", 1);
+    rt_ckpt_clean(dir);
+    CHECK(!exists(path_in(dir, names[0])) && !exists(path_in(dir, names[1])), "writers' leftovers removed");
+    CHECK(exists(path_in(dir, names[2])) && exists(path_in(dir, names[3])) && exists(path_in(dir, names[4])),
+          "other files kept (model-5 too: without an index nothing says it is stale)");
+    /* with an index, checkpoint files it does not list are leftovers of a killed save */
+    rt_vars vs;
+    make_store(&vs, 3, 1);
+    rt_ckpt_meta m = full_meta(7);
+    rt_ckpt_write(dir, &vs, &m, 5, &st);
+    spit(path_in(dir, "model-9.safetensors"), "x", 1);
+    rt_ckpt_clean(dir);
+    CHECK(exists(path_in(dir, "model-7.safetensors")) && !exists(path_in(dir, "model-5.safetensors")) &&
+          !exists(path_in(dir, "model-9.safetensors")) && exists(path_in(dir, "notes.tmp.1")),
+          "unlisted checkpoint files are removed, the listed one and other files kept");
+    rt_vars_free(&vs);
+    free(dir);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/estc_test_ckpt_XXXXXX");
@@ -325,6 +597,11 @@ int main(void)
     test_damage();
     test_missing_and_keep();
     test_vars_from_graphs();
+    test_meta_round_trip();
+    test_fallback();
+    test_strict_and_keep();
+    test_warm_start();
+    test_lock_and_temps();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -18,6 +18,7 @@
 #ifndef ESTC_ESTC_H
 #define ESTC_ESTC_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -52,9 +53,33 @@ typedef struct estc_open_options {
     int64_t seed;             /* overrides run.seed when >= 0 */
     int64_t steps;            /* overrides run.steps when > 0 */
     int64_t epochs;           /* overrides run.epochs when > 0 */
+
+    /* The training loop (docs/model_dir.md); each overrides the run block's
+     * setting of the same name when set. steps and max_steps given here
+     * without epochs also lift the run block's epochs limit. */
+    int64_t max_steps;                /* > 0: train until the global step reaches it */
+    int64_t save_checkpoints_steps;   /* > 0: save every N steps (no time-based saves) */
+    double save_checkpoints_secs;     /* > 0: save every S seconds (no step-based saves) */
+    int64_t keep_checkpoint_max;      /* >= 0 (0 = keep all); -1 = unset */
+    int64_t log_step_count_steps;     /* > 0 */
+    int64_t save_summary_steps;       /* >= 0 (0 = no summaries); -1 = unset */
+    int64_t eval_every_steps;         /* > 0: evaluate during training every N steps */
+    double eval_every_secs;           /* > 0: ... or every S seconds */
+    const char *eval_data;            /* data file for evaluation during training */
+    const char *early_stopping;       /* eval metric whose stalling stops training */
+    int64_t early_stopping_patience;  /* > 0: evaluations without improvement allowed */
+    const char *warm_start_from;      /* model_dir or .safetensors file */
+    const char *warm_start_vars;      /* regex over trainable variable names */
+    int nan_guard;                    /* -1 unset (default on), 0 off, 1 on */
+    int histograms;                   /* -1 unset, 0 off, 1 weight histograms in the summaries */
+    int progress;                     /* -1: a progress bar when the log is a terminal; 0 never; 1 always */
+    /* When *stop becomes non-zero (a signal handler sets it), training saves a
+     * checkpoint after the current step and returns with ESTC_STOP_SIGNAL. */
+    const volatile sig_atomic_t *stop;
 } estc_open_options;
 
-/* Defaults: every override unset. */
+/* Defaults: every override unset. Always start from this: in a zeroed struct
+ * some fields read as set (keep_checkpoint_max 0 = keep all, nan_guard 0 = off). */
 void estc_open_options_init(estc_open_options *o);
 
 estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc_status *st);
@@ -65,12 +90,25 @@ typedef struct estc_train_result {
     int64_t steps_run;        /* by this call */
     int64_t examples;         /* examples consumed by this call */
     double final_loss;        /* mean loss of the last logging window */
-    double seconds;
+    double seconds;           /* in the training loop (compiling and fast-forwarding excluded) */
     int64_t rows_skipped;     /* bad rows skipped (bad_rows = "skip") */
+    int stop_reason;          /* ESTC_STOP_* */
+    int64_t checkpoint_step;  /* step of the last checkpoint saved by this call, -1 if none */
 } estc_train_result;
 
-/* Trains from the latest checkpoint in model_dir (or from initial values), for the
- * run's epochs or steps, logging to `log` (NULL = silent), and saves a checkpoint. */
+enum {
+    ESTC_STOP_DONE = 0,       /* the run's epochs, steps or max_steps were reached */
+    ESTC_STOP_NOTHING = 1,    /* the model_dir had already reached them: nothing was done */
+    ESTC_STOP_SIGNAL = 2,     /* *estc_open_options.stop was set */
+    ESTC_STOP_EARLY = 3,      /* early stopping: the watched metric stopped improving */
+};
+
+/* Trains from the latest good checkpoint in model_dir (or from initial values,
+ * or warm-started), until the run's targets: `epochs` and `max_steps` are
+ * absolute for the model_dir, `steps` counts from where it stands. Logs to
+ * `log` (NULL = silent), saves checkpoints as configured and one at the end,
+ * writes summaries. A resumed run continues at the same place in the data
+ * stream, so it ends bit-identical to a run never interrupted. */
 int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st);
 
 /* Evaluation metrics, in TensorFlow's order for the model's head. */
@@ -89,6 +127,40 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st);
 
 /* The text form of one program ("train", "eval" or "predict"), or its LLVM IR. */
 int estc_dump_graph(estc_model *m, const char *program, int llvm, FILE *out, estc_status *st);
+
+/* ---- model_dir contents (no model file needed) ------------------------------ */
+
+/* The scalars of TensorBoard event files: `path` is a model_dir (its own files
+ * are run ".", model_dir/eval's run "eval"), any log directory, or one event
+ * file. With purge, points a restarted run superseded are dropped as
+ * TensorBoard drops them. */
+typedef struct estc_scalar {
+    const char *run;
+    const char *tag;
+    int64_t step;
+    double wall_time;
+    double value;
+} estc_scalar;
+typedef struct estc_summaries estc_summaries;
+estc_summaries *estc_summaries_read(const char *path, int purge, estc_status *st);
+int estc_summaries_count(const estc_summaries *s);
+const estc_scalar *estc_summaries_get(const estc_summaries *s, int i);
+/* A self-contained SVG: one panel per tag, one line per run. */
+int estc_summaries_plot(const estc_summaries *s, const char *title, FILE *out, estc_status *st);
+void estc_summaries_free(estc_summaries *s);
+
+/* Every checkpoint file of a model_dir, checked (structure and checksums). */
+typedef struct estc_checkpoint {
+    char file[128];
+    int64_t global_step;      /* -1 if unreadable */
+    int64_t bytes;            /* -1 if missing */
+    int listed;               /* named by model_dir/checkpoint */
+    int latest;               /* the index's latest */
+    int ok;
+    char problem[512];
+} estc_checkpoint;
+/* *out is malloc'd (free it); oldest first. */
+int estc_list_checkpoints(const char *model_dir, estc_checkpoint **out, int *n, estc_status *st);
 
 #ifdef __cplusplus
 }
