@@ -369,6 +369,14 @@ static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_sta
     rt_metrics *mt = rt_metrics_new(sp->head, K);
     const char *pred_name = sp->head == ES_HEAD_BINARY ? "logistic"
                           : sp->head == ES_HEAD_MULTICLASS ? "probabilities" : "predictions";
+    /* a model's own metrics: eval outputs "metric/NAME" [B,1], reported as their
+     * mean over the data (TensorFlow's tf.metrics.mean) */
+    enum { MAXCUSTOM = 16 };
+    int ncustom = 0, cnode[MAXCUSTOM];
+    double csum[MAXCUSTOM] = {0};
+    for (int i = 0; i < r->g->noutputs && ncustom < MAXCUSTOM; i++)
+        if (strncmp(r->g->outputs[i].name, "metric/", 7) == 0) cnode[ncustom++] = r->g->outputs[i].node;
+    int64_t seen = 0;
     int rc = 0;
     rt_batch b;
     for (;;) {
@@ -378,18 +386,37 @@ static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_sta
         if (bind_batch(m, r, &b, st) != 0) { rc = -1; break; }
         r->fn(r->bufs, b.n);
         rt_metrics_add(mt, b.n, output_f32(r, "example_loss"), output_f32(r, pred_name), b.label);
+        for (int c = 0; c < ncustom; c++) {
+            const float *v = r->bufs[r->g->nodes[cnode[c]].buf];
+            for (int64_t i = 0; i < b.n; i++) csum[c] += v[i];
+        }
+        seen += b.n;
     }
     rt_stream_close(s);
     if (rc == 0) {
         const char **names;
         const double *vals;
         int n = rt_metrics_result(mt, m->global_step, &names, &vals);
-        for (int i = 0; i < n && i < (int)ES_ARRAY_LEN(out->name); i++) {
+        int cap = (int)ES_ARRAY_LEN(out->name);
+        for (int i = 0; i < n && out->n < cap; i++, out->n++) {
             /* names live in mt: copy into the model's arena so they outlive it */
-            out->name[i] = es_strdup(m->fm->arena, names[i]);
-            out->value[i] = vals[i];
+            out->name[out->n] = es_strdup(m->fm->arena, names[i]);
+            out->value[out->n] = vals[i];
         }
-        out->n = n < (int)ES_ARRAY_LEN(out->name) ? n : (int)ES_ARRAY_LEN(out->name);
+        for (int c = 0; c < ncustom && out->n < cap; c++, out->n++) {
+            out->name[out->n] = es_strdup(m->fm->arena, r->g->nodes[cnode[c]].name
+                                          ? r->g->nodes[cnode[c]].name : "metric");
+            for (int i = 0; i < r->g->noutputs; i++)
+                if (r->g->outputs[i].node == cnode[c] && strncmp(r->g->outputs[i].name, "metric/", 7) == 0)
+                    out->name[out->n] = es_strdup(m->fm->arena, r->g->outputs[i].name + 7);
+            out->value[out->n] = seen ? csum[c] / (double)seen : NAN;
+        }
+        /* one order for every metric, as TensorFlow logs them: by name */
+        for (int i = 1; i < out->n; i++)
+            for (int k = i; k > 0 && strcmp(out->name[k - 1], out->name[k]) > 0; k--) {
+                const char *tn = out->name[k]; out->name[k] = out->name[k - 1]; out->name[k - 1] = tn;
+                double tv = out->value[k]; out->value[k] = out->value[k - 1]; out->value[k - 1] = tv;
+            }
     }
     rt_metrics_free(mt);
     return rc;

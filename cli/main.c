@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "estc/estc.h"
+#include "estc/export.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -36,6 +37,7 @@ static const char usage_main[] =
     "  evaluate     compute the model's metrics on its evaluation data\n"
     "  predict      write one prediction per input row\n"
     "  graph        print a compiled program as graph text (or LLVM IR)\n"
+    "  export       compile the trained model into a standalone C predictor\n"
     "\n"
     "commands on a model_dir (no model file needed):\n"
     "  summaries    print the scalars of its TensorBoard event files\n"
@@ -92,6 +94,18 @@ static const struct { const char *cmd, *help; } cmd_help[] = {
     { "graph", "usage: estc graph FILE.est [--program train|eval|predict] [--llvm]\n\n"
                "Prints a program of the model in estc's graph text form, after dead-code\n"
                "elimination, or with --llvm the optimised LLVM IR of its kernels.\n" },
+    { "export", "usage: estc export FILE.est --out DIR [--model-dir DIR] [--name NAME] [--cpu CPU]\n\n"
+                "Compiles the trained model (the newest good checkpoint in model_dir) into a\n"
+                "standalone predictor: DIR/NAME.h, NAME.o, libNAME.a, libNAME.so and README.txt.\n"
+                "The predictor takes the raw columns of the evaluation source, computes the\n"
+                "feature columns itself and needs only libc and libm at run time. Linking\n"
+                "libNAME.so needs a C compiler now ($CC, else cc). See docs/export.md.\n"
+                "  --out DIR    the output directory (created if missing)\n"
+                "  --name NAME  prefix of the C names and of the files (default: the model\n"
+                "               file's name, e.g. linear for linear.est)\n"
+                "  --cpu CPU    native (default: this machine's CPU and features) or an LLVM\n"
+                "               CPU name such as x86-64-v2 or x86-64-v3, to run elsewhere\n"
+                "  --quiet      do not list the files written\n" },
     { "summaries", "usage: estc summaries DIR [--csv] [--no-purge]\n\n"
                    "Prints every scalar of the TensorBoard event files in DIR (a model_dir: its own\n"
                    "files are run \".\", model_dir/eval's run \"eval\"; or any log directory, or one\n"
@@ -118,6 +132,7 @@ typedef struct args {
     const char *cmd, *file;
     const char *model_dir, *data, *out, *format, *program;
     const char *eval_data, *warm_from, *warm_vars, *early;
+    const char *name, *cpu;                      /* export */
     long long seed, steps, epochs, max_steps, ckpt_steps, keep, log_steps, summary_steps, eval_steps, patience;
     double ckpt_secs, eval_secs;
     int json, llvm, quiet, csv, no_purge, no_nan_guard, histograms, progress;
@@ -179,6 +194,7 @@ static int parse_args(int argc, char **argv, args *a)
         { "--format", offsetof(args, format) }, { "--program", offsetof(args, program) },
         { "--eval-data", offsetof(args, eval_data) }, { "--warm-start-from", offsetof(args, warm_from) },
         { "--warm-start-vars", offsetof(args, warm_vars) }, { "--early-stopping", offsetof(args, early) },
+        { "--name", offsetof(args, name) }, { "--cpu", offsetof(args, cpu) },
     };
     static const struct { const char *flag; int off; } ints[] = {
         { "--seed", offsetof(args, seed) }, { "--steps", offsetof(args, steps) },
@@ -227,6 +243,7 @@ static int parse_args(int argc, char **argv, args *a)
     int dir_cmd = !strcmp(a->cmd, "summaries") || !strcmp(a->cmd, "plot") || !strcmp(a->cmd, "checkpoints");
     if (!a->file && dir_cmd) return usage_error(a->cmd, "%s: missing the directory", a->cmd);
     if (!a->file) return usage_error(a->cmd, "%s: missing the model file", a->cmd);
+    if (!strcmp(a->cmd, "export") && !a->out) return usage_error(a->cmd, "%s: missing --out DIR", a->cmd);
     if (a->format && strcmp(a->format, "csv") && strcmp(a->format, "jsonl"))
         return usage_error(a->cmd, "unknown format '%s' (expected csv or jsonl)", a->format);
     return -1;
@@ -302,6 +319,18 @@ static int cmd_predict(estc_model *m, const args *a)
     if (rc != 0) unlink(tmp);
     free(tmp);
     return rc == 0 ? 0 : run_failed(&st);
+}
+
+static int cmd_export(estc_model *m, const args *a)
+{
+    estc_export_options o;
+    estc_export_options_init(&o);
+    o.out_dir = a->out;
+    o.name = a->name;
+    o.cpu = a->cpu;
+    o.log = a->quiet ? NULL : stderr;
+    estc_status st;
+    return estc_export(m, &o, &st) == 0 ? 0 : run_failed(&st);
 }
 
 /* Writes through fn to a temporary file beside path and renames it: a failed
@@ -495,6 +524,8 @@ int main(int argc, char **argv)
         rc = cmd_evaluate(m, &a);
     } else if (!strcmp(a.cmd, "predict")) {
         rc = cmd_predict(m, &a);
+    } else if (!strcmp(a.cmd, "export")) {
+        rc = cmd_export(m, &a);
     } else if (!strcmp(a.cmd, "graph")) {
         if (estc_dump_graph(m, a.program, a.llvm, stdout, &st) != 0) rc = run_failed(&st);
     }

@@ -57,6 +57,13 @@ struct LLVMOpaqueTargetMachine;
  * the program cannot be compiled (e.g. it was never bound). */
 struct LLVMOpaqueModule *cg_emit(struct LLVMOpaqueContext *ctx, const gr_graph *prog,
                                  const char *name, es_status *st);
+/* cg_emit with flags. CG_EMIT_AOT is for a standalone predictor (codegen/aot.c):
+ * matrix products become plain loops instead of cblas_sgemm calls, and a
+ * CONST's buffer is written only when the CONST is a program output (kernels
+ * read constants from their globals), so the caller need not allocate it. */
+enum { CG_EMIT_AOT = 1 };
+struct LLVMOpaqueModule *cg_emit_ex(struct LLVMOpaqueContext *ctx, const gr_graph *prog,
+                                    const char *name, int flags, es_status *st);
 /* A target machine for the host CPU and its features at O2; `pic` for code
  * that goes into shared objects. NULL and st set on failure. */
 struct LLVMOpaqueTargetMachine *cg_host_target_machine(int pic, es_status *st);

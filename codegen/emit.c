@@ -29,6 +29,11 @@
  * including an empty batch. Sparse optimizer updates dedupe ids with a small open-addressing
  * hash table malloc'd per call, sized by the number of ids (never by the
  * table's row count), so a million-row table costs only its touched rows.
+ *
+ * cg_emit_ex(CG_EMIT_AOT) serves the ahead-of-time predictor (aot.c): matrix
+ * products are loops rather than cblas_sgemm calls, and CONSTs that are not
+ * outputs are never copied into buffers. A predict program then calls nothing
+ * but libm and memset/memcpy.
  */
 #include "codegen.h"
 
@@ -44,6 +49,7 @@ typedef struct cg_emitter {
     LLVMBuilderRef b;
     const gr_graph *g;
     const char *name;            /* entry symbol; prefix of everything internal */
+    int flags;                   /* CG_EMIT_* */
     LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, vd;
     LLVMValueRef *consts;        /* per node: the global of a CONST, else NULL */
 
@@ -527,8 +533,11 @@ static void emit_reduce(cg_emitter *e, const gr_node *n)
 /* C[m,n] = op(A) op(B) through cblas_sgemm (row-major). m, n, k may be the
  * runtime B; an empty product still defines C (zeros when k is 0), and BLAS is
  * not called with an empty operand, whose leading dimension it would reject. */
+static void emit_matmul_loops(cg_emitter *e, const gr_node *n);
+
 static void emit_matmul(cg_emitter *e, const gr_node *n)
 {
+    if (e->flags & CG_EMIT_AOT) { emit_matmul_loops(e, n); return; }
     const gr_node *a = input(e, n, 0), *bm = input(e, n, 1);
     int ta = n->a[0] != 0, tb = n->a[1] != 0;
     LLVMValueRef M = dimv(e, n->shape.d[0]), N = dimv(e, n->shape.d[1]);
@@ -561,6 +570,71 @@ static void emit_matmul(cg_emitter *e, const gr_node *n)
 #undef I32
     call(e, "cblas_sgemm", e->vd, pt, args, 14, 0);
     if_end(e, &f);
+}
+
+/* The same product as loops, for predictors that link no BLAS (CG_EMIT_AOT).
+ * Each C[i,j] is the sum of its products in p order, starting from zero,
+ * however the loops are arranged. Without a transposed B and with N fixed,
+ * columns go in blocks of 64, 32, 16 and 8 whose sums are kept in one vector
+ * register set across the whole p loop (C is written once per block, not
+ * once per p); the last N % 8 columns, and the transposed cases, take the
+ * plain i, p, j loops, whose innermost loop walks a row of C. */
+static void matmul_block(cg_emitter *e, LLVMValueRef i, LLVMValueRef j0, int64_t width, LLVMValueRef K,
+                         int ta, LLVMValueRef lda, LLVMValueRef ldb, LLVMValueRef N)
+{
+    LLVMBuilderRef b = e->b;
+    LLVMTypeRef vt = LLVMVectorType(e->f32, (unsigned)width);
+    LLVMValueRef acc = local(e, vt, "acc");
+    set(e, acc, LLVMConstNull(vt));
+    cg_loop lp;
+    LLVMValueRef p = loop_begin(e, &lp, K, "p");
+    LLVMValueRef av = ldf(e, e->arg[1], ta ? add(e, mul(e, p, lda), i) : add(e, mul(e, i, lda), p));
+    LLVMValueRef splat = LLVMBuildInsertElement(b, LLVMGetPoison(vt), av, ci32(e, 0), "");
+    splat = LLVMBuildShuffleVector(b, splat, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(e->i32, (unsigned)width)), "");
+    LLVMValueRef bv = LLVMBuildLoad2(b, vt, gep(e, e->f32, e->arg[2], add(e, mul(e, p, ldb), j0)), "");
+    LLVMSetAlignment(bv, 4);
+    set(e, acc, LLVMBuildFAdd(b, get(e, acc), LLVMBuildFMul(b, splat, bv, ""), ""));
+    loop_end(e, &lp);
+    LLVMValueRef st = LLVMBuildStore(b, get(e, acc), gep(e, e->f32, e->arg[0], add(e, mul(e, i, N), j0)));
+    LLVMSetAlignment(st, 4);
+}
+
+static void emit_matmul_loops(cg_emitter *e, const gr_node *n)
+{
+    const gr_node *a = input(e, n, 0), *bm = input(e, n, 1);
+    int ta = n->a[0] != 0, tb = n->a[1] != 0;
+    LLVMValueRef M = dimv(e, n->shape.d[0]), N = dimv(e, n->shape.d[1]);
+    LLVMValueRef K = dimv(e, a->shape.d[ta ? 0 : 1]);
+    LLVMValueRef lda = dimv(e, a->shape.d[1]), ldb = dimv(e, bm->shape.d[1]);
+    int blocked = !tb && n->shape.d[1] != GR_BATCH;
+    int64_t Nc = blocked ? n->shape.d[1] : 0, done = 0;
+    if (!blocked || Nc % 8) zero_fill(e, e->arg[0], mul(e, M, N));   /* the plain loops accumulate in C */
+    cg_loop li, lp, lj, lb;
+    LLVMValueRef i = loop_begin(e, &li, M, "i");
+    if (blocked) {
+        if (Nc >= 64) {
+            LLVMValueRef jb = loop_begin(e, &lb, ci(e, Nc / 64), "jb");
+            matmul_block(e, i, mul(e, jb, ci(e, 64)), 64, K, ta, lda, ldb, N);
+            loop_end(e, &lb);
+            done = Nc / 64 * 64;
+        }
+        for (int64_t w = 32; w >= 8; w /= 2)
+            if (Nc - done >= w) {
+                matmul_block(e, i, ci(e, done), w, K, ta, lda, ldb, N);
+                done += w;
+            }
+    }
+    if (!blocked || done < Nc) {
+        LLVMValueRef j0 = ci(e, done);
+        LLVMValueRef p = loop_begin(e, &lp, K, "p");
+        LLVMValueRef av = ldf(e, e->arg[1], ta ? add(e, mul(e, p, lda), i) : add(e, mul(e, i, lda), p));
+        LLVMValueRef j = add(e, loop_begin(e, &lj, LLVMBuildSub(e->b, N, j0, ""), "j"), j0);
+        LLVMValueRef bv = ldf(e, e->arg[2], tb ? add(e, mul(e, j, ldb), p) : add(e, mul(e, p, ldb), j));
+        accum(e, e->arg[0], add(e, mul(e, i, N), j), LLVMBuildFMul(e->b, av, bv, ""));
+        loop_end(e, &lj);
+        loop_end(e, &lp);
+    }
+    loop_end(e, &li);
 }
 
 /* ---- sparse (categorical) ------------------------------------------------------ */
@@ -1248,12 +1322,23 @@ static int check_program(const gr_graph *g, es_status *st)
     return 0;
 }
 
+static int is_output(const gr_graph *g, int node)
+{
+    for (int k = 0; k < g->noutputs; k++) if (g->outputs[k].node == node) return 1;
+    return 0;
+}
+
 LLVMModuleRef cg_emit(LLVMContextRef ctx, const gr_graph *prog, const char *name, es_status *st)
+{
+    return cg_emit_ex(ctx, prog, name, 0, st);
+}
+
+LLVMModuleRef cg_emit_ex(LLVMContextRef ctx, const gr_graph *prog, const char *name, int flags, es_status *st)
 {
     if (!name || !name[0]) { es_fail(st, ES_EINVAL, "codegen: the entry needs a name"); return NULL; }
     if (check_program(prog, st) != 0) return NULL;
 
-    cg_emitter e = { .ctx = ctx, .g = prog, .name = name };
+    cg_emitter e = { .ctx = ctx, .g = prog, .name = name, .flags = flags };
     e.mod = LLVMModuleCreateWithNameInContext(name, ctx);
     e.b = LLVMCreateBuilderInContext(ctx);
     e.f32 = LLVMFloatTypeInContext(ctx);
@@ -1304,6 +1389,7 @@ LLVMModuleRef cg_emit(LLVMContextRef ctx, const gr_graph *prog, const char *name
     for (int i = 0; i < prog->n; i++) {
         const gr_node *n = &prog->nodes[i];
         if (n->op == GR_CONST) {
+            if ((flags & CG_EMIT_AOT) && !is_output(prog, i)) continue;   /* consumers read the global */
             size_t bytes = (size_t)gr_numel(n->shape, 1) * sizeof(float);
             LLVMBuildMemCpy(e.b, slot[n->buf], 4, e.consts[i], 64, LLVMConstInt(e.i64, bytes, 0));
             continue;
