@@ -48,6 +48,7 @@ static const char usage_main[] =
     "  --model-dir DIR   where checkpoints live (default: the run block's model_dir)\n"
     "  --data PATH       data file instead of the source's own path\n"
     "  --seed N          random seed (default: the run block's seed)\n"
+    "  --no-cache        compile afresh, without the object cache (~/.cache/estc)\n"
     "\n"
     "`estc COMMAND --help` describes one command; `estc --version` prints the version.\n";
 
@@ -135,7 +136,7 @@ typedef struct args {
     const char *name, *cpu;                      /* export */
     long long seed, steps, epochs, max_steps, ckpt_steps, keep, log_steps, summary_steps, eval_steps, patience;
     double ckpt_secs, eval_secs;
-    int json, llvm, quiet, csv, no_purge, no_nan_guard, histograms, progress;
+    int json, llvm, quiet, csv, no_purge, no_nan_guard, histograms, progress, no_cache;
 } args;
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
@@ -187,6 +188,7 @@ static int parse_args(int argc, char **argv, args *a)
         { "--quiet", offsetof(args, quiet) }, { "-q", offsetof(args, quiet) },
         { "--csv", offsetof(args, csv) }, { "--no-purge", offsetof(args, no_purge) },
         { "--no-nan-guard", offsetof(args, no_nan_guard) }, { "--histograms", offsetof(args, histograms) },
+        { "--no-cache", offsetof(args, no_cache) },
     };
     static const struct { const char *flag; int off; } strs[] = {
         { "--model-dir", offsetof(args, model_dir) }, { "--data", offsetof(args, data) },
@@ -478,6 +480,8 @@ int main(int argc, char **argv)
     if (rc >= 0) return rc;
     if (!strcmp(a.cmd, "summaries") || !strcmp(a.cmd, "plot")) return cmd_summaries(&a);
     if (!strcmp(a.cmd, "checkpoints")) return cmd_checkpoints(&a);
+    /* the code generator reads this when it opens its cache (codegen/jit.c) */
+    if (a.no_cache) setenv("ESTC_NO_CACHE", "1", 1);
 
     estc_open_options opt;
     estc_open_options_init(&opt);

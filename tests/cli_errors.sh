@@ -58,4 +58,9 @@ check "no half-written prediction file" test ! -e "$SCRATCH/p.csv"
 # the model file itself: exit status 2
 printf 'source s = csv("x.csv") { a: float\nlabel l = numeric(a)\n' > "$SCRATCH/broken.est"
 expect_fail "a broken model file" 2 "broken.est:[0-9]+:[0-9]+: error" "$ESTC" train "$SCRATCH/broken.est"
+# the object cache: --no-cache writes nothing, a normal run fills it
+ESTC_CACHE_DIR="$SCRATCH/cache" "$ESTC" train $M --model-dir "$SCRATCH/nc" --steps 2 --quiet --no-cache || fail "train --no-cache"
+check "--no-cache leaves the cache alone" test ! -e "$SCRATCH/cache"
+ESTC_CACHE_DIR="$SCRATCH/cache" "$ESTC" evaluate $M --model-dir "$SCRATCH/nc" --json > /dev/null || fail "evaluate with a cache"
+check "a run with the cache stores its compiled program" test -n "$(ls "$SCRATCH/cache" 2>/dev/null)"
 finish
