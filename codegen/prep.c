@@ -141,6 +141,7 @@ static int add_enc(cg_prep *p, const es_feature *f, int depth, es_status *st)
         break;
     case ES_FEAT_NUMERIC:
     case ES_FEAT_INDICATOR:
+    case ES_FEAT_WEIGHTED:
         return es_fail(st, ES_EINTERNAL, "feature %s is not categorical", f->name);
     }
     p->enc = es_xrealloc(p->enc, (size_t)(p->nenc + 1) * sizeof *p->enc);
@@ -155,6 +156,9 @@ static int check_spec(cg_prep *p, es_status *st)
         const es_feature *f = spec->used[i];
         if (f->kind == ES_FEAT_INDICATOR)
             return es_fail(st, ES_EMODEL, "feature %s: indicator features are made in the graph", f->name);
+        if (f->kind == ES_FEAT_WEIGHTED || f->value_separator)
+            return es_fail(st, ES_EMODEL, "feature %s: multivalent and weighted features are not supported "
+                           "by the exported encoder yet", f->name);
         if (f->kind == ES_FEAT_NUMERIC) {
             if (check_col(p, f, 0, st) < 0) return -1;
             if (f->width > 1)
@@ -783,6 +787,7 @@ static void emit_enc(cg_prep *p, penc *e)
     }
     case ES_FEAT_NUMERIC:
     case ES_FEAT_INDICATOR:
+    case ES_FEAT_WEIGHTED:
         break;   /* never an encoder: check_spec refused them */
     }
     e->emitted = 1;

@@ -9,7 +9,9 @@
  *
  * Encoding of one example (what the input pipeline produces per row):
  *   - each CATEGORICAL feature gives ids, an int32 array [batch] (-1 = no id:
- *     contributes nothing, as TensorFlow's default_value=-1);
+ *     contributes nothing, as TensorFlow's default_value=-1), or [batch, M]
+ *     for a multivalent one (max_values M > 1), padded with -1;
+ *   - each WEIGHTED feature gives its weights, floats [batch, M];
  *   - each DENSE feature gives floats [batch, width] (raw values; any
  *     normalisation is part of the graph, see es_feature.norm);
  *   - the label gives an int32 class id [batch] (classification) or a float
@@ -56,6 +58,7 @@ typedef enum {
     ES_FEAT_HASHED,           /* categorical: xxHash64(string) % buckets */
     ES_FEAT_CROSSED,          /* categorical: hash of the inputs' keys % buckets */
     ES_FEAT_INDICATOR,        /* dense: one-hot of a categorical feature (made in the graph) */
+    ES_FEAT_WEIGHTED,         /* categorical ids of `of`, each with a weight read from `column` */
 } es_feat_kind;
 
 typedef enum { ES_NORM_NONE, ES_NORM_ZSCORE, ES_NORM_MINMAX, ES_NORM_EXPR } es_norm_kind;
@@ -98,8 +101,20 @@ struct es_feature {
     es_feature **cross;
 
     /* indicator: handled by the frontend (one_hot of `of`'s ids in the graph);
-     * an indicator feature never appears in es_spec.used, `of` does. */
+     * an indicator feature never appears in es_spec.used, `of` does.
+     * weighted: `of` is the (vocabulary/identity/hashed) ids feature, `column` a
+     * string column of value_separator-joined numbers, one weight per id of `of`
+     * (a different count is a row error). Its graph input, named after it, is
+     * f32 [batch, max_values] (= of->max_values), 0 where `of`'s id is -1;
+     * `of` is fed too (its ids). categorical = 1 (it stands for ids). */
     es_feature *of;
+
+    /* multivalent (vocabulary, identity, hashed): the field holds up to
+     * max_values values joined by value_separator; ids are int32
+     * [batch, max_values], padded with -1. max_values 1 = univalent, ids [batch].
+     * A field with more values than max_values is a row error. */
+    int max_values;
+    const char *value_separator;   /* NULL when max_values == 1 */
 
     es_span span;
 };

@@ -455,6 +455,16 @@ static int feat_input(elab *E, const es_feature *f)
 {
     int id = gr_find_named(E->g, GR_INPUT, f->name);
     if (id != GR_NONE) return id;
+    if (f->kind == ES_FEAT_WEIGHTED) {
+        /* the weights, f32 [B, M] like the ids of f->of (spec.h) */
+        int64_t m = f->of && f->of->max_values > 1 ? f->of->max_values : 1;
+        return G(E, gr_input(E->g, f->name, GR_F32, gr_shape2(GR_BATCH, m), f->span), f->span);
+    }
+    if (f->categorical && f->value_separator) {
+        /* multivalent: ids i32 [B, M] padded with -1 */
+        int64_t m = f->max_values > 1 ? f->max_values : 1;
+        return G(E, gr_input(E->g, f->name, GR_I32, gr_shape2(GR_BATCH, m), f->span), f->span);
+    }
     if (f->categorical) return G(E, gr_input(E->g, f->name, GR_I32, gr_shape1(GR_BATCH), f->span), f->span);
     return G(E, gr_input(E->g, f->name, GR_F32, gr_shape2(GR_BATCH, f->width), f->span), f->span);
 }
@@ -577,6 +587,33 @@ static int gather(elab *E, int table, int ids, const char *combiner, es_span sp)
     return bin(E, GR_DIV, s, cnt, sp);
 }
 
+/* The ids of a categorical feature: a weighted one stands for the ids of its `of`. */
+static int ids_input(elab *E, const es_feature *f)
+{
+    return feat_input(E, f->kind == ES_FEAT_WEIGHTED ? f->of : f);
+}
+
+/* Rows of table [V,K] at a categorical feature's ids, combined -> [B,K]. A weighted
+ * feature (TensorFlow's weighted_categorical_column) scales each row by its weight:
+ * "sum" = the weighted sum, "mean" = that divided by the sum of the weights,
+ * "sqrtn" = divided by the square root of the sum of squared weights (a zero
+ * divisor counts as 1: an example without weights gives zeros). */
+static int lookup_rows(elab *E, int table, const es_feature *f, const char *combiner, es_span sp)
+{
+    if (f->kind != ES_FEAT_WEIGHTED) return gather(E, table, feat_input(E, f), combiner, sp);
+    int in[3] = { table, feat_input(E, f->of), feat_input(E, f) };
+    if (in[1] == GR_NONE || in[2] == GR_NONE) return GR_NONE;
+    int s = opn(E, GR_GATHER_WSUM, 3, in, NULL, NULL, sp);
+    if (s == GR_NONE || strcmp(combiner, "sum") == 0) return s;
+    int w = in[2];
+    if (strcmp(combiner, "sqrtn") == 0) w = un(E, GR_SQUARE, w, sp);
+    int64_t ax[4] = { 1, 0, 0, 0 };
+    int den = reshape(E, opn(E, GR_SUM_AXIS, 1, &w, ax, NULL, sp), gr_shape2(GR_BATCH, 1), sp);
+    den = bin(E, GR_ADD, den, bin(E, GR_EQUAL, den, scalar(E, 0, sp), sp), sp);
+    if (strcmp(combiner, "sqrtn") == 0) den = un(E, GR_SQRT, den, sp);
+    return bin(E, GR_DIV, s, den, sp);
+}
+
 /* The dense form of a column, f32 [B, width]. */
 static int dense_of(elab *E, const column *c, es_span sp)
 {
@@ -606,7 +643,7 @@ static int dense_of(elab *E, const column *c, es_span sp)
         int w = gr_find_named(E->g, GR_PARAM, name);
         if (w == GR_NONE) w = G(E, gr_param(E->g, name, s, c->init, c->f0, c->f1, c->trainable, sp), sp);
         if (w == GR_NONE) return GR_NONE;
-        return gather(E, w, feat_input(E, f), c->combiner, sp);
+        return lookup_rows(E, w, f, c->combiner, sp);
     }
     }
     return GR_NONE;
@@ -1220,7 +1257,7 @@ static value *bi_batch_broadcast(elab *E, const fe_expr *call, value **a)
             like = i;
     for (int i = 0; i < E->in->spec->nfeatures && like == GR_NONE; i++) {
         const es_feature *f = E->in->spec->features[i];
-        if (f->kind != ES_FEAT_INDICATOR) like = feat_input(E, f);
+        if (f->kind != ES_FEAT_INDICATOR) like = ids_input(E, f);
     }
     if (like == GR_NONE) {
         err(E, sp, "batch_broadcast(): the model reads no feature, so the batch size is unknown: declare one");
@@ -1523,6 +1560,11 @@ static value *bi_indicator(elab *E, const fe_expr *call, value **a)
 {
     const column *of;
     if (want_categorical(E, call, a[0], &of)) return poison(E);
+    if (of->f->kind == ES_FEAT_WEIGHTED) {
+        err(E, at_value(E, a[0], call), "indicator(): '%s' is weighted, which indicator() does not support: "
+            "use embedding(%s, DIMENSION) or a linear model", of->name, of->name);
+        return poison(E);
+    }
     column *c = es_alloc(E->a, sizeof *c);
     c->kind = COL_INDICATOR;
     c->f = of->f;
@@ -1534,7 +1576,7 @@ static value *bi_ids(elab *E, const fe_expr *call, value **a)
 {
     const column *c;
     if (want_categorical(E, call, a[0], &c)) return poison(E);
-    return tensor_v(E, feat_input(E, c->f), at(E, call));
+    return tensor_v(E, ids_input(E, c->f), at(E, call));
 }
 
 static value *bi_is_categorical(elab *E, const fe_expr *call, value **a)
@@ -1563,6 +1605,12 @@ static value *bi_gather(elab *E, const fe_expr *call, value **a)
 {
     const char *comb = "sum";
     if (a[2] && want_combiner(E, call, a[2], &comb)) return poison(E);
+    if (a[1]->k == V_COLUMN && col_categorical(a[1]->col)) {
+        /* a categorical column instead of ids: its ids, and a weighted column's weights */
+        int t = want_node(E, call, a[0], "the table");
+        if (t == GR_NONE) return poison(E);
+        return tensor_v(E, lookup_rows(E, t, a[1]->col->f, comb, at(E, call)), at(E, call));
+    }
     int t = want_node(E, call, a[0], "the table"), ids = want_node(E, call, a[1], "the ids");
     if (t == GR_NONE || ids == GR_NONE) return poison(E);
     return tensor_v(E, gather(E, t, ids, comb, at(E, call)), at(E, call));

@@ -252,6 +252,7 @@ static const char *feat_kind_name(es_feat_kind k)
     case ES_FEAT_HASHED: return "hashed";
     case ES_FEAT_CROSSED: return "crossed";
     case ES_FEAT_INDICATOR: return "indicator";
+    case ES_FEAT_WEIGHTED: return "weighted";
     }
     return "?";
 }
@@ -1159,10 +1160,46 @@ static const sem_param numeric_params[] = { { "column", 1, 1 }, { "normalize", 0
 static const sem_param bucket_params[] = { { "source", 1, 1 }, { "boundaries", 1, 1 } };
 static const sem_param vocab_params[] = {
     { "column", 1, 1 }, { "vocabulary_list", 1, 0 }, { "file", 0, 0 }, { "num_oov_buckets", 0, 0 },
-    { "default_value", 0, 0 },
+    { "default_value", 0, 0 }, { "separator", 0, 0 }, { "max_values", 0, 0 },
 };
-static const sem_param identity_params[] = { { "column", 1, 1 }, { "num_buckets", 0, 1 }, { "default_value", 0, 0 } };
-static const sem_param hashed_params[] = { { "column", 1, 1 }, { "hash_bucket_size", 1, 1 } };
+static const sem_param identity_params[] = {
+    { "column", 1, 1 }, { "num_buckets", 0, 1 }, { "default_value", 0, 0 }, { "separator", 0, 0 },
+    { "max_values", 0, 0 },
+};
+static const sem_param hashed_params[] = {
+    { "column", 1, 1 }, { "hash_bucket_size", 1, 1 }, { "separator", 0, 0 }, { "max_values", 0, 0 },
+};
+static const sem_param weighted_params[] = { { "categorical_column", 1, 1 }, { "weight_column", 1, 1 } };
+
+/* separator = "|", max_values = M: a multivalent feature (spec.h). Both or neither. */
+#define MAX_VALUES_LIMIT 4096
+static void multi_args(sema *s, es_feature *f, const char *fn, const fe_arg *sep, const fe_arg *maxv, int *bad)
+{
+    f->max_values = 1;
+    if (!sep && !maxv) return;
+    if (sep && !maxv) {
+        error(s, sep->span, "%s(): separator needs max_values too (the most values a field may hold), "
+              "e.g. max_values = 8", fn);
+        *bad = 1;
+        return;
+    }
+    if (maxv && !sep) {
+        error(s, maxv->span, "%s(): max_values needs a separator too (what joins the values of a field), "
+              "e.g. separator = \"|\"", fn);
+        *bad = 1;
+        return;
+    }
+    const char *v;
+    if (get_str(s, sep->value, "separator", &v)) *bad = 1;
+    else if (!v[0]) { error(s, sep->value->span, "%s(): the separator must not be empty", fn); *bad = 1; }
+    else f->value_separator = v;
+    int64_t m;
+    if (const_int(s, maxv->value, "max_values", &m)) *bad = 1;
+    else if (m < 1 || m > MAX_VALUES_LIMIT) {
+        error(s, maxv->value->span, "max_values must be between 1 and %d, not %lld", MAX_VALUES_LIMIT, (long long)m);
+        *bad = 1;
+    } else f->max_values = (int)m;
+}
 static const sem_param crossed_params[] = { { "keys", 1, 1 }, { "hash_bucket_size", 1, 1 } };
 static const sem_param indicator_params[] = { { "categorical_column", 1, 1 } };
 
@@ -1348,6 +1385,7 @@ static void f_vocabulary(sema *s, es_feature *f, const fe_arg **a, int *bad)
             *bad = 1;
         }
     }
+    multi_args(s, f, "vocabulary", a[5], a[6], bad);
     f->num_buckets = (int64_t)f->nvocab + f->num_oov;
     if (f->num_buckets > INT32_MAX) {
         error(s, f->span, "vocabulary() has %lld ids; ids are 32-bit", (long long)f->num_buckets);
@@ -1360,10 +1398,15 @@ static void f_identity(sema *s, es_feature *f, const fe_arg **a, int *bad)
     f->kind = ES_FEAT_IDENTITY;
     f->categorical = 1;
     f->default_id = -1;
+    multi_args(s, f, "identity", a[3], a[4], bad);
     if (a[0]) {
         f->column = column_ref(s, a[0]->value, "identity");
-        if (column_of_type(s, f->column, a[0]->value, "identity", 0, 1, 0,
-                           " (identity ids are integers; use bucketized for floats, vocabulary for strings)"))
+        if (f->value_separator) {
+            if (column_of_type(s, f->column, a[0]->value, "identity", 0, 0, 1,
+                               " (a multivalent identity reads a string of separator-joined integers)"))
+                *bad = 1;
+        } else if (column_of_type(s, f->column, a[0]->value, "identity", 0, 1, 0,
+                                  " (identity ids are integers; use bucketized for floats, vocabulary for strings)"))
             *bad = 1;
     }
     if (a[1] && bucket_count(s, a[1]->value, "num_buckets", &f->num_buckets)) *bad = 1;
@@ -1387,6 +1430,7 @@ static void f_hashed(sema *s, es_feature *f, const fe_arg **a, int *bad)
                            " (use bucketized for numbers, identity for int ids)")) *bad = 1;
     }
     if (a[1] && bucket_count(s, a[1]->value, "hash_bucket_size", &f->num_buckets)) *bad = 1;
+    multi_args(s, f, "hashed", a[2], a[3], bad);
 }
 
 static void f_crossed(sema *s, sem_name *self, es_feature *f, const fe_arg **a, int *bad)
@@ -1426,6 +1470,12 @@ static void f_crossed(sema *s, sem_name *self, es_feature *f, const fe_arg **a, 
                 error(s, k->span, "crossed() keys must be categorical; '%s' is a %s feature%s", name,
                       feat_kind_name(in->kind),
                       in->kind == ES_FEAT_NUMERIC ? " (bucketize it first)" : " (cross the feature it wraps)");
+                *bad = 1;
+                continue;
+            }
+            if (in->value_separator || in->kind == ES_FEAT_WEIGHTED) {
+                error(s, k->span, "crossed() keys must have one value per example; '%s' is %s", name,
+                      in->kind == ES_FEAT_WEIGHTED ? "weighted" : "multivalent");
                 *bad = 1;
                 continue;
             }
@@ -1476,8 +1526,42 @@ static void f_indicator(sema *s, sem_name *self, es_feature *f, const fe_arg **a
         *bad = 1;
         return;
     }
+    if (of->kind == ES_FEAT_WEIGHTED) {
+        error(s, a[0]->value->span, "indicator() of a weighted feature is not supported: use embedding(%s, "
+              "DIMENSION) or a linear model", of->name);
+        *bad = 1;
+        return;
+    }
     f->of = of;
     f->width = (int)of->num_buckets;
+}
+
+static void f_weighted(sema *s, sem_name *self, es_feature *f, const fe_arg **a, int *bad)
+{
+    f->kind = ES_FEAT_WEIGHTED;
+    f->categorical = 1;
+    f->column = -1;
+    if (a[1]) {
+        f->column = column_ref(s, a[1]->value, "weighted");
+        if (column_of_type(s, f->column, a[1]->value, "weighted", 0, 0, 1,
+                           " (weights are read as separator-joined numbers, one per value of the ids)"))
+            *bad = 1;
+    }
+    if (!a[0]) return;
+    es_feature *of = feature_ref(s, a[0]->value, self, "the first argument of weighted()");
+    if (!of) { *bad = 1; return; }
+    if ((of->kind != ES_FEAT_VOCAB && of->kind != ES_FEAT_IDENTITY && of->kind != ES_FEAT_HASHED) ||
+        !of->value_separator) {
+        error(s, a[0]->value->span, "weighted() needs a multivalent vocabulary, identity or hashed feature "
+              "(one with separator = and max_values =); '%s' is %s %s feature", of->name,
+              of->value_separator ? "a" : "a univalent", feat_kind_name(of->kind));
+        *bad = 1;
+        return;
+    }
+    f->of = of;
+    f->num_buckets = of->num_buckets;
+    f->max_values = of->max_values;
+    f->value_separator = of->value_separator;
 }
 
 static void check_feature(sema *s, sem_name *n)
@@ -1502,14 +1586,15 @@ static void check_feature(sema *s, sem_name *n)
     es_vec_push(s->a, s->norm, (const fe_expr *)NULL);
 
     static const char *const known[] = { "numeric", "bucketized", "vocabulary", "identity", "hashed",
-                                         "crossed", "indicator", "embedding" };
+                                         "crossed", "indicator", "embedding", "weighted" };
     int which, bad = 0;
-    const fe_expr *call = expect_call(s, d, "feature column", known, 8, "numeric(COLUMN) or bucketized(COLUMN, [...])",
+    const fe_expr *call = expect_call(s, d, "feature column", known, 9, "numeric(COLUMN) or bucketized(COLUMN, [...])",
                                       &which);
     if (!call) { n->done = 1; return; }
     static const struct { const sem_param *p; int n; } sigs[] = {
-        { numeric_params, 3 }, { bucket_params, 2 }, { vocab_params, 5 }, { identity_params, 3 },
-        { hashed_params, 2 }, { crossed_params, 2 }, { indicator_params, 1 },
+        { numeric_params, 3 }, { bucket_params, 2 }, { vocab_params, 7 }, { identity_params, 5 },
+        { hashed_params, 4 }, { crossed_params, 2 }, { indicator_params, 1 }, { NULL, 0 },
+        { weighted_params, 2 },
     };
     if (which == 5 && call->nargs > 0 && !call->args[0].name && call->args[0].value->kind == FE_E_IDENT) {
         /* crossed(a, b, 100): the keys written without their list brackets */
@@ -1529,6 +1614,7 @@ static void check_feature(sema *s, sem_name *n)
     case 3: f_identity(s, f, a, &bad); break;
     case 4: f_hashed(s, f, a, &bad); break;
     case 5: f_crossed(s, n, f, a, &bad); break;
+    case 8: f_weighted(s, n, f, a, &bad); break;
     default: f_indicator(s, n, f, a, &bad); break;
     }
     if (!s->train_ok) bad = 1;
@@ -1544,7 +1630,7 @@ static void check_feature(sema *s, sem_name *n)
 /* Does f read column c of the training source, itself or through its inputs? */
 static int reads_column(const es_feature *f, int c)
 {
-    if (f->column == c && f->kind != ES_FEAT_CROSSED && f->kind != ES_FEAT_INDICATOR) return 1;
+    if (f->column == c && f->kind != ES_FEAT_CROSSED && f->kind != ES_FEAT_INDICATOR) return 1;   /* weighted: its weights */
     for (int i = 0; i < f->ncross; i++) if (f->cross[i] && reads_column(f->cross[i], c)) return 1;
     if (f->of) return reads_column(f->of, c);
     return 0;

@@ -22,6 +22,13 @@
  *    uint64 keys in host (little-endian) byte order, seed 0, % num_buckets,
  *    where a hashed input's key is its full hash and any other input's key is
  *    its id; -1 if any input has no id.
+ *  - Multivalent features (max_values M > 1) split their field on
+ *    value_separator (each value trimmed of spaces; empty values skipped) and
+ *    give M ids padded with -1; more than M values is a row error (no silent
+ *    truncation: dropped values would change what the model learns). A
+ *    weighted feature splits its weights column the same way and needs exactly
+ *    one number per value of its ids feature (else a row error); the weight
+ *    of an id that is -1 (unknown, padding) is stored as 0.
  *  - Types are checked at open, not assumed from sema: string features need a
  *    string column, numeric ones a float or int column.
  *  - A row error (field count, parse, unknown label) stops the reader, or is
@@ -94,6 +101,8 @@ struct fenc {
     int64_t stamp;            /* row for which id/key are valid */
     int32_t id;
     uint64_t key;
+    int32_t *ids;             /* multivalent: [max_values] ids of this row, -1 padded */
+    int nvals;                /* multivalent: values in this row's field */
 };
 
 struct rt_reader {
@@ -265,11 +274,114 @@ static int enc_id(rt_reader *r, fenc *e, es_status *st)
     }
     case ES_FEAT_NUMERIC:
     case ES_FEAT_INDICATOR:
+    case ES_FEAT_WEIGHTED:
         return es_fail(st, ES_EINTERNAL, "feature %s is not categorical", f->name);
     }
     e->id = id;
     e->key = key;
     e->stamp = r->stamp;
+    return 0;
+}
+
+/* Multivalent = read with a separator (even with max_values 1: its ids are then [batch, 1]). */
+static int multivalent(const es_feature *f) { return f->value_separator != NULL; }
+static int nvalues(const es_feature *f) { return f->max_values > 1 ? f->max_values : 1; }
+
+/* The next value of a separator-joined field: [*b, *e) trimmed, *p advanced past
+ * it. 0 when the field is done. */
+static int next_value(const char **p, const char *sep, const char **b, const char **e)
+{
+    size_t sl = strlen(sep);
+    while (**p) {
+        const char *s = *p, *end = sl ? strstr(s, sep) : NULL;
+        if (!end) end = s + strlen(s);
+        *p = *end ? end + sl : end;
+        while (s < end && isspace((unsigned char)*s)) s++;
+        const char *t = end;
+        while (t > s && isspace((unsigned char)t[-1])) t--;
+        if (t > s) { *b = s; *e = t; return 1; }
+    }
+    return 0;
+}
+
+/* Ids of a multivalent feature for this row, into e->ids / e->nvals. */
+static int enc_multi(rt_reader *r, fenc *e, es_status *st)
+{
+    if (e->stamp == r->stamp) return 0;
+    const es_feature *f = e->f;
+    int m = nvalues(f);
+    for (int k = 0; k < m; k++) e->ids[k] = -1;
+    e->nvals = 0;
+    const char *s = col_str(r, f->column), *b, *end;
+    if (s) {
+        int n = 0;
+        for (const char *p = s; next_value(&p, f->value_separator, &b, &end);) n++;
+        if (n > m) return row_fail(r, st, f->column, "%d values, at most %d", n, m);
+        n = 0;
+        for (const char *p = s; next_value(&p, f->value_separator, &b, &end); n++) {
+            size_t len = (size_t)(end - b);
+            int32_t id = -1;
+            switch (f->kind) {
+            case ES_FEAT_VOCAB: {
+                uint64_t h = es_hash64(b, len, 0);
+                id = vtab_get(&e->vocab, b, len, h);
+                if (id < 0) id = f->num_oov > 0 ? (int32_t)((int64_t)f->nvocab + (int64_t)(h % (uint64_t)f->num_oov))
+                                                : (int32_t)f->default_id;
+                break;
+            }
+            case ES_FEAT_HASHED:
+                id = (int32_t)(es_hash64(b, len, 0) % (uint64_t)f->num_buckets);
+                break;
+            case ES_FEAT_IDENTITY: {
+                char buf[32], *q;
+                int whole = len < sizeof buf;   /* longer than any int64: kept short for the message */
+                if (!whole) len = sizeof buf - 1;
+                memcpy(buf, b, len);
+                buf[len] = 0;
+                errno = 0;
+                long long v = strtoll(buf, &q, 10);
+                if (!whole || q == buf || *q || errno == ERANGE)
+                    return row_fail(r, st, f->column, "identity feature %s needs integers, found \"%s\"", f->name, buf);
+                id = v >= 0 && v < f->num_buckets ? (int32_t)v : (int32_t)f->default_id;
+                break;
+            }
+            case ES_FEAT_NUMERIC: case ES_FEAT_BUCKETIZED: case ES_FEAT_CROSSED:
+            case ES_FEAT_INDICATOR: case ES_FEAT_WEIGHTED:
+                return es_fail(st, ES_EINTERNAL, "feature %s cannot be multivalent", f->name);
+            }
+            e->ids[n] = id;
+        }
+        e->nvals = n;
+    }
+    e->stamp = r->stamp;
+    return 0;
+}
+
+/* The weights of weighted feature f (ids encoder ie, already run) into out[M]. */
+static int enc_weights(rt_reader *r, const es_feature *f, const fenc *ie, float *out, es_status *st)
+{
+    int m = nvalues(f->of);
+    for (int k = 0; k < m; k++) out[k] = 0;
+    const char *s = col_str(r, f->column), *b, *end;
+    int n = 0;
+    if (s) {
+        for (const char *p = s; next_value(&p, f->value_separator, &b, &end); n++) {
+            char buf[64], *q;
+            size_t len = (size_t)(end - b);
+            int whole = len < sizeof buf;   /* a longer weight is refused, shown cut */
+            if (!whole) len = sizeof buf - 1;
+            memcpy(buf, b, len);
+            buf[len] = 0;
+            errno = 0;
+            double v = strtod(buf, &q);
+            if (!whole || q == buf || *q || !isfinite(v) || fabs(v) > FLT_MAX)
+                return row_fail(r, st, f->column, "weight \"%s\" of feature %s is not a finite number", buf, f->name);
+            if (n < ie->nvals && ie->ids[n] >= 0) out[n] = (float)v;
+        }
+    }
+    if (n != ie->nvals)
+        return row_fail(r, st, f->column, "%d weight%s for %d value%s of column %s", n, n == 1 ? "" : "s",
+                        ie->nvals, ie->nvals == 1 ? "" : "s", col_name(r, f->of->column));
     return 0;
 }
 
@@ -346,7 +458,13 @@ static int encode_row(rt_reader *r, void *rec, es_status *st)
     float *dense = (float *)((char *)rec + (size_t)r->lay.ncat * 4);
     for (int i = 0; i < r->spec->nused; i++) {
         const es_feature *f = r->spec->used[i];
-        if (r->used_enc[i]) {
+        if (f->kind == ES_FEAT_WEIGHTED) {
+            if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
+            if (enc_weights(r, f, r->used_enc[i], dense + r->lay.offset[i], st) < 0) return -1;
+        } else if (r->used_enc[i] && multivalent(f)) {
+            if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
+            memcpy(ids + r->lay.offset[i], r->used_enc[i]->ids, (size_t)nvalues(f) * sizeof *ids);
+        } else if (r->used_enc[i]) {
             if (enc_id(r, r->used_enc[i], st) < 0) return -1;
             ids[r->lay.offset[i]] = r->used_enc[i]->id;
         } else {
@@ -372,8 +490,16 @@ void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a)
     l->offset = es_alloc(a, (size_t)(spec->nused ? spec->nused : 1) * sizeof *l->offset);
     for (int i = 0; i < spec->nused; i++) {
         const es_feature *f = spec->used[i];
-        if (f->categorical) l->offset[i] = l->ncat++;
-        else { l->offset[i] = l->ndense; l->ndense += feat_width(f); }
+        if (f->kind == ES_FEAT_WEIGHTED) {
+            l->offset[i] = l->ndense;
+            l->ndense += f->of ? nvalues(f->of) : 1;
+        } else if (f->categorical) {
+            l->offset[i] = l->ncat;
+            l->ncat += nvalues(f);
+        } else {
+            l->offset[i] = l->ndense;
+            l->ndense += feat_width(f);
+        }
     }
     l->label_is_class = spec->label.kind != ES_LABEL_NUMERIC;
     l->rec_bytes = (size_t)(l->ncat + l->ndense + 1) * 4;
@@ -404,6 +530,22 @@ static fenc *get_enc(rt_reader *r, const es_feature *f, int depth, es_status *st
     fenc *e = es_alloc(r->arena, sizeof *e);
     e->f = f;
     e->stamp = -1;
+    if (multivalent(f)) {
+        if (f->kind != ES_FEAT_VOCAB && f->kind != ES_FEAT_HASHED && f->kind != ES_FEAT_IDENTITY) {
+            es_fail(st, ES_EMODEL, "feature %s: only vocabulary, identity and hashed features can be multivalent", f->name);
+            return NULL;
+        }
+        if (!f->value_separator[0]) {
+            es_fail(st, ES_EMODEL, "feature %s: the value separator is empty", f->name);
+            return NULL;
+        }
+        if (f->kind == ES_FEAT_IDENTITY && check_col(r->src, f, 1, st) < 0) return NULL;
+        if (f->kind == ES_FEAT_HASHED && f->num_buckets <= 0) {
+            es_fail(st, ES_EMODEL, "feature %s needs a positive bucket count", f->name);
+            return NULL;
+        }
+        e->ids = es_alloc(r->arena, (size_t)nvalues(f) * sizeof *e->ids);
+    }
     switch (f->kind) {
     case ES_FEAT_BUCKETIZED:
         if (check_col(r->src, f, 0, st) < 0) return NULL;
@@ -423,7 +565,7 @@ static fenc *get_enc(rt_reader *r, const es_feature *f, int depth, es_status *st
         for (int i = 0; i < f->nvocab; i++) vtab_put(&e->vocab, f->vocab[i], i);
         break;
     case ES_FEAT_IDENTITY:
-        if (check_col(r->src, f, 0, st) < 0) return NULL;
+        if (check_col(r->src, f, multivalent(f), st) < 0) return NULL;
         break;
     case ES_FEAT_HASHED:
         if (check_col(r->src, f, 1, st) < 0) return NULL;
@@ -438,9 +580,14 @@ static fenc *get_enc(rt_reader *r, const es_feature *f, int depth, es_status *st
         e->keys = es_alloc(r->arena, (size_t)f->ncross * sizeof *e->keys);
         for (int i = 0; i < f->ncross; i++) {
             const es_feature *in = f->cross[i];
-            if (!in || !in->categorical || in->kind == ES_FEAT_NUMERIC || in->kind == ES_FEAT_INDICATOR) {
+            if (!in || !in->categorical || in->kind == ES_FEAT_NUMERIC || in->kind == ES_FEAT_INDICATOR ||
+                in->kind == ES_FEAT_WEIGHTED) {
                 es_fail(st, ES_EMODEL, "feature %s: cross input %s is not categorical", f->name,
                         in ? in->name : "(null)");
+                return NULL;
+            }
+            if (multivalent(in)) {
+                es_fail(st, ES_EMODEL, "feature %s: cross input %s is multivalent (not supported)", f->name, in->name);
                 return NULL;
             }
             if (!(e->cross[i] = get_enc(r, in, depth + 1, st))) return NULL;
@@ -448,6 +595,7 @@ static fenc *get_enc(rt_reader *r, const es_feature *f, int depth, es_status *st
         break;
     case ES_FEAT_NUMERIC:
     case ES_FEAT_INDICATOR:
+    case ES_FEAT_WEIGHTED:
         es_fail(st, ES_EINTERNAL, "feature %s is not categorical", f->name);
         return NULL;
     }
@@ -484,6 +632,16 @@ static int setup(rt_reader *r, es_status *st)
                            "feed the feature they wrap instead", f->name);
         if (f->categorical != (f->kind != ES_FEAT_NUMERIC))
             return es_fail(st, ES_EMODEL, "feature %s: its categorical flag does not match its kind", f->name);
+        if (f->kind == ES_FEAT_WEIGHTED) {
+            if (!f->of || !f->of->categorical || f->of->kind == ES_FEAT_WEIGHTED || !multivalent(f->of))
+                return es_fail(st, ES_EMODEL, "feature %s: a weighted feature needs a multivalent ids feature "
+                               "(one read with a separator)", f->name);
+            if (!f->value_separator || !f->value_separator[0])
+                return es_fail(st, ES_EMODEL, "feature %s: a weighted feature needs a value separator", f->name);
+            if (check_col(r->src, f, 1, st) < 0) return -1;
+            if (!(r->used_enc[i] = get_enc(r, f->of, 0, st))) return -1;
+            continue;
+        }
         if (f->kind == ES_FEAT_NUMERIC) {
             if (check_col(r->src, f, 0, st) < 0) return -1;
             if (f->width > 1)

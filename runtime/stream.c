@@ -149,7 +149,9 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
     s->feat = es_alloc(s->arena, (size_t)(spec->nused ? spec->nused : 1) * sizeof *s->feat);
     for (int i = 0; i < spec->nused; i++) {
         const es_feature *f = spec->used[i];
-        size_t per = f->categorical ? 1 : (size_t)(f->width > 1 ? f->width : 1);
+        size_t per = f->kind == ES_FEAT_WEIGHTED ? (size_t)(f->of && f->of->max_values > 1 ? f->of->max_values : 1)
+                   : f->categorical ? (size_t)(f->max_values > 1 ? f->max_values : 1)
+                   : (size_t)(f->width > 1 ? f->width : 1);
         s->feat[i] = es_alloc(s->arena, (size_t)batch_size * per * 4);
     }
     s->label = es_alloc(s->arena, (size_t)batch_size * 4);
@@ -176,8 +178,14 @@ int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st)
         if (k == 0) { s->state = 1; break; }
         for (int i = 0; i < l->nfeat; i++) {
             const es_feature *f = s->spec->used[i];
-            if (f->categorical) {
-                ((int32_t *)s->feat[i])[n] = ids[l->offset[i]];
+            if (f->kind == ES_FEAT_WEIGHTED) {
+                /* weights f32 [B, M], M = the ids feature's max_values (reader.c) */
+                int m = f->of && f->of->max_values > 1 ? f->of->max_values : 1;
+                memcpy((float *)s->feat[i] + n * m, dense + l->offset[i], (size_t)m * 4);
+            } else if (f->categorical) {
+                /* ids i32 [B] or, multivalent, [B, M] padded with -1 */
+                int m = f->max_values > 1 ? f->max_values : 1;
+                memcpy((int32_t *)s->feat[i] + n * m, ids + l->offset[i], (size_t)m * 4);
             } else {
                 int w = f->width > 1 ? f->width : 1;
                 memcpy((float *)s->feat[i] + n * w, dense + l->offset[i], (size_t)w * 4);

@@ -591,6 +591,115 @@ static void test_adult(void)
     }
 }
 
+/* ---- multivalent and weighted columns ---------------------------------------------- */
+
+static es_feature *multi(es_feature *f, int m)
+{
+    f->max_values = m;
+    f->value_separator = "|";
+    return f;
+}
+
+static void test_multivalent(void)
+{
+    static const char *const cols[] = { "tags", "w", "nums", "y" };
+    static const es_coltype types[] = { ES_COL_STRING, ES_COL_STRING, ES_COL_STRING, ES_COL_STRING };
+    static const char *words[] = { "a", "b", "c" };
+    static const char *classes[] = { "no", "yes" };
+    /* row 2: spaces trimmed, the empty value after the last "|" skipped, "zz" unknown
+     * (no id, so its weight is stored as 0); row 3: both fields missing */
+    const char *p = write_tmp("mv.csv", "a|b,0.5|2,3|1,yes\nc| zz |,1|2.5,,no\n,,7,yes\n");
+    es_source_spec *src = source(p, ",", 4, cols, types);
+    es_feature *tags = multi(vocab("tags", 0, 3, words, 0), 3);
+    es_feature *wt = feature("wt", ES_FEAT_WEIGHTED, 1);
+    wt->of = tags;
+    wt->max_values = 3;
+    wt->value_separator = "|";
+    wt->num_buckets = 3;
+    es_feature *h = multi(hashed("h", 0, 100), 3);
+    es_feature *ids = multi(feature("ids", ES_FEAT_IDENTITY, 2), 2);
+    ids->num_buckets = 5;
+    es_feature *used[] = { tags, wt, h, ids };
+    es_spec *spec = spec_of(src, 4, used);
+    label_vocab(spec, 3, 2, classes, NULL);
+    rt_layout l;
+    rt_layout_init(&l, spec, A);
+    CHECK(l.ncat == 3 + 3 + 2 && l.ndense == 3, "layout: %d id slots (want 8), %d floats (want 3)", l.ncat, l.ndense);
+    char recs[8][64];
+    es_status st;
+    int n = read_all(spec, src, 1, recs, 8, &st, NULL);
+    CHECK(n == 3, "three multivalent rows: %d (%s)", n, st.msg);
+    if (n != 3) return;
+    int32_t hb = (int32_t)(xxh("b") % 100), ha = (int32_t)(xxh("a") % 100), hc = (int32_t)(xxh("c") % 100),
+            hz = (int32_t)(xxh("zz") % 100);
+    const int32_t want_tags[3][3] = { { 0, 1, -1 }, { 2, -1, -1 }, { -1, -1, -1 } };
+    const int32_t want_h[3][3] = { { ha, hb, -1 }, { hc, hz, -1 }, { -1, -1, -1 } };
+    const int32_t want_ids[3][2] = { { 3, 1 }, { -1, -1 }, { -1, -1 } };   /* 7 >= 5 buckets: default -1 */
+    const float want_w[3][3] = { { 0.5f, 2, 0 }, { 1, 0, 0 }, { 0, 0, 0 } };
+    const int32_t want_y[3] = { 1, 0, 1 };
+    for (int r = 0; r < 3; r++) {
+        const int32_t *ri = (const int32_t *)recs[r];
+        const float *rd = (const float *)(recs[r] + l.ncat * 4);
+        int32_t y;
+        memcpy(&y, recs[r] + (l.ncat + l.ndense) * 4, 4);
+        for (int k = 0; k < 3; k++) {
+            CHECK(ri[l.offset[0] + k] == want_tags[r][k], "row %d tags[%d] = %d, want %d", r, k,
+                  ri[l.offset[0] + k], want_tags[r][k]);
+            CHECK(rd[l.offset[1] + k] == want_w[r][k], "row %d weight[%d] = %g, want %g", r, k,
+                  rd[l.offset[1] + k], want_w[r][k]);
+            CHECK(ri[l.offset[2] + k] == want_h[r][k], "row %d hashed[%d] = %d, want %d", r, k,
+                  ri[l.offset[2] + k], want_h[r][k]);
+        }
+        for (int k = 0; k < 2; k++)
+            CHECK(ri[l.offset[3] + k] == want_ids[r][k], "row %d identity[%d] = %d, want %d", r, k,
+                  ri[l.offset[3] + k], want_ids[r][k]);
+        CHECK(y == want_y[r], "row %d label %d, want %d", r, y, want_y[r]);
+    }
+
+    /* batch assembly: ids [B, M] and weights [B, M], example after example */
+    es_status_clear(&st);
+    rt_stream *sm = rt_stream_open(spec, src, NULL, 1, 3, 1, 0, 1, &st);
+    CHECK(sm != NULL, "stream open: %s", st.msg);
+    rt_batch b;
+    if (sm && rt_stream_next(sm, &b, &st) == 1) {
+        CHECK(b.n == 3, "one batch of 3, got %lld", (long long)b.n);
+        const int32_t *bt = b.feat[0], *bh = b.feat[2], *bid = b.feat[3];
+        const float *bw = b.feat[1];
+        for (int r = 0; r < 3 && r < b.n; r++) {
+            for (int k = 0; k < 3; k++) {
+                CHECK(bt[r * 3 + k] == want_tags[r][k], "batch tags[%d][%d]", r, k);
+                CHECK(bw[r * 3 + k] == want_w[r][k], "batch weights[%d][%d]", r, k);
+                CHECK(bh[r * 3 + k] == want_h[r][k], "batch hashed[%d][%d]", r, k);
+            }
+            for (int k = 0; k < 2; k++) CHECK(bid[r * 2 + k] == want_ids[r][k], "batch identity[%d][%d]", r, k);
+        }
+    } else {
+        CHECK(0, "stream gives a batch: %s", st.msg);
+    }
+    rt_stream_close(sm);
+
+    /* row errors */
+    const char *p2 = write_tmp("mv_many.csv", "a|b|c|a,1|1|1|1,1,yes\n");
+    expect_fail("too many values", spec, source(p2, ",", 4, cols, types), 1,
+                es_sprintf(A, "%s:1: column tags: 4 values, at most 3", p2));
+    const char *p3 = write_tmp("mv_count.csv", "a|b,1,1,yes\n");
+    expect_fail("weights count", spec, source(p3, ",", 4, cols, types), 1,
+                es_sprintf(A, "%s:1: column w: 1 weight for 2 values of column tags", p3));
+    const char *p4 = write_tmp("mv_weight.csv", "a|b,1|x,1,yes\n");
+    expect_fail("bad weight", spec, source(p4, ",", 4, cols, types), 1,
+                es_sprintf(A, "%s:1: column w: weight \"x\" of feature wt is not a finite number", p4));
+    const char *p5 = write_tmp("mv_ident.csv", "a,1,1|q,yes\n");
+    expect_fail("identity value", spec, source(p5, ",", 4, cols, types), 1,
+                es_sprintf(A, "%s:1: column nums: identity feature ids needs integers, found \"q\"", p5));
+    /* a cross of a multivalent feature is refused at open */
+    es_feature *in2[] = { tags, h };
+    es_feature *x = crossed("x", 2, in2, 10);
+    es_feature *used2[] = { x };
+    es_spec *spec2 = spec_of(src, 1, used2);
+    label_vocab(spec2, 3, 2, classes, NULL);
+    expect_fail("cross of multivalent", spec2, src, 1, "feature x: cross input tags is multivalent (not supported)");
+}
+
 int main(void)
 {
     A = es_arena_new();
@@ -602,6 +711,7 @@ int main(void)
     test_stats();
     test_stream();
     test_adult();
+    test_multivalent();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
