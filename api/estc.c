@@ -947,6 +947,54 @@ static void write_floats(FILE *out, const float *v, int n, int json)
     if (json) fputc(']', out);
 }
 
+/* The predict outputs a model names besides the head's own: written after
+ * them, one field (CSV) or key (JSON) each, a vector per example. */
+static int is_head_output(const char *name)
+{
+    static const char *const head[] = { "logits", "logistic", "probabilities", "class_ids", "predictions" };
+    for (size_t i = 0; i < ES_ARRAY_LEN(head); i++)
+        if (strcmp(head[i], name) == 0) return 1;
+    return 0;
+}
+
+static void write_extra_header(FILE *out, const gr_graph *g)
+{
+    for (int k = 0; k < g->noutputs; k++)
+        if (!is_head_output(g->outputs[k].name)) fprintf(out, ",%s", g->outputs[k].name);
+}
+
+static void write_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+        else if (c < 0x20) fprintf(out, "\\u%04x", c);
+        else fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+/* row i of every extra output; json: ,"name":[...] ; csv: ,v;v;v */
+static void write_extras(FILE *out, const prog_run *r, int64_t i, int json)
+{
+    const gr_graph *g = r->g;
+    for (int k = 0; k < g->noutputs; k++) {
+        if (is_head_output(g->outputs[k].name)) continue;
+        const gr_node *n = &g->nodes[g->outputs[k].node];
+        int64_t w = gr_numel(n->shape, 1);     /* per example, or the whole tensor */
+        int64_t base = gr_has_batch(n->shape) ? i * w : 0;
+        fputc(',', out);
+        if (json) { write_json_string(out, g->outputs[k].name); fputs(":[", out); }
+        for (int64_t j = 0; j < w; j++) {
+            if (j) fputc(json ? ',' : ';', out);
+            if (n->dtype == GR_I32) fprintf(out, "%d", ((const int32_t *)r->bufs[n->buf])[base + j]);
+            else fprintf(out, "%.9g", (double)((const float *)r->bufs[n->buf])[base + j]);
+        }
+        if (json) fputc(']', out);
+    }
+}
+
 int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
 {
     memset(st, 0, sizeof *st);
@@ -962,8 +1010,10 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
     int K = sp->head == ES_HEAD_MULTICLASS ? sp->label.n_classes : sp->head == ES_HEAD_BINARY ? 2 : 0;
     int nlogits = sp->head == ES_HEAD_MULTICLASS ? K : 1;
     if (!json) {
-        if (sp->head == ES_HEAD_REGRESSION) fprintf(out, "predictions\n");
-        else fprintf(out, "class_ids,class,probabilities,logits\n");
+        if (sp->head == ES_HEAD_REGRESSION) fprintf(out, "predictions");
+        else fprintf(out, "class_ids,class,probabilities,logits");
+        write_extra_header(out, r->g);
+        fputc('\n', out);
     }
     int rc = 0;
     rt_batch b;
@@ -975,8 +1025,11 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
         r->fn(r->bufs, b.n);
         if (sp->head == ES_HEAD_REGRESSION) {
             const float *p = output_f32(r, "predictions");
-            for (int64_t i = 0; i < b.n; i++)
-                fprintf(out, json ? "{\"predictions\":[%.9g]}\n" : "%.9g\n", (double)p[i]);
+            for (int64_t i = 0; i < b.n; i++) {
+                fprintf(out, json ? "{\"predictions\":[%.9g]" : "%.9g", (double)p[i]);
+                write_extras(out, r, i, json);
+                fputs(json ? "}\n" : "\n", out);
+            }
             continue;
         }
         const int32_t *ids = (const int32_t *)output_f32(r, "class_ids");
@@ -988,17 +1041,19 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
                               ? sp->label.vocab[c] : NULL;
             if (json) {
                 fprintf(out, "{\"class_ids\":[%d],", c);
-                if (cname) fprintf(out, "\"classes\":[\"%s\"],", cname);
+                if (cname) { fputs("\"classes\":[", out); write_json_string(out, cname); fputs("],", out); }
                 fprintf(out, "\"probabilities\":");
                 write_floats(out, probs + i * K, K, 1);
                 fprintf(out, ",\"logits\":");
                 write_floats(out, logits + i * nlogits, nlogits, 1);
+                write_extras(out, r, i, 1);
                 fprintf(out, "}\n");
             } else {
                 fprintf(out, "%d,%s,", c, cname ? cname : "");
                 write_floats(out, probs + i * K, K, 0);
                 fputc(',', out);
                 write_floats(out, logits + i * nlogits, nlogits, 0);
+                write_extras(out, r, i, 0);
                 fputc('\n', out);
             }
         }
