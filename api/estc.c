@@ -385,7 +385,8 @@ static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_sta
         if (got == 0) break;
         if (bind_batch(m, r, &b, st) != 0) { rc = -1; break; }
         r->fn(r->bufs, b.n);
-        rt_metrics_add(mt, b.n, output_f32(r, "example_loss"), output_f32(r, pred_name), b.label);
+        rt_metrics_add_weighted(mt, b.n, output_f32(r, "example_loss"), output_f32(r, pred_name), b.label,
+                                output_f32(r, "example_weight"));
         for (int c = 0; c < ncustom; c++) {
             const float *v = r->bufs[r->g->nodes[cnode[c]].buf];
             for (int64_t i = 0; i < b.n; i++) csum[c] += v[i];

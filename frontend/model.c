@@ -3180,6 +3180,12 @@ static void outputs(elab *E, frame *mf, const fe_decl *model)
             ex = like == GR_NONE ? GR_NONE : opn(E, GR_BROADCAST, 2, in, NULL, NULL, lsp);
         } else ex = per_example(E, loss, lsp, "loss");
         if (ex != GR_NONE) gr_add_output(E->g, "example_loss", ex);
+        /* example_weight (a head's weight_column) weights every metric */
+        value *wt = local(mf, "example_weight");
+        if (wt && wt->k == V_TENSOR && !wt->absent) {
+            int w = per_example(E, wt, out_span(E, wt, model), "example_weight");
+            if (w != GR_NONE) gr_add_output(E->g, "example_weight", w);
+        }
         add_metrics(E, metrics, model);
         return;
     }

@@ -27,6 +27,12 @@
  *    when there is no positive label (both undefined).
  *    Averages over zero examples are NaN as well.
  *  - Keys come out sorted, the order in which Estimator logs them.
+ *  - Example weights (a head's weight_column; rt_metrics_add_weighted) weight
+ *    every metric as TensorFlow's heads do: counts become sums of weights,
+ *    means weighted means, the ROC and PR curves weighted true and false
+ *    positives; average_loss is sum(weighted loss) / sum(weights). "loss"
+ *    stays the mean of the batches' training losses. Without weights every
+ *    example weighs 1.
  */
 #include "runtime.h"
 
@@ -36,7 +42,7 @@
 
 enum { RT_MAX_METRICS = 16 };
 
-typedef struct scored { float p; int32_t y; } scored;
+typedef struct scored { float p; int32_t y; float w; } scored;
 
 struct rt_metrics {
     es_head head;
@@ -44,7 +50,8 @@ struct rt_metrics {
     int64_t n, nbatches;
     double loss_sum, batch_mean_sum;
     double pred_sum, label_sum;
-    int64_t correct, tp, fp, fn;
+    double wsum;              /* sum of example weights */
+    double correct, tp, fp, fn;
     double sq_err, abs_err;
     scored *sc;               /* binary: every example */
     int64_t nsc, capsc;
@@ -64,6 +71,12 @@ rt_metrics *rt_metrics_new(es_head head, int n_classes)
 void rt_metrics_add(rt_metrics *m, int64_t n, const float *loss, const float *pred,
                     const void *labels)
 {
+    rt_metrics_add_weighted(m, n, loss, pred, labels, NULL);
+}
+
+void rt_metrics_add_weighted(rt_metrics *m, int64_t n, const float *loss, const float *pred,
+                             const void *labels, const float *weights)
+{
     if (n <= 0) return;
     double bl = 0;
     for (int64_t i = 0; i < n; i++) bl += loss[i];
@@ -71,6 +84,7 @@ void rt_metrics_add(rt_metrics *m, int64_t n, const float *loss, const float *pr
     m->batch_mean_sum += bl / (double)n;
     m->nbatches++;
     m->n += n;
+    for (int64_t i = 0; i < n; i++) m->wsum += weights ? weights[i] : 1.0;
     switch (m->head) {
     case ES_HEAD_BINARY: {
         const int32_t *y = labels;
@@ -80,13 +94,14 @@ void rt_metrics_add(rt_metrics *m, int64_t n, const float *loss, const float *pr
         }
         for (int64_t i = 0; i < n; i++) {
             int pos = y[i] == 1, said = pred[i] > 0.5f;
-            m->pred_sum += pred[i];
-            m->label_sum += pos;
-            m->correct += pos == said;
-            m->tp += pos && said;
-            m->fp += !pos && said;
-            m->fn += pos && !said;
-            m->sc[m->nsc++] = (scored){ pred[i], pos };
+            double w = weights ? weights[i] : 1.0;
+            m->pred_sum += w * pred[i];
+            m->label_sum += w * pos;
+            m->correct += w * (pos == said);
+            m->tp += w * (pos && said);
+            m->fp += w * (!pos && said);
+            m->fn += w * (pos && !said);
+            m->sc[m->nsc++] = (scored){ pred[i], pos, (float)w };
         }
         break;
     }
@@ -96,18 +111,19 @@ void rt_metrics_add(rt_metrics *m, int64_t n, const float *loss, const float *pr
             const float *p = pred + i * m->K;
             int best = 0;
             for (int k = 1; k < m->K; k++) if (p[k] > p[best]) best = k;
-            m->correct += best == y[i];
+            m->correct += (weights ? weights[i] : 1.0) * (best == y[i]);
         }
         break;
     }
     case ES_HEAD_REGRESSION: {
         const float *y = labels;
         for (int64_t i = 0; i < n; i++) {
+            double w = weights ? weights[i] : 1.0;
             double d = (double)pred[i] - (double)y[i];
-            m->pred_sum += pred[i];
-            m->label_sum += y[i];
-            m->sq_err += d * d;
-            m->abs_err += fabs(d);
+            m->pred_sum += w * pred[i];
+            m->label_sum += w * y[i];
+            m->sq_err += w * d * d;
+            m->abs_err += w * fabs(d);
         }
         break;
     }
@@ -130,17 +146,19 @@ static void binary_aucs(rt_metrics *m, double *roc, double *pr)
 {
     qsort(m->sc, (size_t)m->nsc, sizeof *m->sc, by_p_desc);
     double P = 0, N = 0;
-    for (int64_t i = 0; i < m->nsc; i++) { if (m->sc[i].y) P++; else N++; }
+    for (int64_t i = 0; i < m->nsc; i++) { if (m->sc[i].y) P += m->sc[i].w; else N += m->sc[i].w; }
     if (P == 0) { *roc = *pr = NAN; return; }
     double area = 0, pr_area = 0, tp = 0, fp = 0;
     for (int64_t i = 0; i < m->nsc;) {
         double gp = 0, gn = 0;
         int64_t j = i;
-        for (; j < m->nsc && same_p(m->sc[j].p, m->sc[i].p); j++) { if (m->sc[j].y) gp++; else gn++; }
+        for (; j < m->nsc && same_p(m->sc[j].p, m->sc[i].p); j++) {
+            if (m->sc[j].y) gp += m->sc[j].w; else gn += m->sc[j].w;
+        }
         /* ROC: the negatives of this group rank below tp positives and tie with gp */
         area += gn * (tp + gp / 2);
         /* PR: from (tp, tp+fp) to (tp+gp, tp+gp+fp+gn) */
-        if (gp > 0) {
+        if (gp > 0 && gp + gn > 0) {
             double p0 = tp + fp, p1 = p0 + gp + gn;
             double slope = gp / (gp + gn);
             double b = tp - slope * p0;
@@ -164,10 +182,10 @@ static void put(rt_metrics *m, const char *name, double v)
 int rt_metrics_result(rt_metrics *m, int64_t global_step, const char ***names,
                       const double **values)
 {
-    double n = (double)m->n;
-    double avg = m->n ? m->loss_sum / n : NAN;
+    double n = m->wsum;       /* the number of examples when unweighted */
+    double avg = m->n && n > 0 ? m->loss_sum / n : NAN;
     double loss = m->nbatches ? m->batch_mean_sum / (double)m->nbatches : NAN;
-    double acc = m->n ? (double)m->correct / n : NAN;
+    double acc = m->n && n > 0 ? m->correct / n : NAN;
     m->nres = 0;
     switch (m->head) {
     case ES_HEAD_BINARY: {
@@ -182,9 +200,9 @@ int rt_metrics_result(rt_metrics *m, int64_t global_step, const char ***names,
         put(m, "global_step", (double)global_step);
         put(m, "label/mean", lm);
         put(m, "loss", loss);
-        put(m, "precision", m->tp + m->fp ? (double)m->tp / (double)(m->tp + m->fp) : 0.0);
+        put(m, "precision", m->tp + m->fp > 0 ? m->tp / (m->tp + m->fp) : 0.0);
         put(m, "prediction/mean", m->n ? m->pred_sum / n : NAN);
-        put(m, "recall", m->tp + m->fn ? (double)m->tp / (double)(m->tp + m->fn) : 0.0);
+        put(m, "recall", m->tp + m->fn > 0 ? m->tp / (m->tp + m->fn) : 0.0);
         break;
     }
     case ES_HEAD_MULTICLASS:

@@ -251,6 +251,10 @@ rt_metrics *rt_metrics_new(es_head head, int n_classes);
  * prediction and float labels. */
 void rt_metrics_add(rt_metrics *m, int64_t n, const float *loss, const float *pred,
                     const void *labels);
+/* The same with a weight per example (NULL = all 1); loss is then the weighted
+ * per-example loss, and average_loss divides its sum by the sum of weights. */
+void rt_metrics_add_weighted(rt_metrics *m, int64_t n, const float *loss, const float *pred,
+                             const void *labels, const float *weights);
 /* Final values, in TensorFlow's key order. names/values point into m. */
 int rt_metrics_result(rt_metrics *m, int64_t global_step, const char ***names,
                       const double **values);

@@ -210,11 +210,59 @@ static void multiclass_and_regression(void)
     rt_metrics_free(m);
 }
 
+/* Integer weights are the same as repeating examples: every binary metric but
+ * "loss" (a mean of batch means) must agree with the repeated, unweighted set;
+ * the weighted ROC AUC also equals a brute-force weighted pair count. */
+static void weights_are_repetitions(void)
+{
+    enum { N = 300 };
+    uint32_t seed = 77;
+    float p[N], loss[N], wloss[N], wt[N];
+    int32_t y[N];
+    float rp[N * 4], rloss[N * 4];
+    int32_t ry[N * 4];
+    int rn = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = (float)(lcg(&seed) % 50) / 50.0f;          /* ties on purpose */
+        y[i] = (int32_t)(lcg(&seed) % 3 == 0);
+        loss[i] = (float)(lcg(&seed) % 1000) / 500.0f;
+        wt[i] = (float)(lcg(&seed) % 4);                   /* 0..3, zero weights too */
+        wloss[i] = loss[i] * wt[i];
+        for (int k = 0; k < (int)wt[i]; k++) { rp[rn] = p[i]; ry[rn] = y[i]; rloss[rn] = loss[i]; rn++; }
+    }
+    rt_metrics *a = rt_metrics_new(ES_HEAD_BINARY, 1), *b = rt_metrics_new(ES_HEAD_BINARY, 1);
+    rt_metrics_add_weighted(a, N, wloss, p, y, wt);
+    rt_metrics_add(b, rn, rloss, rp, ry);
+    const char **na, **nb;
+    const double *va, *vb;
+    int n = rt_metrics_result(a, 1, &na, &va);
+    int m = rt_metrics_result(b, 1, &nb, &vb);
+    CHECK(n == m, "weighted and repeated sets have the same keys");
+    for (int i = 0; i < n && i < m; i++) {
+        if (strcmp(na[i], "loss") == 0) continue;
+        CHECK(check_close(va[i], vb[i], 1e-9, 1e-12), "weighted %s %.12g equals the repeated examples' %.12g",
+              na[i], va[i], vb[i]);
+    }
+    double num = 0, den = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            if (y[i] == 1 && y[j] == 0) {
+                double w = (double)wt[i] * wt[j];
+                num += w * (p[i] > p[j] ? 1 : p[i] == p[j] ? 0.5 : 0);
+                den += w;
+            }
+    CHECK(check_close(get(na, va, n, "auc"), num / den, 1e-9, 1e-12), "weighted auc %.12g equals the weighted pair count %.12g",
+          get(na, va, n, "auc"), num / den);
+    rt_metrics_free(a);
+    rt_metrics_free(b);
+}
+
 int main(void)
 {
     binary_by_hand();
     pr_auc_by_hand();
     random_against_brute_force();
     multiclass_and_regression();
+    weights_are_repetitions();
     return check_done("test_metrics");
 }
