@@ -69,15 +69,14 @@ struct estc_model {
     int have_state;          /* a checkpoint (or a previous estc_train call) set it */
 };
 
-static int status_from(estc_status *st, const es_status *es)
+int estc__status_from(estc_status *st, const es_status *es)
 {
     st->code = es->code ? es->code : ESTC_EINTERNAL;
     snprintf(st->message, sizeof st->message, "%s", es->msg);
     return -1;
 }
 
-static int fail(estc_status *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(estc_status *st, int code, const char *fmt, ...)
+int estc__fail(estc_status *st, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -139,8 +138,8 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
     es_diags_init(&m->diags, opt->diagnostics ? opt->diagnostics : stderr);
     m->fm = fe_compile_file(path, &m->diags);
     if (!m->fm) {
-        if (m->diags.nerrors == 0) fail(st, ESTC_EINTERNAL, "%s: could not be compiled", path);
-        else fail(st, ESTC_EMODEL, "%s: %d error%s", path, m->diags.nerrors,
+        if (m->diags.nerrors == 0) estc__fail(st, ESTC_EINTERNAL, "%s: could not be compiled", path);
+        else estc__fail(st, ESTC_EMODEL, "%s: %d error%s", path, m->diags.nerrors,
                   m->diags.nerrors == 1 ? "" : "s");
         free(m);
         return NULL;
@@ -159,7 +158,7 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
         es_status es = {0};
         gr_graph *g = gr_optimize(m->fm->prog[k], &es);
         if (!g) {
-            fail(st, ESTC_EINTERNAL, "%s program: %s",
+            estc__fail(st, ESTC_EINTERNAL, "%s program: %s",
                  k == GR_PROG_TRAIN ? "train" : k == GR_PROG_EVAL ? "eval" : "predict", es.msg);
             estc_model_free(m);
             return NULL;
@@ -207,7 +206,7 @@ static int fill_statistics(estc_model *m, estc_status *st)
     rt_stats *stats = es_xcalloc((size_t)sp->nused, sizeof *stats);
     es_status es = {0};
     const char *path = m->data_override ? m->data_override : sp->train->path;
-    if (rt_compute_stats(sp, path, stats, &es) != 0) { free(stats); return status_from(st, &es); }
+    if (rt_compute_stats(sp, path, stats, &es) != 0) { free(stats); return estc__status_from(st, &es); }
     for (int i = 0; i < sp->nused; i++) {
         es_feature *f = sp->used[i];
         if (f->kind != ES_FEAT_NUMERIC) continue;
@@ -242,27 +241,27 @@ static int prepare_vars(estc_model *m, int require_ckpt, FILE *log, estc_status 
     es_rng_seed(&rng, run->seed);
     es_status es = {0};
     for (int k = 0; k < 3; k++)
-        if (rt_vars_add_graph(&m->vars, m->run[k].g, &rng, &es) != 0) return status_from(st, &es);
+        if (rt_vars_add_graph(&m->vars, m->run[k].g, &rng, &es) != 0) return estc__status_from(st, &es);
     rt_ckpt_meta meta;
     int r = rt_ckpt_restore(model_dir(m), &m->vars, 1, &meta, &es);
     if (r == 1 && meta.damaged[0] && log)
         fprintf(log, "warning: %s; restored %s/%s (step %lld) instead\n", meta.damaged, model_dir(m),
                 meta.file, (long long)meta.global_step);
-    if (r < 0) return status_from(st, &es);
+    if (r < 0) return estc__status_from(st, &es);
     if (r == 1 && meta.fingerprint != m->fm->fingerprint)
-        return fail(st, ESTC_EMODEL, "model_dir %s was trained with a different model "
+        return estc__fail(st, ESTC_EMODEL, "model_dir %s was trained with a different model "
                     "(fingerprint %016llx, this model %016llx)", model_dir(m),
                     (unsigned long long)meta.fingerprint, (unsigned long long)m->fm->fingerprint);
     if (r == 0) {
         if (require_ckpt)
-            return fail(st, ESTC_EIO, "no checkpoint in %s: run `estc train` first", model_dir(m));
+            return estc__fail(st, ESTC_EIO, "no checkpoint in %s: run `estc train` first", model_dir(m));
         memset(&meta, 0, sizeof meta);
         if (fill_statistics(m, st) != 0) return -1;
         if (run->warm_start_from) {
             int n;
             int64_t from_step = 0;
             if (rt_ckpt_warm_start(run->warm_start_from, &m->vars, run->warm_start_vars, &n, &from_step, &es) != 0)
-                return status_from(st, &es);
+                return estc__status_from(st, &es);
             if (log)
                 fprintf(log, "warm-started %d variable%s matching \"%s\" from %s (step %lld)\n", n, n == 1 ? "" : "s",
                         run->warm_start_vars ? run->warm_start_vars : ".*", run->warm_start_from,
@@ -286,9 +285,9 @@ static int prog_ready(estc_model *m, int k, int64_t max_batch, estc_status *st)
         gr_graph *gs[1] = { r->g };
         const char *names[1] = { prog_names[k] };
         r->jit = cg_jit_new(gs, names, 1, &es);
-        if (!r->jit) { status_from(st, &es); st->code = ESTC_ECOMPILE; return -1; }
+        if (!r->jit) { estc__status_from(st, &es); st->code = ESTC_ECOMPILE; return -1; }
         r->fn = cg_jit_lookup(r->jit, prog_names[k]);
-        if (!r->fn) return fail(st, ESTC_ECOMPILE, "compiled program has no entry %s", prog_names[k]);
+        if (!r->fn) return estc__fail(st, ESTC_ECOMPILE, "compiled program has no entry %s", prog_names[k]);
     }
     if (r->bufs && r->max_batch >= max_batch) return 0;
     if (r->scratch) {
@@ -304,13 +303,13 @@ static int prog_ready(estc_model *m, int k, int64_t max_batch, estc_status *st)
         if (n->buf < 0) continue;
         if (n->op == GR_PARAM) {
             rt_var *v = rt_vars_find(&m->vars, n->name);
-            if (!v) return fail(st, ESTC_EINTERNAL, "variable %s has no storage", n->name);
+            if (!v) return estc__fail(st, ESTC_EINTERNAL, "variable %s has no storage", n->name);
             r->bufs[n->buf] = v->data;
         } else if (n->op != GR_INPUT) {
             size_t bytes = gr_buf_bytes(r->g, i, max_batch);
             bytes = (bytes + 63) & ~(size_t)63;
             r->scratch[n->buf] = aligned_alloc(64, bytes ? bytes : 64);
-            if (!r->scratch[n->buf]) return fail(st, ESTC_EINTERNAL, "out of memory");
+            if (!r->scratch[n->buf]) return estc__fail(st, ESTC_EINTERNAL, "out of memory");
             memset(r->scratch[n->buf], 0, bytes);
             r->bufs[n->buf] = r->scratch[n->buf];
         }
@@ -335,7 +334,7 @@ static int bind_batch(estc_model *m, prog_run *r, const rt_batch *b, estc_status
         else
             for (int f = 0; f < sp->nused; f++)
                 if (strcmp(sp->used[f]->name, n->name) == 0) { p = b->feat[f]; break; }
-        if (!p) return fail(st, ESTC_EINTERNAL, "program input %s is not fed", n->name);
+        if (!p) return estc__fail(st, ESTC_EINTERNAL, "program input %s is not fed", n->name);
         r->bufs[n->buf] = p;
     }
     return 0;
@@ -364,7 +363,7 @@ static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_sta
     if (prog_ready(m, GR_PROG_EVAL, bs, st) != 0) return -1;
     prog_run *r = &m->run[GR_PROG_EVAL];
     rt_stream *s = rt_stream_open(sp, sp->eval, path, 1, bs, 1, 0, 0, &es);
-    if (!s) return status_from(st, &es);
+    if (!s) return estc__status_from(st, &es);
     int K = sp->head == ES_HEAD_MULTICLASS ? sp->label.n_classes : 1;
     rt_metrics *mt = rt_metrics_new(sp->head, K);
     const char *pred_name = sp->head == ES_HEAD_BINARY ? "logistic"
@@ -381,7 +380,7 @@ static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_sta
     rt_batch b;
     for (;;) {
         int got = rt_stream_next(s, &b, &es);
-        if (got < 0) { rc = status_from(st, &es); break; }
+        if (got < 0) { rc = estc__status_from(st, &es); break; }
         if (got == 0) break;
         if (bind_batch(m, r, &b, st) != 0) { rc = -1; break; }
         r->fn(r->bufs, b.n);
@@ -493,7 +492,7 @@ static void log_line(trainer *t, const char *fmt, ...)
 static int flush_events(rt_events *w, estc_status *st)
 {
     es_status es = {0};
-    if (w && rt_events_flush(w, &es) != 0) return status_from(st, &es);
+    if (w && rt_events_flush(w, &es) != 0) return estc__status_from(st, &es);
     return 0;
 }
 
@@ -514,7 +513,7 @@ static int nan_stop(trainer *t, double loss, int64_t batch_n, estc_status *st)
         snprintf(kept, sizeof kept, "the last good checkpoint, step %lld, is kept in %s",
                  (long long)(t->last_saved >= 0 ? t->last_saved : m->state.global_step), model_dir(m));
     else snprintf(kept, sizeof kept, "%s has no checkpoint yet", model_dir(m));
-    return fail(st, ESTC_EDATA, "NaN guard: the loss is %s at step %lld; the first non-finite tensor is %s%s. "
+    return estc__fail(st, ESTC_EDATA, "NaN guard: the loss is %s at step %lld; the first non-finite tensor is %s%s. "
                 "Training stopped without saving; %s",
                 isnan(loss) ? "NaN" : "infinite", (long long)(m->global_step + 1),
                 found ? what : "none of the step's (only the loss)", vars, kept);
@@ -528,7 +527,7 @@ static int save_checkpoint(trainer *t, estc_status *st)
         int nbad;
         const rt_var *v = rt_vars_first_nonfinite(&m->vars, &nbad);
         if (v)
-            return fail(st, ESTC_EDATA, "NaN guard: at step %lld the first non-finite tensor is variable %s "
+            return estc__fail(st, ESTC_EDATA, "NaN guard: at step %lld the first non-finite tensor is variable %s "
                         "(%d variable%s hold NaN or infinity) though the loss was finite; not saving it: "
                         "the last good checkpoint in %s is kept", (long long)m->global_step, v->name, nbad,
                         nbad == 1 ? "" : "s", model_dir(m));
@@ -543,7 +542,7 @@ static int save_checkpoint(trainer *t, estc_status *st)
     meta->batch_size = t->run->batch_size;
     es_status es = {0};
     if (rt_ckpt_write(model_dir(m), &m->vars, meta, (int)t->run->keep_checkpoint_max, &es) != 0)
-        return status_from(st, &es);
+        return estc__status_from(st, &es);
     m->have_state = 1;
     t->last_saved = m->global_step;
     t->res->checkpoint_step = m->global_step;
@@ -565,7 +564,7 @@ static int evaluate_now(trainer *t, int *stop, estc_status *st)
     es_status es = {0};
     if (!t->ev_eval) {
         char *dir = es_path_join(m->fm->arena, model_dir(m), "eval");
-        if (!(t->ev_eval = rt_events_open(dir, &es))) return status_from(st, &es);
+        if (!(t->ev_eval = rt_events_open(dir, &es))) return estc__status_from(st, &es);
         if (t->first_step > 0) rt_events_session_start(t->ev_eval, t->first_step + 1);
     }
     char line[1024];
@@ -624,7 +623,7 @@ static int open_stream(trainer *t, estc_status *st)
     int64_t epochs = run->epochs > 0 ? run->epochs : INT64_MAX / 4;
     t->s = rt_stream_open(sp, sp->train, data_path(m, sp->train), 1, run->batch_size, epochs,
                           run->shuffle_buffer, run->seed, &es);
-    if (!t->s) return status_from(st, &es);
+    if (!t->s) return estc__status_from(st, &es);
     const rt_ckpt_meta *cm = &m->state;
     int64_t consumed = 0;
     if (m->have_state && cm->has_input) consumed = cm->input.examples;
@@ -637,7 +636,7 @@ static int open_stream(trainer *t, estc_status *st)
     if (consumed > 0) {
         double t0 = es_now();
         int64_t done = rt_stream_skip(t->s, consumed, &es);
-        if (done < 0) return status_from(st, &es);
+        if (done < 0) return estc__status_from(st, &es);
         if (done == consumed && m->have_state && cm->has_input) {
             rt_stream_pos now;
             rt_stream_position(t->s, &now);
@@ -746,7 +745,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
     t.pg = rt_progress_new(log, t.bar);
 
     int lock = rt_ckpt_lock(model_dir(m), &es);
-    if (lock < 0) { rt_progress_free(t.pg); return status_from(st, &es); }
+    if (lock < 0) { rt_progress_free(t.pg); return estc__status_from(st, &es); }
     rt_ckpt_clean(model_dir(m));
     int rc = 0;
 #define FAIL_OUT() do { rc = -1; goto out; } while (0)
@@ -783,13 +782,13 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
         }
         rt_metrics_free(mt);
         if (!known || !t.early_dir) {
-            rc = fail(st, ESTC_EINVAL, "early_stopping cannot watch \"%s\": %s; it can watch %s", run->early_stopping,
+            rc = estc__fail(st, ESTC_EINVAL, "early_stopping cannot watch \"%s\": %s; it can watch %s", run->early_stopping,
                       known ? "that metric has no better direction" : "this model's evaluation has no such metric",
                       list);
             goto out;
         }
         if (run->eval_every_steps <= 0 && run->eval_every_secs <= 0) {
-            rc = fail(st, ESTC_EINVAL, "early_stopping needs evaluations during training: set eval_every_steps "
+            rc = estc__fail(st, ESTC_EINVAL, "early_stopping needs evaluations during training: set eval_every_steps "
                       "or eval_every_secs");
             goto out;
         }
@@ -798,7 +797,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
     int r = open_stream(&t, st);
     if (r < 0) FAIL_OUT();
     if (r == 1 && m->global_step == 0) {
-        rc = fail(st, ESTC_EDATA, "%s has no examples to train on", data_path(m, sp->train));
+        rc = estc__fail(st, ESTC_EDATA, "%s has no examples to train on", data_path(m, sp->train));
         goto out;
     }
     if (r == 1) {
@@ -813,7 +812,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
     prog_run *pr = t.r = &m->run[GR_PROG_TRAIN];
     t.have_lr = learning_rate(pr->g, &t.lr);
     if (run->save_summary_steps > 0) {
-        if (!(t.ev = rt_events_open(model_dir(m), &es))) { rc = status_from(st, &es); goto out; }
+        if (!(t.ev = rt_events_open(model_dir(m), &es))) { rc = estc__status_from(st, &es); goto out; }
         /* TensorBoard drops what a crashed run wrote after the checkpoint's step,
          * which this run writes again; the points at that step are kept (the
          * hooks ran before the checkpoint was saved, see the loop) */
@@ -829,7 +828,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
         if (m->stop && *m->stop) { res->stop_reason = ESTC_STOP_SIGNAL; break; }
         if (m->global_step >= t.target) break;
         int got = rt_stream_next(t.s, &b, &es);
-        if (got < 0) { rc = status_from(st, &es); break; }
+        if (got < 0) { rc = estc__status_from(st, &es); break; }
         if (got == 0) break;
         if (bind_batch(m, pr, &b, st) != 0) { rc = -1; break; }
         pr->fn(pr->bufs, b.n);
@@ -905,7 +904,7 @@ out:
     res->seconds = es_now() - t0;
     res->global_step = m->global_step;
     es_status ignore = {0};
-    if (t.ev && rt_events_flush(t.ev, &ignore) != 0 && rc == 0) rc = status_from(st, &ignore);
+    if (t.ev && rt_events_flush(t.ev, &ignore) != 0 && rc == 0) rc = estc__status_from(st, &ignore);
     rt_events_close(t.ev);
     rt_events_close(t.ev_eval);
     rt_progress_free(t.pg);
@@ -1006,7 +1005,7 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
     if (prog_ready(m, GR_PROG_PREDICT, bs, st) != 0) return -1;
     prog_run *r = &m->run[GR_PROG_PREDICT];
     rt_stream *s = rt_stream_open(sp, sp->eval, data_path(m, sp->eval), 0, bs, 1, 0, 0, &es);
-    if (!s) return status_from(st, &es);
+    if (!s) return estc__status_from(st, &es);
     int json = fmt == ESTC_FORMAT_JSONL;
     int K = sp->head == ES_HEAD_MULTICLASS ? sp->label.n_classes : sp->head == ES_HEAD_BINARY ? 2 : 0;
     int nlogits = sp->head == ES_HEAD_MULTICLASS ? K : 1;
@@ -1020,7 +1019,7 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
     rt_batch b;
     for (;;) {
         int got = rt_stream_next(s, &b, &es);
-        if (got < 0) { rc = status_from(st, &es); break; }
+        if (got < 0) { rc = estc__status_from(st, &es); break; }
         if (got == 0) break;
         if (bind_batch(m, r, &b, st) != 0) { rc = -1; break; }
         r->fn(r->bufs, b.n);
@@ -1060,7 +1059,7 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
         }
     }
     rt_stream_close(s);
-    if (fflush(out) != 0 || ferror(out)) return fail(st, ESTC_EIO, "cannot write predictions");
+    if (fflush(out) != 0 || ferror(out)) return estc__fail(st, ESTC_EIO, "cannot write predictions");
     return rc;
 }
 
@@ -1072,14 +1071,14 @@ int estc_dump_graph(estc_model *m, const char *program, int llvm, FILE *out, est
     int k = strcmp(program, "train") == 0 ? GR_PROG_TRAIN
           : strcmp(program, "eval") == 0 ? GR_PROG_EVAL
           : strcmp(program, "predict") == 0 ? GR_PROG_PREDICT : -1;
-    if (k < 0) return fail(st, ESTC_EINVAL, "unknown program '%s' (expected train, eval or predict)", program);
+    if (k < 0) return estc__fail(st, ESTC_EINVAL, "unknown program '%s' (expected train, eval or predict)", program);
     if (!llvm) {
         gr_print(m->run[k].g, out);
         return 0;
     }
     es_status es = {0};
     char *text = cg_module_text(m->run[k].g, prog_names[k], 1, &es);
-    if (!text) return status_from(st, &es);
+    if (!text) return estc__status_from(st, &es);
     fputs(text, out);
     free(text);
     return 0;
@@ -1098,7 +1097,7 @@ estc_summaries *estc_summaries_read(const char *path, int purge, estc_status *st
     estc_summaries *out = es_xcalloc(1, sizeof *out);
     es_status es = {0};
     if (rt_scalars_load(path, purge, &out->s, &es) != 0) {
-        status_from(st, &es);
+        estc__status_from(st, &es);
         rt_scalars_free(&out->s);
         free(out);
         return NULL;
@@ -1122,7 +1121,7 @@ int estc_summaries_plot(const estc_summaries *s, const char *title, FILE *out, e
 {
     memset(st, 0, sizeof *st);
     es_status es = {0};
-    if (rt_plot_svg(&s->s, title, out, &es) != 0) return status_from(st, &es);
+    if (rt_plot_svg(&s->s, title, out, &es) != 0) return estc__status_from(st, &es);
     return 0;
 }
 
@@ -1142,7 +1141,7 @@ int estc_list_checkpoints(const char *dir, estc_checkpoint **out, int *n, estc_s
     rt_ckpt_info *v;
     int k;
     es_status es = {0};
-    if (rt_ckpt_list(dir, &v, &k, &es) != 0) return status_from(st, &es);
+    if (rt_ckpt_list(dir, &v, &k, &es) != 0) return estc__status_from(st, &es);
     estc_checkpoint *c = es_xcalloc((size_t)(k ? k : 1), sizeof *c);
     for (int i = 0; i < k; i++) {
         memcpy(c[i].file, v[i].file, sizeof c[i].file);

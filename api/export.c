@@ -30,23 +30,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int status_from(estc_status *st, const es_status *es)
-{
-    st->code = es->code ? es->code : ESTC_EINTERNAL;
-    snprintf(st->message, sizeof st->message, "%s", es->msg);
-    return -1;
-}
-
-static int fail(estc_status *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(estc_status *st, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    st->code = code;
-    vsnprintf(st->message, sizeof st->message, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 void estc_export_options_init(estc_export_options *o) { memset(o, 0, sizeof *o); }
 
@@ -302,7 +285,7 @@ static int write_file(const char *dir, const char *file, const void *data, size_
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     es_status es = {0};
-    if (es_write_file_atomic(path, data, n, &es) != 0) return status_from(st, &es);
+    if (es_write_file_atomic(path, data, n, &es) != 0) return estc__status_from(st, &es);
     if (log) fprintf(log, "wrote %s (%zu bytes)\n", path, n);
     return 0;
 }
@@ -310,7 +293,7 @@ static int write_file(const char *dir, const char *file, const void *data, size_
 int estc_export(estc_model *m, const estc_export_options *o, estc_status *st)
 {
     memset(st, 0, sizeof *st);
-    if (!o || !o->out_dir || !o->out_dir[0]) return fail(st, ESTC_EINVAL, "export: no output directory given");
+    if (!o || !o->out_dir || !o->out_dir[0]) return estc__fail(st, ESTC_EINVAL, "export: no output directory given");
     estc_model_view v;
     if (estc_model_view_get(m, &v, st) != 0) return -1;
     char *name = o->name ? es_xstrdup(o->name) : default_name(v.fm->src->path);
@@ -322,16 +305,16 @@ int estc_export(estc_model *m, const estc_export_options *o, estc_status *st)
 
     uint64_t whash;
     const float **values = es_alloc(a, (size_t)(v.predict->n + 1) * sizeof *values);
-    if (param_values(v.predict, v.vars, values, &whash, &es) != 0) { status_from(st, &es); goto out; }
+    if (param_values(v.predict, v.vars, values, &whash, &es) != 0) { estc__status_from(st, &es); goto out; }
     cg_aot_model am = {
         .name = name, .cpu = o->cpu, .prog = v.predict, .param_values = values, .spec = &v.fm->spec,
         .model_file = v.fm->src->path, .estimator = v.fm->estimator, .model_dir = v.model_dir,
         .version = ESTC_VERSION, .fingerprint = v.fm->fingerprint, .weights_hash = whash,
         .global_step = v.global_step,
     };
-    if (cg_aot_compile(&am, &out, &es) != 0) { status_from(st, &es); goto out; }
+    if (cg_aot_compile(&am, &out, &es) != 0) { estc__status_from(st, &es); goto out; }
 
-    if (es_mkdirs(o->out_dir, &es) != 0) { status_from(st, &es); goto out; }
+    if (es_mkdirs(o->out_dir, &es) != 0) { estc__status_from(st, &es); goto out; }
     char file[600], obj[4096], so[4096], soname[600];
     snprintf(file, sizeof file, "%s.h", name);
     if (write_file(o->out_dir, file, out.header, strlen(out.header), o->log, st) != 0) goto out;
@@ -343,12 +326,12 @@ int estc_export(estc_model *m, const estc_export_options *o, estc_status *st)
     snprintf(file, sizeof file, "lib%s.a", name);
     if (write_file(o->out_dir, file, ar, arlen, o->log, st) != 0) goto out;
     text = readme(name, o->out_dir, &v, &out);
-    if (!text) { fail(st, ESTC_EINTERNAL, "export: out of memory"); goto out; }
+    if (!text) { estc__fail(st, ESTC_EINTERNAL, "export: out of memory"); goto out; }
     if (write_file(o->out_dir, "README.txt", text, strlen(text), o->log, st) != 0) goto out;
     snprintf(soname, sizeof soname, "lib%s.so", name);
     snprintf(so, sizeof so, "%s/%s", o->out_dir, soname);
     const char *cc = o->cc ? o->cc : getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
-    if (link_shared(cc, obj, so, soname, &es) != 0) { status_from(st, &es); goto out; }
+    if (link_shared(cc, obj, so, soname, &es) != 0) { estc__status_from(st, &es); goto out; }
     if (o->log) fprintf(o->log, "wrote %s (linked by %s)\n", so, cc);
     rc = 0;
 out:

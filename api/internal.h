@@ -25,4 +25,9 @@ typedef struct estc_model_view {
  * or -1 with st set. Defined in api/estc.c. */
 int estc_model_view_get(estc_model *m, estc_model_view *v, estc_status *st);
 
+/* An estc_status from a layer's es_status, or from a message; both return -1.
+ * Defined in api/estc.c. */
+int estc__status_from(estc_status *st, const es_status *es);
+int estc__fail(estc_status *st, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -122,6 +122,12 @@ double es_rng_uniform(es_rng *r);            /* [0, 1) */
 double es_rng_normal(es_rng *r);             /* standard normal (Box-Muller, no cached pair) */
 uint64_t es_rng_below(es_rng *r, uint64_t n); /* [0, n), unbiased */
 
+/* ---- strings ---------------------------------------------------------------- */
+/* Edit distance ignoring case, a swap of neighbours counting as one edit
+ * ("trian" is one from "train"); for "did you mean" hints. Names longer
+ * than 63 bytes are 99 apart. */
+int es_edit_distance(const char *a, const char *b);
+
 /* ---- time ----------------------------------------------------------------- */
 double es_now(void);                         /* monotonic seconds */
 

@@ -232,34 +232,12 @@ static int G(elab *E, int id, es_span sp)
     return GR_NONE;
 }
 
-/* ---- "did you mean" --------------------------------------------------------------- */
-
-static int edit_distance(const char *a, const char *b)
-{
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 63 || lb > 63) return 99;
-    int d[64][64];
-    for (int i = 0; i <= la; i++) d[i][0] = i;
-    for (int j = 0; j <= lb; j++) d[0][j] = j;
-    for (int i = 1; i <= la; i++)
-        for (int j = 1; j <= lb; j++) {
-            int ai = tolower((unsigned char)a[i - 1]), bj = tolower((unsigned char)b[j - 1]);
-            int v = d[i - 1][j - 1] + (ai != bj);
-            if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && ai == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == bj && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    return d[la][lb];
-}
 
 typedef struct hint { const char *best; int dist; } hint;
 
 static void hint_try(hint *h, const char *name, const char *cand)
 {
-    int d = edit_distance(name, cand);
+    int d = es_edit_distance(name, cand);
     int limit = (int)strlen(name) / 3;
     if (limit < 1) limit = 1;
     if (limit > 3) limit = 3;
