@@ -646,20 +646,7 @@ static int optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int native, es_sta
         LLVMRemoveStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, "prefer-vector-width", 19);
         LLVMRemoveStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, "min-legal-vector-width", 22);
     }
-    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
-    LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
-    LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
-    LLVMPassBuilderOptionsSetLoopInterleaving(opts, 1);
-    LLVMPassBuilderOptionsSetLoopUnrolling(opts, 1);
-    LLVMErrorRef err = LLVMRunPasses(m, "default<O2>", tm, opts);
-    LLVMDisposePassBuilderOptions(opts);
-    if (err) {
-        char *em = LLVMGetErrorMessage(err);
-        es_fail(st, ES_ECOMPILE, "export: optimisation failed: %s", em);
-        LLVMDisposeErrorMessage(em);
-        return -1;
-    }
-    return 0;
+    return cg_run_o2(m, tm, st);
 }
 
 /* what a predictor may call: libc and libm (LLVM lowers its intrinsics to these) */

@@ -72,5 +72,8 @@ struct LLVMOpaqueTargetMachine *cg_host_target_machine(int pic, es_status *st);
  * runs default<O2>. Returns 0 or -1. */
 int cg_prepare_module(struct LLVMOpaqueModule *m, struct LLVMOpaqueTargetMachine *tm, int optimize,
                       es_status *st);
+/* default<O2> with loop and SLP vectorisation, interleaving and unrolling on
+ * tm's target (what cg_prepare_module runs when it optimises). 0 or -1. */
+int cg_run_o2(struct LLVMOpaqueModule *m, struct LLVMOpaqueTargetMachine *tm, es_status *st);
 
 #endif

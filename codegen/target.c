@@ -134,7 +134,11 @@ int cg_prepare_module(LLVMModuleRef m, LLVMTargetMachineRef tm, int optimize, es
     }
     LLVMDisposeMessage(msg);
     if (!optimize) return 0;
+    return cg_run_o2(m, tm, st);
+}
 
+int cg_run_o2(LLVMModuleRef m, LLVMTargetMachineRef tm, es_status *st)
+{
     LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
     LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
     LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
