@@ -1,5 +1,6 @@
 /* check.c — counters and helpers for tests/check.h. */
 #include "check.h"
+#include "../graph/graph.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,4 +27,32 @@ int check_done(const char *suite)
 {
     printf("%s: %d passed, %d failed\n", suite, check_passed, check_failed);
     return check_failed ? 1 : 0;
+}
+
+check_run check_run_new(gr_graph *g, int64_t B)
+{
+    check_run r = { g, NULL, B };
+    gr_bind(g);
+    r.bufs = calloc((size_t)g->nbufs + 1, sizeof(void *));
+    es_rng rng;
+    es_rng_seed(&rng, 1);
+    for (int i = 0; i < g->n; i++) {
+        if (g->nodes[i].buf < 0) continue;
+        r.bufs[g->nodes[i].buf] = calloc(1, gr_buf_bytes(g, i, B) + 16);
+        if (g->nodes[i].op == GR_PARAM) gr_init_param(&g->nodes[i], r.bufs[g->nodes[i].buf], &rng);
+    }
+    return r;
+}
+
+void check_run_free(check_run *r)
+{
+    for (int i = 0; i < r->g->nbufs; i++) free(r->bufs[i]);
+    free(r->bufs);
+}
+
+void *check_run_buf(check_run *r, int op, const char *name)
+{
+    int id = gr_find_named(r->g, (gr_op)op, name);
+    if (id == GR_NONE || r->g->nodes[id].buf < 0) { fprintf(stderr, "no %s\n", name); abort(); }
+    return r->bufs[r->g->nodes[id].buf];
 }

@@ -8,6 +8,7 @@
 #ifndef ESTC_CHECK_H
 #define ESTC_CHECK_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 extern int check_passed, check_failed;
@@ -27,5 +28,14 @@ int check_close(double a, double b, double rtol, double atol);
 /* path of a file in the source tree (ESTC_SOURCE_DIR or the working directory) */
 const char *check_src(const char *rel);
 int check_done(const char *suite);
+
+/* A program's buffers for the reference evaluator (graph/eval.c): gr_bind,
+ * zeroed storage for every buffer at batch size B, PARAMs at their initial
+ * values (seed 1). check_run_buf aborts when no node has that op and name. */
+struct gr_graph;
+typedef struct check_run { struct gr_graph *g; void **bufs; int64_t B; } check_run;
+check_run check_run_new(struct gr_graph *g, int64_t B);
+void check_run_free(check_run *r);
+void *check_run_buf(check_run *r, int op, const char *name);
 
 #endif

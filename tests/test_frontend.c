@@ -85,45 +85,17 @@ static int ninputs(const gr_graph *g)
     return n;
 }
 
-/* Buffers for running a program with the reference evaluator. */
-typedef struct run { gr_graph *g; void **bufs; int64_t B; } run;
-
-static run run_new(gr_graph *g, int64_t B)
-{
-    run r = { g, NULL, B };
-    gr_bind(g);
-    r.bufs = calloc((size_t)g->nbufs + 1, sizeof(void *));
-    es_rng rng;
-    es_rng_seed(&rng, 1);
-    for (int i = 0; i < g->n; i++) {
-        if (g->nodes[i].buf < 0) continue;
-        r.bufs[g->nodes[i].buf] = calloc(1, gr_buf_bytes(g, i, B) + 16);
-        if (g->nodes[i].op == GR_PARAM) gr_init_param(&g->nodes[i], r.bufs[g->nodes[i].buf], &rng);
-    }
-    return r;
-}
-
-static void run_free(run *r)
-{
-    for (int i = 0; i < r->g->nbufs; i++) free(r->bufs[i]);
-    free(r->bufs);
-}
-
-static void *buf_of(run *r, gr_op op, const char *name)
-{
-    int id = gr_find_named(r->g, op, name);
-    if (id == GR_NONE || r->g->nodes[id].buf < 0) { fprintf(stderr, "no %s\n", name); abort(); }
-    return r->bufs[r->g->nodes[id].buf];
-}
+/* reference-evaluator buffers: tests/check.h */
+typedef check_run run;
 
 static void set_f(run *r, gr_op op, const char *name, const float *v, int n)
 {
-    memcpy(buf_of(r, op, name), v, sizeof(float) * (size_t)n);
+    memcpy(check_run_buf(r, op, name), v, sizeof(float) * (size_t)n);
 }
 
 static void set_i(run *r, const char *name, const int32_t *v, int n)
 {
-    memcpy(buf_of(r, GR_INPUT, name), v, sizeof(int32_t) * (size_t)n);
+    memcpy(check_run_buf(r, GR_INPUT, name), v, sizeof(int32_t) * (size_t)n);
 }
 
 static void *out_buf(run *r, const char *name)
@@ -344,7 +316,7 @@ static void test_binary_numbers(void)
     CHECK(m->spec.nused == 3 && strcmp(m->spec.used[2]->name, "an") == 0,
           "indicator(cv) reads cv, which is used once");
     for (int p = GR_PROG_EVAL; p <= GR_PROG_PREDICT; p++) {
-        run r = run_new(m->prog[p], 3);
+        run r = check_run_new(m->prog[p], 3);
         set_f(&r, GR_PARAM, "linear/ab/weights", (float[]){ 0.5f, -1, 2 }, 3);
         set_f(&r, GR_PARAM, "linear/cv/weights", (float[]){ 0.25f, 0, -0.75f }, 3);
         set_f(&r, GR_PARAM, "linear/an/weights", (float[]){ 3 }, 1);
@@ -375,7 +347,7 @@ static void test_binary_numbers(void)
                 CHECK(check_close(el[i], want, 1e-5, 1e-6), "example_loss %d: %g, cross-entropy %g", i, el[i], want);
             }
         }
-        run_free(&r);
+        check_run_free(&r);
     }
     fe_model_free(m);
 }
@@ -395,7 +367,7 @@ static void test_regression_step(void)
     const gr_node *y = named(m->prog[GR_PROG_TRAIN], GR_INPUT, "label");
     CHECK(y && y->dtype == GR_F32 && shape_is(y, 1, GR_BATCH, 0), "regression label: f32 [B]");
     CHECK(shape_is(output(m->prog[GR_PROG_PREDICT], "predictions"), 2, GR_BATCH, 1), "predictions [B,1]");
-    run r = run_new(m->prog[GR_PROG_TRAIN], 2);
+    run r = check_run_new(m->prog[GR_PROG_TRAIN], 2);
     set_f(&r, GR_PARAM, "fb/mean", (float[]){ 1 }, 1);
     set_f(&r, GR_PARAM, "fb/std", (float[]){ 2 }, 1);
     set_f(&r, GR_INPUT, "fa", (float[]){ 1, 3 }, 2);
@@ -404,14 +376,14 @@ static void test_regression_step(void)
     gr_eval(r.g, r.bufs, 2);
     const float *loss = out_buf(&r, "loss");
     CHECK(check_close(*loss, (4 + 1) / 2.0, 1e-6, 1e-6), "loss = mean(y^2) = 2.5, got %g", *loss);
-    const float *wa = buf_of(&r, GR_PARAM, "linear/fa/weights"), *wb = buf_of(&r, GR_PARAM, "linear/fb/weights");
-    const float *b = buf_of(&r, GR_PARAM, "linear/bias"), *mean = buf_of(&r, GR_PARAM, "fb/mean");
+    const float *wa = check_run_buf(&r, GR_PARAM, "linear/fa/weights"), *wb = check_run_buf(&r, GR_PARAM, "linear/fb/weights");
+    const float *b = check_run_buf(&r, GR_PARAM, "linear/bias"), *mean = check_run_buf(&r, GR_PARAM, "fb/mean");
     /* w_a = 0.5 (2/2)(2*1 - 1*3) = -0.5; w_b = 0.5 (2*1 - 1*2) = 0; b = 0.5 (2 - 1) = 0.5 */
     CHECK(check_close(wa[0], -0.5, 1e-6, 1e-6), "w_a after one step: %g", wa[0]);
     CHECK(check_close(wb[0], 0, 1e-6, 1e-6), "w_b after one step (zscored input): %g", wb[0]);
     CHECK(check_close(b[0], 0.5, 1e-6, 1e-6), "bias after one step: %g", b[0]);
     CHECK(mean[0] == 1, "statistics are not trained");
-    run_free(&r);
+    check_run_free(&r);
     fe_model_free(m);
 }
 
@@ -430,7 +402,7 @@ static void test_multiclass(void)
     CHECK(shape_is(named(t, GR_PARAM, "linear/bias"), 1, 3, 0), "bias [3]");
     CHECK(named(t, GR_PARAM, "linear/h/weights/accum") != NULL, "adagrad's accumulator slot");
     CHECK(!output(m->prog[GR_PROG_PREDICT], "logistic"), "no logistic output for multi-class");
-    run r = run_new(m->prog[GR_PROG_EVAL], 2);
+    run r = check_run_new(m->prog[GR_PROG_EVAL], 2);
     float w[30] = { 0 };
     w[3 * 4 + 0] = 1; w[3 * 4 + 1] = 2; w[3 * 4 + 2] = -1;      /* row 4 */
     set_f(&r, GR_PARAM, "linear/h/weights", w, 30);
@@ -449,7 +421,7 @@ static void test_multiclass(void)
         CHECK(check_close(el[i], log(se) - z[i][y], 1e-5, 1e-6), "softmax cross-entropy %d", i);
         CHECK(cls[i] == 1, "class_ids %d is the largest logit", i);
     }
-    run_free(&r);
+    check_run_free(&r);
     fe_model_free(m);
 }
 

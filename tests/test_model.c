@@ -67,36 +67,8 @@ static int count_op(const gr_graph *g, gr_op op)
     return n;
 }
 
-typedef struct run { gr_graph *g; void **bufs; int64_t B; } run;
-
-/* Buffers for the reference evaluator; variables take their initial values. */
-static run run_new(gr_graph *g, int64_t B)
-{
-    run r = { g, NULL, B };
-    gr_bind(g);
-    r.bufs = calloc((size_t)g->nbufs + 1, sizeof(void *));
-    es_rng rng;
-    es_rng_seed(&rng, 1);
-    for (int i = 0; i < g->n; i++) {
-        if (g->nodes[i].buf < 0) continue;
-        r.bufs[g->nodes[i].buf] = calloc(1, gr_buf_bytes(g, i, B) + 16);
-        if (g->nodes[i].op == GR_PARAM) gr_init_param(&g->nodes[i], r.bufs[g->nodes[i].buf], &rng);
-    }
-    return r;
-}
-
-static void run_free(run *r)
-{
-    for (int i = 0; i < r->g->nbufs; i++) free(r->bufs[i]);
-    free(r->bufs);
-}
-
-static void *buf_of(run *r, gr_op op, const char *name)
-{
-    int id = gr_find_named(r->g, op, name);
-    if (id == GR_NONE || r->g->nodes[id].buf < 0) { fprintf(stderr, "no %s\n", name); abort(); }
-    return r->bufs[r->g->nodes[id].buf];
-}
+/* reference-evaluator buffers: tests/check.h */
+typedef check_run run;
 
 static float *out_f(run *r, const char *name)
 {
@@ -133,11 +105,11 @@ static void test_expressions(void)
     fe_model *m = compile_ok("tensor expressions", text);
     if (!m) return;
     gr_graph *g = m->prog[GR_PROG_EVAL];
-    run r = run_new(g, 2);
+    run r = check_run_new(g, 2);
     float x[4] = { 2, 1, 0.5f, 3 };   /* rows (a, b) */
-    memcpy(buf_of(&r, GR_INPUT, "a"), (float[]){ x[0], x[2] }, sizeof(float) * 2);
-    memcpy(buf_of(&r, GR_INPUT, "b"), (float[]){ x[1], x[3] }, sizeof(float) * 2);
-    memcpy(buf_of(&r, GR_INPUT, "label"), (float[]){ 1, -2 }, sizeof(float) * 2);
+    memcpy(check_run_buf(&r, GR_INPUT, "a"), (float[]){ x[0], x[2] }, sizeof(float) * 2);
+    memcpy(check_run_buf(&r, GR_INPUT, "b"), (float[]){ x[1], x[3] }, sizeof(float) * 2);
+    memcpy(check_run_buf(&r, GR_INPUT, "label"), (float[]){ 1, -2 }, sizeof(float) * 2);
     gr_eval(g, r.bufs, 2);
     const float *out = out_f(&r, "predictions"), *loss = out_f(&r, "example_loss");
     const float *second = out_f(&r, "second"), *big = out_f(&r, "metric/big");
@@ -158,7 +130,7 @@ static void test_expressions(void)
     CHECK(gr_find_output(m->prog[GR_PROG_TRAIN], "metric/big") == GR_NONE, "train has no metric outputs");
     CHECK(named(m->prog[GR_PROG_PREDICT], GR_INPUT, "label") == NULL, "predict reads no label");
     CHECK(gr_find_output(m->prog[GR_PROG_PREDICT], "predictions") != GR_NONE, "predict has the predictions");
-    run_free(&r);
+    check_run_free(&r);
     fe_model_free(m);
 }
 
@@ -419,8 +391,8 @@ static void test_baseline(void)
     free(text);
     if (!m) return;
     gr_graph *g = m->prog[GR_PROG_PREDICT];
-    run r = run_new(g, 3);
-    float *bias = buf_of(&r, GR_PARAM, "baseline/bias");
+    run r = check_run_new(g, 3);
+    float *bias = check_run_buf(&r, GR_PARAM, "baseline/bias");
     bias[0] = 0.75f;
     gr_eval(g, r.bufs, 3);
     const float *logits = out_f(&r, "logits"), *p = out_f(&r, "logistic");
@@ -431,7 +403,7 @@ static void test_baseline(void)
     const gr_graph *t = m->prog[GR_PROG_TRAIN];
     CHECK(count_op(t, GR_APPLY_FTRL) == 1 && check_close(t->nodes[t->n - 1].f[0], 0.3, 1e-12, 0),
           "FTRL 0.3 on the bias alone");
-    run_free(&r);
+    check_run_free(&r);
     fe_model_free(m);
 }
 
@@ -444,16 +416,16 @@ static void test_weights(void)
     free(text);
     if (!m) return;
     gr_graph *g = m->prog[GR_PROG_EVAL];
-    run r = run_new(g, 2);
-    memcpy(buf_of(&r, GR_INPUT, "age"), (float[]){ 1, 2 }, sizeof(float) * 2);
-    memcpy(buf_of(&r, GR_INPUT, "w"), (float[]){ 3, 0.5f }, sizeof(float) * 2);
-    memcpy(buf_of(&r, GR_INPUT, "label"), (int32_t[]){ 1, 0 }, sizeof(int32_t) * 2);
+    run r = check_run_new(g, 2);
+    memcpy(check_run_buf(&r, GR_INPUT, "age"), (float[]){ 1, 2 }, sizeof(float) * 2);
+    memcpy(check_run_buf(&r, GR_INPUT, "w"), (float[]){ 3, 0.5f }, sizeof(float) * 2);
+    memcpy(check_run_buf(&r, GR_INPUT, "label"), (int32_t[]){ 1, 0 }, sizeof(int32_t) * 2);
     gr_eval(g, r.bufs, 2);
     const float *l = out_f(&r, "example_loss");
     /* zero weights: logit 0, loss log 2 per example, times its weight */
     CHECK(check_close(l[0], 3 * log(2.0), 1e-6, 0) && check_close(l[1], 0.5 * log(2.0), 1e-6, 0),
           "example losses %g %g are weight * log 2", l[0], l[1]);
-    run_free(&r);
+    check_run_free(&r);
     fe_model_free(m);
 }
 
