@@ -277,7 +277,7 @@ static int prepare_vars(estc_model *m, int require_ckpt, FILE *log, estc_status 
 
 /* ---- programs: compile on first use, bind buffers ---------------------------- */
 
-static int prog_ready(estc_model *m, int k, int64_t max_batch, estc_status *st)
+static int prog_compile(estc_model *m, int k, estc_status *st)
 {
     prog_run *r = &m->run[k];
     if (!r->jit) {
@@ -289,6 +289,13 @@ static int prog_ready(estc_model *m, int k, int64_t max_batch, estc_status *st)
         r->fn = cg_jit_lookup(r->jit, prog_names[k]);
         if (!r->fn) return estc__fail(st, ESTC_ECOMPILE, "compiled program has no entry %s", prog_names[k]);
     }
+    return 0;
+}
+
+static int prog_ready(estc_model *m, int k, int64_t max_batch, estc_status *st)
+{
+    prog_run *r = &m->run[k];
+    if (prog_compile(m, k, st) != 0) return -1;
     if (r->bufs && r->max_batch >= max_batch) return 0;
     if (r->scratch) {
         for (int i = 0; i < r->g->nbufs; i++) free(r->scratch[i]);
@@ -1170,5 +1177,14 @@ int estc_model_view_get(estc_model *m, estc_model_view *v, estc_status *st)
     v->vars = &m->vars;
     v->global_step = m->global_step;
     v->model_dir = model_dir(m);
+    return 0;
+}
+
+int estc__predict_entry(estc_model *m, cg_entry_fn *fn, estc_status *st)
+{
+    memset(st, 0, sizeof *st);
+    if (prepare_vars(m, 1, m->diags.out, st) != 0) return -1;
+    if (prog_compile(m, GR_PROG_PREDICT, st) != 0) return -1;
+    *fn = m->run[GR_PROG_PREDICT].fn;
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "estc/estc.h"
 #include "frontend/frontend.h"
 #include "runtime/runtime.h"
+#include "codegen/codegen.h"
 
 typedef struct estc_model_view {
     const fe_model *fm;       /* spec, fingerprint, source file, estimator name */
@@ -24,6 +25,10 @@ typedef struct estc_model_view {
  * estc_predict) and fills v; everything it points at belongs to m. Returns 0,
  * or -1 with st set. Defined in api/estc.c. */
 int estc_model_view_get(estc_model *m, estc_model_view *v, estc_status *st);
+
+/* Restores the variables and compiles the predict program, if no call did
+ * yet; *fn is its entry (buffers bound as view.predict says). */
+int estc__predict_entry(estc_model *m, cg_entry_fn *fn, estc_status *st);
 
 /* An estc_status from a layer's es_status, or from a message; both return -1.
  * Defined in api/estc.c. */

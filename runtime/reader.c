@@ -122,6 +122,8 @@ struct rt_reader {
     double *col_val;
     int nfields;
     char **fields;
+    int64_t mem_row;          /* without a file: the row being encoded, for messages */
+    int err_col;              /* column of the last row error, -1 for none or the whole row */
 };
 
 static const char *col_name(const rt_reader *r, int col) { return r->src->cols[col].name; }
@@ -137,6 +139,11 @@ static int row_fail(rt_reader *r, es_status *st, int col, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    r->err_col = col;
+    if (!r->csv) {
+        if (col >= 0) return es_fail(st, ES_EDATA, "row %lld: column %s: %s", (long long)r->mem_row, col_name(r, col), what);
+        return es_fail(st, ES_EDATA, "row %lld: %s", (long long)r->mem_row, what);
+    }
     if (col >= 0)
         return es_fail(st, ES_EDATA, "%s:%lld: column %s: %s", rt_csv_path(r->csv),
                        (long long)rt_csv_line(r->csv), col_name(r, col), what);
@@ -242,8 +249,8 @@ static int enc_id(rt_reader *r, fenc *e, es_status *st)
         if (col_num(r, f->column, f->num_default, who, 1, &present, &v, st) < 0) return -1;
         if (present) {
             if (v != floor(v))
-                return row_fail(r, st, f->column, "identity feature %s needs an integer, found %s",
-                                f->name, r->fields[f->column]);
+                return row_fail(r, st, f->column, "identity feature %s needs an integer, found %.17g",
+                                f->name, v);
             id = v >= 0 && v < (double)f->num_buckets ? (int32_t)v : (int32_t)f->default_id;
         }
         key = (uint64_t)(int64_t)id;
@@ -453,7 +460,6 @@ static int encode_row(rt_reader *r, void *rec, es_status *st)
 {
     if (r->nfields != r->src->ncols)
         return row_fail(r, st, -1, "expected %d fields, found %d", r->src->ncols, r->nfields);
-    r->stamp++;
     int32_t *ids = rec;
     float *dense = (float *)((char *)rec + (size_t)r->lay.ncat * 4);
     for (int i = 0; i < r->spec->nused; i++) {
@@ -472,7 +478,7 @@ static int encode_row(rt_reader *r, void *rec, es_status *st)
             double v; int present;
             if (col_num(r, f->column, f->num_default, who, 0, &present, &v, st) < 0) return -1;
             if (fabs(v) > FLT_MAX)
-                return row_fail(r, st, f->column, "%s is out of range for a 32-bit float", r->fields[f->column]);
+                return row_fail(r, st, f->column, "%.17g is out of range for a 32-bit float", v);
             dense[r->lay.offset[i]] = (float)v;
         }
     }
@@ -487,22 +493,33 @@ void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a)
 {
     memset(l, 0, sizeof *l);
     l->nfeat = spec->nused;
-    l->offset = es_alloc(a, (size_t)(spec->nused ? spec->nused : 1) * sizeof *l->offset);
+    size_t nf = (size_t)(spec->nused ? spec->nused : 1);
+    l->offset = es_alloc(a, nf * sizeof *l->offset);
+    l->width = es_alloc(a, nf * sizeof *l->width);
+    l->dense = es_alloc(a, nf);
     for (int i = 0; i < spec->nused; i++) {
         const es_feature *f = spec->used[i];
-        if (f->kind == ES_FEAT_WEIGHTED) {
-            l->offset[i] = l->ndense;
-            l->ndense += f->of ? nvalues(f->of) : 1;
-        } else if (f->categorical) {
-            l->offset[i] = l->ncat;
-            l->ncat += nvalues(f);
-        } else {
-            l->offset[i] = l->ndense;
-            l->ndense += feat_width(f);
-        }
+        l->dense[i] = f->kind == ES_FEAT_WEIGHTED || !f->categorical;
+        l->width[i] = f->kind == ES_FEAT_WEIGHTED ? (f->of ? nvalues(f->of) : 1)
+                    : f->categorical ? nvalues(f) : feat_width(f);
+        l->offset[i] = l->dense[i] ? l->ndense : l->ncat;
+        if (l->dense[i]) l->ndense += l->width[i];
+        else l->ncat += l->width[i];
     }
     l->label_is_class = spec->label.kind != ES_LABEL_NUMERIC;
     l->rec_bytes = (size_t)(l->ncat + l->ndense + 1) * 4;
+}
+
+void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, void *label, int64_t row)
+{
+    const int32_t *ids = rec;
+    const float *dense = (const float *)((const char *)rec + (size_t)l->ncat * 4);
+    for (int i = 0; i < l->nfeat; i++) {
+        int w = l->width[i];
+        const void *from = l->dense[i] ? (const void *)(dense + l->offset[i]) : (const void *)(ids + l->offset[i]);
+        memcpy((char *)feat[i] + (size_t)(row * w) * 4, from, (size_t)w * 4);
+    }
+    if (label) memcpy((char *)label + row * 4, (const char *)rec + (size_t)(l->ncat + l->ndense) * 4, 4);
 }
 
 /* ---- open: check the spec against the source, build encoders ------------------- */
@@ -681,7 +698,7 @@ static int setup(rt_reader *r, es_status *st)
         return es_fail(st, ES_EMODEL, "label %s needs a numeric column, but column %s is a string",
                        l->name ? l->name : "?", lc->name);
     }
-    return check_header(r, st);
+    return r->csv ? check_header(r, st) : 0;
 }
 
 rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const char *path,
@@ -701,11 +718,47 @@ rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const 
     return r;
 }
 
+rt_reader *rt_reader_open_mem(const es_spec *spec, const es_source_spec *src, es_status *st)
+{
+    rt_reader *r = es_xcalloc(1, sizeof *r);
+    r->spec = spec;
+    r->src = src;
+    r->arena = es_arena_new();
+    rt_layout_init(&r->lay, spec, r->arena);
+    size_t nc = (size_t)(src->ncols > 0 ? src->ncols : 1);
+    r->col_stamp = es_alloc(r->arena, nc * sizeof *r->col_stamp);
+    r->col_val = es_alloc(r->arena, nc * sizeof *r->col_val);
+    r->fields = es_alloc(r->arena, nc * sizeof *r->fields);
+    for (int i = 0; i < src->ncols; i++) r->col_stamp[i] = -1;
+    if (setup(r, st) < 0) { rt_reader_close(r); return NULL; }
+    return r;
+}
+
+int rt_reader_encode(rt_reader *r, const char **fields, const double *nums, int64_t row, void *rec,
+                     es_status *st)
+{
+    static char empty[1];
+    r->stamp++;
+    r->mem_row = row;
+    r->nfields = r->src->ncols;
+    for (int c = 0; c < r->src->ncols; c++) {
+        if (c == r->spec->label.column) { r->fields[c] = empty; continue; }
+        if (fields[c]) { r->fields[c] = (char *)fields[c]; continue; }
+        r->fields[c] = empty;
+        if (r->src->cols[c].type == ES_COL_STRING || isnan(nums[c])) continue;
+        if (!isfinite(nums[c])) return row_fail(r, st, c, "%g is not a finite number", nums[c]);
+        r->col_stamp[c] = r->stamp;    /* col_num reads the value, not the (empty) text */
+        r->col_val[c] = nums[c];
+    }
+    return encode_row(r, rec, st);
+}
+
 int rt_reader_next(rt_reader *r, void *rec, es_status *st)
 {
     for (;;) {
         int k = rt_csv_next(r->csv, &r->nfields, &r->fields, st);
         if (k <= 0) return k;
+        r->stamp++;
         if (encode_row(r, rec, st) == 0) { r->rows++; return 1; }
         if (st->code != ES_EDATA || r->src->bad_rows != ES_BAD_ROWS_SKIP) return -1;
         r->skipped++;
@@ -714,6 +767,7 @@ int rt_reader_next(rt_reader *r, void *rec, es_status *st)
 }
 
 int64_t rt_reader_skipped(const rt_reader *r) { return r->skipped; }
+int rt_reader_error_column(const rt_reader *r) { return r->err_col; }
 int64_t rt_reader_rows(const rt_reader *r) { return r->rows; }
 int64_t rt_reader_line(const rt_reader *r) { return rt_csv_line(r->csv); }
 int64_t rt_reader_offset(const rt_reader *r) { return rt_csv_offset(r->csv); }
@@ -721,7 +775,7 @@ int64_t rt_reader_offset(const rt_reader *r) { return rt_csv_offset(r->csv); }
 void rt_reader_close(rt_reader *r)
 {
     if (!r) return;
-    rt_csv_close(r->csv);
+    if (r->csv) rt_csv_close(r->csv);
     free(r->lbuf);
     es_arena_free(r->arena);
     free(r);

@@ -59,12 +59,17 @@ const char *const *rt_csv_header(const rt_csv *c, int *n);
 typedef struct rt_layout {
     int nfeat;              /* = spec->nused */
     int *offset;            /* per used feature: index of its first id or float */
+    int *width;             /* per used feature: its slots per example (ids or floats) */
+    unsigned char *dense;   /* per used feature: 1 when its slots are floats */
     int ncat, ndense;       /* number of id slots and float slots */
     int label_is_class;     /* label stored as int32 class id */
     size_t rec_bytes;
 } rt_layout;
 
 void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a);
+/* Copies encoded example rec into row `row` of per-feature arrays feat[i]
+ * (int32 [B, width] or float [B, width]) and of label (4 bytes a row; may be NULL). */
+void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, void *label, int64_t row);
 
 typedef struct rt_reader rt_reader;
 
@@ -81,6 +86,18 @@ int64_t rt_reader_rows(const rt_reader *r);   /* rows encoded so far */
 int64_t rt_reader_line(const rt_reader *r);
 int64_t rt_reader_offset(const rt_reader *r);  /* byte offset of the next unread row */
 void rt_reader_close(rt_reader *r);
+
+/* A reader without a file, for rows given in memory (the embedding API):
+ * rt_reader_encode encodes one row of src->ncols values. fields[c] is a
+ * column's text as a CSV field would hold it ("" or the missing token =
+ * missing), or NULL for a numeric column whose value is nums[c] (NaN =
+ * missing); the label column is ignored. Errors read "row ROW: column NAME: ...".
+ * Returns 0, or -1 with st set (ES_EDATA for a value that cannot be used). */
+rt_reader *rt_reader_open_mem(const es_spec *spec, const es_source_spec *src, es_status *st);
+int rt_reader_encode(rt_reader *r, const char **fields, const double *nums, int64_t row, void *rec,
+                     es_status *st);
+/* The source column the last row error was about (-1: the row as a whole). */
+int rt_reader_error_column(const rt_reader *r);
 
 /* Pre-pass statistics for numeric features with zscore/minmax normalisation:
  * reads the whole training file once and returns, per used feature, mean, std,

@@ -168,30 +168,12 @@ int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st)
         return 0;
     }
     const rt_layout *l = &s->lay;
-    const int32_t *ids = (const int32_t *)s->out;
-    const float *dense = (const float *)(s->out + (size_t)l->ncat * 4);
-    const unsigned char *lab = s->out + (size_t)(l->ncat + l->ndense) * 4;
     int64_t n = 0;
     while (n < s->batch_size) {
         int k = next_example(s, st);
         if (k < 0) { s->state = -1; return -1; }
         if (k == 0) { s->state = 1; break; }
-        for (int i = 0; i < l->nfeat; i++) {
-            const es_feature *f = s->spec->used[i];
-            if (f->kind == ES_FEAT_WEIGHTED) {
-                /* weights f32 [B, M], M = the ids feature's max_values (reader.c) */
-                int m = f->of && f->of->max_values > 1 ? f->of->max_values : 1;
-                memcpy((float *)s->feat[i] + n * m, dense + l->offset[i], (size_t)m * 4);
-            } else if (f->categorical) {
-                /* ids i32 [B] or, multivalent, [B, M] padded with -1 */
-                int m = f->max_values > 1 ? f->max_values : 1;
-                memcpy((int32_t *)s->feat[i] + n * m, ids + l->offset[i], (size_t)m * 4);
-            } else {
-                int w = f->width > 1 ? f->width : 1;
-                memcpy((float *)s->feat[i] + n * w, dense + l->offset[i], (size_t)w * 4);
-            }
-        }
-        memcpy((unsigned char *)s->label + n * 4, lab, 4);
+        rt_layout_scatter(l, s->out, s->feat, s->label, n);
         n++;
     }
     if (n == 0) return 0;

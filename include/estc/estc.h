@@ -125,6 +125,74 @@ typedef enum { ESTC_FORMAT_CSV, ESTC_FORMAT_JSONL } estc_format;
 /* Writes one prediction per input row to out. */
 int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st);
 
+/* ---- in-process prediction ---------------------------------------------------
+ *
+ * A predictor scores rows held in memory with the model's compiled predict
+ * program and the weights restored from model_dir: both are prepared once, by
+ * estc_predictor_new (or an earlier call on the model); a call then only
+ * encodes the rows' features and runs native code — no graph is rebuilt and
+ * no checkpoint re-read.
+ *
+ * A row is one estc_value per input column: the columns of the model's predict
+ * source in file order, without the label column (estc_predictor_column names
+ * them). Missing values and unknown categories follow the model's declared
+ * defaults, as when reading the data file.
+ *
+ * Ownership: a predictor belongs to its caller (estc_predictor_free); it reads
+ * the model's code and variables, so the model must outlive it and must not
+ * be trained while it is in use. Threads: estc_predictor_new uses the model
+ * as every call does (one thread at a time); once made, distinct predictors of
+ * one model may run in parallel, one thread each (make one per thread). */
+
+typedef struct estc_value {
+    const char *str;   /* the value as text, as a data file's field holds it ("" or the
+                          source's missing token = missing); NULL: see num */
+    double num;        /* with str NULL: a numeric column's value (NaN = missing); a
+                          string column's value is then missing */
+} estc_value;
+
+#define ESTC_NUM(x) ((estc_value){ NULL, (double)(x) })
+#define ESTC_STR(s) ((estc_value){ (s), 0.0 })
+
+typedef struct estc_predictor estc_predictor;
+
+/* Restores the variables and compiles the predict program if needed. Fails
+ * (ESTC_EIO) when model_dir has no checkpoint. */
+estc_predictor *estc_predictor_new(estc_model *m, estc_status *st);
+void estc_predictor_free(estc_predictor *p);
+
+int estc_predictor_ncolumns(const estc_predictor *p);
+/* Name of input column i; *is_string (if not NULL) tells its type. */
+const char *estc_predictor_column(const estc_predictor *p, int i, int *is_string);
+/* Where the data file's rows hold the label: their fields are the input
+ * columns with the label's field inserted at this position. */
+int estc_predictor_label_column(const estc_predictor *p);
+/* Index of the input column called name, or -1. */
+int estc_predictor_column_index(const estc_predictor *p, const char *name);
+/* Classes of a classifier (0 for a regressor) and their names (NULL without
+ * a label vocabulary). */
+int estc_predictor_nclasses(const estc_predictor *p);
+const char *estc_predictor_class_name(const estc_predictor *p, int k);
+
+typedef struct estc_prediction {
+    int32_t class_id;            /* classifiers: argmax of the logits; -1 for a regressor or on error */
+    const char *class_name;      /* its label-vocabulary name, or NULL */
+    float value;                 /* regressor: the prediction; classifier: the probability of class_id */
+    const float *probabilities;  /* classifiers: nclasses values; NULL for a regressor */
+    const float *logits;         /* classifiers: 1 logit (binary) or nclasses */
+    int error;                   /* 0, or 1 + the input column of a value that could not be used */
+} estc_prediction;
+
+/* Predicts rows[0..n) (n * ncolumns values, row-major) into out[0..n). The
+ * arrays out[i] points at belong to the predictor, valid until its next call.
+ * A row whose value cannot be used (missing without a default, unparsable,
+ * not finite) gets error != 0, class_id -1 and NaNs; the other rows are
+ * predicted. Returns the number of such rows (st then holds the first one's
+ * message, "row I: column NAME: ...", with code ESTC_EDATA), or -1 with st set
+ * on a bad argument. */
+int64_t estc_predict_rows(estc_predictor *p, const estc_value *rows, int64_t n, estc_prediction *out,
+                          estc_status *st);
+
 /* The text form of one program ("train", "eval" or "predict"), or its LLVM IR. */
 int estc_dump_graph(estc_model *m, const char *program, int llvm, FILE *out, estc_status *st);
 
