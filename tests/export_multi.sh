@@ -147,6 +147,10 @@ check "the X-macro lists the kinds of lists" grep -q 'X(tags, 1, STRINGS) .*' "$
 check "the X-macro lists weights" grep -q 'X(tw, 2, DOUBLES) .*' "$H"
 check "the header gives each list's separator" grep -q '#define CENSUS_SEPARATOR_h "::"' "$H"
 check "the header gives each list's most values" grep -q '#define CENSUS_MAX_VALUES_ids 3' "$H"
+if command -v c++ >/dev/null 2>&1; then
+    check "the header with lists compiles as C++" \
+        sh -c "echo '#include \"census.h\"' | c++ -std=c++11 -fsyntax-only -Wall -Werror -x c++ -I '$W/linear/out' -"
+fi
 
 # The header's contract for lists a program passes: elements split on the
 # separator (so one element may hold the whole field), blanks trimmed, empty
