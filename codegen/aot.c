@@ -224,11 +224,11 @@ static int plan_slots(aot *a, es_status *st)
             if (f < 0)
                 return es_fail(st, ES_EMODEL, "export: the predict program reads input %s, which is not a feature",
                                n->name ? n->name : "?");
-            int want_ids = sp->used[f]->categorical;
+            int want_ids = cg_prep_feed_is_ids(sp->used[f]), width = cg_prep_feed_width(sp->used[f]);
             if (n->dtype != (want_ids ? GR_I32 : GR_F32) || n->shape.rank < 1 || n->shape.d[0] != GR_BATCH
-                || gr_numel(n->shape, 1) != 1)
-                return es_fail(st, ES_EINTERNAL, "export: input %s does not have the shape of its feature (one %s per row)",
-                               n->name, want_ids ? "id" : "float");
+                || gr_numel(n->shape, 1) != width)
+                return es_fail(st, ES_EINTERNAL, "export: input %s does not have the shape of its feature (%d %s%s per row)",
+                               n->name, width, want_ids ? "id" : "float", width == 1 ? "" : "s");
             a->feed_node[a->nfeed++] = i;
         }
         if (n->op == GR_CONST && !is_output(g, i)) continue;
@@ -447,11 +447,12 @@ static LLVMValueRef emit_run(aot *a)
     LLVMBasicBlockRef bad = block(a, "refused"), next = block(a, "encoded");
     LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntNE, code, k32(a, 0), ""), bad, next);
     LLVMPositionBuilderAtEnd(b, bad);
-    for (int k = 0; k < a->nfeed; k++) {
+    for (int k = 0; k < a->nfeed; k++) {   /* the row of each input: ids -1, floats 0 */
         const gr_node *n = &a->g->nodes[a->feed_node[k]];
+        int64_t w = gr_numel(n->shape, 1);
         LLVMValueRef p = slot_ptr(a, bufs, a->feed_node[k]);
-        if (n->dtype == GR_I32) LLVMBuildStore(b, k32(a, -1), gep(a, a->i32, p, r));
-        else LLVMBuildStore(b, LLVMConstReal(a->f32, 0), gep(a, a->f32, p, r));
+        LLVMValueRef at = gep(a, a->i32, p, LLVMBuildMul(b, r, k64(a, w), ""));
+        LLVMBuildMemSet(b, at, LLVMConstInt(a->i8, n->dtype == GR_I32 ? 0xff : 0, 0), k64(a, 4 * w), 4);
     }
     LLVMBuildBr(b, next);
     LLVMPositionBuilderAtEnd(b, next);

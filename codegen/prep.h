@@ -17,6 +17,17 @@
  * across boundaries like 0.7), int columns `int64_t`, string columns
  * `const char *` (NUL-terminated, as the CSV field after trimming). Missing:
  * NaN, CG_PREP_MISSING_INT, or NULL / "" / the source's `missing` token.
+ * Two kinds of column are lists, a pointer and a count (`NAME_count`, int32):
+ *  - the column of a multivalent feature: `const char *const *`, elements
+ *    each split on the separator as the reader splits the field (so one
+ *    element may be the whole joined text), values trimmed, empty values and
+ *    NULL elements skipped. The field is missing (column default, else no
+ *    values) when the array is NULL, or its one element is NULL, "" or the
+ *    missing token: the reader's missing field. An empty array is a field
+ *    without values (the reader's "|"), which takes no default;
+ *  - the weights column of a weighted feature: `const double *`, one per
+ *    value of the ids feature (the reader's strtod of each value); missing
+ *    when the array is NULL.
  *
  * Assumes a little-endian target (crossed features hash their keys' bytes in
  * host order, as the reader does); aot.c checks.
@@ -50,13 +61,25 @@ LLVMTypeRef cg_prep_input_type(const cg_prep *p);
  * graph INPUT, or -1 when the program does not read it. Returns 0, or 1 + the
  * CSV column index of the first value that cannot be used (missing without a
  * default, not finite, not an integer for an identity feature, beyond float
- * range for a dense feature); the row's buffers are then partly written. */
+ * range for a dense feature, more values than max_values, a weight count
+ * that differs from the value count); the row's buffers are then partly
+ * written. Row r of a fed INPUT of width w (cg_prep_feed_width) is elements
+ * [r * w, r * w + w) of its buffer. */
 LLVMValueRef cg_prep_encoder(cg_prep *p, const int *feed_slot);
 
 /* The C text of the input struct `<type_name>` and of the X-macro
- * <MACRO>_INPUT_COLUMNS(X), which lists X(field, csv_column, DOUBLE|INT|STRING)
- * for each field, so code can fill the struct from a CSV row generically. */
+ * <MACRO>_INPUT_COLUMNS(X), which lists X(field, csv_column, DOUBLE | INT |
+ * STRING | STRINGS | DOUBLES) for each field, so code can fill the struct from
+ * a CSV row generically; a list field (STRINGS, DOUBLES) comes with its count
+ * field##_count and the macros <MACRO>_SEPARATOR_field (what joins its values
+ * in the CSV field) and <MACRO>_MAX_VALUES_field. */
 void cg_prep_write_input(const cg_prep *p, FILE *out, const char *type_name, const char *macro);
+
+/* Elements per row of spec feature f's graph INPUT (max_values for a
+ * multivalent or weighted feature, else 1), and whether they are ids (i32)
+ * rather than floats (a weighted feature's input is its weights). */
+int cg_prep_feed_width(const es_feature *f);
+int cg_prep_feed_is_ids(const es_feature *f);
 
 /* The C field name of CSV column col, or NULL for the label column. */
 const char *cg_prep_field_name(const cg_prep *p, int col);

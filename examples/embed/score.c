@@ -15,10 +15,17 @@
  * with --name census works. The CSV splitting follows estc's reader (fields
  * trimmed of blanks, quoted fields with "" for a quote, blank lines and
  * comment lines skipped) except that a quoted field may not span lines.
+ *
+ * A multivalent column (STRINGS) is split on its CENSUS_SEPARATOR_* into an
+ * array of values, a weights column (DOUBLES) into an array of numbers, as
+ * the reader splits them. With --joined, a STRINGS field is passed as the CSV
+ * holds it, as one element, and the predictor splits it (and tells a missing
+ * field).
  */
 #define _POSIX_C_SOURCE 200809L   /* getline */
 #include "census.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,8 +36,14 @@ typedef struct row {
     char *line;            /* the row's text; fields point into it */
     size_t cap;
     long lineno;
+    const char **strs;     /* the values of the row's STRINGS fields */
+    size_t nstrs, strs_cap;
+    double *nums;          /* the numbers of its DOUBLES fields */
+    size_t nnums, nums_cap;
     census_input in;
 } row;
+
+static int joined;         /* --joined: pass STRINGS fields whole */
 
 static int is_blank(char c, int keep_space, int keep_tab)
 {
@@ -114,6 +127,87 @@ static inline int set_STRING(const char **v, const char *s, long line, const cha
     return 0;
 }
 
+/* How many values a separator-joined field can hold at most. */
+static inline size_t max_values(const char *s, const char *sep)
+{
+    size_t n = 1, sl = strlen(sep);
+    for (const char *p = strstr(s, sep); p; p = strstr(p + sl, sep)) n++;
+    return n;
+}
+
+/* The next value of a separator-joined field as estc's reader splits it
+ * (trimmed of blanks, empty values skipped), NUL-terminated in place; NULL
+ * when none is left. */
+static inline char *next_value(char **p, const char *sep)
+{
+    size_t sl = strlen(sep);
+    while (**p) {
+        char *b = *p, *e = strstr(b, sep);
+        if (!e) e = b + strlen(b);
+        *p = *e ? e + sl : e;
+        while (b < e && isspace((unsigned char)*b)) b++;
+        while (e > b && isspace((unsigned char)e[-1])) e--;
+        if (e > b) { *e = 0; return b; }
+    }
+    return NULL;
+}
+
+/* A multivalent field: its values into r->strs (room made by parse_row). A
+ * missing field is a NULL array; a field of separators and blanks only is
+ * passed as it is (an empty array would do too, but the text keeps "present,
+ * without values" obvious). */
+static inline int set_STRINGS(const char *const **v, int32_t *count, char *s, const char *sep, row *r)
+{
+    const char **vals = r->strs + r->nstrs;
+    int32_t n = 0;
+    if (joined) {                /* the predictor applies the missing-field rule too */
+        vals[n++] = s;
+    } else if (is_missing(s)) {
+        *v = NULL;
+        *count = 0;
+        return 0;
+    } else {
+        for (char *p = s, *val; (val = next_value(&p, sep));) vals[n++] = val;
+        if (n == 0) vals[n++] = s;
+    }
+    r->nstrs += (size_t)n;
+    *v = vals;
+    *count = n;
+    return 0;
+}
+
+/* A weights field: its numbers into r->nums, parsed as the reader parses them
+ * (a value beyond float range is passed on: the predictor refuses it). */
+static inline int set_DOUBLES(const double **v, int32_t *count, char *s, const char *sep, row *r, const char *col)
+{
+    if (is_missing(s)) { *v = NULL; *count = 0; return 0; }
+    double *vals = r->nums + r->nnums;
+    int32_t n = 0;
+    for (char *p = s, *val; (val = next_value(&p, sep));) {
+        char *end;
+        double x = strlen(val) < 64 ? strtod(val, &end) : NAN;
+        if (strlen(val) >= 64 || end == val || *end || !isfinite(x)) {
+            fprintf(stderr, "score: line %ld: column %s: cannot use \"%s\" as a weight\n", r->lineno, col, val);
+            return -1;
+        }
+        vals[n++] = x;
+    }
+    r->nnums += (size_t)n;
+    *v = vals;
+    *count = n;
+    return 0;
+}
+
+/* room for n more elements in *pool (of cap elements, each `size` bytes) */
+static void *reserve(void *pool, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap) return pool;
+    void *p = realloc(pool, n * size);
+    if (!p) { fprintf(stderr, "score: out of memory\n"); exit(1); }
+    *cap = n;
+    return p;
+}
+
 /* Fills r->in from r->line; 0, or -1 for a row to leave out (reported). */
 static int parse_row(row *r)
 {
@@ -125,9 +219,27 @@ static int parse_row(row *r)
     }
     memset(&r->in, 0, sizeof r->in);
     int bad = 0;
-#define SET(field, col, kind) bad |= set_##kind(&r->in.field, f[col], r->lineno, #field);
+    /* room for every value of the list fields first: r->in points into the pools */
+    size_t nstrs = 0, nnums = 0;
+#define ROOM(field, col, kind) ROOM_##kind(field, col)
+#define ROOM_DOUBLE(field, col)
+#define ROOM_INT(field, col)
+#define ROOM_STRING(field, col)
+#define ROOM_STRINGS(field, col) nstrs += max_values(f[col], CENSUS_SEPARATOR_##field);
+#define ROOM_DOUBLES(field, col) nnums += max_values(f[col], CENSUS_SEPARATOR_##field);
+    CENSUS_INPUT_COLUMNS(ROOM)
+    r->strs = reserve(r->strs, &r->strs_cap, nstrs, sizeof *r->strs);
+    r->nums = reserve(r->nums, &r->nums_cap, nnums, sizeof *r->nums);
+    r->nstrs = r->nnums = 0;
+#define SET(field, col, kind) SET_##kind(field, col)
+#define SET_DOUBLE(field, col) bad |= set_DOUBLE(&r->in.field, f[col], r->lineno, #field);
+#define SET_INT(field, col) bad |= set_INT(&r->in.field, f[col], r->lineno, #field);
+#define SET_STRING(field, col) bad |= set_STRING(&r->in.field, f[col], r->lineno, #field);
+#define SET_STRINGS(field, col) \
+    bad |= set_STRINGS(&r->in.field, &r->in.field##_count, f[col], CENSUS_SEPARATOR_##field, r);
+#define SET_DOUBLES(field, col) \
+    bad |= set_DOUBLES(&r->in.field, &r->in.field##_count, f[col], CENSUS_SEPARATOR_##field, r, #field);
     CENSUS_INPUT_COLUMNS(SET)
-#undef SET
     return bad ? -1 : 0;
 }
 
@@ -186,10 +298,15 @@ static int next_row(row *r, long *lineno)
 int main(int argc, char **argv)
 {
     size_t batch = 1;
-    if (argc == 3 && strcmp(argv[1], "--batch") == 0 && atol(argv[2]) > 0) batch = (size_t)atol(argv[2]);
-    else if (argc != 1) {
-        fprintf(stderr, "usage: %s [--batch N] < rows.csv\n", argv[0]);
-        return 2;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc && atol(argv[i + 1]) > 0) {
+            batch = (size_t)atol(argv[++i]);
+        } else if (strcmp(argv[i], "--joined") == 0) {
+            joined = 1;
+        } else {
+            fprintf(stderr, "usage: %s [--batch N] [--joined] < rows.csv\n", argv[0]);
+            return 2;
+        }
     }
     row *rows = calloc(batch, sizeof *rows);
     census_input *in = calloc(batch, sizeof *in);
@@ -214,7 +331,11 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             if (print_output(&rows[i], &out[i]) != 0) failed = 1;
     }
-    for (size_t i = 0; i < batch; i++) free(rows[i].line);
+    for (size_t i = 0; i < batch; i++) {
+        free(rows[i].line);
+        free(rows[i].strs);
+        free(rows[i].nums);
+    }
     free(rows);
     free(in);
     free(out);
