@@ -242,7 +242,7 @@ static char *readme(const char *name, const char *dir, const estc_model_view *v,
     snprintf(fso, sizeof fso, "lib%s.so", name);
     int w = (int)strlen(fso) + 2;
     fprintf(f, "Files\n");
-    fprintf(f, "  %-*s the C interface: %s_input (one field per raw column),\n", w, fh, name);
+    fprintf(f, "  %-*s the C interface: %s_input (one field per raw column; lists with a count),\n", w, fh, name);
     fprintf(f, "  %-*s %s_output, %s_predict, %s_predict_batch, %s_workspace_bytes\n", w, "", name, name, name, name);
     fprintf(f, "  %-*s the predictor, a position-independent object\n", w, fo);
     fprintf(f, "  %-*s the same as a static library\n", w, fa);
