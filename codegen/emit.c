@@ -580,9 +580,24 @@ static void emit_reduce(cg_emitter *e, const gr_node *n)
  * not called with an empty operand, whose leading dimension it would reject. */
 static void emit_matmul_loops(cg_emitter *e, const gr_node *n);
 
+/* A product whose fixed dimensions multiply to at most this many is emitted
+ * as loops, however large the batch: a linear model's [B,k] x [k,1] and its
+ * gradient [1,B] x [B,1] are a few multiply-adds per example, less than what
+ * a cblas_sgemm call spends on dispatch, packing and its beta pass. */
+#define CG_SMALL_MATMUL 128
+
+static int matmul_is_small(const cg_emitter *e, const gr_node *n)
+{
+    const gr_node *a = &e->g->nodes[n->in[0]];
+    int64_t dims[3] = { n->shape.d[0], n->shape.d[1], a->shape.d[n->a[0] ? 0 : 1] }, fixed = 1;
+    for (int i = 0; i < 3; i++)
+        if (dims[i] != GR_BATCH) fixed *= dims[i];
+    return fixed <= CG_SMALL_MATMUL;
+}
+
 static void emit_matmul(cg_emitter *e, const gr_node *n)
 {
-    if (e->flags & CG_EMIT_AOT) { emit_matmul_loops(e, n); return; }
+    if ((e->flags & CG_EMIT_AOT) || matmul_is_small(e, n)) { emit_matmul_loops(e, n); return; }
     const gr_node *a = input(e, n, 0), *bm = input(e, n, 1);
     int ta = n->a[0] != 0, tb = n->a[1] != 0;
     LLVMValueRef M = dimv(e, n->shape.d[0]), N = dimv(e, n->shape.d[1]);
@@ -617,7 +632,8 @@ static void emit_matmul(cg_emitter *e, const gr_node *n)
     if_end(e, &f);
 }
 
-/* The same product as loops, for predictors that link no BLAS (CG_EMIT_AOT).
+/* The same product as loops, for predictors that link no BLAS (CG_EMIT_AOT)
+ * and for small products (matmul_is_small).
  * Each C[i,j] is the sum of its products in p order, starting from zero,
  * however the loops are arranged. Without a transposed B and with N fixed,
  * columns go in blocks of 64, 32, 16 and 8 whose sums are kept in one vector
