@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Peer for bench/census_linear.sh: scikit-learn's SGDClassifier (log loss) on
-the census linear model's features, encoded as the equivalent one-hot sparse
-matrix (bucketized age, vocabularies, hashed and crossed columns, capital
-loss and hours as scaled numbers), trained for the same number of epochs.
+"""scikit-learn peer for B1 (bench/census_linear.sh): SGDClassifier (log
+loss) on the census linear model's features as the equivalent one-hot sparse
+matrix, built from estc's own encoded examples (`estc-bench-loop --dump DIR`):
+each categorical feature's ids become one one-hot block (an invalid id, -1,
+none), the numeric features one column each, normalised as estc does
+(statistics from the training data). Same examples, same epochs, one thread,
+the matrix in memory before fit() starts: the peer's best case.
+
+    census_linear.py DIR EPOCHS
 
 Prints one line: fit_seconds examples accuracy auc
 """
@@ -12,59 +17,45 @@ from scipy import sparse
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import roc_auc_score
 
-COLS = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status",
-        "occupation", "relationship", "race", "gender", "capital_gain", "capital_loss",
-        "hours_per_week", "native_country", "income_bracket"]
-AGE_B = [18, 25, 30, 35, 40, 45, 50, 55, 60, 65]
-GAIN_B = [1, 3000, 5000, 7000, 10000]
-HASH = 1000
+
+def load(d, split, meta):
+    out = {}
+    for name, kind, width, nb in meta:
+        dt = np.float32 if kind == "num" else np.int32
+        out[name] = np.fromfile(f"{d}/{split}/{name}.bin", dtype=dt).reshape(-1, width)
+    return out
 
 
-def read(path, skip):
-    rows = []
-    with open(path) as f:
-        for i, line in enumerate(f):
-            if i < skip or not line.strip():
-                continue
-            rows.append([x.strip() for x in line.split(",")])
-    return rows
-
-
-def encode(rows, stats=None):
-    """Column blocks: each categorical becomes one one-hot block; each numeric one column."""
-    n = len(rows)
+def encode(cols, meta, stats):
+    n = cols["label"].shape[0]
     blocks = []
-    def onehot(ids, width):
-        return sparse.csr_matrix((np.ones(n), (np.arange(n), ids)), shape=(n, width))
-    c = {k: [r[i] for r in rows] for i, k in enumerate(COLS)}
-    age = np.array(c["age"], float)
-    blocks.append(onehot(np.searchsorted(AGE_B, age, side="right"), len(AGE_B) + 1))
-    for col in ["education", "marital_status", "relationship", "workclass"]:
-        vocab = {v: i for i, v in enumerate(sorted(set(c[col])))}
-        blocks.append(onehot(np.array([vocab[v] for v in c[col]]), len(vocab)))
-    for col in ["occupation", "native_country"]:
-        blocks.append(onehot(np.array([hash(v) % HASH for v in c[col]]), HASH))
-    gain = np.array(c["capital_gain"], float)
-    blocks.append(onehot(np.searchsorted(GAIN_B, gain, side="right"), len(GAIN_B) + 1))
-    loss = np.array(c["capital_loss"], float)
-    hours = np.array(c["hours_per_week"], float)
-    if stats is None:
-        stats = (loss.min(), loss.max(), hours.mean(), hours.std())
-    blocks.append(sparse.csr_matrix(((loss - stats[0]) / (stats[1] - stats[0])).reshape(-1, 1)))
-    blocks.append(sparse.csr_matrix(((hours - stats[2]) / stats[3]).reshape(-1, 1)))
-    ab = np.searchsorted(AGE_B, age, side="right")
-    blocks.append(onehot(np.array([hash((e, o)) % HASH for e, o in zip(c["education"], c["occupation"])]), HASH))
-    blocks.append(onehot(np.array([hash((a, e, o)) % HASH for a, e, o in zip(ab, c["education"], c["occupation"])]), HASH))
-    y = np.array([1 if v.startswith(">50K") else 0 for v in c["income_bracket"]])
-    return sparse.hstack(blocks).tocsr(), y, stats
+    for name, kind, width, nb in meta:
+        if kind == "cat":
+            ids = cols[name]
+            r, c = np.nonzero(ids >= 0)
+            blocks.append(sparse.csr_matrix((np.ones(len(r)), (r, ids[r, c])), shape=(n, nb)))
+        elif kind == "num":
+            lo, scale = stats[name]
+            blocks.append(sparse.csr_matrix((cols[name] - lo) / scale))
+    return sparse.hstack(blocks).tocsr(), cols["label"].reshape(-1)
 
 
 def main():
-    data, test, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    X, y, stats = encode(read(data, 0))
-    Xt, yt, _ = encode(read(test, 1), stats)
-    Xt = Xt[:, :X.shape[1]] if Xt.shape[1] >= X.shape[1] else sparse.hstack(
-        [Xt, sparse.csr_matrix((Xt.shape[0], X.shape[1] - Xt.shape[1]))]).tocsr()
+    d, epochs = sys.argv[1], int(sys.argv[2])
+    meta, norms = [], {}
+    for line in open(f"{d}/meta.txt"):
+        name, kind, width, nb, norm = line.split()
+        meta.append((name, kind, int(width), int(nb)))
+        norms[name] = norm
+    tr, te = load(d, "train", meta), load(d, "test", meta)
+    # estc's minmax and zscore statistics (this model has no other numeric normalisation)
+    stats = {}
+    for name, kind, width, nb in meta:
+        if kind == "num":
+            x = tr[name]
+            stats[name] = (x.min(), x.max() - x.min()) if norms[name] == "minmax" else (x.mean(), x.std())
+    X, y = encode(tr, meta, stats)
+    Xt, yt = encode(te, meta, stats)
     clf = SGDClassifier(loss="log_loss", max_iter=epochs, tol=None, random_state=42, alpha=1e-5)
     t0 = time.perf_counter()
     clf.fit(X, y)

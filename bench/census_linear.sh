@@ -1,48 +1,69 @@
 #!/usr/bin/env bash
-# B1 (first form): training the census linear model, estc against scikit-learn's
-# SGDClassifier on the equivalent one-hot features, same data, same epochs, one
-# thread each, RUNS repetitions interleaved; prints medians and the ratio.
+# B1: training the census linear model (the features of
+# examples/census/linear.est, with Adagrad so every side runs the same
+# optimizer: bench/models/census_linear_b1.est), 10 epochs of adult.data,
+# batch 64, one thread each, RUNS repetitions interleaved; medians and ratios.
 #
-#   bash bench/census_linear.sh [RUNS]        (default 5; run from the repo root)
+#   bash bench/census_linear.sh [RUNS]        (default 3; run from the repo root)
 #
-# estc's figure is the training loop alone (examples/s as `estc train` reports
-# it, data parsed on the fly) and the whole command's wall time (parse, compile,
-# statistics pre-pass, training, checkpoint). scikit-learn's is fit() on a matrix
-# already in memory — the peer's best case.
+# Rows:
+#   estc train            the figure `estc train` prints: the training loop with
+#                         the CSV parsed and encoded every epoch; and the whole
+#                         command's wall time (compile, statistics, 10 epochs, save)
+#   estc compute          the same compiled train step over the same examples
+#                         held in memory (bench/train_loop.c): the kernels alone
+#   PyTorch               nn.EmbeddingBag + nn.Linear, Adagrad, on estc's own
+#                         encoded ids held in memory as tensors
+#   scikit-learn          SGDClassifier(log_loss) on the equivalent one-hot
+#                         sparse matrix in memory
+# Accuracy and AUC on adult.test: estc through `estc evaluate`, the peers on the
+# same test rows encoded by estc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${1:-5}
+. bench/common.sh
+RUNS=${1:-3}
 EPOCHS=10
-if ! /usr/bin/python3 -c "import sklearn, scipy" 2>/dev/null; then
-    echo "installing python3-sklearn for the peer run"
-    apt-get install -y -qq python3-sklearn >/dev/null
-fi
-make -s build >/dev/null
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-D=examples/census/data
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-estc_eps=(); estc_wall=(); sk_eps=()
+BATCH=64
+LR=0.1
+MODEL=bench/models/census_linear_b1.est
+bench_deps
+bench_build
+W=build/bench/b1
+rm -rf "$W" && mkdir -p "$W"
+build/estc-bench-loop --dump "$W/data" "$MODEL"
+
+train=(); wall=(); comp=(); torch=(); sk=()
 for i in $(seq "$RUNS"); do
-    rm -rf "$TMP/m"
+    rm -rf "$W/m"
     t0=$(date +%s.%N)
-    out=$(build/estc train examples/census/linear.est --model-dir "$TMP/m" --epochs $EPOCHS 2>&1 | grep '^trained')
+    out=$(build/estc train "$MODEL" --model-dir "$W/m" --epochs $EPOCHS 2>&1 | grep '^trained')
     t1=$(date +%s.%N)
-    estc_eps+=("$(echo "$out" | sed -E 's/.*: ([0-9]+) examples\/s.*/\1/')")
-    estc_wall+=("$(echo "$t1 - $t0" | bc)")
-    read -r fit n acc auc < <(/usr/bin/python3 bench/census_linear.py $D/adult.data $D/adult.test $EPOCHS)
-    sk_eps+=("$(echo "$n / $fit" | bc)")
+    train+=("$(echo "$out" | sed -E 's/.*: ([0-9]+) examples\/s.*/\1/')")
+    wall+=("$(echo "$t1 - $t0" | bc)")
+    read -r eps _ < <(build/estc-bench-loop "$MODEL" $EPOCHS)
+    comp+=("$eps")
+    read -r secs n tacc tauc < <($PY bench/census_linear_torch.py "$W/data" $EPOCHS $BATCH $LR)
+    torch+=("$(echo "$n / $secs" | bc)")
+    read -r secs n sacc sauc < <($PY bench/census_linear.py "$W/data" $EPOCHS)
+    sk+=("$(echo "$n / $secs" | bc)")
 done
-json=$(build/estc evaluate examples/census/linear.est --model-dir "$TMP/m" --json)
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-me=$(median "${estc_eps[@]}"); mw=$(median "${estc_wall[@]}"); ms=$(median "${sk_eps[@]}")
-acc_e=$(printf '%s' "$json" | tr ',' '\n' | grep '"accuracy"' | sed 's/.*: //')
-auc_e=$(printf '%s' "$json" | tr ',' '\n' | grep '"auc"' | sed 's/.*: //')
+json=$(build/estc evaluate "$MODEL" --model-dir "$W/m" --json)
+eacc=$(json_field "$json" accuracy); eauc=$(json_field "$json" auc)
+mt=$(median "${train[@]}"); mw=$(median "${wall[@]}"); mc=$(median "${comp[@]}")
+mp=$(median "${torch[@]}"); ms=$(median "${sk[@]}")
+
 echo
-echo "census linear, $EPOCHS epochs of adult.data (32561 rows), median of $RUNS runs, 1 thread"
-echo "machine: $(getconf _NPROCESSORS_ONLN) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), python3-sklearn $(/usr/bin/python3 -c 'import sklearn; print(sklearn.__version__)')"
-printf '%-34s %14s %10s %8s\n' "" "examples/s" "accuracy" "auc"
-printf '%-34s %14.0f %10.4f %8.4f\n' "estc train loop (batch 64, FTRL)" "$me" "$acc_e" "$auc_e"
-printf '%-34s %14.0f %10.4f %8.4f\n' "scikit-learn SGDClassifier fit" "$ms" "$acc" "$auc"
-printf 'ratio estc / scikit-learn: %.2fx\n' "$(echo "$me / $ms" | bc -l)"
-printf 'whole `estc train` command (parse, compile, stats, train, save): median %.2f s\n' "$mw"
+echo "B1 census linear: $EPOCHS epochs of adult.data (32,561 rows), batch $BATCH, Adagrad $LR, median of $RUNS runs, 1 thread"
+bench_versions
+printf '| %-46s | %12s | %8s | %6s |\n' "" "examples/s" "accuracy" "auc"
+printf '|%s|%s|%s|%s|\n' "---" "---:" "---:" "---:"
+printf '| %-46s | %12.0f | %8.4f | %6.4f |\n' "estc train (CSV parsed every epoch)" "$mt" "$eacc" "$eauc"
+printf '| %-46s | %12.0f | %8s | %6s |\n' "estc compute (same step, examples in memory)" "$mc" "same" "same"
+printf '| %-46s | %12.0f | %8.4f | %6.4f |\n' "PyTorch EmbeddingBag + Adagrad" "$mp" "$tacc" "$tauc"
+printf '| %-46s | %12.0f | %8.4f | %6.4f |\n' "scikit-learn SGDClassifier (one-hot, log loss)" "$ms" "$sacc" "$sauc"
+echo
+printf 'estc compute / PyTorch: %.1fx   estc compute / scikit-learn: %.2fx\n' \
+    "$(echo "$mc / $mp" | bc -l)" "$(echo "$mc / $ms" | bc -l)"
+printf 'estc train / PyTorch: %.1fx   estc train / scikit-learn: %.2fx\n' \
+    "$(echo "$mt / $mp" | bc -l)" "$(echo "$mt / $ms" | bc -l)"
+printf 'whole `estc train` command (compile, statistics, %d epochs from the CSV, save): median %.2f s\n' "$EPOCHS" "$mw"

@@ -27,7 +27,7 @@
  * strict IEEE semantics (no fast-math), so results match the reference to a
  * few ulps (FTRL's update runs in double, see apply_elem). Any B >= 0 works,
  * including an empty batch. Sparse optimizer updates dedupe ids with a small open-addressing
- * hash table malloc'd per call, sized by the number of ids (never by the
+ * hash table in per-call scratch (on the stack when small), sized by the number of ids (never by the
  * table's row count), so a million-row table costs only its touched rows.
  *
  * cg_emit_ex(CG_EMIT_AOT) serves the ahead-of-time predictor (aot.c): matrix
@@ -317,6 +317,51 @@ static LLVMValueRef heap_alloc(cg_emitter *e, LLVMValueRef bytes, int zeroed)
 
 static void heap_free(cg_emitter *e, LLVMValueRef p) { call(e, "free", e->vd, &e->ptr, &p, 1, 0); }
 
+/* Per-call scratch of `bytes` (uninitialised, 16-byte aligned): on the stack
+ * up to CG_STACK_SCRATCH bytes, else from the heap. A train step of a sparse
+ * model calls this once per sparse update, and malloc + free cost more than
+ * the update of a small batch itself. The block is released when the
+ * function returns (scratch_free frees only a heap block); callers sit in no
+ * loop, so the stack grows once per call. *on_heap is the i1 to pass on. */
+#define CG_STACK_SCRATCH 32768
+static LLVMValueRef scratch_alloc(cg_emitter *e, LLVMValueRef bytes, LLVMValueRef *on_heap)
+{
+    LLVMBuilderRef b = e->b;
+    *on_heap = LLVMBuildICmp(b, LLVMIntUGT, bytes, ci(e, CG_STACK_SCRATCH), "on_heap");
+    LLVMBasicBlockRef stack = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "scratch.stack");
+    LLVMBasicBlockRef heap = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "scratch.heap");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "scratch.done");
+    LLVMBuildCondBr(b, *on_heap, heap, stack);
+    LLVMPositionBuilderAtEnd(b, stack);
+    LLVMValueRef sp = LLVMBuildArrayAlloca(b, e->i8, bytes, "scratch");
+    LLVMSetAlignment(sp, 16);
+    LLVMBuildBr(b, join);
+    LLVMPositionBuilderAtEnd(b, heap);
+    LLVMValueRef hp = heap_alloc(e, bytes, 0);
+    LLVMBasicBlockRef heap_end = LLVMGetInsertBlock(b);
+    LLVMBuildBr(b, join);
+    LLVMPositionBuilderAtEnd(b, join);
+    LLVMValueRef p = LLVMBuildPhi(b, e->ptr, "scratch");
+    LLVMValueRef v[2] = { sp, hp };
+    LLVMBasicBlockRef from[2] = { stack, heap_end };
+    LLVMAddIncoming(p, v, from, 2);
+    return p;
+}
+
+static void scratch_free(cg_emitter *e, LLVMValueRef p, LLVMValueRef on_heap)
+{
+    cg_if f;
+    if_begin(e, &f, on_heap);
+    heap_free(e, p);
+    if_end(e, &f);
+}
+
+/* n bytes rounded up to a multiple of 16 */
+static LLVMValueRef round16(cg_emitter *e, LLVMValueRef n)
+{
+    return LLVMBuildAnd(e->b, add(e, n, ci(e, 15)), ci(e, ~(int64_t)15), "");
+}
+
 /* ---- elementwise ------------------------------------------------------------ */
 
 /* The scalar rule of an elementwise op (x, y: f32 values, or x: i32 for
@@ -535,9 +580,24 @@ static void emit_reduce(cg_emitter *e, const gr_node *n)
  * not called with an empty operand, whose leading dimension it would reject. */
 static void emit_matmul_loops(cg_emitter *e, const gr_node *n);
 
+/* A product whose fixed dimensions multiply to at most this many is emitted
+ * as loops, however large the batch: a linear model's [B,k] x [k,1] and its
+ * gradient [1,B] x [B,1] are a few multiply-adds per example, less than what
+ * a cblas_sgemm call spends on dispatch, packing and its beta pass. */
+#define CG_SMALL_MATMUL 128
+
+static int matmul_is_small(const cg_emitter *e, const gr_node *n)
+{
+    const gr_node *a = &e->g->nodes[n->in[0]];
+    int64_t dims[3] = { n->shape.d[0], n->shape.d[1], a->shape.d[n->a[0] ? 0 : 1] }, fixed = 1;
+    for (int i = 0; i < 3; i++)
+        if (dims[i] != GR_BATCH) fixed *= dims[i];
+    return fixed <= CG_SMALL_MATMUL;
+}
+
 static void emit_matmul(cg_emitter *e, const gr_node *n)
 {
-    if (e->flags & CG_EMIT_AOT) { emit_matmul_loops(e, n); return; }
+    if ((e->flags & CG_EMIT_AOT) || matmul_is_small(e, n)) { emit_matmul_loops(e, n); return; }
     const gr_node *a = input(e, n, 0), *bm = input(e, n, 1);
     int ta = n->a[0] != 0, tb = n->a[1] != 0;
     LLVMValueRef M = dimv(e, n->shape.d[0]), N = dimv(e, n->shape.d[1]);
@@ -572,7 +632,8 @@ static void emit_matmul(cg_emitter *e, const gr_node *n)
     if_end(e, &f);
 }
 
-/* The same product as loops, for predictors that link no BLAS (CG_EMIT_AOT).
+/* The same product as loops, for predictors that link no BLAS (CG_EMIT_AOT)
+ * and for small products (matmul_is_small).
  * Each C[i,j] is the sum of its products in p order, starting from zero,
  * however the loops are arranged. Without a transposed B and with N fixed,
  * columns go in blocks of 64, 32, 16 and 8 whose sums are kept in one vector
@@ -869,7 +930,7 @@ static int apply_nslots(gr_op op)
 /* Duplicate ids are summed into compact rows first: a hash table (open
  * addressing, power-of-two size > 2 * ids) maps each valid id to the index of
  * its first occurrence; acc[u] sums the gradient rows of unique id u. Then
- * each unique row is updated once. Scratch is malloc'd per call and sized by
+ * each unique row is updated once. Scratch is per call (scratch_alloc) and sized by
  * the ids, not by the variable. */
 static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, int nslots)
 {
@@ -886,11 +947,18 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMValueRef lz[2] = { x, LLVMConstInt(e->i1, 0, 0) };
     LLVMValueRef cap = LLVMBuildShl(b, ci(e, 1), LLVMBuildSub(b, ci(e, 64), intrinsic(e, "llvm.ctlz", e->i64, lz, 2), ""), "");
     LLVMValueRef mask = LLVMBuildSub(b, cap, ci(e, 1), "");
-    LLVMValueRef keys = heap_alloc(e, mul(e, cap, ci(e, 4)), 0);
-    LLVMBuildMemSet(b, keys, LLVMConstInt(e->i8, 0xff, 0), mul(e, cap, ci(e, 4)), 4);   /* -1: empty */
-    LLVMValueRef where = heap_alloc(e, mul(e, cap, ci(e, 4)), 0);
-    LLVMValueRef uniq = heap_alloc(e, add(e, mul(e, nids, ci(e, 4)), ci(e, 4)), 0);
-    LLVMValueRef acc = heap_alloc(e, add(e, mul(e, mul(e, nids, K), ci(e, 4)), ci(e, 4)), 1);
+    /* one scratch block: keys[cap], where[cap], uniq[nids], acc[nids * K] */
+    LLVMValueRef table_bytes = mul(e, cap, ci(e, 4));
+    LLVMValueRef uniq_bytes = round16(e, add(e, mul(e, nids, ci(e, 4)), ci(e, 4)));
+    LLVMValueRef acc_bytes = round16(e, add(e, mul(e, mul(e, nids, K), ci(e, 4)), ci(e, 4)));
+    LLVMValueRef on_heap;
+    LLVMValueRef keys = scratch_alloc(e, add(e, add(e, mul(e, table_bytes, ci(e, 2)), uniq_bytes), acc_bytes),
+                                      &on_heap);
+    LLVMValueRef where = gep(e, e->i8, keys, table_bytes);
+    LLVMValueRef uniq = gep(e, e->i8, where, table_bytes);
+    LLVMValueRef acc = gep(e, e->i8, uniq, uniq_bytes);
+    LLVMBuildMemSet(b, keys, LLVMConstInt(e->i8, 0xff, 0), table_bytes, 4);   /* -1: empty */
+    LLVMBuildMemSet(b, acc, LLVMConstInt(e->i8, 0, 0), acc_bytes, 4);
     LLVMValueRef cnt = local(e, e->i32, "nuniq");
     set(e, cnt, ci32(e, 0));
 
@@ -956,10 +1024,7 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     loop_end(e, &lk);
     loop_end(e, &lr);
 
-    heap_free(e, keys);
-    heap_free(e, where);
-    heap_free(e, uniq);
-    heap_free(e, acc);
+    scratch_free(e, keys, on_heap);
 }
 
 static void emit_apply(cg_emitter *e, const gr_node *n)

@@ -361,23 +361,29 @@ static void test_reductions(fixture *fx)
 
 static void test_matmul(fixture *fx)
 {
-    for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) {
-            tg t = tg_new();
-            /* [B,4] x [4,3] with each operand stored transposed when asked */
-            int a = in_f(&t, "a", ta ? sh(2, 4, B_, 0) : sh(2, B_, 4, 0));
-            int b = par(&t, "b", tb ? sh(2, 3, 4, 0) : sh(2, 4, 3, 0));
-            gr_matmul(t.g, a, b, ta, tb, nospan());
-            /* a weight gradient: k is the batch (A^T[k=B] x dY[B,n]) */
-            int x = in_f(&t, "x", ta ? sh(2, B_, 5, 0) : sh(2, 5, B_, 0));
-            int dy = in_f(&t, "dy", tb ? sh(2, 2, B_, 0) : sh(2, B_, 2, 0));
-            if (ta) gr_matmul(t.g, x, dy, 1, tb, nospan());
-            else gr_matmul(t.g, x, dy, 0, tb, nospan());
-            char what[64];
-            snprintf(what, sizeof what, "matmul ta=%d tb=%d", ta, tb);
-            check_graph(fx, t.g, what);
-            es_arena_free(t.a);
-        }
+    /* small products are loops, larger ones cblas_sgemm calls (emit.c's
+     * CG_SMALL_MATMUL, 128 multiply-adds per example): both kinds, each
+     * operand stored transposed or not */
+    static const int64_t dims[2][4] = { { 4, 3, 5, 2 }, { 16, 12, 20, 12 } };
+    for (int big = 0; big < 2; big++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int64_t k = dims[big][0], n = dims[big][1], gk = dims[big][2], gn = dims[big][3];
+                tg t = tg_new();
+                /* [B,k] x [k,n] */
+                int a = in_f(&t, "a", ta ? sh(2, k, B_, 0) : sh(2, B_, k, 0));
+                int b = par(&t, "b", tb ? sh(2, n, k, 0) : sh(2, k, n, 0));
+                gr_matmul(t.g, a, b, ta, tb, nospan());
+                /* a weight gradient: k is the batch (A^T[k=B] x dY[B,n]) */
+                int x = in_f(&t, "x", ta ? sh(2, B_, gk, 0) : sh(2, gk, B_, 0));
+                int dy = in_f(&t, "dy", tb ? sh(2, gn, B_, 0) : sh(2, B_, gn, 0));
+                if (ta) gr_matmul(t.g, x, dy, 1, tb, nospan());
+                else gr_matmul(t.g, x, dy, 0, tb, nospan());
+                char what[64];
+                snprintf(what, sizeof what, "matmul %s ta=%d tb=%d", big ? "sgemm" : "loops", ta, tb);
+                check_graph(fx, t.g, what);
+                es_arena_free(t.a);
+            }
 }
 
 static void test_sparse(fixture *fx)
@@ -824,15 +830,22 @@ static void test_sessions(fixture *fx)
     free(txt);
     es_arena_free(a);
 
+    /* [B,16] x [16,16] calls cblas_sgemm; [B,16] x [16,1], a linear model's
+     * product, and its gradient [1,B] x [B,1] are loops */
     es_arena *b = es_arena_new();
-    gr_graph *gmm = gr_new(b, NULL);
-    int x = gr_input(gmm, "x", GR_F32, gr_shape2(GR_BATCH, 8), nospan());
-    int w = gr_param(gmm, "w", gr_shape2(8, 4), GR_INIT_ZEROS, 0, 0, 1, nospan());
-    gr_matmul(gmm, x, w, 0, 0, nospan());
-    gr_bind(gmm);
-    txt = cg_module_text(gmm, "mm", 0, &st);
-    CHECK(txt && strstr(txt, "@cblas_sgemm"), "matmul calls cblas_sgemm");
-    free(txt);
+    for (int n = 16; n >= 1; n -= 15) {
+        gr_graph *gmm = gr_new(b, NULL);
+        int x = gr_input(gmm, "x", GR_F32, gr_shape2(GR_BATCH, 16), nospan());
+        int w = gr_param(gmm, "w", gr_shape2(16, n), GR_INIT_ZEROS, 0, 0, 1, nospan());
+        int y = gr_matmul(gmm, x, w, 0, 0, nospan());
+        if (n == 1) gr_matmul(gmm, y, y, 1, 0, nospan());
+        gr_bind(gmm);
+        txt = cg_module_text(gmm, "mm", 0, &st);
+        if (n == 16) CHECK(txt && strstr(txt, "@cblas_sgemm"), "a [B,16] x [16,16] matmul calls cblas_sgemm");
+        else CHECK(txt && !strstr(txt, "cblas_sgemm") && strstr(txt, "mm.n3.matmul"),
+                   "[B,16] x [16,1] and [1,B] x [B,1] are loops, no cblas_sgemm");
+        free(txt);
+    }
     CHECK(cg_host_cpu()[0] != 0 && strcmp(cg_host_cpu(), "unknown") != 0, "the host CPU has a name: %s", cg_host_cpu());
     es_arena_free(b);
 }

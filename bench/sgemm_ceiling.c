@@ -1,0 +1,85 @@
+/*
+ * sgemm_ceiling.c — the ceiling for B3: OpenBLAS cblas_sgemm alone on the
+ * matrix products of one training step of an MLP, nothing else.
+ *
+ *     estc-bench-sgemm BATCH D0 D1 ... Dn [REPS]
+ *
+ * For layers D0 -> D1 -> ... -> Dn and a batch of BATCH rows, one step is
+ *   forward   Y_l = X_l W_l             [B,Di] x [Di,Do]
+ *   backward  dW_l = X_l^T dY_l          [Di,B] x [B,Do]
+ *             dX_l = dY_l W_l^T          [B,Do] x [Do,Di]   (not for the first
+ *                                        layer: the input needs no gradient)
+ * in row-major, with the transposes a training step uses. Prints one line:
+ *
+ *     gflops_per_s seconds_per_step flops_per_step
+ *
+ * (median seconds per step over REPS steps after two warm-up steps). The
+ * thread count is OpenBLAS's (set OPENBLAS_NUM_THREADS).
+ */
+#include <cblas.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *filled(size_t n)
+{
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    for (size_t i = 0; i < n; i++) p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    return p;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: estc-bench-sgemm BATCH D0 D1 ... Dn [REPS]\n");
+        return 2;
+    }
+    int B = atoi(argv[1]);
+    int nd = argc - 2, reps = 20;
+    /* a trailing REPS is marked with a leading 'x', e.g. x30 */
+    if (argv[argc - 1][0] == 'x') { reps = atoi(argv[argc - 1] + 1); nd--; }
+    int *D = calloc((size_t)nd, sizeof *D);
+    for (int i = 0; i < nd; i++) D[i] = atoi(argv[2 + i]);
+    int L = nd - 1;
+    float **X = calloc((size_t)nd, sizeof *X), **W = calloc((size_t)L, sizeof *W);
+    float **dW = calloc((size_t)L, sizeof *dW), **dX = calloc((size_t)nd, sizeof *dX);
+    for (int l = 0; l < nd; l++) { X[l] = filled((size_t)B * D[l]); dX[l] = filled((size_t)B * D[l]); }
+    for (int l = 0; l < L; l++) { W[l] = filled((size_t)D[l] * D[l + 1]); dW[l] = filled((size_t)D[l] * D[l + 1]); }
+    double flops = 0;
+    for (int l = 0; l < L; l++) flops += 2.0 * B * D[l] * D[l + 1] * (l == 0 ? 2 : 3);
+
+    double *t = calloc((size_t)reps + 2, sizeof *t);
+    for (int r = 0; r < reps + 2; r++) {
+        double t0 = now();
+        for (int l = 0; l < L; l++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D[l + 1], D[l], 1.0f, X[l], D[l],
+                        W[l], D[l + 1], 0.0f, X[l + 1], D[l + 1]);
+        for (int l = L - 1; l >= 0; l--) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D[l], D[l + 1], B, 1.0f, X[l], D[l],
+                        dX[l + 1], D[l + 1], 0.0f, dW[l], D[l + 1]);
+            if (l > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, D[l], D[l + 1], 1.0f, dX[l + 1], D[l + 1],
+                            W[l], D[l + 1], 0.0f, dX[l], D[l]);
+        }
+        t[r] = now() - t0;
+    }
+    qsort(t + 2, (size_t)reps, sizeof *t, cmp);
+    double med = t[2 + reps / 2];
+    printf("%.2f %.6f %.0f\n", flops / med / 1e9, med, flops);
+    return 0;
+}
