@@ -36,6 +36,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,6 +68,8 @@ struct estc_model {
      * checkpoint, then kept up to date by estc_train */
     rt_ckpt_meta state;
     int have_state;          /* a checkpoint (or a previous estc_train call) set it */
+    double passes_seconds;   /* estc_model_open: graph passes and binding */
+    double open_seconds;     /* estc_model_open, all of it */
 };
 
 int estc__status_from(estc_status *st, const es_status *es)
@@ -134,6 +137,7 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
     estc_open_options defaults;
     if (!opt) { estc_open_options_init(&defaults); opt = &defaults; }
     memset(st, 0, sizeof *st);
+    double t_open = es_now();
     estc_model *m = es_xcalloc(1, sizeof *m);
     es_diags_init(&m->diags, opt->diagnostics ? opt->diagnostics : stderr);
     m->fm = fe_compile_file(path, &m->diags);
@@ -154,6 +158,7 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
     m->progress = opt->progress;
     m->stop = opt->stop;
 
+    double t_passes = es_now();
     for (int k = 0; k < 3; k++) {
         es_status es = {0};
         gr_graph *g = gr_optimize(m->fm->prog[k], &es);
@@ -167,6 +172,8 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
         m->run[k].g = g;
     }
     rt_vars_init(&m->vars);
+    m->passes_seconds = es_now() - t_passes;
+    m->open_seconds = es_now() - t_open;
     return m;
 }
 
@@ -322,6 +329,88 @@ static int prog_ready(estc_model *m, int k, int64_t max_batch, estc_status *st)
         }
     }
     return 0;
+}
+
+/* ---- estc_compile: every program, on parallel threads ----------------------------
+ * Each program has its own JIT session and LLVM context (codegen.h), so the
+ * three compile independently; workers take them in order, train (usually the
+ * largest) first. */
+
+typedef struct compile_job {
+    estc_model *m;
+    pthread_mutex_t lock;
+    int next;                /* the next program a worker takes */
+    int rc[3];
+    estc_status st[3];
+} compile_job;
+
+static void *compile_worker(void *arg)
+{
+    compile_job *job = arg;
+    for (;;) {
+        pthread_mutex_lock(&job->lock);
+        int k = job->next++;
+        pthread_mutex_unlock(&job->lock);
+        if (k >= 3) return NULL;
+        job->rc[k] = prog_compile(job->m, k, &job->st[k]);
+    }
+}
+
+/* $ESTC_COMPILE_THREADS, else one per online processor */
+static int compile_threads(void)
+{
+    const char *e = getenv("ESTC_COMPILE_THREADS");
+    long n = e && *e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 3 ? 3 : (int)n;
+}
+
+static void add_timings(estc_compile_timings *t, const cg_jit *j)
+{
+    cg_timings c = cg_jit_timings(j);
+    cg_cache_stats s = cg_jit_cache_stats(j);
+    t->setup_ms += 1e3 * c.setup;
+    t->emit_ms += 1e3 * c.emit;
+    t->cache_ms += 1e3 * c.cache;
+    t->optimize_ms += 1e3 * c.optimize;
+    t->codegen_ms += 1e3 * c.codegen;
+    t->link_ms += 1e3 * c.link;
+    t->compiled += s.compiled;
+    t->cached += s.hits;
+}
+
+int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st)
+{
+    memset(st, 0, sizeof *st);
+    estc_compile_timings ignore;
+    if (!t) t = &ignore;
+    memset(t, 0, sizeof *t);
+    double t0 = es_now();
+    int fresh[3], todo = 0;
+    for (int k = 0; k < 3; k++) todo += fresh[k] = m->run[k].jit == NULL;
+    compile_job job = { .m = m };
+    pthread_mutex_init(&job.lock, NULL);
+    int want = compile_threads() < todo ? compile_threads() : todo, started = 0;
+    pthread_t th[3];
+    for (int i = 1; i < want; i++)
+        if (pthread_create(&th[started], NULL, compile_worker, &job) == 0) started++;
+    compile_worker(&job);      /* this thread is a worker too */
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&job.lock);
+    int rc = 0;
+    for (int k = 0; k < 3 && rc == 0; k++)
+        if (job.rc[k] != 0) { *st = job.st[k]; rc = -1; }
+    t->parse_ms = 1e3 * m->fm->parse_seconds;
+    t->lower_ms = 1e3 * m->fm->lower_seconds;
+    t->passes_ms = 1e3 * m->passes_seconds;
+    t->open_ms = 1e3 * m->open_seconds;
+    for (int k = 0; k < 3; k++) {
+        if (fresh[k] && m->run[k].jit) add_timings(t, m->run[k].jit);
+        t->programs += m->run[k].fn != NULL;
+    }
+    t->threads = todo ? started + 1 : 0;
+    t->compile_ms = 1e3 * (es_now() - t0);
+    t->total_ms = t->open_ms + t->compile_ms;
+    return rc;
 }
 
 /* Points the program's INPUT buffers at a batch. An INPUT named "global_step"

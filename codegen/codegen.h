@@ -5,8 +5,10 @@
  * node (or fused group) and one exported entry
  *     void <name>(void **bufs, int64_t B)
  * with the buffer binding of gr_bind. The module is verified, optimised with
- * the new pass manager at O2 for the host CPU (its name and real features;
- * 512-bit vectors where AVX-512 exists), and JIT-compiled with ORC LLJIT.
+ * the new pass manager for the host CPU (its name and real features; 512-bit
+ * vectors where AVX-512 exists) with a pass list chosen for compile speed
+ * (cg_jit_pipeline; export uses default<O2>), and JIT-compiled with ORC
+ * LLJIT; the programs of a model may compile on parallel threads.
  * Each cg_jit owns its own thread-safe context, so several models can live in
  * one process. Dense matrix products call OpenBLAS cblas_sgemm; the session
  * binds it and the libm/libc functions kernels call to the addresses libestc
@@ -31,6 +33,12 @@ void cg_jit_free(cg_jit *j);
  * modules taken from the cache, cache files written, damaged files ignored. */
 typedef struct cg_cache_stats { int compiled, hits, written, rejected; } cg_cache_stats;
 cg_cache_stats cg_jit_cache_stats(const cg_jit *j);
+
+/* Where a session's time went, in seconds of the thread that did the work:
+ * creating the session, emitting the IR, the cache (key, lookup, load or
+ * store), LLVM's optimiser, its code generator, and ORC linking the objects. */
+typedef struct cg_timings { double setup, emit, cache, optimize, codegen, link; } cg_timings;
+cg_timings cg_jit_timings(const cg_jit *j);
 
 /* The LLVM IR text of a program's module (for `estc graph --llvm` and tests); malloc'd. */
 char *cg_module_text(gr_graph *prog, const char *name, int optimized, es_status *st);
@@ -68,8 +76,12 @@ struct LLVMOpaqueModule *cg_emit_ex(struct LLVMOpaqueContext *ctx, const gr_grap
  * that goes into shared objects. NULL and st set on failure. */
 struct LLVMOpaqueTargetMachine *cg_host_target_machine(int pic, es_status *st);
 /* Gives m the host's triple, data layout and per-function target attributes,
- * verifies it (a failure is reported in st, never an abort) and, if optimize,
- * runs default<O2>. Returns 0 or -1. */
+ * verifies it (a failure is reported in st, never an abort) and optimises it:
+ * not at all (CG_OPT_NONE), with default<O2> (CG_OPT_O2, for export) or with
+ * the JIT's pass list (CG_OPT_JIT, cg_jit_pipeline). Returns 0 or -1. */
+enum { CG_OPT_NONE = 0, CG_OPT_O2 = 1, CG_OPT_JIT = 2 };
+/* The JIT's pass pipeline, in LLVM's textual syntax (see target.c). */
+const char *cg_jit_pipeline(void);
 int cg_prepare_module(struct LLVMOpaqueModule *m, struct LLVMOpaqueTargetMachine *tm, int optimize,
                       es_status *st);
 /* default<O2> with loop and SLP vectorisation, interleaving and unrolling on

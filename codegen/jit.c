@@ -4,7 +4,7 @@
  *
  * A cg_jit owns one thread-safe LLVM context, one LLJIT and one target
  * machine, so two models in one process share nothing. Modules are emitted
- * into that context, verified and optimised at O2 for the host before they
+ * into that context, verified and optimised for the host before they
  * are handed to the JIT; cg_jit_new then looks every entry up at once, which
  * makes ORC compile and link them there, so a module that cannot be linked
  * (a missing symbol) fails cg_jit_new with a status instead of failing
@@ -18,8 +18,8 @@
  * by ORC's IR layer) and added with LLVMOrcLLJITAddObjectFile, so the same
  * object can be kept on disk: under $ESTC_CACHE_DIR, else
  * $XDG_CACHE_HOME/estc, else ~/.cache/estc, named by a 64-bit xxHash of the
- * unoptimised IR text, the host CPU name and features, the LLVM version and
- * estc's version. A file holds a magic word, the hash of its payload and the
+ * unoptimised IR (its bitcode), the host CPU name and features, the LLVM version,
+ * estc's version and the pass pipeline. A file holds a magic word, the hash of its payload and the
  * object; one that fails the check is ignored and rewritten. ESTC_NO_CACHE=1
  * (the CLI's --no-cache) bypasses the cache. Writes are atomic, so two
  * processes racing on one entry leave a whole file either way.
@@ -30,6 +30,7 @@
  */
 #include "codegen.h"
 
+#include <llvm-c/BitWriter.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/IRReader.h>
@@ -52,6 +53,7 @@ struct cg_jit {
     LLVMTargetMachineRef objtm;  /* emits the objects (position independent) */
     char *cache_dir;             /* NULL: no cache */
     cg_cache_stats stats;
+    cg_timings time;
     cg_sym *syms;
     int nsyms, cap;
     char session_error[512];     /* the last error the session reported */
@@ -137,6 +139,10 @@ static cg_jit *jit_create(es_status *st)
     LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
     if (define_known_symbols(j, st) != 0) { cg_jit_free(j); return NULL; }
     j->tsc = LLVMOrcCreateNewThreadSafeContext();
+    /* value names only serve readers of the IR text (cg_module_text uses a
+     * context of its own); without them emission, the cache key and the
+     * optimiser all do less work */
+    LLVMContextSetDiscardValueNames(LLVMOrcThreadSafeContextGetContext(j->tsc), 1);
     j->objtm = cg_host_target_machine(1, st);
     if (!j->objtm) { cg_jit_free(j); return NULL; }
     j->cache_dir = cache_dir_from_env();
@@ -161,17 +167,20 @@ static char *cache_dir_from_env(void)
     return es_xstrdup(buf);
 }
 
-/* the cache key: the IR and everything else that decides the machine code */
+/* The cache key: the IR and everything else that decides the machine code.
+ * The IR is hashed as bitcode, which LLVM writes several times faster than
+ * the text form and which holds the same module. */
 static uint64_t cache_key(LLVMModuleRef m)
 {
-    char *ir = LLVMPrintModuleToString(m);
-    uint64_t h = es_hash64(ir, strlen(ir), 0);
-    LLVMDisposeMessage(ir);
+    LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(m);
+    uint64_t h = es_hash64(LLVMGetBufferStart(bc), LLVMGetBufferSize(bc), 0);
+    LLVMDisposeMemoryBuffer(bc);
     unsigned maj, min, patch;
     LLVMGetVersion(&maj, &min, &patch);
-    char ctx[2048];
-    int n = snprintf(ctx, sizeof ctx, "%s|%s|llvm %u.%u.%u|estc %s", cg_host_cpu(), cg_host_features(),
-                     maj, min, patch, ESTC_VERSION);
+    char ctx[4096];
+    int n = snprintf(ctx, sizeof ctx, "%s|%s|llvm %u.%u.%u|estc %s|%s", cg_host_cpu(), cg_host_features(),
+                     maj, min, patch, ESTC_VERSION, cg_jit_pipeline());
+    if (n < 0 || n >= (int)sizeof ctx) n = (int)sizeof ctx - 1;   /* truncated: still a key */
     return es_hash64(ctx, (size_t)n, h);
 }
 
@@ -204,6 +213,24 @@ static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key)
     return buf;
 }
 
+/* data to path through a temporary file and a rename, so a reader sees a
+ * whole file or none. No fsync: a cache entry a crash tears fails its
+ * checksum and is rebuilt, so durability is not worth a disk flush per
+ * program on every cold compile. */
+static int write_entry(const char *path, const char *data, size_t n)
+{
+    size_t pl = strlen(path) + 48;
+    char *tmp = es_xmalloc(pl);
+    snprintf(tmp, pl, "%s.tmp.%ld.%p", path, (long)getpid(), (const void *)data);   /* unique per writer */
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(data, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok && rename(tmp, path) != 0) ok = 0;
+    if (!ok && f) unlink(tmp);
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
 static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj)
 {
     es_status st = {0};
@@ -215,7 +242,7 @@ static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj)
     memcpy(data + 8, &sum, 8);
     memcpy(data + 16, LLVMGetBufferStart(obj), n);
     char *path = cache_path(j, key);
-    if (es_write_file_atomic(path, data, n + 16, &st) == 0) j->stats.written++;
+    if (write_entry(path, data, n + 16) == 0) j->stats.written++;
     free(path);
     free(data);
 }
@@ -226,16 +253,21 @@ static int jit_add_module(cg_jit *j, LLVMModuleRef m, es_status *st)
 {
     uint64_t key = 0;
     LLVMMemoryBufferRef obj = NULL;
+    double t = es_now();
     if (j->cache_dir) {
         key = cache_key(m);
         obj = cache_read(j, key);
         if (obj) j->stats.hits++;
     }
+    j->time.cache += es_now() - t;
     if (!obj) {
-        if (cg_prepare_module(m, j->tm, 1, st) != 0) {
+        t = es_now();
+        if (cg_prepare_module(m, j->tm, CG_OPT_JIT, st) != 0) {
             LLVMDisposeModule(m);
             return -1;
         }
+        double t1 = es_now();
+        j->time.optimize += t1 - t;
         char *msg = NULL;
         if (LLVMTargetMachineEmitToMemoryBuffer(j->objtm, m, LLVMObjectFile, &msg, &obj)) {
             es_fail(st, ES_ECOMPILE, "codegen: cannot emit machine code: %s", msg ? msg : "?");
@@ -243,16 +275,22 @@ static int jit_add_module(cg_jit *j, LLVMModuleRef m, es_status *st)
             LLVMDisposeModule(m);
             return -1;
         }
+        t = es_now();
+        j->time.codegen += t - t1;
         j->stats.compiled++;
         if (j->cache_dir) cache_write(j, key, obj);
+        j->time.cache += es_now() - t;
     }
     LLVMDisposeModule(m);
     /* the JIT takes ownership of obj */
+    t = es_now();
     LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), obj);
+    j->time.link += es_now() - t;
     return err ? fail_llvm(st, err, "codegen: the JIT rejected an object") : 0;
 }
 
 cg_cache_stats cg_jit_cache_stats(const cg_jit *j) { return j->stats; }
+cg_timings cg_jit_timings(const cg_jit *j) { return j->time; }
 
 /* looks name up (compiling and linking its module on first use) */
 static cg_entry_fn jit_resolve(cg_jit *j, const char *name, es_status *st)
@@ -292,18 +330,24 @@ cg_jit *cg_jit_new(gr_graph *const *progs, const char *const *names, int nprogs,
                 es_fail(st, ES_EINVAL, "codegen: two programs are both named '%s'", names[i]);
                 return NULL;
             }
+    double t = es_now();
     cg_jit *j = jit_create(st);
     if (!j) return NULL;
+    j->time.setup = es_now() - t;
     LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(j->tsc);
     for (int i = 0; i < nprogs; i++) {
+        t = es_now();
         LLVMModuleRef m = cg_emit(ctx, progs[i], names[i], st);
+        j->time.emit += es_now() - t;
         if (!m || jit_add_module(j, m, st) != 0) { cg_jit_free(j); return NULL; }
     }
+    t = es_now();
     for (int i = 0; i < nprogs; i++) {
         cg_entry_fn fn = jit_resolve(j, names[i], st);
         if (!fn) { cg_jit_free(j); return NULL; }
         remember(j, names[i], fn);
     }
+    j->time.link += es_now() - t;
     return j;
 }
 
@@ -313,7 +357,11 @@ int cg_jit_add_ir(cg_jit *j, const char *ir_text, es_status *st)
     LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(ir_text, strlen(ir_text), "ir");
     LLVMModuleRef m = NULL;
     char *msg = NULL;
-    if (LLVMParseIRInContext(ctx, buf, &m, &msg)) {   /* consumes buf */
+    /* the IR parser needs names (its text refers to values by name) */
+    LLVMContextSetDiscardValueNames(ctx, 0);
+    int bad = LLVMParseIRInContext(ctx, buf, &m, &msg);   /* consumes buf */
+    LLVMContextSetDiscardValueNames(ctx, 1);
+    if (bad) {
         es_fail(st, ES_ECOMPILE, "codegen: cannot parse IR: %s", msg ? msg : "?");
         LLVMDisposeMessage(msg);
         return -1;
@@ -354,7 +402,7 @@ char *cg_module_text(gr_graph *prog, const char *name, int optimized, es_status 
     LLVMContextRef ctx = LLVMContextCreate();
     char *text = NULL;
     LLVMModuleRef m = cg_emit(ctx, prog, name, st);
-    if (m && cg_prepare_module(m, tm, optimized, st) == 0) {
+    if (m && cg_prepare_module(m, tm, optimized ? CG_OPT_JIT : CG_OPT_NONE, st) == 0) {
         char *s = LLVMPrintModuleToString(m);
         text = es_xstrdup(s);
         LLVMDisposeMessage(s);

@@ -67,10 +67,18 @@ static fe_model *compile(const char *path, const char *text, size_t len, es_diag
     fe_model *m = es_alloc(a, sizeof *m);
     m->arena = a;
     fe_checked *c = es_alloc(a, sizeof *c);
-    if (front(a, path, text, len, d, c, &m->src) != 0 || fe_lower(c, m, d) != 0) {
+    double t0 = es_now();
+    if (front(a, path, text, len, d, c, &m->src) != 0) {
         es_arena_free(a);
         return NULL;
     }
+    double t1 = es_now();
+    if (fe_lower(c, m, d) != 0) {
+        es_arena_free(a);
+        return NULL;
+    }
+    m->parse_seconds = t1 - t0;
+    m->lower_seconds = es_now() - t1;
     return m;
 }
 

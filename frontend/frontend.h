@@ -38,6 +38,8 @@ typedef struct fe_model {
     gr_graph *prog[3];
     const char *estimator;    /* the model instantiated, e.g. "LinearClassifier" or a user model */
     uint64_t fingerprint;     /* hash of variable names and shapes: a model_dir's identity */
+    double parse_seconds;     /* parsing (the stdlib too) and checking */
+    double lower_seconds;     /* elaboration and lowering to the three programs */
 } fe_model;
 
 /* Parses, checks and lowers the file at path. On any error the diagnostics go

@@ -193,6 +193,37 @@ typedef struct estc_prediction {
 int64_t estc_predict_rows(estc_predictor *p, const estc_value *rows, int64_t n, estc_prediction *out,
                           estc_status *st);
 
+/* ---- compiling ahead of use ---------------------------------------------------
+ *
+ * estc_compile JIT-compiles every program of the model (train, eval and
+ * predict) that no call compiled yet, and does nothing else: no data is read
+ * and model_dir is not touched. Programs are compiled on up to one thread per
+ * processor ($ESTC_COMPILE_THREADS overrides the count). Compiled objects are
+ * taken from and stored in the object cache unless $ESTC_NO_CACHE is set. */
+typedef struct estc_compile_timings {
+    /* milliseconds; the phases of estc_model_open */
+    double parse_ms;       /* parse and check (the model file and the stdlib) */
+    double lower_ms;       /* elaboration of the model and lowering to three programs */
+    double passes_ms;      /* graph passes and buffer binding */
+    /* the phases of code generation, summed over the programs (threads overlap them) */
+    double setup_ms;       /* creating the JIT sessions */
+    double emit_ms;        /* LLVM IR emission */
+    double cache_ms;       /* cache key, lookup and load (or store) */
+    double optimize_ms;    /* LLVM's optimiser */
+    double codegen_ms;     /* machine code */
+    double link_ms;        /* JIT link */
+    double open_ms;        /* estc_model_open, wall clock */
+    double compile_ms;     /* estc_compile, wall clock */
+    double total_ms;       /* open_ms + compile_ms: from the .est file to ready kernels */
+    int programs;          /* programs ready after the call */
+    int compiled;          /* of them, compiled by LLVM in this call */
+    int cached;            /* of them, loaded from the object cache in this call */
+    int threads;           /* threads that compiled them */
+} estc_compile_timings;
+
+/* t may be NULL. Returns 0, or -1 with st set (ESTC_ECOMPILE). */
+int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st);
+
 /* The text form of one program ("train", "eval" or "predict"), or its LLVM IR. */
 int estc_dump_graph(estc_model *m, const char *program, int llvm, FILE *out, estc_status *st);
 

@@ -1,0 +1,56 @@
+# `estc compile`: compiles the three programs and nothing else; the summary
+# line and --timings report what the object cache did; --no-cache really
+# compiles; a broken model is a located diagnostic and exit status 2.
+. "$(dirname "$0")/testlib.bash"
+M=examples/census/linear.est
+C="$SCRATCH/cache"
+export ESTC_CACHE_DIR="$C"
+
+summary='^examples/census/linear.est: 3 programs ready \(([0-9]) compiled, ([0-9]) from the cache\) in [0-9.]+ ms$'
+# counts LINE: "COMPILED CACHED" from a summary line
+counts() { printf '%s\n' "$1" | sed -nE "s#$summary#\1 \2#p"; }
+entries() { find "$C" -name '*.o' 2>/dev/null | wc -l; }
+
+out=$("$ESTC" compile $M --model-dir "$SCRATCH/md"); rc=$?
+check "compile exits 0" test "$rc" -eq 0
+check "one summary line: $out" test "$(printf '%s\n' "$out" | wc -l)" -eq 1
+check "an empty cache: all three programs compiled ($out)" test "$(counts "$out")" = "3 0"
+check "three objects stored" test "$(entries)" -eq 3
+check "no model_dir is created" test ! -e "$SCRATCH/md"
+
+out=$("$ESTC" compile $M --timings); rc=$?
+check "compile --timings exits 0" test "$rc" -eq 0
+first=$(printf '%s\n' "$out" | head -1)
+check "the second run takes all three from the cache ($first)" test "$(counts "$first")" = "0 3"
+# ms OUTPUT PHASE: the milliseconds --timings reports for PHASE
+ms() { printf '%s\n' "$1" | awk -v p="$2" 'index($0, "  " p " ") == 1 && $NF == "ms" { print $(NF - 1) }' | head -1; }
+for phase in "parse+sema" "lowering/elaboration" "graph passes" "IR emission" "cache lookup/load/store" \
+             "LLVM optimisation" "machine code" "JIT link" "total"; do
+    check "--timings reports '$phase'" grep -qE '^[0-9]+\.[0-9]{2}$' <<<"$(ms "$out" "$phase")"
+done
+check "a cached run spends no time in LLVM's optimiser" test "$(ms "$out" "LLVM optimisation")" = "0.00"
+
+out=$("$ESTC" compile $M --no-cache --timings); rc=$?
+first=$(printf '%s\n' "$out" | head -1)
+check "--no-cache exits 0" test "$rc" -eq 0
+check "--no-cache compiles all three ($first)" test "$(counts "$first")" = "3 0"
+check "--no-cache runs the optimiser" ge "$(ms "$out" "LLVM optimisation")" 0.01
+check "--no-cache stores nothing" test "$(entries)" -eq 3
+
+rm -rf "$C"
+out=$(ESTC_COMPILE_THREADS=1 "$ESTC" compile $M --timings)
+check "ESTC_COMPILE_THREADS=1 compiles on one thread" grep -qE "compile \(wall\) .*\(1 thread\)" <<<"$out"
+check "... and compiles all three" test "$(counts "$(printf '%s\n' "$out" | head -1)")" = "3 0"
+
+# a damaged entry is ignored and rebuilt
+for f in "$C"/*.o; do printf 'garbage' > "$f"; done
+out=$("$ESTC" compile $M)
+check "damaged entries are recompiled ($out)" test "$(counts "$out")" = "3 0"
+out=$("$ESTC" compile $M)
+check "... and rewritten ($out)" test "$(counts "$out")" = "0 3"
+
+printf 'source s = csv("x.csv") { a: float\nlabel l = numeric(a)\n' > "$SCRATCH/broken.est"
+expect_fail "a broken model file" 2 "broken.est:[0-9]+:[0-9]+: error" "$ESTC" compile "$SCRATCH/broken.est"
+expect_fail "compile without a file" 2 "missing the model file" "$ESTC" compile
+expect_fail "compile with an unknown option" 2 "unknown option '--fast'" "$ESTC" compile $M --fast
+finish
