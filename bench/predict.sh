@@ -64,9 +64,8 @@ run_path() {   # MODEL PATH [extra args]
     case $path in
     aot) "$B/predict_aot_$m" "$DATA" --batch "$BATCH" "$@" ;;
     api) "$B/predict_api" "$(est_of $m)" --model-dir "$B/census_$m" "$DATA" --name census_$m --batch "$BATCH" "$@" ;;
-    torch_eager|torch_script)
-        $PY bench/predict_torch.py $m --model-dir "$B/census_$m" --data "$DATA" --mode "${path#torch_}" \
-            --batch "$BATCH" "$@" ;;
+    torch)   # eager, then TorchScript
+        $PY bench/predict_torch.py $m --model-dir "$B/census_$m" --data "$DATA" --batch "$BATCH" "$@" ;;
     esac
 }
 
@@ -85,14 +84,14 @@ print("check model=%s path=%s rows=%d vs_estc=%.3g" % (sys.argv[3], sys.argv[4],
 sys.exit(0 if worst <= 1e-5 else 1)
 EOF
     done
-    for path in torch_eager torch_script; do run_path $m $path --check "$TMP/estc_$m.csv"; done
+    run_path $m torch --check "$TMP/estc_$m.csv"
 done
 
 # ---- timed runs, interleaved ----
 for r in $(seq "$RUNS"); do
     echo "run $r of $RUNS"
     for m in $MODELS; do
-        for path in aot api torch_eager torch_script; do
+        for path in aot api torch; do
             run_path $m $path --calls "$CALLS" | tee -a "$TMP/results"
         done
     done

@@ -34,6 +34,10 @@
 
 #include STR(PRED.h)
 
+#if U(_IS_REGRESSION)
+#error "the outputs read here are a classifier's"
+#endif
+
 typedef P(_input) pred_input;
 typedef P(_output) pred_output;
 
@@ -43,7 +47,7 @@ static int is_missing(const char *s)
     return s[0] == 0 || (tok && strcmp(s, tok) == 0);
 }
 
-static inline void set_DOUBLE(double *v, const char *s)
+__attribute__((unused)) static void set_DOUBLE(double *v, const char *s)
 {
     char *end;
     errno = 0;
@@ -51,7 +55,7 @@ static inline void set_DOUBLE(double *v, const char *s)
     if (!is_missing(s) && (*end || errno)) { fprintf(stderr, "predict_aot: not a number: \"%s\"\n", s); exit(2); }
 }
 
-static inline void set_INT(int64_t *v, const char *s)
+__attribute__((unused)) static void set_INT(int64_t *v, const char *s)
 {
     char *end;
     errno = 0;
@@ -59,7 +63,7 @@ static inline void set_INT(int64_t *v, const char *s)
     if (!is_missing(s) && (*end || errno)) { fprintf(stderr, "predict_aot: not an integer: \"%s\"\n", s); exit(2); }
 }
 
-static inline void set_STRING(const char **v, const char *s) { *v = is_missing(s) ? NULL : s; }
+__attribute__((unused)) static void set_STRING(const char **v, const char *s) { *v = is_missing(s) ? NULL : s; }
 
 static float prob1(const pred_output *o) { return o->probabilities[U(_N_PROBABILITIES) - 1]; }
 
@@ -121,8 +125,7 @@ int main(int argc, char **argv)
 
     /* single row: warm up on every row, then time each call */
     pred_output out;
-    volatile double sink = 0;   /* the outputs are used */
-    for (int i = 0; i < n; i++) { P(_predict)(&in[i], &out); sink += out.logits[0]; }
+    for (int i = 0; i < n; i++) { P(_predict)(&in[i], &out); bench_sink += prob1(&out); }
     int64_t *ns = bench_xmalloc(sizeof *ns * (size_t)calls);
     int64_t timer = bench_timer_overhead(ns, calls);
     for (long c = 0, i = 0; c < calls; c++, i = i + 1 == n ? 0 : i + 1) {
@@ -130,7 +133,7 @@ int main(int argc, char **argv)
         P(_predict)(&in[i], &out);
         int64_t t1 = bench_now_ns();
         ns[c] = t1 - t0;
-        sink += out.logits[0];
+        bench_sink += prob1(&out);
     }
 
     /* batch: whole chunks of `batch` rows, cycling, until `calls` rows and 0.2 s */
@@ -143,7 +146,7 @@ int main(int argc, char **argv)
     int64_t done = 0, b0 = bench_now_ns(), b1;
     for (long k = 0;; k = k + 1 == chunks ? 0 : k + 1) {
         P(_predict_batch)(&in[k * batch], bout, (size_t)batch, ws, wsbytes);
-        sink += bout[0].logits[0];
+        bench_sink += prob1(&bout[0]);
         done += batch;
         b1 = bench_now_ns();
         if (done >= calls && b1 - b0 >= 200000000) break;

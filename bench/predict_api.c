@@ -126,8 +126,7 @@ int main(int argc, char **argv)
 
     /* single row: warm up on every row, then time each call */
     estc_prediction *out = bench_xmalloc(sizeof *out * (size_t)batch);
-    volatile double sink = 0;   /* the outputs are used */
-    for (int i = 0; i < b.n; i++) { predict_or_die(&b, i, 1, out); sink += out[0].value; }
+    for (int i = 0; i < b.n; i++) { predict_or_die(&b, i, 1, out); bench_sink += out[0].value; }
     int64_t *ns = bench_xmalloc(sizeof *ns * (size_t)calls);
     int64_t timer = bench_timer_overhead(ns, calls);
     for (long c = 0, i = 0; c < calls; c++, i = i + 1 == b.n ? 0 : i + 1) {
@@ -135,7 +134,7 @@ int main(int argc, char **argv)
         estc_predict_rows(b.p, &b.rows[i * b.ncol], 1, out, &st);
         int64_t t1 = bench_now_ns();
         ns[c] = t1 - t0;
-        sink += out[0].value;
+        bench_sink += out[0].value;
     }
 
     /* batch: whole chunks of `batch` rows, cycling, until `calls` rows and 0.2 s */
@@ -145,7 +144,7 @@ int main(int argc, char **argv)
     int64_t done = 0, b0 = bench_now_ns(), b1;
     for (long k = 0;; k = k + 1 == chunks ? 0 : k + 1) {
         estc_predict_rows(b.p, &b.rows[k * batch * b.ncol], batch, out, &st);
-        sink += out[0].value;
+        bench_sink += out[0].value;
         done += batch;
         b1 = bench_now_ns();
         if (done >= calls && b1 - b0 >= 200000000) break;

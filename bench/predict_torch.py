@@ -1,9 +1,9 @@
 """The PyTorch peer of bench/predict.sh: the census models of estc, rebuilt in
 PyTorch with the SAME weights (read from the newest checkpoint of the model_dir),
-timed in eager mode or as TorchScript.
+timed in eager mode and as TorchScript (one after the other, in one process).
 
     python3 predict_torch.py linear|dnn256 --model-dir DIR --data adult.test
-        [--mode eager|script] [--calls N] [--batch B] [--check ESTC_PREDICT.csv]
+        [--mode eager|script|both] [--calls N] [--batch B] [--check ESTC_PREDICT.csv]
 
 The peer's best case: the feature columns are encoded once, up front, in
 Python (vocabulary positions, out-of-vocabulary buckets, XXH64 hashes,
@@ -14,12 +14,11 @@ work. One thread, torch.inference_mode().
 --check compares the probability of class 1 of every row with what
 `estc predict --format csv` wrote and fails above 1e-5.
 
-Prints one line like the C programs (bench/predict_common.h):
+Prints one line per mode like the C programs (bench/predict_common.h):
   result model=M path=P median_ns=.. p99_ns=.. timer_ns=.. calls=.. batch=.. rows_per_s=..
 """
 import argparse
 import json
-import math
 import os
 import struct
 import sys
@@ -285,12 +284,47 @@ def quantile(v, q):
     return v[int(q * (len(v) - 1) + 0.5)]
 
 
+def time_paths(model, inputs, calls, batch):
+    """(median ns, p99 ns, timer ns, rows/s) of one model: single-row calls, then batches."""
+    n = inputs[0].shape[0]
+    clock = time.perf_counter_ns
+    # single row: one [1, ...] slice per row, made up front; cycle through them
+    singles = [[t[i:i + 1] for t in inputs] for i in range(n)]
+    for x in singles[:2000]:
+        model(*x)
+    timer = []
+    for _ in range(10000):
+        t0 = clock()
+        timer.append(clock() - t0)
+    timer = quantile(timer, 0.5)
+    ns = []
+    for c in range(calls):
+        x = singles[c % n]
+        t0 = clock()
+        model(*x)
+        ns.append(clock() - t0)
+
+    # batch: whole chunks, cycling, until `calls` rows and 0.2 s
+    chunks = [[t[k:k + batch] for t in inputs] for k in range(0, n - batch + 1, batch)]
+    for x in chunks:
+        model(*x)
+    done, k, b0 = 0, 0, clock()
+    while True:
+        model(*chunks[k])
+        k = (k + 1) % len(chunks)
+        done += batch
+        b1 = clock()
+        if done >= calls and b1 - b0 >= 200_000_000:
+            break
+    return quantile(ns, 0.5) - timer, quantile(ns, 0.99) - timer, timer, done * 1e9 / (b1 - b0)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", choices=sorted(MODELS))
     ap.add_argument("--model-dir", required=True)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--mode", choices=["eager", "script"], default="eager")
+    ap.add_argument("--mode", choices=["eager", "script", "both"], default="both")
     ap.add_argument("--calls", type=int, default=100000)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--check", metavar="ESTC_PREDICT_CSV")
@@ -303,48 +337,22 @@ def main():
     w = read_safetensors(newest_checkpoint(a.model_dir))
     inputs = encode(read_rows(a.data), w)
     n = inputs[0].shape[0]
-    model = build(w).eval()
+    failed = False
     with torch.inference_mode():
-        if a.mode == "script":
-            model = compile_script(model, [t[:1] for t in inputs])
-        if a.check:
-            worst = check(model, inputs, a.check)
-            print("check model=%s path=torch_%s rows=%d vs_estc=%.3g" % (name, a.mode, n, worst))
-            sys.exit(0 if worst <= 1e-5 else 1)
-
-        # single row: one [1, ...] slice per row, made up front; cycle through them
-        singles = [[t[i:i + 1] for t in inputs] for i in range(n)]
-        for x in singles[:2000]:
-            model(*x)
-        clock = time.perf_counter_ns
-        timer = []
-        for _ in range(10000):
-            t0 = clock()
-            timer.append(clock() - t0)
-        timer = quantile(timer, 0.5)
-        ns = []
-        for c in range(a.calls):
-            x = singles[c % n]
-            t0 = clock()
-            model(*x)
-            ns.append(clock() - t0)
-
-        # batch: whole chunks, cycling, until `calls` rows and 0.2 s
-        chunks = [[t[k:k + a.batch] for t in inputs] for k in range(0, n - a.batch + 1, a.batch)]
-        for x in chunks:
-            model(*x)
-        done, k, b0 = 0, 0, clock()
-        while True:
-            model(*chunks[k])
-            k = (k + 1) % len(chunks)
-            done += a.batch
-            b1 = clock()
-            if done >= a.calls and b1 - b0 >= 200_000_000:
-                break
-    print("result model=%s path=torch_%s median_ns=%d p99_ns=%d timer_ns=%d calls=%d batch=%d rows_per_s=%.0f"
-          % (name, a.mode, quantile(ns, 0.5) - timer, quantile(ns, 0.99) - timer, timer, a.calls, a.batch,
-             done * 1e9 / (b1 - b0)))
-
+        eager = build(w).eval()
+        models = {"eager": eager} if a.mode != "script" else {}
+        if a.mode != "eager":
+            models["script"] = compile_script(eager, [t[:1] for t in inputs])
+        for mode, model in models.items():
+            if a.check:
+                worst = check(model, inputs, a.check)
+                print("check model=%s path=torch_%s rows=%d vs_estc=%.3g" % (name, mode, n, worst))
+                failed |= not worst <= 1e-5
+                continue
+            med, p99, timer, rate = time_paths(model, inputs, a.calls, a.batch)
+            print("result model=%s path=torch_%s median_ns=%d p99_ns=%d timer_ns=%d calls=%d batch=%d "
+                  "rows_per_s=%.0f" % (name, mode, med, p99, timer, a.calls, a.batch, rate), flush=True)
+    sys.exit(1 if failed else 0)
 
 if __name__ == "__main__":
     main()
