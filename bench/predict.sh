@@ -11,14 +11,16 @@
 #   torch_script  the same as TorchScript (scripted, frozen, optimised for inference)
 #
 #   bash bench/predict.sh [RUNS]        (default 3; run from the repo root)
+#   CALLS=N BATCH=B bash bench/predict.sh ...   (defaults 100000 and 256)
 #
-# One thread everywhere. Single row: CALLS calls (100,000) cycling through the
-# rows of adult.test, each timed on its own; median and p99 with the timer's
-# own cost subtracted. Batch: BATCH rows per call (256), rows/s. Every path is
-# first checked against `estc predict` on all of adult.test (probability of
-# class 1 within 1e-5). Then the paths run interleaved, RUNS times; the table
-# gives medians over the runs. Trained model_dirs and exports are kept under
-# build/bench/ so repeated runs skip training.
+# One thread everywhere. Single row: CALLS calls cycling through the rows of
+# adult.test, each timed on its own; median and p99 with the timer's own cost
+# subtracted. Batch: BATCH rows per call, rows/s. Every path is first checked
+# against `estc predict` on all of adult.test (probability of class 1 within
+# 1e-5). Then the paths run interleaved, RUNS times; the table gives medians
+# over the runs, and each path's ratio to eager taken within a run (the paths
+# of one run share the machine's load), then its median. Trained model_dirs
+# and exports are kept under build/bench/ so repeated runs skip training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
