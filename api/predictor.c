@@ -198,7 +198,8 @@ const char *estc_predictor_class_name(const estc_predictor *p, int k)
 int64_t estc_predict_rows(estc_predictor *p, const estc_value *rows, int64_t n, estc_prediction *out,
                           estc_status *st)
 {
-    memset(st, 0, sizeof *st);
+    st->code = 0;              /* not a memset: a call on one row must stay cheap */
+    st->message[0] = 0;
     if (n < 0 || (n > 0 && (!rows || !out)))
         return estc__fail(st, ESTC_EINVAL, "estc_predict_rows: %s", n < 0 ? "negative row count" : "NULL rows or out");
     if (n > p->cap) {
@@ -207,7 +208,8 @@ int64_t estc_predict_rows(estc_predictor *p, const estc_value *rows, int64_t n, 
         if (grow(p, cap, st) != 0) return -1;
     }
     int64_t bad = 0, B = 0;
-    es_status es = {0};
+    es_status es;
+    es_status_clear(&es);
     for (int64_t i = 0; i < n; i++) {
         const estc_value *r = rows + i * p->ncols;
         for (int k = 0; k < p->ncols; k++) {
@@ -229,7 +231,6 @@ int64_t estc_predict_rows(estc_predictor *p, const estc_value *rows, int64_t n, 
         p->slot[i] = B++;
     }
     if (B > 0) p->fn(p->bufs, B);
-    if (bad == 0) memset(st, 0, sizeof *st);
     const int32_t *ids = p->nclasses ? p->bufs[p->out_ids] : NULL;
     const float *probs = p->nclasses ? p->bufs[p->out_probs] : NULL;
     const float *logits = p->nclasses ? p->bufs[p->out_logits] : NULL;

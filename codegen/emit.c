@@ -595,9 +595,29 @@ static int matmul_is_small(const cg_emitter *e, const gr_node *n)
     return fixed <= CG_SMALL_MATMUL;
 }
 
+/* A batch of at most this many rows multiplies a large matrix with the loops
+ * too: the rows stream the weights once each, where cblas_sgemm would first
+ * pack the whole weight matrix (most of a one-row prediction's time). */
+#define CG_FEW_ROWS 4
+
+static void emit_matmul_blas(cg_emitter *e, const gr_node *n);
+
 static void emit_matmul(cg_emitter *e, const gr_node *n)
 {
     if ((e->flags & CG_EMIT_AOT) || matmul_is_small(e, n)) { emit_matmul_loops(e, n); return; }
+    if (n->shape.d[0] != GR_BATCH || n->a[1] || n->shape.d[1] == GR_BATCH) { emit_matmul_blas(e, n); return; }
+    LLVMValueRef few = LLVMBuildICmp(e->b, LLVMIntSLE, dimv(e, n->shape.d[0]), ci(e, CG_FEW_ROWS), "");
+    cg_if f;
+    if_begin(e, &f, few);
+    emit_matmul_loops(e, n);
+    if_end(e, &f);
+    if_begin(e, &f, LLVMBuildNot(e->b, few, ""));
+    emit_matmul_blas(e, n);
+    if_end(e, &f);
+}
+
+static void emit_matmul_blas(cg_emitter *e, const gr_node *n)
+{
     const gr_node *a = input(e, n, 0), *bm = input(e, n, 1);
     int ta = n->a[0] != 0, tb = n->a[1] != 0;
     LLVMValueRef M = dimv(e, n->shape.d[0]), N = dimv(e, n->shape.d[1]);
