@@ -44,39 +44,42 @@ static int is_digit(char c) { return (unsigned)(c - '0') < 10; }
 
 /* s is exactly [+-] digits [. digits] [(e|E) [+-] digits] with at least one
  * mantissa digit and at most 19 significant ones: *m, *e10 and *neg such that
- * the value is (-1)^neg * m * 10^e10. 0 for anything else. */
+ * the value is (-1)^neg * m * 10^e10. 0 for anything else. The digit loops
+ * carry no checks: a mantissa of more than 19 digits wraps around, and is
+ * then refused by its digit count. */
 static int scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
 {
     *neg = *s == '-';
     if (*s == '-' || *s == '+') s++;
+    const char *p = s;
+    while (*p == '0') p++;                /* leading zeros are not significant */
+    const char *d = p;
     uint64_t v = 0;
-    int sig = 0, ndig = 0, exp = 0;   /* significant digits kept; all mantissa digits */
-    for (; is_digit(*s); s++, ndig++) {
-        if (v == 0 && *s == '0') continue;
-        if (++sig > 19) return 0;
-        v = v * 10 + (uint64_t)(*s - '0');
+    for (; is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
+    long sig = p - d, exp = 0;
+    int any = p > s;
+    if (*p == '.') {
+        const char *f = ++p;
+        if (sig == 0) while (*p == '0') p++;
+        d = p;
+        for (; is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
+        sig += p - d;
+        exp = -(p - f);
+        any |= p > f;
     }
-    if (*s == '.') {
-        for (s++; is_digit(*s); s++, ndig++) {
-            exp--;
-            if (v == 0 && *s == '0') continue;
-            if (++sig > 19) return 0;
-            v = v * 10 + (uint64_t)(*s - '0');
-        }
-    }
-    if (ndig == 0) return 0;
-    if (*s == 'e' || *s == 'E') {
-        s++;
-        int eneg = *s == '-';
-        if (*s == '-' || *s == '+') s++;
-        if (!is_digit(*s)) return 0;
-        int x = 0;
-        for (; is_digit(*s); s++) if (x < 100000) x = x * 10 + (*s - '0');
+    if (!any || sig > 19) return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        int eneg = *p == '-';
+        if (*p == '-' || *p == '+') p++;
+        if (!is_digit(*p)) return 0;
+        long x = 0;
+        for (; is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
         exp += eneg ? -x : x;
     }
-    if (*s) return 0;
+    if (*p) return 0;
     *m = v;
-    *e10 = exp;
+    *e10 = (int)exp;
     return 1;
 }
 
