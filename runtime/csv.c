@@ -129,6 +129,15 @@ static inline void end_field(rt_csv *c, char *b, char *t)
     push_field(c, b);
 }
 
+/* Does the rest of a multi-byte separator follow its first byte at p (< e)?
+ * Byte by byte: separators are short, and a call to memcmp costs more. */
+static inline int sep_rest(const rt_csv *c, const char *p, const char *e)
+{
+    if ((size_t)(e - p) < c->seplen) return 0;
+    for (size_t i = 1; i < c->seplen; i++) if (p[i] != c->sep[i]) return 0;
+    return 1;
+}
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define RT_CSV_SWAR 1
 #define ONES UINT64_C(0x0101010101010101)
@@ -149,7 +158,7 @@ static uint64_t bytes_equal(uint64_t w, uint64_t pat)
  * complete before anything is written: a P_MORE retry never sees a changed
  * buffer. Separators are found eight bytes at a time: a word's candidate
  * positions (bytes equal to the separator's first) are walked in order, and
- * a multi-byte separator is confirmed with memcmp; a candidate inside the
+ * a multi-byte separator is confirmed byte by byte; a candidate inside the
  * separator just matched (",,", say) is passed over, as the scan from the
  * left would. */
 static void split_inplace(rt_csv *c, char *p, char *nl)
@@ -167,7 +176,7 @@ static void split_inplace(rt_csv *c, char *p, char *nl)
         for (uint64_t m = bytes_equal(w, pat); m; m &= m - 1) {
             char *at = q + (__builtin_ctzll(m) >> 3);
             if (at < p) continue;
-            if (sl > 1 && ((size_t)(e - at) < sl || memcmp(at + 1, c->sep + 1, sl - 1) != 0)) continue;
+            if (sl > 1 && !sep_rest(c, at, e)) continue;
             end_field(c, p, at);
             p = at + sl;
         }
@@ -175,7 +184,7 @@ static void split_inplace(rt_csv *c, char *p, char *nl)
 #endif
     for (; q < e; q++) {
         if (*q != s0 || q < p) continue;
-        if (sl > 1 && ((size_t)(e - q) < sl || memcmp(q + 1, c->sep + 1, sl - 1) != 0)) continue;
+        if (sl > 1 && !sep_rest(c, q, e)) continue;
         end_field(c, p, q);
         p = q + sl;
     }

@@ -152,7 +152,8 @@ static int row_fail(rt_reader *r, es_status *st, int col, const char *fmt, ...)
 
 static int is_missing(const rt_reader *r, const char *s)
 {
-    return s[0] == 0 || (r->src->missing && strcmp(s, r->src->missing) == 0);
+    const char *m = r->src->missing;
+    return s[0] == 0 || (m && s[0] == m[0] && strcmp(s, m) == 0);   /* most fields differ at once */
 }
 
 /* Parses a whole field as a float or an integer according to the column type,
@@ -517,7 +518,8 @@ void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, v
     for (int i = 0; i < l->nfeat; i++) {
         int w = l->width[i];
         const void *from = l->dense[i] ? (const void *)(dense + l->offset[i]) : (const void *)(ids + l->offset[i]);
-        memcpy((char *)feat[i] + (size_t)(row * w) * 4, from, (size_t)w * 4);
+        if (w == 1) memcpy((char *)feat[i] + row * 4, from, 4);   /* the common case, inlined */
+        else memcpy((char *)feat[i] + (size_t)(row * w) * 4, from, (size_t)w * 4);
     }
     if (label) memcpy((char *)label + row * 4, (const char *)rec + (size_t)(l->ncat + l->ndense) * 4, 4);
 }
