@@ -2,8 +2,11 @@
  * csv.c — a streaming CSV reader: one row at a time from a fixed-size buffer.
  *
  * The file is read with read(2) into a buffer of RT_CSV_BUFSIZE bytes; bytes
- * [pos, len) are unread and buf[0] sits at file offset buf_off. A row is parsed
- * from buf[pos..len) into `row` (unquoted, trimmed, NUL-terminated fields). When
+ * [pos, len) are unread and buf[0] sits at file offset buf_off. A row that is
+ * one whole line without a '"' (nearly every row of real files) is split in
+ * the buffer itself: its fields are NUL-terminated where they lie. Any other
+ * row is parsed from buf[pos..len) into `row` (unquoted, trimmed,
+ * NUL-terminated copies of the fields). When
  * a row runs past the end of the buffered data, parsing is abandoned, the
  * unread tail is moved to the front, more is read, and the row is parsed again
  * from its start: parsing never has to remember a half-finished row. The buffer
