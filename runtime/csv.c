@@ -2,8 +2,11 @@
  * csv.c — a streaming CSV reader: one row at a time from a fixed-size buffer.
  *
  * The file is read with read(2) into a buffer of RT_CSV_BUFSIZE bytes; bytes
- * [pos, len) are unread and buf[0] sits at file offset buf_off. A row is parsed
- * from buf[pos..len) into `row` (unquoted, trimmed, NUL-terminated fields). When
+ * [pos, len) are unread and buf[0] sits at file offset buf_off. A row that is
+ * one whole line without a '"' (nearly every row of real files) is split in
+ * the buffer itself: its fields are NUL-terminated where they lie. Any other
+ * row is parsed from buf[pos..len) into `row` (unquoted, trimmed,
+ * NUL-terminated copies of the fields). When
  * a row runs past the end of the buffered data, parsing is abandoned, the
  * unread tail is moved to the front, more is read, and the row is parsed again
  * from its start: parsing never has to remember a half-finished row. The buffer
@@ -46,6 +49,7 @@ struct rt_csv {
     const char *comment;
     size_t commentlen;
     int trim_space, trim_tab;
+    int inplace;             /* the separator allows split_inplace (no quote, CR or LF in it) */
     int skip_left;           /* physical lines still to skip */
 
     char *row;               /* unquoted field text of the current row */
@@ -60,7 +64,7 @@ struct rt_csv {
 /* Outcomes of one parsing attempt at buf[pos]. */
 enum { P_ROW, P_SKIPPED, P_MORE, P_EOF, P_ERROR };
 
-static int is_trim(const rt_csv *c, char ch)
+static inline int is_trim(const rt_csv *c, char ch)
 {
     return (ch == ' ' && c->trim_space) || (ch == '\t' && c->trim_tab);
 }
@@ -92,12 +96,15 @@ static int eol_at(const rt_csv *c, const char *p, const char *end, int *more)
     return 0;
 }
 
-static void push_field(rt_csv *c, char *f)
+static void grow_fields(rt_csv *c)
 {
-    if (c->nfields == c->fieldcap) {
-        c->fieldcap = c->fieldcap ? c->fieldcap * 2 : 32;
-        c->fields = es_xrealloc(c->fields, (size_t)c->fieldcap * sizeof *c->fields);
-    }
+    c->fieldcap = c->fieldcap ? c->fieldcap * 2 : 32;
+    c->fields = es_xrealloc(c->fields, (size_t)c->fieldcap * sizeof *c->fields);
+}
+
+static inline void push_field(rt_csv *c, char *f)
+{
+    if (c->nfields == c->fieldcap) grow_fields(c);
     c->fields[c->nfields++] = f;
 }
 
@@ -114,6 +121,77 @@ static int skip_line(rt_csv *c)
     }
     c->pos_line++;
     return P_SKIPPED;
+}
+
+/* One field [b, t) of split_inplace: trimmed, NUL-terminated where it lies. */
+static inline void end_field(rt_csv *c, char *b, char *t)
+{
+    while (b < t && is_trim(c, *b)) b++;
+    while (t > b && is_trim(c, t[-1])) t--;
+    *t = 0;
+    push_field(c, b);
+}
+
+/* Does the rest of a multi-byte separator follow its first byte at p (< e)?
+ * Byte by byte: separators are short, and a call to memcmp costs more. */
+static inline int sep_rest(const rt_csv *c, const char *p, const char *e)
+{
+    if ((size_t)(e - p) < c->seplen) return 0;
+    for (size_t i = 1; i < c->seplen; i++) if (p[i] != c->sep[i]) return 0;
+    return 1;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define RT_CSV_SWAR 1
+#define ONES UINT64_C(0x0101010101010101)
+#define LOW7 UINT64_C(0x7f7f7f7f7f7f7f7f)
+/* 0x80 in each byte of w equal to the byte of pat (ONES * byte), else 0: exact,
+ * no false positives, so the bits can be walked. */
+static uint64_t bytes_equal(uint64_t w, uint64_t pat)
+{
+    uint64_t x = w ^ pat;
+    return ~(((x & LOW7) + LOW7) | x | LOW7);
+}
+#endif
+
+/* The common row, split where it lies: one whole line [p, nl) with no '"' in
+ * it, so no quoted field and no line break inside. Each field is trimmed and
+ * NUL-terminated in the buffer itself (over the separator's first byte, the
+ * line end or a trailing blank), so no byte is copied. The row is known to be
+ * complete before anything is written: a P_MORE retry never sees a changed
+ * buffer. Separators are found eight bytes at a time: a word's candidate
+ * positions (bytes equal to the separator's first) are walked in order, and
+ * a multi-byte separator is confirmed byte by byte; a candidate inside the
+ * separator just matched (",,", say) is passed over, as the scan from the
+ * left would. */
+static void split_inplace(rt_csv *c, char *p, char *nl)
+{
+    char *e = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+    const size_t sl = c->seplen;
+    const char s0 = c->sep[0];
+    char *q = p;                /* scanned up to q */
+    c->nfields = 0;
+#ifdef RT_CSV_SWAR
+    const uint64_t pat = ONES * (unsigned char)s0;
+    for (; e - q >= 8; q += 8) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        for (uint64_t m = bytes_equal(w, pat); m; m &= m - 1) {
+            char *at = q + (__builtin_ctzll(m) >> 3);
+            if (at < p) continue;
+            if (sl > 1 && !sep_rest(c, at, e)) continue;
+            end_field(c, p, at);
+            p = at + sl;
+        }
+    }
+#endif
+    for (; q < e; q++) {
+        if (*q != s0 || q < p) continue;
+        if (sl > 1 && !sep_rest(c, q, e)) continue;
+        end_field(c, p, q);
+        p = q + sl;
+    }
+    end_field(c, p, e);
 }
 
 /* One attempt at the next row starting at buf[pos]. On P_ROW the fields are
@@ -142,6 +220,17 @@ static int parse_row(rt_csv *c, es_status *st)
             c->pos_line++;
             return P_SKIPPED;
         }
+    }
+
+    if (c->inplace) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl && !memchr(p, '"', (size_t)(nl - p))) {
+            split_inplace(c, p, nl);
+            c->pos = (size_t)(nl + 1 - c->buf);
+            c->row_line = c->pos_line++;
+            return P_ROW;
+        }
+        /* a quote, or the last line of the file without its newline: below */
     }
 
     /* a row: worst case every input byte is copied and each field adds a NUL */
@@ -305,6 +394,7 @@ rt_csv *rt_csv_open_bufsize(const es_source_spec *src, const char *path, size_t 
     c->trim_space = !(only_blanks && strchr(c->sep, ' '));
     c->trim_tab = !(only_blanks && strchr(c->sep, '\t'));
     c->skip_left = src->skip_rows > 0 ? src->skip_rows : 0;
+    c->inplace = !strpbrk(c->sep, "\"\r\n");
     if (src->header) {
         int r = next_row(c, st);
         if (r < 0) { rt_csv_close(c); return NULL; }

@@ -152,26 +152,27 @@ static int row_fail(rt_reader *r, es_status *st, int col, const char *fmt, ...)
 
 static int is_missing(const rt_reader *r, const char *s)
 {
-    return s[0] == 0 || (r->src->missing && strcmp(s, r->src->missing) == 0);
+    const char *m = r->src->missing;
+    return s[0] == 0 || (m && s[0] == m[0] && strcmp(s, m) == 0);   /* most fields differ at once */
 }
 
-/* Parses a whole field as a float or an integer according to the column type. */
+/* Parses a whole field as a float or an integer according to the column type,
+ * as strtoll/strtod would (number.c reads the common forms faster, exactly). */
 static int parse_num(rt_reader *r, int col, const char *s, double *v, es_status *st)
 {
     const es_column *c = &r->src->cols[col];
-    char *end;
-    errno = 0;
+    int erange;
     if (c->type == ES_COL_INT) {
-        long long x = strtoll(s, &end, 10);
-        if (end == s || *end) return row_fail(r, st, col, "cannot parse \"%s\" as an int", s);
-        if (errno == ERANGE) return row_fail(r, st, col, "\"%s\" is out of range for a 64-bit int", s);
+        int64_t x;
+        if (!rt_parse_i64(s, &x, &erange)) return row_fail(r, st, col, "cannot parse \"%s\" as an int", s);
+        if (erange) return row_fail(r, st, col, "\"%s\" is out of range for a 64-bit int", s);
         *v = (double)x;
         return 0;
     }
-    double x = strtod(s, &end);
-    if (end == s || *end) return row_fail(r, st, col, "cannot parse \"%s\" as a float", s);
+    double x;
+    if (!rt_parse_f64(s, &x, &erange)) return row_fail(r, st, col, "cannot parse \"%s\" as a float", s);
     if (!isfinite(x)) return row_fail(r, st, col, "\"%s\" is not a finite number", s);
-    if (errno == ERANGE && fabs(x) > 1.0) return row_fail(r, st, col, "\"%s\" is out of range", s);
+    if (erange && fabs(x) > 1.0) return row_fail(r, st, col, "\"%s\" is out of range", s);
     *v = x;
     return 0;
 }
@@ -517,7 +518,8 @@ void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, v
     for (int i = 0; i < l->nfeat; i++) {
         int w = l->width[i];
         const void *from = l->dense[i] ? (const void *)(dense + l->offset[i]) : (const void *)(ids + l->offset[i]);
-        memcpy((char *)feat[i] + (size_t)(row * w) * 4, from, (size_t)w * 4);
+        if (w == 1) memcpy((char *)feat[i] + row * 4, from, 4);   /* the common case, inlined */
+        else memcpy((char *)feat[i] + (size_t)(row * w) * 4, from, (size_t)w * 4);
     }
     if (label) memcpy((char *)label + row * 4, (const char *)rec + (size_t)(l->ncat + l->ndense) * 4, 4);
 }

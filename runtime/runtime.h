@@ -7,6 +7,7 @@
  *
  *   rt_csv      streaming CSV reader: one row at a time from a fixed-size buffer,
  *               so files larger than memory work; quoted fields; located errors.
+ *   rt_parse_*  numbers as strtod/strtoll read them, with a fast exact path.
  *   rt_reader   rows -> encoded examples (feature-column transforms: vocabulary
  *               lookup, hashing, bucketizing, crossing; raw numeric values; label).
  *   rt_stream   encoded examples -> batches: shuffle buffer, epochs, seed.
@@ -50,6 +51,14 @@ rt_csv *rt_csv_open_bufsize(const es_source_spec *src, const char *path, size_t 
                             es_status *st);
 /* The header row's names when the source has a header (else n = 0, NULL). */
 const char *const *rt_csv_header(const rt_csv *c, int *n);
+
+/* ---- numbers (number.c) ----------------------------------------------------- *
+ * The whole of s as strtod / strtoll (base 10) read it in the "C" locale, but
+ * quicker: 1 when all of s is a number (*v set; *erange as strtod/strtoll
+ * would set errno to ERANGE), 0 when it is not (*v is then meaningless).
+ * Values, acceptance and range errors are bit for bit those of the libc calls. */
+int rt_parse_f64(const char *s, double *v, int *erange);
+int rt_parse_i64(const char *s, int64_t *v, int *erange);
 
 /* ---- encoding examples ------------------------------------------------------ *
  * An encoded example is a fixed-size record:

@@ -3,7 +3,10 @@
  * comments, header, quoting, CRLF, a missing final newline, blank lines, rows
  * longer than the buffer, byte offsets, located errors, and the real UCI Adult
  * files. Every case is also read with tiny buffers, so each row crosses buffer
- * boundaries at every possible byte.
+ * boundaries at every possible byte. Random files with every separator are
+ * checked against the fields they were written from, read with buffers of
+ * many sizes, so that separators, quotes and line ends fall at every edge of
+ * the buffer and of the word-at-a-time scanner.
  */
 #define _GNU_SOURCE
 #include "check.h"
@@ -136,8 +139,137 @@ static void test_formats(void)
     expect_rows("separator starting with a space", &bar, "a | b |  | c\n\"q\" | r\n",
                 "1:[a]|[b]|[]|[c];2:[q]|[r];");
 
+    /* rows long enough for the word-at-a-time scanner, separators at every offset in a word */
+    expect_rows("fields of every length 0 to 9", &comma, "a,bb,ccc,dddd,eeeee,ffffff,ggggggg,hhhhhhhh,iiiiiiiii,\n,0\n",
+                "1:[a]|[bb]|[ccc]|[dddd]|[eeeee]|[ffffff]|[ggggggg]|[hhhhhhhh]|[iiiiiiiii]|[];2:[]|[0];");
+    expect_rows("\", \" at every offset, blanks trimmed", &adult, "0, 1 , 22,333 ,  4444, 55555,666666, 7777777, 88888888\n",
+                "1:[0]|[1]|[22,333]|[4444]|[55555,666666]|[7777777]|[88888888];");
+    es_source_spec two = src_with(";;");
+    expect_rows("overlapping separators split from the left", &two, "a;;;b;;;;c\n;;;;;;;;;\n",
+                "1:[a]|[;b]|[]|[c];2:[]|[]|[]|[]|[;];");
+    expect_rows("a lone CR inside a field is kept", &comma, "a\rb,c\r,d\r\ne,f\n", "1:[a\rb]|[c\r]|[d];2:[e]|[f];");
+    expect_rows("quoted and plain rows alternate", &comma, "a,b\n\"q\",r\nc,d\n \"s,t\" ,u\r\nv,w",
+                "1:[a]|[b];2:[q]|[r];3:[c]|[d];4:[s,t]|[u];5:[v]|[w];");
+    expect_rows("a quote after a separator in a long row", &comma, "aaaaaaaaaaaa,bbbbbbbbb,\"c,c\",dddddddddd\n",
+                "1:[aaaaaaaaaaaa]|[bbbbbbbbb]|[c,c]|[dddddddddd];");
+
     expect_error("unterminated quote", &comma, "a,b\n\"open,c\nd,e\n", "2: unterminated quoted field");
     expect_error("text after a closing quote", &comma, "\"a\"x,b\n", "1: unexpected character 'x' after a closing quote");
+}
+
+/* ---- random files against a reference splitter ------------------------------- */
+
+typedef struct want_row { int64_t line; int n; char **f; } want_row;
+
+static void put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = 0;
+}
+
+/* One random field: its text in the file goes to the file buffer, the value
+ * the reader must give back is returned (malloc'd). Plain fields get blanks
+ * around them (trimmed away) and characters of the separator other than its
+ * first; quoted ones hold separators, doubled quotes and line breaks. */
+static char *random_field(es_rng *r, const char *sep, char **buf, size_t *len, size_t *cap, int64_t *lines)
+{
+    static const char alpha[] = "abcxyz0123456789.-_e";
+    char val[64];
+    size_t n = 0;
+    int blank_sep = sep[0] == '\t';
+    if (es_rng_below(r, 8) == 0) {
+        if (!blank_sep && es_rng_below(r, 2)) put(buf, len, cap, "  ", 1 + es_rng_below(r, 2));
+        put(buf, len, cap, "\"", 1);
+        int k = (int)es_rng_below(r, 12);
+        for (int i = 0; i < k; i++) {
+            uint64_t what = es_rng_below(r, 10);
+            if (what == 0) { put(buf, len, cap, "\"\"", 2); val[n++] = '"'; }
+            else if (what == 1) { put(buf, len, cap, sep, strlen(sep)); memcpy(val + n, sep, strlen(sep)); n += strlen(sep); }
+            else if (what == 2) { put(buf, len, cap, "\n", 1); val[n++] = '\n'; ++*lines; }
+            else { char ch = alpha[es_rng_below(r, sizeof alpha - 1)]; put(buf, len, cap, &ch, 1); val[n++] = ch; }
+        }
+        put(buf, len, cap, "\"", 1);
+        if (!blank_sep && es_rng_below(r, 3) == 0) put(buf, len, cap, " ", 1);
+    } else {
+        if (!blank_sep && es_rng_below(r, 4) == 0) put(buf, len, cap, "   ", 1 + es_rng_below(r, 3));
+        int k = (int)es_rng_below(r, es_rng_below(r, 4) == 0 ? 40 : 10);
+        for (int i = 0; i < k; i++) {
+            char ch = alpha[es_rng_below(r, sizeof alpha - 1)];
+            /* inner blanks and quotes, the separator's later characters */
+            if (i > 0 && i < k - 1 && es_rng_below(r, 10) == 0) ch = " \"|;"[es_rng_below(r, 4)];
+            if (ch == sep[0] || (ch == ' ' && blank_sep)) ch = 'q';
+            put(buf, len, cap, &ch, 1);
+            val[n++] = ch;
+        }
+        if (!blank_sep && es_rng_below(r, 4) == 0) put(buf, len, cap, "  ", 1 + es_rng_below(r, 2));
+    }
+    val[n] = 0;
+    return strdup(val);
+}
+
+static void test_random_rows(void)
+{
+    static const char *const seps[] = { ",", ", ", ";;", "|", "\t" };
+    es_rng r;
+    es_rng_seed(&r, 2024);
+    for (size_t si = 0; si < ES_ARRAY_LEN(seps); si++) {
+        const char *sep = seps[si];
+        enum { NROWS = 150 };
+        want_row want[NROWS];
+        char *buf = NULL;
+        size_t len = 0, cap = 0;
+        int64_t line = 1;
+        for (int i = 0; i < NROWS; i++) {
+            want[i].line = line;
+            want[i].n = 2 + (int)es_rng_below(&r, 30);
+            want[i].f = malloc((size_t)want[i].n * sizeof *want[i].f);
+            for (int j = 0; j < want[i].n; j++) {
+                if (j) put(&buf, &len, &cap, sep, strlen(sep));
+                want[i].f[j] = random_field(&r, sep, &buf, &len, &cap, &line);
+            }
+            if (i < NROWS - 1 || es_rng_below(&r, 2)) {
+                if (es_rng_below(&r, 3) == 0) put(&buf, &len, &cap, "\r\n", 2);
+                else put(&buf, &len, &cap, "\n", 1);
+            }
+            line++;
+        }
+        const char *path = write_tmp("random.csv", buf, len);
+        es_source_spec src = src_with(sep);
+        static const size_t sizes[] = { 1 << 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17,
+                                        23, 31, 32, 33, 64, 100, 257, 1000 };
+        for (size_t k = 0; k < ES_ARRAY_LEN(sizes); k++) {
+            es_status st;
+            es_status_clear(&st);
+            rt_csv *c = rt_csv_open_bufsize(&src, path, sizes[k], &st);
+            int i = 0, n, rr, bad = 0;
+            char **f;
+            while ((rr = rt_csv_next(c, &n, &f, &st)) == 1 && i < NROWS) {
+                int same = n == want[i].n && rt_csv_line(c) == want[i].line;
+                for (int j = 0; same && j < n; j++) same = strcmp(f[j], want[i].f[j]) == 0;
+                if (!same && bad++ == 0) {
+                    CHECK(0, "separator \"%s\", buffer %zu: row %d (line %lld, %d fields) read as line %lld, %d fields",
+                          sep, sizes[k], i, (long long)want[i].line, want[i].n, (long long)rt_csv_line(c), n);
+                    for (int j = 0; j < n && j < want[i].n; j++)
+                        if (strcmp(f[j], want[i].f[j]) != 0)
+                            fprintf(stderr, "  field %d: got [%s] want [%s]\n", j, f[j], want[i].f[j]);
+                }
+                i++;
+            }
+            CHECK(rr == 0 && i == NROWS && bad == 0, "separator \"%s\", buffer %zu: %d of %d rows, %d wrong, %s",
+                  sep, sizes[k], i, NROWS, bad, st.msg);
+            rt_csv_close(c);
+        }
+        for (int i = 0; i < NROWS; i++) {
+            for (int j = 0; j < want[i].n; j++) free(want[i].f[j]);
+            free(want[i].f);
+        }
+        free(buf);
+    }
 }
 
 static void test_header(void)
@@ -271,6 +403,7 @@ int main(void)
     snprintf(tmpdir, sizeof tmpdir, "/tmp/estc_test_csv_XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     test_formats();
+    test_random_rows();
     test_header();
     test_offsets();
     test_long_line();

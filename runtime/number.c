@@ -1,0 +1,147 @@
+/*
+ * number.c — whole-field number parsing that gives exactly what strtod and
+ * strtoll give, without their cost in the common case.
+ *
+ * A field like "0.123456", "-12.5" or "3e-05" is read into a uint64 mantissa
+ * (its significant digits, at most 19) and a decimal exponent. When the
+ * mantissa is below 2^53 and the exponent within +-22, both the mantissa and
+ * the power of ten are exact doubles, so one IEEE multiply or divide gives the
+ * correctly rounded result, which is what strtod returns (Clinger's fast
+ * path). Where long double has a 64-bit mantissa (x87), longer mantissas (up
+ * to 19 digits, such as the 17 digits a double is printed with) and exponents
+ * up to +-27 take one long double operation instead; rounding that result to
+ * double can only differ from rounding the exact value when the long double
+ * lands exactly halfway between two doubles, and those rare cases go to
+ * strtod. Everything else — leading white space, "inf", "nan", hexadecimal,
+ * more digits, larger exponents, and anything strtod would reject — is left
+ * to strtod/strtoll themselves, so acceptance, values and range errors are
+ * theirs by construction. The grammar read here is the "C" locale's (a '.'
+ * decimal point); estc never changes the locale.
+ */
+#include "runtime.h"
+
+#include <errno.h>
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double pow10_d[] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+#if LDBL_MANT_DIG == 64 && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define RT_LONG_DOUBLE_PATH 1
+/* 10^k = 2^k * 5^k is exact in a 64-bit mantissa while 5^k < 2^64, k <= 27 */
+static const long double pow10_ld[] = {
+    1e0L, 1e1L, 1e2L, 1e3L, 1e4L, 1e5L, 1e6L, 1e7L, 1e8L, 1e9L, 1e10L, 1e11L, 1e12L, 1e13L,
+    1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L,
+    1e26L, 1e27L,
+};
+#endif
+
+static int is_digit(char c) { return (unsigned)(c - '0') < 10; }
+
+/* s is exactly [+-] digits [. digits] [(e|E) [+-] digits] with at least one
+ * mantissa digit and at most 19 significant ones: *m, *e10 and *neg such that
+ * the value is (-1)^neg * m * 10^e10. 0 for anything else. The digit loops
+ * carry no checks: a mantissa of more than 19 digits wraps around, and is
+ * then refused by its digit count. */
+static int scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
+{
+    *neg = *s == '-';
+    if (*s == '-' || *s == '+') s++;
+    const char *p = s;
+    while (*p == '0') p++;                /* leading zeros are not significant */
+    const char *d = p;
+    uint64_t v = 0;
+    for (; is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
+    long sig = p - d, exp = 0;
+    int any = p > s;
+    if (*p == '.') {
+        const char *f = ++p;
+        if (sig == 0) while (*p == '0') p++;
+        d = p;
+        for (; is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
+        sig += p - d;
+        exp = -(p - f);
+        any |= p > f;
+    }
+    if (!any || sig > 19) return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        int eneg = *p == '-';
+        if (*p == '-' || *p == '+') p++;
+        if (!is_digit(*p)) return 0;
+        long x = 0;
+        for (; is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
+        exp += eneg ? -x : x;
+    }
+    if (*p) return 0;
+    *m = v;
+    *e10 = (int)exp;
+    return 1;
+}
+
+/* The correctly rounded double of m * 10^e10, when it can be had cheaply. */
+static int fast_value(uint64_t m, int e10, double *out)
+{
+    if (m == 0) { *out = 0.0; return 1; }
+    if (m < (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
+        double x = (double)m;
+        *out = e10 >= 0 ? x * pow10_d[e10] : x / pow10_d[-e10];
+        return 1;
+    }
+#ifdef RT_LONG_DOUBLE_PATH
+    if (e10 >= -27 && e10 <= 27) {
+        long double x = (long double)m;
+        long double r = e10 >= 0 ? x * pow10_ld[e10] : x / pow10_ld[-e10];
+        /* r is normal and far from double's limits here, so rounding to double
+         * drops its 11 lowest mantissa bits; 0x400 there is an exact halfway
+         * case, where the exact value may lie on either side */
+        uint64_t bits;
+        memcpy(&bits, &r, sizeof bits);
+        if ((bits & 0x7ff) == 0x400) return 0;
+        *out = (double)r;
+        return 1;
+    }
+#endif
+    return 0;
+}
+
+int rt_parse_f64(const char *s, double *v, int *erange)
+{
+    uint64_t m;
+    int e10, neg;
+    *erange = 0;
+    if (scan_decimal(s, &m, &e10, &neg) && fast_value(m, e10, v)) {
+        if (neg) *v = -*v;
+        return 1;
+    }
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    *erange = errno == ERANGE;
+    return end != s && *end == 0;
+}
+
+int rt_parse_i64(const char *s, int64_t *v, int *erange)
+{
+    const char *p = s;
+    int neg = *p == '-';
+    if (*p == '-' || *p == '+') p++;
+    uint64_t x = 0;
+    int n = 0;
+    for (; is_digit(*p) && n < 19; p++, n++) x = x * 10 + (uint64_t)(*p - '0');
+    *erange = 0;
+    if (n > 0 && n < 19 && *p == 0) {   /* 18 digits cannot overflow */
+        *v = neg ? -(int64_t)x : (int64_t)x;
+        return 1;
+    }
+    char *end;
+    errno = 0;
+    long long y = strtoll(s, &end, 10);
+    *v = y;
+    *erange = errno == ERANGE;
+    return end != s && *end == 0;
+}

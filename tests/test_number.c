@@ -1,0 +1,214 @@
+/*
+ * test_number.c — rt_parse_f64 and rt_parse_i64 against strtod and strtoll on
+ * millions of strings: random decimals of every shape the fast paths take
+ * (short and long mantissas, leading zeros, exponents near the limits of each
+ * path), exact halfway cases between doubles, printf output of random doubles
+ * over the whole range, and hand-picked edge cases and garbage. For each the
+ * verdict (a whole number or not), the double's bits and the range error must
+ * be those of the libc call.
+ */
+#define _GNU_SOURCE
+#include "check.h"
+#include "../runtime/runtime.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t f64_mismatches, i64_mismatches;
+
+static void cmp_f64(const char *s)
+{
+    double got, want;
+    int er, ok = rt_parse_f64(s, &got, &er);
+    char *end;
+    errno = 0;
+    want = strtod(s, &end);
+    int want_er = errno == ERANGE, want_ok = end != s && *end == 0;
+    int same = ok == want_ok && (!ok || (memcmp(&got, &want, sizeof got) == 0 && er == want_er));
+    if (!same && f64_mismatches++ < 10)
+        CHECK(0, "\"%s\": rt_parse_f64 says %s %a (range error %d), strtod says %s %a (range error %d)", s,
+              ok ? "number" : "not a number", ok ? got : 0.0, er, want_ok ? "number" : "not a number",
+              want_ok ? want : 0.0, want_er);
+}
+
+static void cmp_i64(const char *s)
+{
+    int64_t got;
+    int er, ok = rt_parse_i64(s, &got, &er);
+    char *end;
+    errno = 0;
+    long long want = strtoll(s, &end, 10);
+    int want_er = errno == ERANGE, want_ok = end != s && *end == 0;
+    int same = ok == want_ok && (!ok || (got == want && er == want_er));
+    if (!same && i64_mismatches++ < 10)
+        CHECK(0, "\"%s\": rt_parse_i64 says %s %lld (range error %d), strtoll says %s %lld (range error %d)", s,
+              ok ? "number" : "not a number", (long long)got, er, want_ok ? "number" : "not a number",
+              want, want_er);
+}
+
+static const char *const edge_f64[] = {
+    "0", "-0", "+0", "0.0", "-0.0", "00000", "0.", ".0", "-.0", "+.5", ".5", "5.", "1.e3", "1e3", "1E3",
+    "1e+3", "1e-3", "-1e-3", "1e0", "1e-0", "1e+0", "0e0", "0e99999", "-0e-99999", "0e-400",
+    "", ".", "-", "+", "e5", "E5", ".e1", "-.e1", "1e", "1e+", "1e-", "1ee5", "1e5e5", "1..2", "1.2.3",
+    "--1", "+-1", "-+1", "1-", "1+", " 1", "1 ", "\t1", "1\t", "\n1", "1\n", "1,5", "1_000", "abc", "1a",
+    "0x10", "0x1p3", "0X1P-2", "0x", "-0x1.8p1", "inf", "INF", "-inf", "+Infinity", "infinity", "infinit",
+    "nan", "NaN", "-nan", "nan(123)", "nan()", "nanx",
+    "1e22", "1e23", "1e-22", "1e-23", "9007199254740991", "9007199254740992", "9007199254740993",
+    "9007199254740994", "9007199254740995", "9007199254740993e-5", "18446744073709551615",
+    "18446744073709551616", "9999999999999999999", "99999999999999999999", "1234567890123456789e27",
+    "1234567890123456789e-27", "1234567890123456789e28", "1234567890123456789e-28",
+    "0.1", "0.2", "0.3", "0.7", "1.1", "2.675", "3e-05", "-12.5", "0.123456", "1234.56", "-3.9147e+03",
+    "0.8444218515250481", "0.09782385784405156", "0.30000000000000004", "1.7976931348623157e308",
+    "1.7976931348623159e308", "1e308", "1e309", "-1e309", "2.2250738585072014e-308",
+    "2.2250738585072011e-308", "4.9406564584124654e-324", "5e-324", "2e-324", "3e-324", "1e-400",
+    "-1e-400", "0.000000000000000000000000000001", "100000000000000000000000000000000",
+    "00000000000000000000000000000000001.5", "1.00000000000000000000000000000000",
+    "123456789012345678", "1234567890123456789", "12345678901234567890", "0.1234567890123456789",
+    "0.12345678901234567891", "1:", "12345678:", "1234567:", "0.1234567:", ":1", "1/", "/1", "12345/78",
+    "1.5/", "3\xb5", "1234567\xb9", "\xb1", "1.\xb0", "1;", "1234567@", "12345678@1",
+};
+
+static const char *const edge_i64[] = {
+    "0", "-0", "+0", "7", "-7", "+7", "00000000000000000000000042", "123456789012345678",
+    "-123456789012345678", "999999999999999999", "1000000000000000000", "9223372036854775807",
+    "-9223372036854775807", "-9223372036854775808", "9223372036854775808", "-9223372036854775809",
+    "99999999999999999999", "-99999999999999999999999", "", "-", "+", " 1", "1 ", "\t-1", "1\n", "1.0",
+    "1e3", "0x10", "1a", "a1", "--1", "+-1", "1-", "١", "12 34", "1:", "12345678:", "1234567/", "12345678/9",
+    "5\xb5", "123456789\xb0",
+};
+
+/* A random decimal string of the shapes the fast paths read. */
+static void random_decimal(es_rng *r, char *out)
+{
+    char *o = out;
+    uint64_t k = es_rng_below(r, 4);
+    if (k == 0) *o++ = '-';
+    else if (k == 1) *o++ = '+';
+    int zeros = es_rng_below(r, 4) == 0 ? (int)es_rng_below(r, 5) : 0;
+    int nint = (int)es_rng_below(r, 12), nfrac = (int)es_rng_below(r, 12);
+    if (es_rng_below(r, 3) == 0) nint = (int)es_rng_below(r, 24);   /* sometimes very long */
+    for (int i = 0; i < zeros; i++) *o++ = '0';
+    for (int i = 0; i < nint; i++) *o++ = (char)('0' + es_rng_below(r, 10));
+    if (nfrac > 0 || es_rng_below(r, 8) == 0) {
+        *o++ = '.';
+        if (es_rng_below(r, 4) == 0) for (int i = (int)es_rng_below(r, 6); i > 0; i--) *o++ = '0';
+        for (int i = 0; i < nfrac; i++) *o++ = (char)('0' + es_rng_below(r, 10));
+    }
+    if (es_rng_below(r, 3) == 0) {
+        *o++ = es_rng_below(r, 2) ? 'e' : 'E';
+        k = es_rng_below(r, 3);
+        if (k == 0) *o++ = '-';
+        else if (k == 1) *o++ = '+';
+        o += sprintf(o, "%d", (int)es_rng_below(r, 40));
+    }
+    *o = 0;
+    /* now and then, a stray byte somewhere */
+    if (es_rng_below(r, 50) == 0 && o > out) {
+        static const char junk[] = " x.e-+\t,:/\xb5";
+        out[es_rng_below(r, (uint64_t)(o - out))] = junk[es_rng_below(r, sizeof junk - 1)];
+    }
+}
+
+/* Exact halfway points between neighbouring doubles that have short decimal
+ * forms: integers between 2^53 and 2^64, and those scaled by powers of ten. */
+static void halfway(es_rng *r, char *out)
+{
+    int b = 53 + (int)es_rng_below(r, 11);               /* the double's binade: [2^b, 2^(b+1)) */
+    uint64_t ulp = UINT64_C(1) << (b - 52);
+    uint64_t d = (UINT64_C(1) << b) + ulp * es_rng_below(r, UINT64_C(1) << 52);
+    uint64_t mid = d + ulp / 2;
+    int64_t delta = (int64_t)es_rng_below(r, 3) - 1;      /* the midpoint, or one either side */
+    int e = (int)es_rng_below(r, 30) - 15;
+    sprintf(out, "%llue%d", (unsigned long long)(mid + (uint64_t)delta), e);
+}
+
+static void test_f64(void)
+{
+    for (size_t i = 0; i < ES_ARRAY_LEN(edge_f64); i++) cmp_f64(edge_f64[i]);
+    es_rng r;
+    es_rng_seed(&r, 12345);
+    char s[128];
+    for (int i = 0; i < 2000000; i++) {
+        random_decimal(&r, s);
+        cmp_f64(s);
+    }
+    for (int i = 0; i < 300000; i++) {
+        halfway(&r, s);
+        cmp_f64(s);
+    }
+    /* printf output of random doubles: every exponent, every precision */
+    static const char *const fmts[] = { "%.17g", "%.16g", "%.15g", "%.6g", "%g", "%.6f", "%.2f", "%.1f",
+                                        "%.10e", "%.3e", "%.20g", "%.25f" };
+    for (int i = 0; i < 600000; i++) {
+        double x;
+        if (i % 2) {
+            uint64_t bits = es_rng_next(&r);
+            memcpy(&x, &bits, sizeof x);
+        } else {
+            x = (es_rng_uniform(&r) - 0.5) * pow(10.0, (double)es_rng_below(&r, 60) - 30);
+        }
+        snprintf(s, sizeof s, fmts[es_rng_below(&r, ES_ARRAY_LEN(fmts))], x);
+        cmp_f64(s);
+    }
+    CHECK(f64_mismatches == 0, "%lld strings parsed differently from strtod", (long long)f64_mismatches);
+}
+
+static void test_i64(void)
+{
+    for (size_t i = 0; i < ES_ARRAY_LEN(edge_i64); i++) cmp_i64(edge_i64[i]);
+    es_rng r;
+    es_rng_seed(&r, 777);
+    char s[64];
+    for (int i = 0; i < 1000000; i++) {
+        char *o = s;
+        uint64_t k = es_rng_below(&r, 4);
+        if (k == 0) *o++ = '-';
+        else if (k == 1) *o++ = '+';
+        int n = (int)es_rng_below(&r, es_rng_below(&r, 4) == 0 ? 24 : 12);
+        for (int j = 0; j < n; j++) *o++ = (char)('0' + es_rng_below(&r, 10));
+        *o = 0;
+        if (es_rng_below(&r, 50) == 0 && o > s) s[es_rng_below(&r, (uint64_t)(o - s))] = ".e x:/"[es_rng_below(&r, 6)];
+        cmp_i64(s);
+    }
+    /* around the int64 limits */
+    for (int64_t d = -1000; d <= 1000; d++) {
+        snprintf(s, sizeof s, "%lld", (long long)(INT64_MAX - 1000 + d));
+        cmp_i64(s);
+        snprintf(s, sizeof s, "-%llu", (unsigned long long)INT64_MAX + 1 + (unsigned long long)(d + 1000) - 1000);
+        cmp_i64(s);
+    }
+    CHECK(i64_mismatches == 0, "%lld strings parsed differently from strtoll", (long long)i64_mismatches);
+}
+
+/* The values themselves on a few cases, so that a parser agreeing with a broken
+ * libc would still be caught. */
+static void test_values(void)
+{
+    static const struct { const char *s; double v; } cases[] = {
+        { "0.123456", 0.123456 }, { "-12.5", -12.5 }, { "3e-05", 3e-05 }, { "0.8444218515250481", 0.8444218515250481 },
+        { "9007199254740993", 9007199254740992.0 }, { "1e23", 1e23 }, { "-0.0", -0.0 },
+    };
+    for (size_t i = 0; i < ES_ARRAY_LEN(cases); i++) {
+        double v;
+        int er;
+        int ok = rt_parse_f64(cases[i].s, &v, &er);
+        CHECK(ok && v == cases[i].v && signbit(v) == signbit(cases[i].v) && !er, "\"%s\" reads as %.17g, want %.17g",
+              cases[i].s, v, cases[i].v);
+    }
+    int64_t n;
+    int er;
+    CHECK(rt_parse_i64("-9223372036854775808", &n, &er) && n == INT64_MIN && !er, "INT64_MIN reads as %lld", (long long)n);
+    CHECK(rt_parse_i64("9223372036854775808", &n, &er) && er, "2^63 is a range error");
+    CHECK(!rt_parse_i64("12x", &n, &er), "12x is not an int");
+}
+
+int main(void)
+{
+    test_values();
+    test_f64();
+    test_i64();
+    return check_done("test_number");
+}
