@@ -359,6 +359,14 @@ static const char *data_path(estc_model *m, const es_source_spec *src)
     return m->data_override ? m->data_override : src->path;
 }
 
+/* Streams read and encode the data on a second thread while the kernels run,
+ * unless ESTC_INPUT_THREAD=0 (to compare: the results are the same). */
+static void stream_thread(rt_stream *s)
+{
+    const char *v = getenv("ESTC_INPUT_THREAD");
+    rt_stream_background(s, !(v && strcmp(v, "0") == 0));
+}
+
 /* ---- evaluation (estc_evaluate and train-and-evaluate) ---------------------------- */
 
 static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_status *st)
@@ -631,6 +639,7 @@ static int open_stream(trainer *t, estc_status *st)
     t->s = rt_stream_open(sp, sp->train, data_path(m, sp->train), 1, run->batch_size, epochs,
                           run->shuffle_buffer, run->seed, &es);
     if (!t->s) return estc__status_from(st, &es);
+    stream_thread(t->s);
     const rt_ckpt_meta *cm = &m->state;
     int64_t consumed = 0;
     if (m->have_state && cm->has_input) consumed = cm->input.examples;
