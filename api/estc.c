@@ -379,6 +379,7 @@ static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_sta
     prog_run *r = &m->run[GR_PROG_EVAL];
     rt_stream *s = rt_stream_open(sp, sp->eval, path, 1, bs, 1, 0, 0, &es);
     if (!s) return estc__status_from(st, &es);
+    stream_thread(s);
     int K = sp->head == ES_HEAD_MULTICLASS ? sp->label.n_classes : 1;
     rt_metrics *mt = rt_metrics_new(sp->head, K);
     const char *pred_name = sp->head == ES_HEAD_BINARY ? "logistic"
@@ -1022,6 +1023,7 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
     prog_run *r = &m->run[GR_PROG_PREDICT];
     rt_stream *s = rt_stream_open(sp, sp->eval, data_path(m, sp->eval), 0, bs, 1, 0, 0, &es);
     if (!s) return estc__status_from(st, &es);
+    stream_thread(s);
     int json = fmt == ESTC_FORMAT_JSONL;
     int K = sp->head == ES_HEAD_MULTICLASS ? sp->label.n_classes : sp->head == ES_HEAD_BINARY ? 2 : 0;
     int nlogits = sp->head == ES_HEAD_MULTICLASS ? K : 1;
