@@ -35,7 +35,9 @@ done
 # killed in the second epoch, resumed
 KARGS="--epochs 3 --seed 7 --save-checkpoints-steps 25 --log-step-count-steps 10 --no-progress"
 last_step() { grep -o '^step [0-9]*' "$1" | tail -1 | cut -d' ' -f2; }
-"$ESTC" train "$SCRATCH/cached.est" --model-dir "$SCRATCH/killed" $KARGS 2>"$SCRATCH/k1.log" >/dev/null &
+# (the run to kill is given more epochs, which only end the stream, so that it
+# cannot finish before the kill lands)
+"$ESTC" train "$SCRATCH/cached.est" --model-dir "$SCRATCH/killed" $KARGS --epochs 50 2>"$SCRATCH/k1.log" >/dev/null &
 pid=$!
 target=$((560 + RANDOM % 400))
 while kill -0 $pid 2>/dev/null; do
