@@ -249,8 +249,14 @@ static int producer_start(rt_stream *s, rt_reader *rd, int64_t to_open)
     p->path = s->path;
     p->with_label = s->with_label;
     p->rec_bytes = s->lay.rec_bytes;
-    /* a block is about a batch: 256 records at least (few handovers), 4096 at most */
-    int64_t k = s->batch_size < 256 ? 256 : s->batch_size > 4096 ? 4096 : s->batch_size;
+    /* The blocks ahead of the one being read hold a shuffle buffer's worth
+     * when they can: while the buffer drains at the end of an epoch (no
+     * reads) the thread then reads what the next epoch's fill will take.
+     * At least a batch and 256 records, at most 8192 records a block. */
+    int64_t k = s->cap / (QBLOCKS - 1) + 1;
+    if (k < s->batch_size) k = s->batch_size;
+    if (k < 256) k = 256;
+    if (k > 8192) k = 8192;
     p->blk_recs = (int)k;
     for (int i = 0; i < QBLOCKS; i++) {
         p->blk[i].rec = es_xmalloc((size_t)k * p->rec_bytes);
