@@ -48,8 +48,14 @@
  * A reader error travels in the queue after the records read before it, so
  * it stops the stream when the records before it have been consumed, as
  * without the thread. The thread carries on into the next epochs' files
- * (unless the cache will serve them) so reading overlaps the buffer's drain
- * at the end of an epoch too.
+ * (unless the cache will serve them), and the blocks hold about a shuffle
+ * buffer's worth of records (S / 3 + 1 each, between 256 and 8192), so the
+ * next epoch's fill is read while the buffer drains at the end of an epoch:
+ * the queue costs up to as much memory again as the shuffle buffer, plus 16
+ * bytes a record. The thread starts at the first rt_stream_next (the first
+ * epoch's fill at open and a resume's skipping run on the caller's thread),
+ * and it is stopped and its read-ahead discarded when skipping replays
+ * whole epochs or the stream is closed.
  */
 #include "runtime.h"
 
