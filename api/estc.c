@@ -448,6 +448,14 @@ static const char *data_path(estc_model *m, const es_source_spec *src)
     return m->data_override ? m->data_override : src->path;
 }
 
+/* Streams read and encode the data on a second thread while the kernels run,
+ * unless ESTC_INPUT_THREAD=0 (to compare: the results are the same). */
+static void stream_thread(rt_stream *s)
+{
+    const char *v = getenv("ESTC_INPUT_THREAD");
+    rt_stream_background(s, !(v && strcmp(v, "0") == 0));
+}
+
 /* ---- evaluation (estc_evaluate and train-and-evaluate) ---------------------------- */
 
 static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_status *st)
@@ -460,6 +468,7 @@ static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_sta
     prog_run *r = &m->run[GR_PROG_EVAL];
     rt_stream *s = rt_stream_open(sp, sp->eval, path, 1, bs, 1, 0, 0, &es);
     if (!s) return estc__status_from(st, &es);
+    stream_thread(s);
     int K = sp->head == ES_HEAD_MULTICLASS ? sp->label.n_classes : 1;
     rt_metrics *mt = rt_metrics_new(sp->head, K);
     const char *pred_name = sp->head == ES_HEAD_BINARY ? "logistic"
@@ -720,6 +729,7 @@ static int open_stream(trainer *t, estc_status *st)
     t->s = rt_stream_open(sp, sp->train, data_path(m, sp->train), 1, run->batch_size, epochs,
                           run->shuffle_buffer, run->seed, &es);
     if (!t->s) return estc__status_from(st, &es);
+    stream_thread(t->s);
     const rt_ckpt_meta *cm = &m->state;
     int64_t consumed = 0;
     if (m->have_state && cm->has_input) consumed = cm->input.examples;
@@ -1102,6 +1112,7 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
     prog_run *r = &m->run[GR_PROG_PREDICT];
     rt_stream *s = rt_stream_open(sp, sp->eval, data_path(m, sp->eval), 0, bs, 1, 0, 0, &es);
     if (!s) return estc__status_from(st, &es);
+    stream_thread(s);
     int json = fmt == ESTC_FORMAT_JSONL;
     int K = sp->head == ES_HEAD_MULTICLASS ? sp->label.n_classes : sp->head == ES_HEAD_BINARY ? 2 : 0;
     int nlogits = sp->head == ES_HEAD_MULTICLASS ? K : 1;

@@ -45,6 +45,8 @@ typedef struct es_source_spec {
     const char *comment;      /* lines starting with this are skipped (NULL = none) */
     const char *missing;      /* token meaning "missing" besides the empty field (NULL = none) */
     es_bad_rows bad_rows;
+    int cache;                /* keep the encoded examples of the first epoch in memory
+                                 for the later ones (the runtime's stream) */
     int ncols;
     es_column *cols;
     es_span span;

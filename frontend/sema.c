@@ -490,8 +490,10 @@ static es_span end_span(sema *s)
 static const sem_param csv_params[] = {
     { "path", 1, 1 }, { "separator", 0, 0 }, { "header", 0, 0 }, { "skip_rows", 0, 0 },
     { "comment", 0, 0 }, { "missing", 0, 0 }, { "bad_rows", 0, 0 }, { "schema", 0, 0 },
+    { "cache", 0, 0 },
 };
-enum { CSV_PATH, CSV_SEP, CSV_HEADER, CSV_SKIP, CSV_COMMENT, CSV_MISSING, CSV_BAD, CSV_SCHEMA, CSV_N };
+enum { CSV_PATH, CSV_SEP, CSV_HEADER, CSV_SKIP, CSV_COMMENT, CSV_MISSING, CSV_BAD, CSV_SCHEMA, CSV_CACHE,
+       CSV_N };
 
 /* Returns -1 if the columns cannot be used (a duplicate or an unknown type);
  * a bad default only sets *bad_default, since the columns still resolve. */
@@ -571,6 +573,7 @@ static void check_source(sema *s, sem_name *n)
         else if (!*ss->separator) { error(s, a[CSV_SEP]->value->span, "separator is empty"); bad = 1; }
     }
     if (a[CSV_HEADER] && get_bool(s, a[CSV_HEADER]->value, "header", &ss->header)) bad = 1;
+    if (a[CSV_CACHE] && get_bool(s, a[CSV_CACHE]->value, "cache", &ss->cache)) bad = 1;
     if (a[CSV_SKIP]) {
         int64_t v;
         if (const_int(s, a[CSV_SKIP]->value, "skip_rows", &v)) bad = 1;

@@ -129,10 +129,19 @@ typedef struct rt_stream rt_stream;
 
 /* Batches over `epochs` passes of a file (epochs <= 0: one pass), shuffled
  * through a buffer of shuffle_buffer examples (0 = file order) with a
- * generator seeded by seed. Deterministic given (file, seed, options). */
+ * generator seeded by seed. Deterministic given (file, seed, options). When
+ * the source says cache and there are several epochs, the first epoch's
+ * encoded records are kept in memory (rec_bytes + 8 bytes a row) and the
+ * later epochs read them instead of the file, in the same order. */
 rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const char *path,
                           int with_label, int64_t batch_size, int64_t epochs,
                           int64_t shuffle_buffer, uint64_t seed, es_status *st);
+/* With on, the stream reads and encodes the file on a background thread from
+ * the next rt_stream_next on, while the caller computes (off by default). The
+ * batches, positions, skip counts and errors are exactly those of a stream
+ * without it. With the source's `cache`, epochs after the first are served
+ * from memory and the thread only reads the first. */
+void rt_stream_background(rt_stream *s, int on);
 /* Fills b with the next batch (storage owned by the stream, valid until the next
  * call). Returns 1, 0 when the data is exhausted, -1 on error (st set). */
 int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st);

@@ -1,5 +1,6 @@
 /*
- * stream.c — encoded examples to batches: shuffle buffer, epochs, seed.
+ * stream.c — encoded examples to batches: shuffle buffer, epochs, seed; an
+ * in-memory cache of the first epoch and a background reading thread.
  *
  * The shuffle is tf.data's: fill a buffer with the first S examples of the
  * epoch, then for every output pick a uniformly random slot (es_rng_below),
@@ -10,7 +11,7 @@
  * is seeded once, so epochs differ from one another yet a seed fixes them all.
  * Batches span epoch boundaries (.batch(B) after .repeat()), so only the last
  * batch of the whole run can be short. Memory is bounded by the buffer: S
- * records of rt_layout.rec_bytes plus one batch.
+ * records of rt_layout.rec_bytes plus one batch (and the cache, below).
  *
  * The sequence of examples is therefore a function of (file, seed, shuffle
  * buffer) alone: the batch size only cuts it, and the number of epochs only
@@ -24,14 +25,107 @@
  * epoch has been read to its end the others are replayed on the generator
  * alone. rt_stream_position reports what a checkpoint records to check this.
  *
- * The producer (next_example) is separate from batch assembly so that a
- * background parsing thread can later take the producer's place behind a
- * queue without touching the batch layout.
+ * Where an epoch's records come from is the "input" (rt_input): the file
+ * read on this thread, a queue filled by a background thread reading the
+ * file, or the cache. Whichever it is, the shuffle sees the same records in
+ * the same order, and after each one the input reports what the file's
+ * reader would have said at that point (the offset of the next unread row,
+ * the bad rows skipped so far): so the examples, the positions recorded in
+ * checkpoints and the skip counts do not depend on where records come from.
+ *
+ * The cache (a source's `cache = true`, as dataset.cache()): the first epoch
+ * keeps every encoded record in file order, with the reader's offset after
+ * it and where bad rows were skipped; later epochs read them from memory.
+ * It costs rec_bytes + 8 bytes per row; if memory runs out while it grows,
+ * the cache is dropped and every epoch reads the file as without it.
+ *
+ * The background thread (rt_stream_background): only reading and encoding
+ * move to it. It fills blocks of records in file order, each record with the
+ * reader's offset and skip count after it, into a queue of QBLOCKS blocks;
+ * the shuffle, the generator and batch assembly stay on the caller's thread,
+ * so the generator state and the shuffle buffer a checkpoint records are
+ * exactly those of the batches handed out, not of the thread's read-ahead.
+ * A reader error travels in the queue after the records read before it, so
+ * it stops the stream when the records before it have been consumed, as
+ * without the thread. The thread carries on into the next epochs' files
+ * (unless the cache will serve them), and the blocks hold about a shuffle
+ * buffer's worth of records (S / 3 + 1 each, between 256 and 8192), so the
+ * next epoch's fill is read while the buffer drains at the end of an epoch:
+ * the queue costs up to as much memory again as the shuffle buffer, plus 16
+ * bytes a record. The thread starts at the first rt_stream_next (the first
+ * epoch's fill at open and a resume's skipping run on the caller's thread),
+ * and it is stopped and its read-ahead discarded when skipping replays
+ * whole epochs or the stream is closed.
  */
 #include "runtime.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum { IN_NONE, IN_FILE, IN_QUEUE, IN_CACHE };
+
+/* The current epoch's input, and what its reader would report after the
+ * last record taken. */
+typedef struct rt_input {
+    int kind;                 /* IN_NONE between epochs */
+    rt_reader *rd;            /* IN_FILE */
+    int64_t taken;            /* records taken this epoch */
+    int64_t offset;           /* byte offset of the next unread row */
+    int64_t skipped;          /* bad rows skipped so far this epoch */
+    int64_t rows;             /* once the input has ended: rows the epoch had */
+    int64_t bad;              /* IN_CACHE: the cache's bad rows passed so far */
+} rt_input;
+
+/* The first epoch's records, in file order. */
+typedef struct rt_cache {
+    int on;                   /* filling during the first epoch, or complete */
+    int complete;             /* the whole first epoch is held */
+    unsigned char *rec;
+    int64_t *offset;          /* per record: the reader's offset after it */
+    int64_t n, cap;
+    int64_t *bad_at;          /* per bad row skipped: records read before it */
+    int64_t nbad, badcap;
+    int64_t end_offset;       /* the reader's offset at the end of the file */
+} rt_cache;
+
+/* ---- the background reader ------------------------------------------------- */
+
+#define QBLOCKS 4             /* blocks in the queue, the one being read included */
+
+typedef struct qblock {
+    unsigned char *rec;       /* up to blk_recs records */
+    int64_t *offset, *skipped;/* per record: the reader's offset and skip count after it */
+    int n;
+    int end;                  /* the epoch's file ended after these records */
+    int64_t end_rows, end_skipped, end_offset;
+    int fail;                 /* 1: the reader failed after these records; 2: the file did not open */
+    int64_t fail_skipped;
+    es_status err;
+} qblock;
+
+typedef struct producer {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t ready, room;
+    qblock blk[QBLOCKS];
+    int head, count;          /* published blocks [head, head + count); the front one is being read */
+    qblock *front;            /* the block being read (NULL: ask queue_front) */
+    int pos;                  /* records taken from it */
+    int finished;             /* the thread has published its last block */
+    atomic_int stop;          /* the stream asks the thread to end */
+    /* the thread's own */
+    rt_reader *rd;            /* the epoch being read (handed over, or opened by the thread) */
+    int64_t to_open;          /* epochs still to open after rd's */
+    const es_spec *spec;
+    const es_source_spec *src;
+    const char *path;
+    int with_label;
+    size_t rec_bytes;
+    int blk_recs;
+} producer;
 
 struct rt_stream {
     const es_spec *spec;
@@ -46,9 +140,12 @@ struct rt_stream {
     int64_t epoch_rows;       /* rows per epoch, once an epoch was read to its end (-1 before) */
     int64_t epoch_skipped;    /* bad rows skipped per epoch (known with epoch_rows) */
 
-    rt_reader *rd;            /* open during an epoch */
-    int input_done;           /* the current epoch's file is exhausted */
-    int64_t skipped_closed;   /* rows skipped by readers already closed */
+    rt_input in;
+    int input_done;           /* the current epoch's input is exhausted */
+    int64_t skipped_closed;   /* rows skipped in epochs already closed */
+    rt_cache cache;
+    int background;           /* read on a background thread */
+    producer *prod;           /* running (or finished, not yet joined) */
 
     int64_t cap;              /* shuffle buffer slots (>= 1) */
     int64_t fill;
@@ -63,17 +160,329 @@ struct rt_stream {
 
 static unsigned char *slot(rt_stream *s, int64_t i) { return s->buf + (size_t)i * s->lay.rec_bytes; }
 
-/* Opens the next epoch's reader and fills the buffer. */
+/* Fills block b from the file; returns 1 when it is the thread's last. */
+static int produce_block(producer *p, qblock *b)
+{
+    b->n = 0;
+    b->end = b->fail = 0;
+    if (!p->rd) {
+        p->rd = rt_reader_open(p->spec, p->src, p->path, p->with_label, &b->err);
+        if (!p->rd) { b->fail = 2; b->fail_skipped = 0; return 1; }
+        p->to_open--;
+    }
+    while (b->n < p->blk_recs) {
+        if (atomic_load_explicit(&p->stop, memory_order_relaxed)) return 1;
+        int k = rt_reader_next(p->rd, b->rec + (size_t)b->n * p->rec_bytes, &b->err);
+        if (k < 0) { b->fail = 1; b->fail_skipped = rt_reader_skipped(p->rd); return 1; }
+        if (k == 0) {
+            b->end = 1;
+            b->end_rows = rt_reader_rows(p->rd);
+            b->end_skipped = rt_reader_skipped(p->rd);
+            b->end_offset = rt_reader_offset(p->rd);
+            rt_reader_close(p->rd);
+            p->rd = NULL;
+            /* an empty epoch would repeat empty: the stream stops there */
+            return p->to_open <= 0 || b->end_rows == 0;
+        }
+        b->offset[b->n] = rt_reader_offset(p->rd);
+        b->skipped[b->n] = rt_reader_skipped(p->rd);
+        b->n++;
+    }
+    return 0;
+}
+
+static void *produce(void *arg)
+{
+    producer *p = arg;
+    for (int last = 0; !last;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count == QBLOCKS && !atomic_load(&p->stop)) pthread_cond_wait(&p->room, &p->mu);
+        qblock *b = &p->blk[(p->head + p->count) % QBLOCKS];
+        pthread_mutex_unlock(&p->mu);
+        if (atomic_load(&p->stop)) break;
+        last = produce_block(p, b);       /* outside the lock: the stream reads other blocks */
+        pthread_mutex_lock(&p->mu);
+        p->count++;
+        pthread_cond_signal(&p->ready);
+        pthread_mutex_unlock(&p->mu);
+    }
+    rt_reader_close(p->rd);
+    p->rd = NULL;
+    pthread_mutex_lock(&p->mu);
+    p->finished = 1;
+    pthread_cond_signal(&p->ready);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static void producer_free(producer *p)
+{
+    for (int i = 0; i < QBLOCKS; i++) {
+        free(p->blk[i].rec);
+        free(p->blk[i].offset);
+        free(p->blk[i].skipped);
+    }
+    pthread_cond_destroy(&p->ready);
+    pthread_cond_destroy(&p->room);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* Ends the thread (wherever it is), discards what it read, frees it. */
+static void producer_stop(rt_stream *s)
+{
+    producer *p = s->prod;
+    if (!p) return;
+    atomic_store(&p->stop, 1);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_signal(&p->room);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+    producer_free(p);
+    s->prod = NULL;
+}
+
+/* Starts the thread on rd (the rest of an epoch; NULL = none) and then
+ * to_open more epochs. Returns -1 if no thread could be made: the stream
+ * then reads on the caller's thread, as without the option. */
+static int producer_start(rt_stream *s, rt_reader *rd, int64_t to_open)
+{
+    producer *p = es_xcalloc(1, sizeof *p);
+    p->rd = rd;
+    p->to_open = to_open;
+    p->spec = s->spec;
+    p->src = s->src;
+    p->path = s->path;
+    p->with_label = s->with_label;
+    p->rec_bytes = s->lay.rec_bytes;
+    /* The blocks ahead of the one being read hold a shuffle buffer's worth
+     * when they can: while the buffer drains at the end of an epoch (no
+     * reads) the thread then reads what the next epoch's fill will take.
+     * At least a batch and 256 records, at most 8192 records a block. */
+    int64_t k = s->cap / (QBLOCKS - 1) + 1;
+    if (k < s->batch_size) k = s->batch_size;
+    if (k < 256) k = 256;
+    if (k > 8192) k = 8192;
+    p->blk_recs = (int)k;
+    for (int i = 0; i < QBLOCKS; i++) {
+        p->blk[i].rec = es_xmalloc((size_t)k * p->rec_bytes);
+        p->blk[i].offset = es_xmalloc((size_t)k * sizeof(int64_t));
+        p->blk[i].skipped = es_xmalloc((size_t)k * sizeof(int64_t));
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->ready, NULL);
+    pthread_cond_init(&p->room, NULL);
+    atomic_init(&p->stop, 0);
+    /* signals go to the caller's thread (its stop flag), never to the reader */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&p->th, NULL, produce, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) { producer_free(p); return -1; }
+    s->prod = p;
+    return 0;
+}
+
+/* The front published block, waiting for the thread; NULL once the thread
+ * has finished and everything it published has been taken. */
+static qblock *queue_front(producer *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->count == 0 && !p->finished) pthread_cond_wait(&p->ready, &p->mu);
+    qblock *b = p->count ? &p->blk[p->head] : NULL;
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+static void queue_pop(producer *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->head = (p->head + 1) % QBLOCKS;
+    p->count--;
+    p->front = NULL;
+    p->pos = 0;
+    pthread_cond_signal(&p->room);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Hands the reading to a thread when the stream has one to give it: the
+ * rest of the open epoch's file and, unless the cache will serve them, the
+ * files of the epochs after it. */
+static void start_background(rt_stream *s)
+{
+    if (!s->background || s->prod || s->state != 0) return;
+    int64_t left = s->epochs - s->epoch;     /* epochs not started yet */
+    if (s->in.kind == IN_FILE && !s->input_done) {
+        if (producer_start(s, s->in.rd, s->cache.on ? 0 : left) == 0) {
+            s->in.rd = NULL;
+            s->in.kind = IN_QUEUE;
+        }
+    } else if (!s->cache.on && left > 0 && s->in.kind != IN_QUEUE) {
+        producer_start(s, NULL, left);
+    }
+}
+
+/* ---- the cache -------------------------------------------------------------- */
+
+static void cache_drop(rt_cache *c)
+{
+    free(c->rec);
+    free(c->offset);
+    free(c->bad_at);
+    memset(c, 0, sizeof *c);
+}
+
+/* Keeps the record just taken from the first epoch's file (rec == NULL: the
+ * file has ended), with the bad rows skipped before it. Out of memory, the
+ * cache is dropped: the epochs after the first then read the file again. */
+static void cache_add(rt_stream *s, const void *rec, int64_t skipped_before)
+{
+    rt_cache *c = &s->cache;
+    const rt_input *in = &s->in;
+    int64_t records_before = rec ? in->taken - 1 : in->taken;
+    for (int64_t k = skipped_before; k < in->skipped; k++) {
+        if (c->nbad == c->badcap) {
+            int64_t n = c->badcap ? 2 * c->badcap : 64;
+            int64_t *b = realloc(c->bad_at, (size_t)n * sizeof *b);
+            if (!b) { cache_drop(c); return; }
+            c->bad_at = b;
+            c->badcap = n;
+        }
+        c->bad_at[c->nbad++] = records_before;
+    }
+    if (!rec) {
+        c->end_offset = in->offset;
+        c->complete = 1;
+        return;
+    }
+    size_t rb = s->lay.rec_bytes;
+    if (c->n == c->cap) {
+        int64_t n = c->cap ? 2 * c->cap : 1024;
+        unsigned char *r = realloc(c->rec, (size_t)n * rb);
+        if (!r) { cache_drop(c); return; }
+        c->rec = r;
+        int64_t *o = realloc(c->offset, (size_t)n * sizeof *o);
+        if (!o) { cache_drop(c); return; }
+        c->offset = o;
+        c->cap = n;
+    }
+    memcpy(c->rec + (size_t)c->n * rb, rec, rb);
+    c->offset[c->n++] = in->offset;
+}
+
+/* ---- the input ---------------------------------------------------------------- */
+
+static int queue_next(rt_stream *s, void *rec, es_status *st)
+{
+    producer *p = s->prod;
+    rt_input *in = &s->in;
+    size_t rb = s->lay.rec_bytes;
+    for (;;) {
+        qblock *b = p->front ? p->front : (p->front = queue_front(p));   /* a lock per block, not per record */
+        if (!b) return es_fail(st, ES_EINTERNAL, "the reading thread ended before the data did");
+        if (p->pos < b->n) {
+            memcpy(rec, b->rec + (size_t)p->pos * rb, rb);
+            in->offset = b->offset[p->pos];
+            in->skipped = b->skipped[p->pos];
+            p->pos++;
+            return 1;
+        }
+        if (b->end) {
+            in->rows = b->end_rows;
+            in->skipped = b->end_skipped;
+            in->offset = b->end_offset;
+            queue_pop(p);
+            return 0;
+        }
+        if (b->fail) {
+            in->skipped = b->fail_skipped;
+            *st = b->err;     /* the block stays: the stream has failed */
+            return -1;
+        }
+        queue_pop(p);
+    }
+}
+
+static int cache_next(rt_stream *s, void *rec)
+{
+    const rt_cache *c = &s->cache;
+    rt_input *in = &s->in;
+    if (in->taken == c->n) {
+        in->rows = c->n;
+        in->skipped = c->nbad;
+        in->offset = c->end_offset;
+        return 0;
+    }
+    size_t rb = s->lay.rec_bytes;
+    memcpy(rec, c->rec + (size_t)in->taken * rb, rb);
+    in->offset = c->offset[in->taken];
+    in->taken++;
+    while (in->bad < c->nbad && c->bad_at[in->bad] < in->taken) in->bad++;
+    in->skipped = in->bad;
+    return 1;
+}
+
+/* The next record of the epoch into rec: 1, 0 at its end, -1 on error. */
+static int input_next(rt_stream *s, void *rec, es_status *st)
+{
+    rt_input *in = &s->in;
+    if (in->kind == IN_CACHE) return cache_next(s, rec);
+    int64_t before = in->skipped;
+    int k;
+    if (in->kind == IN_QUEUE) k = queue_next(s, rec, st);
+    else {
+        k = rt_reader_next(in->rd, rec, st);
+        in->offset = rt_reader_offset(in->rd);
+        in->skipped = rt_reader_skipped(in->rd);
+        if (k == 0) in->rows = rt_reader_rows(in->rd);
+    }
+    if (k == 1) in->taken++;
+    if (k >= 0 && s->cache.on && !s->cache.complete) cache_add(s, k ? rec : NULL, before);
+    return k;
+}
+
+/* Opens the next epoch's input: the cache, the thread's queue, or the file. */
+static int input_open(rt_stream *s, es_status *st)
+{
+    memset(&s->in, 0, sizeof s->in);
+    if (s->cache.complete) {
+        producer_stop(s);      /* it stopped after the first epoch */
+        s->in.kind = IN_CACHE;
+        return 0;
+    }
+    if (s->prod && !queue_front(s->prod)) producer_stop(s);   /* finished, nothing left */
+    start_background(s);
+    if (s->prod) {
+        qblock *b = queue_front(s->prod);
+        if (b && b->fail == 2) { *st = b->err; return -1; }
+        s->in.kind = IN_QUEUE;
+        return 0;
+    }
+    s->in.rd = rt_reader_open(s->spec, s->src, s->path, s->with_label, st);
+    if (!s->in.rd) return -1;
+    s->in.kind = IN_FILE;
+    return 0;
+}
+
+static void input_close(rt_stream *s)
+{
+    rt_reader_close(s->in.rd);
+    memset(&s->in, 0, sizeof s->in);
+}
+
+/* ---- epochs and examples ------------------------------------------------------- */
+
+/* Opens the next epoch's input and fills the buffer. */
 static int start_epoch(rt_stream *s, es_status *st)
 {
-    s->rd = rt_reader_open(s->spec, s->src, s->path, s->with_label, st);
-    if (!s->rd) return -1;
+    if (input_open(s, st) < 0) return -1;
     s->epoch++;
     s->in_epoch = 0;
     s->input_done = 0;
     s->fill = 0;
     while (s->fill < s->cap) {
-        int k = rt_reader_next(s->rd, slot(s, s->fill), st);
+        int k = input_next(s, slot(s, s->fill), st);
         if (k < 0) return -1;
         if (k == 0) { s->input_done = 1; break; }
         s->fill++;
@@ -85,12 +494,11 @@ static int start_epoch(rt_stream *s, es_status *st)
  * followed by more of the same: repeating it would loop for ever. */
 static int end_epoch(rt_stream *s, es_status *st)
 {
-    int64_t rows = rt_reader_rows(s->rd);
+    int64_t rows = s->in.rows;
     s->epoch_rows = rows;
-    s->epoch_skipped = rt_reader_skipped(s->rd);
-    s->skipped_closed += rt_reader_skipped(s->rd);
-    rt_reader_close(s->rd);
-    s->rd = NULL;
+    s->epoch_skipped = s->in.skipped;
+    s->skipped_closed += s->in.skipped;
+    input_close(s);
     if (rows == 0 && s->epoch < s->epochs)
         return es_fail(st, ES_EDATA, "%s has no examples to repeat (%lld rows skipped as bad)",
                        s->path ? s->path : s->src->path, (long long)s->epoch_skipped);
@@ -101,7 +509,7 @@ static int end_epoch(rt_stream *s, es_status *st)
 static int next_example(rt_stream *s, es_status *st)
 {
     for (;;) {
-        if (!s->rd) {
+        if (s->in.kind == IN_NONE) {
             if (s->epoch >= s->epochs) return 0;
             if (start_epoch(s, st) < 0) return -1;
         }
@@ -115,7 +523,7 @@ static int next_example(rt_stream *s, es_status *st)
         s->in_epoch++;
         s->emitted++;
         if (!s->input_done) {
-            int k = rt_reader_next(s->rd, slot(s, i), st);
+            int k = input_next(s, slot(s, i), st);
             if (k < 0) return -1;
             if (k == 1) return 1;
             s->input_done = 1;
@@ -143,6 +551,7 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
     s->epochs = epochs > 0 ? epochs : 1;
     s->cap = shuffle_buffer > 0 ? shuffle_buffer : 1;   /* one slot = file order */
     s->epoch_rows = -1;
+    s->cache.on = src->cache && s->epochs > 1;
     s->buf = es_xmalloc((size_t)s->cap * s->lay.rec_bytes);
     s->out = es_xmalloc(s->lay.rec_bytes);
     es_rng_seed(&s->rng, seed);
@@ -160,6 +569,8 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
     return s;
 }
 
+void rt_stream_background(rt_stream *s, int on) { s->background = on; }
+
 int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st)
 {
     memset(b, 0, sizeof *b);
@@ -167,6 +578,7 @@ int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st)
         if (s->state < 0) return es_fail(st, ES_EINVAL, "the stream has already failed");
         return 0;
     }
+    start_background(s);
     const rt_layout *l = &s->lay;
     int64_t n = 0;
     while (n < s->batch_size) {
@@ -200,11 +612,12 @@ int64_t rt_stream_skip(rt_stream *s, int64_t n, es_status *st)
     int64_t done = 0;
     while (done < n && s->state == 0) {
         /* a drained epoch is closed now, as next_example would close it */
-        if (s->rd && s->fill == 0) {
+        if (s->in.kind != IN_NONE && s->fill == 0) {
             if (end_epoch(s, st) < 0) { s->state = -1; return -1; }
         }
         int64_t R = s->epoch_rows;
-        if (!s->rd && R > 0 && s->epoch < s->epochs && n - done >= R) {
+        if (s->in.kind == IN_NONE && R > 0 && s->epoch < s->epochs && n - done >= R) {
+            producer_stop(s);     /* what it read ahead is the epoch replayed here */
             replay_epoch(s, R);
             s->epoch++;
             s->in_epoch = R;
@@ -230,8 +643,8 @@ void rt_stream_position(const rt_stream *s, rt_stream_pos *p)
     p->rows_skipped = rt_stream_skipped(s);
     memcpy(p->rng, s->rng.s, sizeof p->rng);
     /* a drained epoch and a closed one are the same position */
-    int open = s->rd && s->fill > 0;
-    p->offset = open ? rt_reader_offset(s->rd) : -1;
+    int open = s->in.kind != IN_NONE && s->fill > 0;
+    p->offset = open ? s->in.offset : -1;
     p->buffer_hash = es_hash64(s->buf, open ? (size_t)s->fill * s->lay.rec_bytes : 0, 0);
 }
 
@@ -240,19 +653,21 @@ int64_t rt_stream_epoch_rows(const rt_stream *s) { return s->epoch_rows; }
 int rt_stream_done(const rt_stream *s)
 {
     if (s->state != 0) return s->state > 0;
-    int drained = !s->rd || (s->fill == 0 && s->input_done);
+    int drained = s->in.kind == IN_NONE || (s->fill == 0 && s->input_done);
     return drained && s->epoch >= s->epochs;
 }
 
 int64_t rt_stream_skipped(const rt_stream *s)
 {
-    return s->skipped_closed + (s->rd ? rt_reader_skipped(s->rd) : 0);
+    return s->skipped_closed + (s->in.kind != IN_NONE ? s->in.skipped : 0);
 }
 
 void rt_stream_close(rt_stream *s)
 {
     if (!s) return;
-    rt_reader_close(s->rd);
+    producer_stop(s);
+    input_close(s);
+    cache_drop(&s->cache);
     free(s->buf);
     free(s->out);
     es_arena_free(s->arena);

@@ -98,7 +98,9 @@ check "after SIGTERM the resumed run ends bit-identical" cmp "$REF/model-$FINAL.
 # epochs: 2 passes of 32561 rows = 1018 batches of 64 (the last one short); killed in the second epoch
 EARGS="--epochs 2 --save-checkpoints-steps 50 --log-step-count-steps 10 --no-progress --seed 4"
 "$ESTC" train $M --model-dir "$SCRATCH/ep_ref" $EARGS --quiet || fail "epochs reference"
-"$ESTC" train $M --model-dir "$SCRATCH/ep" $EARGS 2>"$SCRATCH/ep.log" >/dev/null & pid=$!
+# (the run to kill is given more epochs, which only end the stream, so that it
+# cannot finish before the kill lands: the cached second epoch is fast)
+"$ESTC" train $M --model-dir "$SCRATCH/ep" $EARGS --epochs 20 2>"$SCRATCH/ep.log" >/dev/null & pid=$!
 target=$((560 + RANDOM % 300))
 while kill -0 $pid 2>/dev/null; do
     s=$(last_step "$SCRATCH/ep.log"); [ -n "$s" ] && [ "$s" -ge $target ] && break; sleep 0.005

@@ -58,7 +58,8 @@ check "training and eval loss share a panel, with a legend" grep -q ">eval</text
 # a restart after a crash: TensorBoard drops the crashed run's points past the checkpoint
 K=$SCRATCH/killed
 ARGS="--max-steps 1200 --save-checkpoints-steps 500 --save-summary-steps 10 --log-step-count-steps 10 --no-progress"
-"$ESTC" train examples/census/linear.est --model-dir "$K" $ARGS 2>"$SCRATCH/k.log" & pid=$!
+# (the run to kill has a far target so that it cannot finish before the kill lands)
+"$ESTC" train examples/census/linear.est --model-dir "$K" $ARGS --max-steps 100000 2>"$SCRATCH/k.log" & pid=$!
 while kill -0 $pid 2>/dev/null; do
     s=$(grep -o '^step [0-9]*' "$SCRATCH/k.log" | tail -1 | cut -d' ' -f2); [ -n "$s" ] && [ "$s" -ge 700 ] && break; sleep 0.005
 done
