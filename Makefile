@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 ESTC        = $(BUILD)/estc
 CENSUS      = examples/census/linear.est
 
-.PHONY: all deps build test test-asan demo clean
+.PHONY: all deps build test test-asan demo bench clean
 
 all: build
 
@@ -33,6 +33,11 @@ demo: build
 	@$(ESTC) evaluate $(CENSUS) --data examples/census/data/adult.test
 	@echo "== estc predict: the first rows of adult.test"
 	@$(ESTC) predict $(CENSUS) --data examples/census/data/adult.test --format csv | head -6
+
+# the benchmark suite (bench/run.sh): estc against PyTorch and scikit-learn
+RUNS ?= 3
+bench: build
+	bash bench/run.sh $(RUNS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -56,7 +56,7 @@ echo "$(printf '%.0f' "$fpe") flops per example (forward, dW, dX)"
 bench_versions
 printf '| %-44s | %10s | %8s | %8s |\n' "" "examples/s" "GFLOP/s" "accuracy"
 printf '|%s|%s|%s|%s|\n' "---" "---:" "---:" "---:"
-printf '| %-44s | %10.0f | %8.1f | %8.4f |\n' "estc train (CSV parsed every epoch)" "$mt" "$(gf "$mt")" "$eacc"
+printf '| %-44s | %10.0f | %8.1f | %8.4f |\n' "estc train (CSV, cache = true)" "$mt" "$(gf "$mt")" "$eacc"
 printf '| %-44s | %10.0f | %8.1f | %8s |\n' "estc compute (same step, examples in memory)" "$mc" "$(gf "$mc")" "same"
 printf '| %-44s | %10.0f | %8.1f | %8.4f |\n' "PyTorch (same network, Adagrad)" "$mp" "$(gf "$mp")" "$tacc"
 printf '| %-44s | %10.0f | %8.1f | %8s |\n' "OpenBLAS sgemm alone, same products" "$(echo "$mg / $fpe * 1000000000" | bc -l)" "$mg" "-"
