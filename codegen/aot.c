@@ -117,11 +117,7 @@ static LLVMValueRef begin_fn(aot *a, const char *name, LLVMTypeRef ret, LLVMType
 
 static LLVMValueRef local(aot *a, LLVMTypeRef t, const char *name)
 {
-    LLVMBuilderRef ab = LLVMCreateBuilderInContext(a->ctx);
-    LLVMPositionBuilderBefore(ab, LLVMGetBasicBlockTerminator(a->allocas));
-    LLVMValueRef v = LLVMBuildAlloca(ab, t, name);
-    LLVMDisposeBuilder(ab);
-    return v;
+    return cg_entry_alloca(a->ctx, a->allocas, t, name);
 }
 
 static LLVMValueRef get(aot *a, LLVMValueRef var) { return LLVMBuildLoad2(a->b, LLVMGetAllocatedType(var), var, ""); }

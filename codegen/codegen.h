@@ -88,4 +88,13 @@ int cg_prepare_module(struct LLVMOpaqueModule *m, struct LLVMOpaqueTargetMachine
  * tm's target (what cg_prepare_module runs when it optimises). 0 or -1. */
 int cg_run_o2(struct LLVMOpaqueModule *m, struct LLVMOpaqueTargetMachine *tm, es_status *st);
 
+struct LLVMOpaqueBasicBlock;
+struct LLVMOpaqueType;
+struct LLVMOpaqueValue;
+
+/* An alloca of type t placed before the terminator of `entry` (a function's
+ * first block), where mem2reg finds it: the local variables of the emitters. */
+struct LLVMOpaqueValue *cg_entry_alloca(struct LLVMOpaqueContext *ctx, struct LLVMOpaqueBasicBlock *entry,
+                                        struct LLVMOpaqueType *t, const char *name);
+
 #endif

@@ -134,11 +134,7 @@ static void zero_fill(cg_emitter *e, LLVMValueRef p, LLVMValueRef nelem)
 /* an alloca in the function's entry block, where mem2reg looks for them */
 static LLVMValueRef local(cg_emitter *e, LLVMTypeRef t, const char *name)
 {
-    LLVMBuilderRef ab = LLVMCreateBuilderInContext(e->ctx);
-    LLVMPositionBuilderBefore(ab, LLVMGetBasicBlockTerminator(e->allocas));
-    LLVMValueRef a = LLVMBuildAlloca(ab, t, name);
-    LLVMDisposeBuilder(ab);
-    return a;
+    return cg_entry_alloca(e->ctx, e->allocas, t, name);
 }
 
 static LLVMValueRef get(cg_emitter *e, LLVMValueRef var) { return LLVMBuildLoad2(e->b, LLVMGetAllocatedType(var), var, ""); }

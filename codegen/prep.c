@@ -533,11 +533,7 @@ static LLVMBasicBlockRef block(cg_prep *p, const char *name)
 /* an alloca in the encoder's entry block, where mem2reg looks */
 static LLVMValueRef local(cg_prep *p, LLVMTypeRef t, const char *name)
 {
-    LLVMBuilderRef ab = LLVMCreateBuilderInContext(p->ctx);
-    LLVMPositionBuilderBefore(ab, LLVMGetBasicBlockTerminator(p->allocas));
-    LLVMValueRef a = LLVMBuildAlloca(ab, t, name);
-    LLVMDisposeBuilder(ab);
-    return a;
+    return cg_entry_alloca(p->ctx, p->allocas, t, name);
 }
 
 static LLVMValueRef get(cg_prep *p, LLVMValueRef var) { return LLVMBuildLoad2(p->b, LLVMGetAllocatedType(var), var, ""); }

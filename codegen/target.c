@@ -185,3 +185,12 @@ int cg_run_o2(LLVMModuleRef m, LLVMTargetMachineRef tm, es_status *st)
 {
     return run_passes(m, tm, "default<O2>", st);
 }
+
+LLVMValueRef cg_entry_alloca(LLVMContextRef ctx, LLVMBasicBlockRef entry, LLVMTypeRef t, const char *name)
+{
+    LLVMBuilderRef ab = LLVMCreateBuilderInContext(ctx);
+    LLVMPositionBuilderBefore(ab, LLVMGetBasicBlockTerminator(entry));
+    LLVMValueRef v = LLVMBuildAlloca(ab, t, name);
+    LLVMDisposeBuilder(ab);
+    return v;
+}
