@@ -115,8 +115,9 @@ static cg_jit *jit_create(es_status *st)
 {
     cg_jit *j = calloc(1, sizeof *j);
     if (!j) { es_fail(st, ES_EINTERNAL, "codegen: out of memory"); return NULL; }
-    j->tm = cg_host_target_machine(0, st);
-    LLVMTargetMachineRef jtm = j->tm ? cg_host_target_machine(0, st) : NULL;
+    /* the optimiser's and the object emitter's target machines are made on the
+     * first cache miss: a start served from the cache never needs them */
+    LLVMTargetMachineRef jtm = cg_host_target_machine(0, st);
     if (!jtm) { cg_jit_free(j); return NULL; }
     /* the JIT's code generator gets the same CPU, features and level as the optimiser */
     LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
@@ -143,8 +144,6 @@ static cg_jit *jit_create(es_status *st)
      * context of its own); without them emission, the cache key and the
      * optimiser all do less work */
     LLVMContextSetDiscardValueNames(LLVMOrcThreadSafeContextGetContext(j->tsc), 1);
-    j->objtm = cg_host_target_machine(1, st);
-    if (!j->objtm) { cg_jit_free(j); return NULL; }
     j->cache_dir = cache_dir_from_env();
     return j;
 }
@@ -261,6 +260,11 @@ static int jit_add_module(cg_jit *j, LLVMModuleRef m, es_status *st)
     }
     j->time.cache += es_now() - t;
     if (!obj) {
+        if ((!j->tm && !(j->tm = cg_host_target_machine(0, st))) ||
+            (!j->objtm && !(j->objtm = cg_host_target_machine(1, st)))) {
+            LLVMDisposeModule(m);
+            return -1;
+        }
         t = es_now();
         if (cg_prepare_module(m, j->tm, CG_OPT_JIT, st) != 0) {
             LLVMDisposeModule(m);
