@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct es_arena;
+struct es_spec;
+
 extern int check_passed, check_failed;
 
 #define CHECK(cond, ...) do {                                               \
@@ -27,6 +30,11 @@ extern int check_passed, check_failed;
 int check_close(double a, double b, double rtol, double atol);
 /* path of a file in the source tree (ESTC_SOURCE_DIR or the working directory) */
 const char *check_src(const char *rel);
+/* The stream tests' data contract: a CSV source `path` with columns i (int),
+ * v (float), y (float); features i (identity, id_buckets ids) and v (numeric);
+ * a regression label y. */
+struct es_spec *check_stream_spec(struct es_arena *a, const char *path, int bad_rows, int cache,
+                                  int64_t id_buckets);
 int check_done(const char *suite);
 
 /* A program's buffers for the reference evaluator (graph/eval.c): gr_bind,

@@ -41,29 +41,7 @@ static const char *write_tmp(const char *name, const char *data)
 
 static es_spec *make_spec(const char *text)
 {
-    static const char *const names[] = { "i", "v", "y" };
-    static const es_coltype types[] = { ES_COL_INT, ES_COL_FLOAT, ES_COL_FLOAT };
-    es_source_spec *src = es_alloc(A, sizeof *src);
-    src->name = "src";
-    src->path = write_tmp(es_sprintf(A, "data%zu.csv", strlen(text)), text);
-    src->separator = ",";
-    src->bad_rows = ES_BAD_ROWS_SKIP;
-    src->ncols = 3;
-    src->cols = es_alloc(A, 3 * sizeof *src->cols);
-    for (int i = 0; i < 3; i++) { src->cols[i].name = names[i]; src->cols[i].type = types[i]; }
-    es_feature *id = es_alloc(A, sizeof *id), *v = es_alloc(A, sizeof *v);
-    *id = (es_feature){ .name = "i", .kind = ES_FEAT_IDENTITY, .column = 0, .categorical = 1,
-                        .num_buckets = 1000, .width = 1, .num_default = NAN, .default_id = -1 };
-    *v = (es_feature){ .name = "v", .kind = ES_FEAT_NUMERIC, .column = 1, .width = 1, .num_default = NAN };
-    es_spec *s = es_alloc(A, sizeof *s);
-    s->train = s->eval = src;
-    s->nfeatures = s->nused = 2;
-    s->features = s->used = es_alloc(A, 2 * sizeof *s->used);
-    s->used[0] = id;
-    s->used[1] = v;
-    s->head = ES_HEAD_REGRESSION;
-    s->label = (es_label_spec){ .name = "y", .kind = ES_LABEL_NUMERIC, .column = 2 };
-    return s;
+    return check_stream_spec(A, write_tmp(es_sprintf(A, "data%zu.csv", strlen(text)), text), ES_BAD_ROWS_SKIP, 0, 1000);
 }
 
 static const char *data_text(void)

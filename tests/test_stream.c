@@ -48,30 +48,7 @@ static const char *write_data(const char *name, int n, int bad_every)
 
 static es_spec *make_spec(const char *path, es_bad_rows bad, int cache)
 {
-    static const char *const names[] = { "i", "v", "y" };
-    static const es_coltype types[] = { ES_COL_INT, ES_COL_FLOAT, ES_COL_FLOAT };
-    es_source_spec *src = es_alloc(A, sizeof *src);
-    src->name = "src";
-    src->path = path;
-    src->separator = ",";
-    src->bad_rows = bad;
-    src->cache = cache;
-    src->ncols = 3;
-    src->cols = es_alloc(A, 3 * sizeof *src->cols);
-    for (int i = 0; i < 3; i++) { src->cols[i].name = names[i]; src->cols[i].type = types[i]; }
-    es_feature *id = es_alloc(A, sizeof *id), *v = es_alloc(A, sizeof *v);
-    *id = (es_feature){ .name = "i", .kind = ES_FEAT_IDENTITY, .column = 0, .categorical = 1,
-                        .num_buckets = 1 << 20, .width = 1, .num_default = NAN, .default_id = -1 };
-    *v = (es_feature){ .name = "v", .kind = ES_FEAT_NUMERIC, .column = 1, .width = 1, .num_default = NAN };
-    es_spec *s = es_alloc(A, sizeof *s);
-    s->train = s->eval = src;
-    s->nfeatures = s->nused = 2;
-    s->features = s->used = es_alloc(A, 2 * sizeof *s->used);
-    s->used[0] = id;
-    s->used[1] = v;
-    s->head = ES_HEAD_REGRESSION;
-    s->label = (es_label_spec){ .name = "y", .kind = ES_LABEL_NUMERIC, .column = 2 };
-    return s;
+    return check_stream_spec(A, path, bad, cache, 1 << 20);
 }
 
 /* The four variants: bit 0 = background thread, bit 1 = cache. */
