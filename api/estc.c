@@ -70,6 +70,7 @@ struct estc_model {
     int have_state;          /* a checkpoint (or a previous estc_train call) set it */
     double passes_seconds;   /* estc_model_open: graph passes and binding */
     double open_seconds;     /* estc_model_open, all of it */
+    rt_stream *train_stream; /* opened early to read the statistics from its cache */
 };
 
 int estc__status_from(estc_status *st, const es_status *es)
@@ -193,6 +194,7 @@ void estc_model_free(estc_model *m)
     if (!m) return;
     for (int k = 0; k < 3; k++) if (m->run[k].g) prog_release(&m->run[k]);
     rt_vars_free(&m->vars);
+    rt_stream_close(m->train_stream);
     if (m->fm) fe_model_free(m->fm);
     free(m);
 }
@@ -200,6 +202,22 @@ void estc_model_free(estc_model *m)
 /* ---- variables: create, restore or initialise ----------------------------- */
 
 static const char *model_dir(estc_model *m) { return m->fm->spec.run.model_dir; }
+
+static const char *data_path(estc_model *m, const es_source_spec *src)
+{
+    return m->data_override ? m->data_override : src->path;
+}
+
+/* The training stream from its first example, with the run's batch size,
+ * epochs (0: until stopped), shuffle buffer and seed. */
+static rt_stream *train_stream_new(estc_model *m, es_status *es)
+{
+    es_spec *sp = &m->fm->spec;
+    es_run_spec *run = &sp->run;
+    int64_t epochs = run->epochs > 0 ? run->epochs : INT64_MAX / 4;
+    return rt_stream_open(sp, sp->train, data_path(m, sp->train), 1, run->batch_size, epochs,
+                          run->shuffle_buffer, run->seed, es);
+}
 
 /* Statistics for zscore/minmax normalisation, computed from the training file. */
 static int fill_statistics(estc_model *m, estc_status *st)
@@ -212,8 +230,20 @@ static int fill_statistics(estc_model *m, estc_status *st)
     if (!need) return 0;
     rt_stats *stats = es_xcalloc((size_t)sp->nused, sizeof *stats);
     es_status es = {0};
-    const char *path = m->data_override ? m->data_override : sp->train->path;
-    if (rt_compute_stats(sp, path, stats, &es) != 0) { free(stats); return estc__status_from(st, &es); }
+    if (!m->train_stream && sp->train->cache) {
+        /* a cached source is read once: the statistics come from the cache
+         * the first epoch then trains from */
+        m->train_stream = train_stream_new(m, &es);
+        if (!m->train_stream) { free(stats); return estc__status_from(st, &es); }
+        int k = rt_stream_preload(m->train_stream, &es);
+        if (k < 0) { free(stats); return estc__status_from(st, &es); }
+        if (k == 0) { rt_stream_close(m->train_stream); m->train_stream = NULL; }
+    }
+    if (m->train_stream) rt_stream_stats(m->train_stream, stats);
+    else if (rt_compute_stats(sp, data_path(m, sp->train), stats, &es) != 0) {
+        free(stats);
+        return estc__status_from(st, &es);
+    }
     for (int i = 0; i < sp->nused; i++) {
         es_feature *f = sp->used[i];
         if (f->kind != ES_FEAT_NUMERIC) continue;
@@ -441,11 +471,6 @@ static const float *output_f32(prog_run *r, const char *name)
     int id = gr_find_output(r->g, name);
     if (id == GR_NONE) return NULL;
     return r->bufs[r->g->nodes[id].buf];
-}
-
-static const char *data_path(estc_model *m, const es_source_spec *src)
-{
-    return m->data_override ? m->data_override : src->path;
 }
 
 /* Streams read and encode the data on a second thread while the kernels run,
@@ -722,12 +747,10 @@ static int evaluate_now(trainer *t, int *stop, estc_status *st)
 static int open_stream(trainer *t, estc_status *st)
 {
     estc_model *m = t->m;
-    es_spec *sp = &m->fm->spec;
     es_run_spec *run = t->run;
     es_status es = {0};
-    int64_t epochs = run->epochs > 0 ? run->epochs : INT64_MAX / 4;
-    t->s = rt_stream_open(sp, sp->train, data_path(m, sp->train), 1, run->batch_size, epochs,
-                          run->shuffle_buffer, run->seed, &es);
+    t->s = m->train_stream ? m->train_stream : train_stream_new(m, &es);
+    m->train_stream = NULL;
     if (!t->s) return estc__status_from(st, &es);
     stream_thread(t->s);
     const rt_ckpt_meta *cm = &m->state;

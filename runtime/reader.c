@@ -789,36 +789,62 @@ void rt_reader_close(rt_reader *r)
  * standard deviation (divide by n, as sklearn's StandardScaler); a constant
  * column (std 0) and an empty file report std 1 so that a zscore never divides
  * by zero. min/max are reported as found; for a constant column they are equal. */
-int rt_compute_stats(const es_spec *spec, const char *path, rt_stats *out, es_status *st)
+/* Running mean and variance (Welford) and the range of each numeric feature,
+ * over records in one layout, in the order given. */
+struct rt_stats_acc {
+    const es_spec *spec;
+    rt_stats *out;
+    double *m2;
+};
+
+rt_stats_acc *rt_stats_begin(const es_spec *spec, rt_stats *out)
 {
     for (int i = 0; i < spec->nused; i++) out[i] = (rt_stats){ 0, 1, 0, 0, 0 };
-    rt_reader *r = rt_reader_open(spec, spec->train, path, 1, st);
-    if (!r) return -1;
-    void *rec = es_xmalloc(r->lay.rec_bytes);
-    double *m2 = es_xcalloc((size_t)(spec->nused ? spec->nused : 1), sizeof *m2);
-    const float *dense = (const float *)((char *)rec + (size_t)r->lay.ncat * 4);
-    int k;
-    while ((k = rt_reader_next(r, rec, st)) == 1) {
-        for (int i = 0; i < spec->nused; i++) {
-            if (spec->used[i]->categorical) continue;
-            double x = dense[r->lay.offset[i]];
-            rt_stats *s = &out[i];
-            if (s->count == 0) { s->min = s->max = x; s->mean = 0; }
-            s->count++;
-            double d = x - s->mean;
-            s->mean += d / (double)s->count;
-            m2[i] += d * (x - s->mean);
-            if (x < s->min) s->min = x;
-            if (x > s->max) s->max = x;
-        }
+    rt_stats_acc *a = es_xmalloc(sizeof *a);
+    a->spec = spec;
+    a->out = out;
+    a->m2 = es_xcalloc((size_t)(spec->nused ? spec->nused : 1), sizeof *a->m2);
+    return a;
+}
+
+void rt_stats_add(rt_stats_acc *a, const rt_layout *lay, const void *rec)
+{
+    const float *dense = (const float *)((const char *)rec + (size_t)lay->ncat * 4);
+    for (int i = 0; i < a->spec->nused; i++) {
+        if (a->spec->used[i]->categorical) continue;
+        double x = dense[lay->offset[i]];
+        rt_stats *s = &a->out[i];
+        if (s->count == 0) { s->min = s->max = x; s->mean = 0; }
+        s->count++;
+        double d = x - s->mean;
+        s->mean += d / (double)s->count;
+        a->m2[i] += d * (x - s->mean);
+        if (x < s->min) s->min = x;
+        if (x > s->max) s->max = x;
     }
-    for (int i = 0; i < spec->nused; i++) {
-        rt_stats *s = &out[i];
-        if (spec->used[i]->categorical || s->count == 0) continue;
-        double var = m2[i] / (double)s->count;
+}
+
+void rt_stats_end(rt_stats_acc *a)
+{
+    for (int i = 0; i < a->spec->nused; i++) {
+        rt_stats *s = &a->out[i];
+        if (a->spec->used[i]->categorical || s->count == 0) continue;
+        double var = a->m2[i] / (double)s->count;
         s->std = var > 0 ? sqrt(var) : 1.0;
     }
-    free(m2);
+    free(a->m2);
+    free(a);
+}
+
+int rt_compute_stats(const es_spec *spec, const char *path, rt_stats *out, es_status *st)
+{
+    rt_stats_acc *a = rt_stats_begin(spec, out);
+    rt_reader *r = rt_reader_open(spec, spec->train, path, 1, st);
+    if (!r) { rt_stats_end(a); return -1; }
+    void *rec = es_xmalloc(r->lay.rec_bytes);
+    int k;
+    while ((k = rt_reader_next(r, rec, st)) == 1) rt_stats_add(a, &r->lay, rec);
+    rt_stats_end(a);
     free(rec);
     rt_reader_close(r);
     return k < 0 ? -1 : 0;

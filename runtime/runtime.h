@@ -115,6 +115,11 @@ int rt_reader_error_column(const rt_reader *r);
  * std, and 1 for a constant column (so a zscore never divides by zero). */
 typedef struct rt_stats { double mean, std, min, max; int64_t count; } rt_stats;
 int rt_compute_stats(const es_spec *spec, const char *path, rt_stats *out, es_status *st);
+/* The same statistics over records the caller has (rt_stream_stats). */
+typedef struct rt_stats_acc rt_stats_acc;
+rt_stats_acc *rt_stats_begin(const es_spec *spec, rt_stats *out);
+void rt_stats_add(rt_stats_acc *a, const rt_layout *lay, const void *rec);
+void rt_stats_end(rt_stats_acc *a);
 
 /* ---- batches ------------------------------------------------------------- */
 
@@ -142,6 +147,15 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
  * without it. With the source's `cache`, epochs after the first are served
  * from memory and the thread only reads the first. */
 void rt_stream_background(rt_stream *s, int on);
+/* Right after rt_stream_open, with the source's cache on: reads the whole
+ * first epoch into the cache now instead of as it is consumed (the batches
+ * are the same). 1 when the epoch is held in memory, 0 when it is not (no
+ * cache, or dropped for lack of memory), -1 on error. */
+int rt_stream_preload(rt_stream *s, es_status *st);
+/* rt_compute_stats over the preloaded cache: the same records in the same
+ * order, so the same figures, without reading the file again. -1 when the
+ * cache is not complete. */
+int rt_stream_stats(const rt_stream *s, rt_stats *out);
 /* Fills b with the next batch (storage owned by the stream, valid until the next
  * call). Returns 1, 0 when the data is exhausted, -1 on error (st set). */
 int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st);

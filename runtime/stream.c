@@ -583,6 +583,66 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
 
 void rt_stream_background(rt_stream *s, int on) { s->background = on; }
 
+/* Reads the rest of the first epoch's file into the cache now, while the
+ * stream stands where rt_stream_open left it, then serves the epoch from the
+ * cache from where it was. Nothing the stream emits changes: only when the
+ * file is read. Should the cache be dropped for lack of memory, the file is
+ * reopened at the same record and the epoch goes on from it. */
+int rt_stream_preload(rt_stream *s, es_status *st)
+{
+    rt_cache *c = &s->cache;
+    rt_input *in = &s->in;
+    if (c->complete) return 1;
+    if (!c->on || in->kind != IN_FILE || s->epoch != 1 || s->emitted != 0) return 0;
+    int64_t taken = in->taken;
+    for (;;) {
+        int64_t before = in->skipped;
+        int k = rt_reader_next(in->rd, s->out, st);
+        if (k < 0) return -1;
+        in->offset = rt_reader_offset(in->rd);
+        in->skipped = rt_reader_skipped(in->rd);
+        if (k == 0) in->rows = rt_reader_rows(in->rd);
+        else in->taken++;
+        cache_add(s, k ? s->out : NULL, before);
+        if (!c->on) break;
+        if (k == 0) break;
+    }
+    rt_reader_close(in->rd);
+    in->rd = NULL;
+    if (!c->on) {     /* dropped: back to the file, at the record the stream stood at */
+        in->rd = rt_reader_open(s->spec, s->src, s->path, s->with_label, st);
+        if (!in->rd) return -1;
+        for (int64_t i = 0; i < taken; i++) {
+            int k = rt_reader_next(in->rd, s->out, st);
+            if (k < 0) return -1;
+            if (k == 0) return es_fail(st, ES_EIO, "%s changed while it was read", s->path ? s->path : s->src->path);
+        }
+        in->taken = taken;
+        in->offset = rt_reader_offset(in->rd);
+        in->skipped = rt_reader_skipped(in->rd);
+        in->rows = 0;
+        return 0;
+    }
+    in->kind = IN_CACHE;
+    in->taken = taken;
+    in->rows = 0;
+    in->bad = 0;
+    while (in->bad < c->nbad && c->bad_at[in->bad] < taken) in->bad++;
+    in->skipped = in->bad;
+    in->offset = taken ? c->offset[taken - 1] : 0;
+    return 1;
+}
+
+int rt_stream_stats(const rt_stream *s, rt_stats *out)
+{
+    const rt_cache *c = &s->cache;
+    if (!c->complete) return -1;
+    rt_stats_acc *a = rt_stats_begin(s->spec, out);
+    for (int64_t i = 0; i < c->n; i++) rt_stats_add(a, &s->lay, c->rec + (size_t)i * s->lay.rec_bytes);
+    rt_stats_end(a);
+    return 0;
+}
+
 int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st)
 {
     memset(b, 0, sizeof *b);

@@ -51,8 +51,11 @@ static es_spec *make_spec(const char *path, es_bad_rows bad, int cache)
     return check_stream_spec(A, path, bad, cache, 1 << 20);
 }
 
-/* The four variants: bit 0 = background thread, bit 1 = cache. */
-static const char *const mode_name[] = { "plain", "thread", "cache", "cache+thread" };
+/* The variants: bit 0 = background thread, bit 1 = cache, bit 2 = the
+ * cache preloaded right after opening (rt_stream_preload). */
+static const char *const mode_name[] = { "plain", "thread", "cache", "cache+thread", "", "",
+                                         "preloaded", "preloaded+thread" };
+enum { NMODES = 8 };
 
 /* The same spec with the source's cache set as the mode says. */
 static es_spec *with_mode(const es_spec *spec, int mode)
@@ -71,6 +74,11 @@ static rt_stream *open_mode(const es_spec *spec, int mode, int64_t bs, int64_t e
 {
     es_spec *s = with_mode(spec, mode);
     rt_stream *r = rt_stream_open(s, s->train, NULL, 1, bs, epochs, shuffle, seed, st);
+    if (r && (mode & 4)) {
+        int k = rt_stream_preload(r, st);
+        CHECK(k == (epochs > 1), "%s: preload gives %d: %s", mode_name[mode], k, st->msg);
+        if (k < 0) { rt_stream_close(r); return NULL; }
+    }
     if (r) rt_stream_background(r, mode & 1);
     return r;
 }
@@ -142,7 +150,8 @@ static void test_variants_agree(const es_spec *spec)
     static const int64_t batches[] = { 1, 64, 700 };
     for (size_t a = 0; a < ES_ARRAY_LEN(shuffles); a++)
         for (size_t b = 0; b < ES_ARRAY_LEN(batches); b++)
-            for (int mode = 1; mode < 4; mode++) {
+            for (int mode = 1; mode < NMODES; mode++) {
+                if (!mode_name[mode][0]) continue;
                 es_status st;
                 es_status_clear(&st);
                 rt_stream *ref = open_mode(spec, 0, batches[b], 4, shuffles[a], 5, &st);
@@ -242,6 +251,14 @@ static void test_errors_at_the_same_moment(void)
         rt_stream_close(ref);
         rt_stream_close(s);
     }
+    /* preloading reads the whole first epoch at once: the error comes then */
+    es_status pst;
+    es_status_clear(&pst);
+    es_spec *c = with_mode(spec, 2);
+    rt_stream *p = rt_stream_open(c, c->train, NULL, 1, 16, 3, 40, 3, &pst);
+    CHECK(p && rt_stream_preload(p, &pst) == -1 && strstr(pst.msg, "bad.csv:1500:"),
+          "preload stops at the malformed row: %s", pst.msg);
+    rt_stream_close(p);
     const char *gone = write_data("gone.csv", 300, 0);
     es_spec *g = make_spec(gone, ES_BAD_ROWS_SKIP, 0);
     for (int mode = 1; mode < 2; mode++) {
@@ -258,6 +275,40 @@ static void test_errors_at_the_same_moment(void)
     }
 }
 
+/* Statistics read from the preloaded cache are those of the file, bit for
+ * bit, and the preloaded stream needs the file no more, its first epoch
+ * included. */
+static void test_preload_stats(void)
+{
+    const char *path = write_data("stats.csv", NROWS, 9);
+    es_spec *spec = make_spec(path, ES_BAD_ROWS_SKIP, 1);
+    rt_stats want[2], got[2];
+    es_status st;
+    es_status_clear(&st);
+    CHECK(rt_compute_stats(spec, path, want, &st) == 0, "statistics from the file: %s", st.msg);
+    rt_stream *ref = open_mode(spec, 2, 32, 2, 100, 9, &st);
+    rt_stream *s = open_mode(spec, 6, 32, 2, 100, 9, &st);
+    CHECK(ref && s, "open: %s", st.msg);
+    if (!ref || !s) return;
+    CHECK(rt_stream_stats(ref, got) == -1, "no statistics from a stream that has not read its epoch");
+    CHECK(rt_stream_stats(s, got) == 0, "statistics from the preloaded cache");
+    CHECK(got[1].count == NROWS - NROWS / 9 && !memcmp(&got[1], &want[1], sizeof got[1]),
+          "the same statistics: count %lld/%lld mean %.17g/%.17g std %.17g/%.17g min %g/%g max %g/%g",
+          (long long)got[1].count, (long long)want[1].count, got[1].mean, want[1].mean, got[1].std, want[1].std,
+          got[1].min, want[1].min, got[1].max, want[1].max);
+    char *moved = es_sprintf(A, "%s.away", path);
+    CHECK(rename(path, moved) == 0, "move the file away");
+    /* ref has its file open and caches it for the second epoch; s reads memory only */
+    read_in_step(ref, s, "preloaded, file gone");
+    CHECK(rename(moved, path) == 0, "move the file back");
+    rt_stream_close(ref);
+    rt_stream_close(s);
+    /* without the cache (one epoch), nothing is preloaded */
+    s = rt_stream_open(spec, spec->train, NULL, 1, 32, 1, 100, 9, &st);
+    CHECK(s && rt_stream_preload(s, &st) == 0 && rt_stream_stats(s, got) == -1, "one epoch: no preload");
+    rt_stream_close(s);
+}
+
 /* Skipping (what a resumed run does) lands where reading does, in every
  * variant, before and after the thread has started. */
 static void test_skip_in_every_variant(const es_spec *spec)
@@ -265,8 +316,8 @@ static void test_skip_in_every_variant(const es_spec *spec)
     const int64_t per_epoch = NROWS - NROWS / 9;
     const int64_t skips[] = { 0, 5, per_epoch - 1, per_epoch, per_epoch + 3, 2 * per_epoch + 100, 5 * per_epoch };
     for (size_t i = 0; i < ES_ARRAY_LEN(skips); i++)
-        for (int mode = 0; mode < 4; mode++)
-            for (int warm = 0; warm < 2; warm++) {
+        for (int mode = 0; mode < NMODES; mode++)
+            for (int warm = 0; warm < 2 && mode_name[mode][0]; warm++) {
                 es_status st;
                 es_status_clear(&st);
                 int64_t bs = 10, n = skips[i], first = warm ? 3 * bs : 0;
@@ -317,6 +368,7 @@ int main(void)
     test_variants_agree(spec);
     test_cache_serves_later_epochs();
     test_errors_at_the_same_moment();
+    test_preload_stats();
     test_skip_in_every_variant(spec);
     test_close_while_reading(spec);
     es_arena_free(A);
