@@ -38,6 +38,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,7 +51,12 @@ typedef struct prog_run {
     void **bufs;
     void **scratch;          /* per buffer, owned (NULL for PARAM/INPUT) */
     int64_t max_batch;
+    int nfeeds;              /* the program's inputs, resolved on the first batch: */
+    int *feed_buf;           /* the buffer each one binds */
+    int *feed_src;           /* what feeds it: a used feature's index, FEED_LABEL or FEED_STEP */
 } prog_run;
+
+enum { FEED_LABEL = -1, FEED_STEP = -2 };
 
 struct estc_model {
     fe_model *fm;
@@ -185,6 +191,8 @@ static void prog_release(prog_run *r)
         free(r->scratch);
     }
     free(r->bufs);
+    free(r->feed_buf);
+    free(r->feed_src);
     if (r->jit) cg_jit_free(r->jit);
     memset(r, 0, sizeof *r);
 }
@@ -447,21 +455,43 @@ int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st)
  * (i32 [1], e.g. for dropout masks that must differ per step yet be
  * reproducible) reads the global step of the step being run: the number of
  * steps taken before it, as TensorFlow's global step reads inside a step. */
-static int bind_batch(estc_model *m, prog_run *r, const rt_batch *b, estc_status *st)
+/* Which batch array feeds each input of the program, found by name once. */
+static int resolve_feeds(estc_model *m, prog_run *r, estc_status *st)
 {
     es_spec *sp = &m->fm->spec;
-    m->step_feed[0] = (int32_t)m->global_step;
+    int n = 0;
+    for (int i = 0; i < r->g->n; i++) n += r->g->nodes[i].op == GR_INPUT;
+    r->feed_buf = es_xmalloc((size_t)(n ? n : 1) * sizeof *r->feed_buf);
+    r->feed_src = es_xmalloc((size_t)(n ? n : 1) * sizeof *r->feed_src);
     for (int i = 0; i < r->g->n; i++) {
-        gr_node *n = &r->g->nodes[i];
-        if (n->op != GR_INPUT) continue;
-        void *p = NULL;
-        if (strcmp(n->name, "label") == 0) p = b->label;
-        else if (strcmp(n->name, "global_step") == 0) p = m->step_feed;
+        gr_node *nd = &r->g->nodes[i];
+        if (nd->op != GR_INPUT) continue;
+        int src = INT_MIN;
+        if (strcmp(nd->name, "label") == 0) src = FEED_LABEL;
+        else if (strcmp(nd->name, "global_step") == 0) src = FEED_STEP;
         else
             for (int f = 0; f < sp->nused; f++)
-                if (strcmp(sp->used[f]->name, n->name) == 0) { p = b->feat[f]; break; }
-        if (!p) return estc__fail(st, ESTC_EINTERNAL, "program input %s is not fed", n->name);
-        r->bufs[n->buf] = p;
+                if (strcmp(sp->used[f]->name, nd->name) == 0) { src = f; break; }
+        if (src == INT_MIN) {
+            free(r->feed_buf);
+            free(r->feed_src);
+            r->feed_buf = r->feed_src = NULL;
+            r->nfeeds = 0;
+            return estc__fail(st, ESTC_EINTERNAL, "program input %s is not fed", nd->name);
+        }
+        r->feed_buf[r->nfeeds] = nd->buf;
+        r->feed_src[r->nfeeds++] = src;
+    }
+    return 0;
+}
+
+static int bind_batch(estc_model *m, prog_run *r, const rt_batch *b, estc_status *st)
+{
+    if (!r->feed_buf && resolve_feeds(m, r, st) != 0) return -1;
+    m->step_feed[0] = (int32_t)m->global_step;
+    for (int i = 0; i < r->nfeeds; i++) {
+        int src = r->feed_src[i];
+        r->bufs[r->feed_buf[i]] = src == FEED_LABEL ? b->label : src == FEED_STEP ? (void *)m->step_feed : b->feat[src];
     }
     return 0;
 }
