@@ -504,12 +504,15 @@ static const float *output_f32(prog_run *r, const char *name)
 }
 
 /* Streams read and encode the data on a second thread while the kernels run,
- * unless ESTC_INPUT_THREAD=0 (to compare: the results are the same). */
-static void stream_thread(rt_stream *s)
+ * and training assembles its next batch there, unless ESTC_INPUT_THREAD=0
+ * (to compare: the results are the same). */
+static int input_thread(void)
 {
     const char *v = getenv("ESTC_INPUT_THREAD");
-    rt_stream_background(s, !(v && strcmp(v, "0") == 0));
+    return !(v && strcmp(v, "0") == 0);
 }
+
+static void stream_thread(rt_stream *s) { rt_stream_background(s, input_thread()); }
 
 /* ---- evaluation (estc_evaluate and train-and-evaluate) ---------------------------- */
 
@@ -635,6 +638,7 @@ typedef struct trainer {
     int bar;                  /* a progress bar replaces the periodic log lines */
     int64_t consumed0;        /* examples of the stream consumed before this call */
     int total_final;          /* total no longer changes */
+    int ahead;                /* the next batch may be assembled during a step */
 } trainer;
 
 static void log_line(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -981,15 +985,34 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
     t.t_log = t.t_ckpt = t.t_eval = t0 = es_now();   /* speed counts the loop, not compiling */
     t.step_log = m->global_step;
     estimate_total(&t);
-    int stop = 0;
+    int stop = 0, asked = 0;
+    t.ahead = input_thread();
     rt_batch b;
     for (;;) {
-        if (m->stop && *m->stop) { res->stop_reason = ESTC_STOP_SIGNAL; break; }
+        /* a batch asked ahead has moved the stream: it is trained on before
+         * stopping, so that the checkpoint's data position matches its step */
+        int signalled = m->stop && *m->stop;
+        if (signalled && !asked) { res->stop_reason = ESTC_STOP_SIGNAL; break; }
         if (m->global_step >= t.target) break;
         int got = rt_stream_next(t.s, &b, &es);
+        asked = 0;
         if (got < 0) { rc = estc__status_from(st, &es); break; }
         if (got == 0) break;
         if (bind_batch(m, pr, &b, st) != 0) { rc = -1; break; }
+        /* What follows this step is decided before it (time included), so
+         * that the next batch can be assembled during the step exactly when
+         * nothing after it records the data position: a checkpoint, an
+         * evaluation that may stop training early, the last step. */
+        int64_t next = m->global_step + 1;
+        int eval_now = run->eval_every_steps > 0 ? next % run->eval_every_steps == 0
+                     : run->eval_every_secs > 0 && es_now() - t.t_eval >= run->eval_every_secs;
+        int save_now = run->save_checkpoints_steps > 0 ? next % run->save_checkpoints_steps == 0
+                     : es_now() - t.t_ckpt >= run->save_checkpoints_secs;
+        if (t.bar && !t.total_final) estimate_total(&t);
+        if (t.ahead && !signalled && !save_now && !(eval_now && t.early_dir) && next < t.target) {
+            rt_stream_request(t.s);
+            asked = 1;
+        }
         pr->fn(pr->bufs, b.n);
         float loss = *output_f32(pr, "loss");
         if (run->nan_guard && !isfinite(loss)) { rc = nan_stop(&t, loss, b.n, st); break; }
@@ -1001,20 +1024,13 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
         int64_t gs = m->global_step;
         if (gs % run->log_every == 0) log_hook(&t);
         if (run->save_summary_steps > 0 && gs % run->save_summary_steps == 0 && summary_hook(&t, st) != 0) { rc = -1; break; }
-        if (run->eval_every_steps > 0 ? gs % run->eval_every_steps == 0
-            : run->eval_every_secs > 0 && es_now() - t.t_eval >= run->eval_every_secs) {
+        if (eval_now) {
             if (evaluate_now(&t, &stop, st) != 0) { rc = -1; break; }
             if (stop) res->stop_reason = ESTC_STOP_EARLY;
         }
-        if (run->save_checkpoints_steps > 0 ? gs % run->save_checkpoints_steps == 0
-            : es_now() - t.t_ckpt >= run->save_checkpoints_secs) {
-            if (save_checkpoint(&t, st) != 0) { rc = -1; break; }
-        }
+        if (save_now && save_checkpoint(&t, st) != 0) { rc = -1; break; }
         if (stop) break;
-        if (t.bar) {
-            if (!t.total_final) estimate_total(&t);
-            rt_progress_update(t.pg, gs, t.total, loss);
-        }
+        if (t.bar) rt_progress_update(t.pg, gs, t.total, loss);
     }
     if (rc != 0) goto out;
     /* the end: a last evaluation (not after a signal: the user wants out), then the checkpoint */

@@ -159,6 +159,16 @@ int rt_stream_stats(const rt_stream *s, rt_stats *out);
 /* Fills b with the next batch (storage owned by the stream, valid until the next
  * call). Returns 1, 0 when the data is exhausted, -1 on error (st set). */
 int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st);
+/* Starts assembling the next batch on a thread while the caller works; the
+ * next rt_stream_next returns it (waiting if need be). The batch, its order
+ * and any error are those rt_stream_next would have given; the batch last
+ * returned stays valid meanwhile (two storage sets are used in turn). The
+ * stream then stands after the batch asked for: rt_stream_position and the
+ * other queries wait for it and describe the stream after it, so a caller
+ * that records positions (checkpoints) asks ahead only when it will not
+ * record one before the next rt_stream_next. Without a thread it does
+ * nothing and the next call assembles as usual. */
+void rt_stream_request(rt_stream *s);
 int64_t rt_stream_skipped(const rt_stream *s);
 void rt_stream_close(rt_stream *s);
 

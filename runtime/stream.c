@@ -153,10 +153,14 @@ struct rt_stream {
     unsigned char *out;       /* the example just emitted */
     es_rng rng;
 
-    void **feat;              /* batch storage, per used feature */
-    void *label;
+    void **feat[2];           /* batch storage, per used feature: two sets, used in turn */
+    void *label[2];
+    int set;                  /* the set of the batch last handed out */
     int state;                /* 0 running, 1 exhausted, -1 failed */
+    struct assembler *as;     /* the thread that assembles a batch asked ahead */
 };
+
+static void settle(const rt_stream *s);
 
 static unsigned char *slot(rt_stream *s, int64_t i) { return s->buf + (size_t)i * s->lay.rec_bytes; }
 
@@ -567,15 +571,17 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
     s->buf = es_xmalloc((size_t)s->cap * s->lay.rec_bytes);
     s->out = es_xmalloc(s->lay.rec_bytes);
     es_rng_seed(&s->rng, seed);
-    s->feat = es_alloc(s->arena, (size_t)(spec->nused ? spec->nused : 1) * sizeof *s->feat);
-    for (int i = 0; i < spec->nused; i++) {
-        const es_feature *f = spec->used[i];
-        size_t per = f->kind == ES_FEAT_WEIGHTED ? (size_t)(f->of && f->of->max_values > 1 ? f->of->max_values : 1)
-                   : f->categorical ? (size_t)(f->max_values > 1 ? f->max_values : 1)
-                   : (size_t)(f->width > 1 ? f->width : 1);
-        s->feat[i] = es_alloc(s->arena, (size_t)batch_size * per * 4);
+    for (int k = 0; k < 2; k++) {
+        s->feat[k] = es_alloc(s->arena, (size_t)(spec->nused ? spec->nused : 1) * sizeof *s->feat[k]);
+        for (int i = 0; i < spec->nused; i++) {
+            const es_feature *f = spec->used[i];
+            size_t per = f->kind == ES_FEAT_WEIGHTED ? (size_t)(f->of && f->of->max_values > 1 ? f->of->max_values : 1)
+                       : f->categorical ? (size_t)(f->max_values > 1 ? f->max_values : 1)
+                       : (size_t)(f->width > 1 ? f->width : 1);
+            s->feat[k][i] = es_alloc(s->arena, (size_t)batch_size * per * 4);
+        }
+        s->label[k] = es_alloc(s->arena, (size_t)batch_size * 4);
     }
-    s->label = es_alloc(s->arena, (size_t)batch_size * 4);
     /* open the first epoch now so a bad path or spec fails here, not at the first batch */
     if (start_epoch(s, st) < 0) { rt_stream_close(s); return NULL; }
     return s;
@@ -592,6 +598,7 @@ int rt_stream_preload(rt_stream *s, es_status *st)
 {
     rt_cache *c = &s->cache;
     rt_input *in = &s->in;
+    settle(s);
     if (c->complete) return 1;
     if (!c->on || in->kind != IN_FILE || s->epoch != 1 || s->emitted != 0) return 0;
     int64_t taken = in->taken;
@@ -643,7 +650,8 @@ int rt_stream_stats(const rt_stream *s, rt_stats *out)
     return 0;
 }
 
-int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st)
+/* The next batch into storage set k: rt_stream_next's work. */
+static int assemble(rt_stream *s, int k, rt_batch *b, es_status *st)
 {
     memset(b, 0, sizeof *b);
     if (s->state != 0) {
@@ -654,19 +662,146 @@ int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st)
     const rt_layout *l = &s->lay;
     int64_t n = 0;
     while (n < s->batch_size) {
-        int k = next_example(s, st);
-        if (k < 0) { s->state = -1; return -1; }
-        if (k == 0) { s->state = 1; break; }
+        int r = next_example(s, st);
+        if (r < 0) { s->state = -1; return -1; }
+        if (r == 0) { s->state = 1; break; }
         prefetch_next(s);
-        rt_layout_scatter(l, s->out, s->feat, s->label, n);
+        rt_layout_scatter(l, s->out, s->feat[k], s->label[k], n);
         n++;
     }
     if (n == 0) return 0;
     b->n = n;
     b->nfeat = l->nfeat;
-    b->feat = s->feat;
-    b->label = s->label;
+    b->feat = s->feat[k];
+    b->label = s->label[k];
     return 1;
+}
+
+/* ---- a batch assembled ahead, on a thread ------------------------------------ */
+
+enum { AS_IDLE, AS_ASKED, AS_DONE };
+
+typedef struct assembler {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_int state;         /* AS_*: while AS_ASKED the thread owns the stream */
+    atomic_int quit;
+    int result;               /* assemble's, for the batch asked */
+    rt_batch b;
+    es_status st;
+} assembler;
+
+/* A batch takes microseconds: a side that waits for the other spins a
+ * little before it sleeps, so that a tight loop hands batches over without
+ * a system call; a long wait (a slow step) still sleeps. */
+#define SPINS 4000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void set_state(assembler *a, int state)
+{
+    pthread_mutex_lock(&a->mu);
+    atomic_store_explicit(&a->state, state, memory_order_release);
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Waits until the state is `want` (is_not: until it is not). */
+static void wait_state(assembler *a, int want, int is_not)
+{
+#define DONE_WAITING(st) (is_not ? (st) != want : (st) == want)
+    for (int i = 0; i < SPINS; i++) {
+        if (DONE_WAITING(atomic_load_explicit(&a->state, memory_order_acquire)) || atomic_load(&a->quit)) return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&a->mu);
+    while (!DONE_WAITING(atomic_load_explicit(&a->state, memory_order_acquire)) && !atomic_load(&a->quit))
+        pthread_cond_wait(&a->cv, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+#undef DONE_WAITING
+}
+
+static void *assemble_ahead(void *arg)
+{
+    rt_stream *s = arg;
+    assembler *a = s->as;
+    for (;;) {
+        wait_state(a, AS_ASKED, 0);
+        if (atomic_load(&a->quit)) break;
+        es_status_clear(&a->st);
+        a->result = assemble(s, s->set ^ 1, &a->b, &a->st);
+        set_state(a, AS_DONE);
+    }
+    return NULL;
+}
+
+/* Waits until no batch is being assembled: the stream is the caller's again. */
+static void settle(const rt_stream *s)
+{
+    if (s->as) wait_state(s->as, AS_ASKED, 1);
+}
+
+static void assembler_stop(rt_stream *s)
+{
+    assembler *a = s->as;
+    if (!a) return;
+    settle(s);
+    pthread_mutex_lock(&a->mu);
+    atomic_store(&a->quit, 1);
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->th, NULL);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+    s->as = NULL;
+}
+
+void rt_stream_request(rt_stream *s)
+{
+    if (s->state != 0) return;            /* nothing to assemble: the next call says so at once */
+    if (!s->as) {
+        assembler *a = es_xcalloc(1, sizeof *a);
+        pthread_mutex_init(&a->mu, NULL);
+        pthread_cond_init(&a->cv, NULL);
+        s->as = a;
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int rc = pthread_create(&a->th, NULL, assemble_ahead, s);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc != 0) {        /* no thread: the next call assembles on the caller's */
+            pthread_cond_destroy(&a->cv);
+            pthread_mutex_destroy(&a->mu);
+            free(a);
+            s->as = NULL;
+            return;
+        }
+    }
+    if (atomic_load(&s->as->state) == AS_IDLE) set_state(s->as, AS_ASKED);
+}
+
+int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st)
+{
+    assembler *a = s->as;
+    if (a) {
+        settle(s);
+        if (atomic_load(&a->state) == AS_DONE) {
+            atomic_store(&a->state, AS_IDLE);
+            s->set ^= 1;
+            *b = a->b;
+            if (a->result < 0) *st = a->st;
+            return a->result;
+        }
+    }
+    s->set ^= 1;
+    return assemble(s, s->set, b, st);
 }
 
 /* The generator's draws of one whole epoch of R rows, without the file. */
@@ -681,6 +816,7 @@ static void replay_epoch(rt_stream *s, int64_t R)
 
 int64_t rt_stream_skip(rt_stream *s, int64_t n, es_status *st)
 {
+    settle(s);
     if (s->state < 0) return es_fail(st, ES_EINVAL, "the stream has already failed");
     int64_t done = 0;
     while (done < n && s->state == 0) {
@@ -709,6 +845,7 @@ int64_t rt_stream_skip(rt_stream *s, int64_t n, es_status *st)
 
 void rt_stream_position(const rt_stream *s, rt_stream_pos *p)
 {
+    settle(s);
     memset(p, 0, sizeof *p);
     p->examples = s->emitted;
     p->epoch = s->epoch;
@@ -721,10 +858,15 @@ void rt_stream_position(const rt_stream *s, rt_stream_pos *p)
     p->buffer_hash = es_hash64(s->buf, open ? (size_t)s->fill * s->lay.rec_bytes : 0, 0);
 }
 
-int64_t rt_stream_epoch_rows(const rt_stream *s) { return s->epoch_rows; }
+int64_t rt_stream_epoch_rows(const rt_stream *s)
+{
+    settle(s);
+    return s->epoch_rows;
+}
 
 int rt_stream_done(const rt_stream *s)
 {
+    settle(s);
     if (s->state != 0) return s->state > 0;
     int drained = s->in.kind == IN_NONE || (s->fill == 0 && s->input_done);
     return drained && s->epoch >= s->epochs;
@@ -732,12 +874,14 @@ int rt_stream_done(const rt_stream *s)
 
 int64_t rt_stream_skipped(const rt_stream *s)
 {
+    settle(s);
     return s->skipped_closed + (s->in.kind != IN_NONE ? s->in.skipped : 0);
 }
 
 void rt_stream_close(rt_stream *s)
 {
     if (!s) return;
+    assembler_stop(s);
     producer_stop(s);
     input_close(s);
     cache_drop(&s->cache);
