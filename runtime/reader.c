@@ -122,6 +122,8 @@ struct rt_reader {
     double *col_val;
     int nfields;
     char **fields;
+    rt_csv_plan plan;         /* the columns parsed while the row is split */
+    int in_split;             /* use the plan (rt_reader_parse_in_split) */
     int64_t mem_row;          /* without a file: the row being encoded, for messages */
     int err_col;              /* column of the last row error, -1 for none or the whole row */
 };
@@ -475,9 +477,9 @@ static int encode_row(rt_reader *r, void *rec, es_status *st)
             if (enc_id(r, r->used_enc[i], st) < 0) return -1;
             ids[r->lay.offset[i]] = r->used_enc[i]->id;
         } else {
-            const char *who = f->name;
             double v; int present;
-            if (col_num(r, f->column, f->num_default, who, 0, &present, &v, st) < 0) return -1;
+            if (r->col_stamp[f->column] == r->stamp) v = r->col_val[f->column];   /* parsed while split */
+            else if (col_num(r, f->column, f->num_default, f->name, 0, &present, &v, st) < 0) return -1;
             if (fabs(v) > FLT_MAX)
                 return row_fail(r, st, f->column, "%.17g is out of range for a 32-bit float", v);
             dense[r->lay.offset[i]] = (float)v;
@@ -703,6 +705,33 @@ static int setup(rt_reader *r, es_status *st)
     return r->csv ? check_header(r, st) : 0;
 }
 
+/* Marks for parsing while splitting every numeric column whose value the
+ * encoders read (through col_num). Not when a missing token could look like
+ * a number: col_num must see such a field as missing first. */
+static void plan_columns(rt_reader *r)
+{
+    int n = r->src->ncols;
+    unsigned char *kind = es_alloc(r->arena, (size_t)(n > 0 ? n : 1));
+    memset(kind, RT_CSV_TEXT, (size_t)(n > 0 ? n : 1));
+    r->plan = (rt_csv_plan){ n, kind, es_alloc(r->arena, (size_t)(n > 0 ? n : 1) * sizeof(char *)),
+                             r->col_val, r->col_stamp, 0 };
+    const char *m = r->src->missing;
+    if (!rt_csv_can_parse(r->csv) || (m && m[0] && strchr("+-.0123456789", m[0]))) return;
+    int *cols = es_alloc(r->arena, (size_t)(r->spec->nused + r->enc.n + 1) * sizeof *cols);
+    int k = 0;
+    for (int i = 0; i < r->spec->nused; i++)
+        if (r->spec->used[i]->kind == ES_FEAT_NUMERIC) cols[k++] = r->spec->used[i]->column;
+    for (int i = 0; i < r->enc.n; i++) {
+        const es_feature *f = r->enc.v[i]->f;
+        if (f->kind == ES_FEAT_BUCKETIZED || (f->kind == ES_FEAT_IDENTITY && !multivalent(f))) cols[k++] = f->column;
+    }
+    if (r->spec->label.kind != ES_LABEL_CLASS_VOCAB) cols[k++] = r->spec->label.column;
+    for (int i = 0; i < k; i++) {
+        const es_column *c = &r->src->cols[cols[i]];
+        if (c->type != ES_COL_STRING) kind[cols[i]] = c->type == ES_COL_INT ? RT_CSV_I64 : RT_CSV_F64;
+    }
+}
+
 rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const char *path,
                           int with_label, es_status *st)
 {
@@ -717,6 +746,8 @@ rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const 
     for (int i = 0; i < src->ncols; i++) r->col_stamp[i] = -1;
     r->csv = rt_csv_open(src, path, st);
     if (!r->csv || setup(r, st) < 0) { rt_reader_close(r); return NULL; }
+    plan_columns(r);
+    r->in_split = 1;
     return r;
 }
 
@@ -758,9 +789,9 @@ int rt_reader_encode(rt_reader *r, const char **fields, const double *nums, int6
 int rt_reader_next(rt_reader *r, void *rec, es_status *st)
 {
     for (;;) {
-        int k = rt_csv_next(r->csv, &r->nfields, &r->fields, st);
+        r->plan.now = ++r->stamp;
+        int k = rt_csv_next_parsed(r->csv, r->in_split ? &r->plan : NULL, &r->nfields, &r->fields, st);
         if (k <= 0) return k;
-        r->stamp++;
         if (encode_row(r, rec, st) == 0) { r->rows++; return 1; }
         if (st->code != ES_EDATA || r->src->bad_rows != ES_BAD_ROWS_SKIP) return -1;
         r->skipped++;
@@ -768,6 +799,7 @@ int rt_reader_next(rt_reader *r, void *rec, es_status *st)
     }
 }
 
+void rt_reader_parse_in_split(rt_reader *r, int on) { r->in_split = on; }
 int64_t rt_reader_skipped(const rt_reader *r) { return r->skipped; }
 int rt_reader_error_column(const rt_reader *r) { return r->err_col; }
 int64_t rt_reader_rows(const rt_reader *r) { return r->rows; }
