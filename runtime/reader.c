@@ -124,6 +124,9 @@ struct rt_reader {
     char **fields;
     rt_csv_plan plan;         /* the columns parsed while the row is split */
     int in_split;             /* use the plan (rt_reader_parse_in_split) */
+    int ndirect;              /* numeric features whose column the plan parses: */
+    int *direct_col, *direct_slot;   /* their column and float slot, */
+    int nrest, *rest;         /* and the other used features (indices into spec->used) */
     int64_t mem_row;          /* without a file: the row being encoded, for messages */
     int err_col;              /* column of the last row error, -1 for none or the whole row */
 };
@@ -459,31 +462,58 @@ static int enc_label(rt_reader *r, void *out, es_status *st)
     return es_fail(st, ES_EINTERNAL, "unknown label kind %d", (int)l->kind);
 }
 
+/* Encodes used feature i of this row into the record. */
+static int encode_feature(rt_reader *r, int i, int32_t *ids, float *dense, es_status *st)
+{
+    const es_feature *f = r->spec->used[i];
+    if (f->kind == ES_FEAT_WEIGHTED) {
+        if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
+        if (enc_weights(r, f, r->used_enc[i], dense + r->lay.offset[i], st) < 0) return -1;
+    } else if (r->used_enc[i] && multivalent(f)) {
+        if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
+        memcpy(ids + r->lay.offset[i], r->used_enc[i]->ids, (size_t)nvalues(f) * sizeof *ids);
+    } else if (r->used_enc[i]) {
+        if (enc_id(r, r->used_enc[i], st) < 0) return -1;
+        ids[r->lay.offset[i]] = r->used_enc[i]->id;
+    } else {
+        double v; int present;
+        if (r->col_stamp[f->column] == r->stamp) v = r->col_val[f->column];   /* parsed while split */
+        else if (col_num(r, f->column, f->num_default, f->name, 0, &present, &v, st) < 0) return -1;
+        if (fabs(v) > FLT_MAX)
+            return row_fail(r, st, f->column, "%.17g is out of range for a 32-bit float", v);
+        dense[r->lay.offset[i]] = (float)v;
+    }
+    return 0;
+}
+
+/* The numeric features whose value was parsed while splitting, in a tight
+ * loop; 0 when one was not (missing, read by strtod) or is out of float
+ * range, for the general loop to handle in feature order, errors included. */
+static int encode_direct(rt_reader *r, float *dense)
+{
+    int ok = 1;
+    for (int k = 0; k < r->ndirect; k++) {
+        int c = r->direct_col[k];
+        double v = r->col_val[c];
+        int in = fabs(v) <= FLT_MAX;
+        ok &= (r->col_stamp[c] == r->stamp) & in;
+        dense[r->direct_slot[k]] = in ? (float)v : 0.0f;   /* converting a larger double is undefined */
+    }
+    return ok;
+}
+
 static int encode_row(rt_reader *r, void *rec, es_status *st)
 {
     if (r->nfields != r->src->ncols)
         return row_fail(r, st, -1, "expected %d fields, found %d", r->src->ncols, r->nfields);
     int32_t *ids = rec;
     float *dense = (float *)((char *)rec + (size_t)r->lay.ncat * 4);
-    for (int i = 0; i < r->spec->nused; i++) {
-        const es_feature *f = r->spec->used[i];
-        if (f->kind == ES_FEAT_WEIGHTED) {
-            if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
-            if (enc_weights(r, f, r->used_enc[i], dense + r->lay.offset[i], st) < 0) return -1;
-        } else if (r->used_enc[i] && multivalent(f)) {
-            if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
-            memcpy(ids + r->lay.offset[i], r->used_enc[i]->ids, (size_t)nvalues(f) * sizeof *ids);
-        } else if (r->used_enc[i]) {
-            if (enc_id(r, r->used_enc[i], st) < 0) return -1;
-            ids[r->lay.offset[i]] = r->used_enc[i]->id;
-        } else {
-            double v; int present;
-            if (r->col_stamp[f->column] == r->stamp) v = r->col_val[f->column];   /* parsed while split */
-            else if (col_num(r, f->column, f->num_default, f->name, 0, &present, &v, st) < 0) return -1;
-            if (fabs(v) > FLT_MAX)
-                return row_fail(r, st, f->column, "%.17g is out of range for a 32-bit float", v);
-            dense[r->lay.offset[i]] = (float)v;
-        }
+    if (r->in_split && encode_direct(r, dense)) {
+        for (int k = 0; k < r->nrest; k++)
+            if (encode_feature(r, r->rest[k], ids, dense, st) < 0) return -1;
+    } else {
+        for (int i = 0; i < r->spec->nused; i++)
+            if (encode_feature(r, i, ids, dense, st) < 0) return -1;
     }
     return enc_label(r, (char *)rec + (size_t)(r->lay.ncat + r->lay.ndense) * 4, st);
 }
@@ -511,17 +541,24 @@ void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a)
     }
     l->label_is_class = spec->label.kind != ES_LABEL_NUMERIC;
     l->rec_bytes = (size_t)(l->ncat + l->ndense + 1) * 4;
+    l->word = es_alloc(a, nf * sizeof *l->word);
+    l->all_width1 = 1;
+    for (int i = 0; i < spec->nused; i++) {
+        l->word[i] = l->dense[i] ? l->ncat + l->offset[i] : l->offset[i];
+        if (l->width[i] != 1) l->all_width1 = 0;
+    }
 }
 
 void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, void *label, int64_t row)
 {
-    const int32_t *ids = rec;
-    const float *dense = (const float *)((const char *)rec + (size_t)l->ncat * 4);
-    for (int i = 0; i < l->nfeat; i++) {
-        int w = l->width[i];
-        const void *from = l->dense[i] ? (const void *)(dense + l->offset[i]) : (const void *)(ids + l->offset[i]);
-        if (w == 1) memcpy((char *)feat[i] + row * 4, from, 4);   /* the common case, inlined */
-        else memcpy((char *)feat[i] + (size_t)(row * w) * 4, from, (size_t)w * 4);
+    const char *words = rec;
+    if (l->all_width1) {
+        for (int i = 0; i < l->nfeat; i++) memcpy((char *)feat[i] + row * 4, words + (size_t)l->word[i] * 4, 4);
+    } else {
+        for (int i = 0; i < l->nfeat; i++) {
+            size_t w = (size_t)l->width[i];
+            memcpy((char *)feat[i] + (size_t)row * w * 4, words + (size_t)l->word[i] * 4, w * 4);
+        }
     }
     if (label) memcpy((char *)label + row * 4, (const char *)rec + (size_t)(l->ncat + l->ndense) * 4, 4);
 }
@@ -732,6 +769,25 @@ static void plan_columns(rt_reader *r)
     }
 }
 
+/* Splits the used features into those encode_direct handles (numeric, their
+ * column parsed while splitting) and the rest. */
+static void plan_features(rt_reader *r)
+{
+    size_t n = (size_t)(r->spec->nused ? r->spec->nused : 1);
+    r->direct_col = es_alloc(r->arena, n * sizeof *r->direct_col);
+    r->direct_slot = es_alloc(r->arena, n * sizeof *r->direct_slot);
+    r->rest = es_alloc(r->arena, n * sizeof *r->rest);
+    for (int i = 0; i < r->spec->nused; i++) {
+        const es_feature *f = r->spec->used[i];
+        if (f->kind == ES_FEAT_NUMERIC && r->plan.kind[f->column] != RT_CSV_TEXT) {
+            r->direct_col[r->ndirect] = f->column;
+            r->direct_slot[r->ndirect++] = r->lay.offset[i];
+        } else {
+            r->rest[r->nrest++] = i;
+        }
+    }
+}
+
 rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const char *path,
                           int with_label, es_status *st)
 {
@@ -747,6 +803,7 @@ rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const 
     r->csv = rt_csv_open(src, path, st);
     if (!r->csv || setup(r, st) < 0) { rt_reader_close(r); return NULL; }
     plan_columns(r);
+    plan_features(r);
     r->in_split = 1;
     return r;
 }

@@ -108,6 +108,8 @@ typedef struct rt_layout {
     int ncat, ndense;       /* number of id slots and float slots */
     int label_is_class;     /* label stored as int32 class id */
     size_t rec_bytes;
+    int *word;              /* per used feature: index of its first slot in the record, in 4-byte words */
+    int all_width1;         /* every feature has one slot (the common case, scattered word by word) */
 } rt_layout;
 
 void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a);
