@@ -275,7 +275,10 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
             while (t > b && is_trim(c, t[-1])) t--;
         }
         *t = 0;
-        if (n < plan->ncols) plan->fields[n] = b;
+        if (n < plan->ncols) {
+            plan->fields[n] = b;
+            if (plan->len) plan->len[n] = (int)(t - b);
+        }
         if (at == e) break;
         p = at + c->seplen;
     }

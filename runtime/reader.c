@@ -46,6 +46,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* XXH64 compiled into this file (what es_hash64 calls in the library): the
+ * keys hashed per row are a few bytes long, where a call costs as much as
+ * the hash. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static inline uint64_t hash64(const void *p, size_t n) { return XXH64(p, n, 0); }
+
+/* Equal bytes? Keys are short: a byte loop inlined beats a call to memcmp. */
+static inline int same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 /* ---- string -> int hash table (vocabularies, labels) ------------------------ */
 
 typedef struct vtab {
@@ -71,7 +86,7 @@ static int32_t vtab_get(const vtab *t, const char *s, size_t len, uint64_t h)
 {
     for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
         if (!t->key[i]) return -1;
-        if (t->hash[i] == h && t->klen[i] == len && memcmp(t->key[i], s, len) == 0) return t->val[i];
+        if (t->hash[i] == h && t->klen[i] == len && same_bytes(t->key[i], s, len)) return t->val[i];
     }
 }
 
@@ -79,7 +94,7 @@ static int32_t vtab_get(const vtab *t, const char *s, size_t len, uint64_t h)
 static void vtab_put(vtab *t, const char *s, int32_t val)
 {
     size_t len = strlen(s);
-    uint64_t h = es_hash64(s, len, 0);
+    uint64_t h = hash64(s, len);
     for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
         if (!t->key[i]) {
             t->key[i] = s; t->klen[i] = len; t->hash[i] = h; t->val[i] = val;
@@ -122,6 +137,7 @@ struct rt_reader {
     double *col_val;
     int nfields;
     char **fields;
+    int *flen;                /* [ncols] strlen of each field of the row */
     rt_csv_plan plan;         /* the columns parsed while the row is split */
     int in_split;             /* use the plan (rt_reader_parse_in_split) */
     int ndirect;              /* numeric features whose column the plan parses: */
@@ -203,13 +219,15 @@ static int col_num(rt_reader *r, int col, double fdefault, const char *who, int 
     return 0;
 }
 
-/* A string value; NULL when missing without a column default. */
-static const char *col_str(rt_reader *r, int col)
+/* A string value and its length; NULL when missing without a column default. */
+static const char *col_str(rt_reader *r, int col, size_t *len)
 {
     const char *s = r->fields[col];
-    if (!is_missing(r, s)) return s;
+    if (!is_missing(r, s)) { *len = (size_t)r->flen[col]; return s; }
     const es_column *c = &r->src->cols[col];
-    return c->has_default && c->str_default ? c->str_default : NULL;
+    s = c->has_default && c->str_default ? c->str_default : NULL;
+    *len = s ? strlen(s) : 0;
+    return s;
 }
 
 /* Number of bounds <= v (bounds ascending): TensorFlow's bucketized_column. */
@@ -239,10 +257,10 @@ static int enc_id(rt_reader *r, fenc *e, es_status *st)
         break;
     }
     case ES_FEAT_VOCAB: {
-        const char *s = col_str(r, f->column);
+        size_t len;
+        const char *s = col_str(r, f->column, &len);
         if (s) {
-            size_t len = strlen(s);
-            uint64_t h = es_hash64(s, len, 0);
+            uint64_t h = hash64(s, len);
             id = vtab_get(&e->vocab, s, len, h);
             if (id < 0) id = f->num_oov > 0 ? (int32_t)((int64_t)f->nvocab + (int64_t)(h % (uint64_t)f->num_oov))
                                             : (int32_t)f->default_id;
@@ -263,9 +281,10 @@ static int enc_id(rt_reader *r, fenc *e, es_status *st)
         break;
     }
     case ES_FEAT_HASHED: {
-        const char *s = col_str(r, f->column);
+        size_t len;
+        const char *s = col_str(r, f->column, &len);
         if (s) {
-            key = es_hash64(s, strlen(s), 0);
+            key = hash64(s, len);
             /* a hidden input of a cross may have no bucket count: only its key matters */
             id = f->num_buckets > 0 && f->num_buckets <= INT32_MAX ? (int32_t)(key % (uint64_t)f->num_buckets) : 0;
         }
@@ -279,7 +298,7 @@ static int enc_id(rt_reader *r, fenc *e, es_status *st)
             e->keys[i] = e->cross[i]->key;
         }
         if (ok) {
-            uint64_t h = es_hash64(e->keys, (size_t)e->ncross * sizeof *e->keys, 0);
+            uint64_t h = hash64(e->keys, (size_t)e->ncross * sizeof *e->keys);
             id = (int32_t)(h % (uint64_t)f->num_buckets);
         }
         key = (uint64_t)(int64_t)id;
@@ -325,7 +344,8 @@ static int enc_multi(rt_reader *r, fenc *e, es_status *st)
     int m = nvalues(f);
     for (int k = 0; k < m; k++) e->ids[k] = -1;
     e->nvals = 0;
-    const char *s = col_str(r, f->column), *b, *end;
+    size_t slen;
+    const char *s = col_str(r, f->column, &slen), *b, *end;
     if (s) {
         int n = 0;
         for (const char *p = s; next_value(&p, f->value_separator, &b, &end);) n++;
@@ -336,14 +356,14 @@ static int enc_multi(rt_reader *r, fenc *e, es_status *st)
             int32_t id = -1;
             switch (f->kind) {
             case ES_FEAT_VOCAB: {
-                uint64_t h = es_hash64(b, len, 0);
+                uint64_t h = hash64(b, len);
                 id = vtab_get(&e->vocab, b, len, h);
                 if (id < 0) id = f->num_oov > 0 ? (int32_t)((int64_t)f->nvocab + (int64_t)(h % (uint64_t)f->num_oov))
                                                 : (int32_t)f->default_id;
                 break;
             }
             case ES_FEAT_HASHED:
-                id = (int32_t)(es_hash64(b, len, 0) % (uint64_t)f->num_buckets);
+                id = (int32_t)(hash64(b, len) % (uint64_t)f->num_buckets);
                 break;
             case ES_FEAT_IDENTITY: {
                 char buf[32], *q;
@@ -375,7 +395,8 @@ static int enc_weights(rt_reader *r, const es_feature *f, const fenc *ie, float 
 {
     int m = nvalues(f->of);
     for (int k = 0; k < m; k++) out[k] = 0;
-    const char *s = col_str(r, f->column), *b, *end;
+    size_t slen;
+    const char *s = col_str(r, f->column, &slen), *b, *end;
     int n = 0;
     if (s) {
         for (const char *p = s; next_value(&p, f->value_separator, &b, &end); n++) {
@@ -398,11 +419,12 @@ static int enc_weights(rt_reader *r, const es_feature *f, const fenc *ie, float 
     return 0;
 }
 
-/* Label text as compared: rstrip'ed, maybe lowercased, in r->lbuf. */
-static const char *label_norm(rt_reader *r, const char *s, size_t *len)
+/* Label text as compared: rstrip'ed, maybe lowercased, in r->lbuf (or s
+ * itself when that changes nothing). n = strlen(s). */
+static const char *label_norm(rt_reader *r, const char *s, size_t n, size_t *len)
 {
     const es_label_spec *l = &r->spec->label;
-    size_t n = strlen(s);
+    if (!l->lowercase && (!l->rstrip || n == 0 || !strchr(l->rstrip, s[n - 1]))) { *len = n; return s; }
     if (n + 1 > r->lcap) { r->lcap = n + 64; r->lbuf = es_xrealloc(r->lbuf, r->lcap); }
     memcpy(r->lbuf, s, n + 1);
     if (l->rstrip) while (n > 0 && strchr(l->rstrip, r->lbuf[n - 1])) r->lbuf[--n] = 0;
@@ -419,13 +441,13 @@ static int enc_label(rt_reader *r, void *out, es_status *st)
     int32_t id = -1;
     switch (l->kind) {
     case ES_LABEL_CLASS_VOCAB: {
-        const char *v = col_str(r, col);
+        size_t vlen, len;
+        const char *v = col_str(r, col, &vlen);
         if (!v) {
             if (r->with_label) return row_fail(r, st, col, "the label is missing");
         } else {
-            size_t len;
-            const char *k = label_norm(r, v, &len);
-            id = vtab_get(&r->label_vocab, k, len, es_hash64(k, len, 0));
+            const char *k = label_norm(r, v, vlen, &len);
+            id = vtab_get(&r->label_vocab, k, len, hash64(k, len));
             if (id < 0 && r->with_label) {
                 char list[512];
                 size_t o = 0;
@@ -726,14 +748,14 @@ static int setup(rt_reader *r, es_status *st)
         vtab_init(&r->label_vocab, r->arena, l->n_classes + l->nalias);
         size_t len;
         for (int i = 0; i < l->n_classes; i++)
-            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->vocab[i], &len)), i);
+            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->vocab[i], strlen(l->vocab[i]), &len)), i);
         for (int i = 0; i < l->nalias; i++) {
-            const char *to = es_strdup(r->arena, label_norm(r, l->alias_to[i], &len));
-            int32_t id = vtab_get(&r->label_vocab, to, len, es_hash64(to, len, 0));
+            const char *to = es_strdup(r->arena, label_norm(r, l->alias_to[i], strlen(l->alias_to[i]), &len));
+            int32_t id = vtab_get(&r->label_vocab, to, len, hash64(to, len));
             if (id < 0)
                 return es_fail(st, ES_EMODEL, "label %s: alias \"%s\" maps to \"%s\", which is not a class",
                                l->name ? l->name : "?", l->alias_from[i], l->alias_to[i]);
-            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->alias_from[i], &len)), id);
+            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->alias_from[i], strlen(l->alias_from[i]), &len)), id);
         }
     } else if (lc->type == ES_COL_STRING) {
         return es_fail(st, ES_EMODEL, "label %s needs a numeric column, but column %s is a string",
@@ -750,7 +772,7 @@ static void plan_columns(rt_reader *r)
     int n = r->src->ncols;
     unsigned char *kind = es_alloc(r->arena, (size_t)(n > 0 ? n : 1));
     memset(kind, RT_CSV_TEXT, (size_t)(n > 0 ? n : 1));
-    r->plan = (rt_csv_plan){ n, kind, es_alloc(r->arena, (size_t)(n > 0 ? n : 1) * sizeof(char *)),
+    r->plan = (rt_csv_plan){ n, kind, es_alloc(r->arena, (size_t)(n > 0 ? n : 1) * sizeof(char *)), r->flen,
                              r->col_val, r->col_stamp, 0 };
     const char *m = r->src->missing;
     if (!rt_csv_can_parse(r->csv) || (m && m[0] && strchr("+-.0123456789", m[0]))) return;
@@ -799,6 +821,7 @@ rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const 
     rt_layout_init(&r->lay, spec, r->arena);
     r->col_stamp = es_alloc(r->arena, (size_t)(src->ncols > 0 ? src->ncols : 1) * sizeof *r->col_stamp);
     r->col_val = es_alloc(r->arena, (size_t)(src->ncols > 0 ? src->ncols : 1) * sizeof *r->col_val);
+    r->flen = es_alloc(r->arena, (size_t)(src->ncols > 0 ? src->ncols : 1) * sizeof *r->flen);
     for (int i = 0; i < src->ncols; i++) r->col_stamp[i] = -1;
     r->csv = rt_csv_open(src, path, st);
     if (!r->csv || setup(r, st) < 0) { rt_reader_close(r); return NULL; }
@@ -819,6 +842,7 @@ rt_reader *rt_reader_open_mem(const es_spec *spec, const es_source_spec *src, es
     r->col_stamp = es_alloc(r->arena, nc * sizeof *r->col_stamp);
     r->col_val = es_alloc(r->arena, nc * sizeof *r->col_val);
     r->fields = es_alloc(r->arena, nc * sizeof *r->fields);
+    r->flen = es_alloc(r->arena, nc * sizeof *r->flen);
     for (int i = 0; i < src->ncols; i++) r->col_stamp[i] = -1;
     if (setup(r, st) < 0) { rt_reader_close(r); return NULL; }
     return r;
@@ -832,8 +856,9 @@ int rt_reader_encode(rt_reader *r, const char **fields, const double *nums, int6
     r->mem_row = row;
     r->nfields = r->src->ncols;
     for (int c = 0; c < r->src->ncols; c++) {
+        r->flen[c] = 0;
         if (c == r->spec->label.column) { r->fields[c] = empty; continue; }
-        if (fields[c]) { r->fields[c] = (char *)fields[c]; continue; }
+        if (fields[c]) { r->fields[c] = (char *)fields[c]; r->flen[c] = (int)strlen(fields[c]); continue; }
         r->fields[c] = empty;
         if (r->src->cols[c].type == ES_COL_STRING || isnan(nums[c])) continue;
         if (!isfinite(nums[c])) return row_fail(r, st, c, "%g is not a finite number", nums[c]);
@@ -849,6 +874,8 @@ int rt_reader_next(rt_reader *r, void *rec, es_status *st)
         r->plan.now = ++r->stamp;
         int k = rt_csv_next_parsed(r->csv, r->in_split ? &r->plan : NULL, &r->nfields, &r->fields, st);
         if (k <= 0) return k;
+        if (r->fields != r->plan.fields)      /* not walked: the lengths are not known yet */
+            for (int c = 0; c < r->nfields && c < r->src->ncols; c++) r->flen[c] = (int)strlen(r->fields[c]);
         if (encode_row(r, rec, st) == 0) { r->rows++; return 1; }
         if (st->code != ES_EDATA || r->src->bad_rows != ES_BAD_ROWS_SKIP) return -1;
         r->skipped++;

@@ -68,6 +68,7 @@ typedef struct rt_csv_plan {
     int ncols;
     const unsigned char *kind;   /* [ncols] RT_CSV_* */
     char **fields;               /* [ncols] */
+    int *len;                    /* [ncols] the fields' lengths (strlen), or NULL */
     double *val;                 /* [ncols] */
     int64_t *stamp;              /* [ncols] */
     int64_t now;
