@@ -236,7 +236,8 @@ static char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int col, char
                          char **b, char **t)
 {
     while (p < e && is_trim(c, *p) && !sep_here(c, p, e)) p++;
-    if (p == e || sep_here(c, p, e)) return NULL;     /* empty: missing, the caller decides */
+    /* an empty field (missing: the caller decides) fails the scan below, as
+     * neither a separator (rt_csv_can_parse) nor a line end starts a number */
     double v;
     const char *q;
     if (plan->kind[col] == RT_CSV_F64) {
@@ -248,8 +249,8 @@ static char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int col, char
     }
     if (!q) return NULL;
     char *n = (char *)q, *f = n;
-    while (f < e && !sep_here(c, f, e) && is_trim(c, *f)) f++;
-    if (f < e && !sep_here(c, f, e)) return NULL;        /* more than a number */
+    for (; f < e && !sep_here(c, f, e); f++)
+        if (!is_trim(c, *f)) return NULL;                /* more than a number */
     plan->val[col] = v;
     plan->stamp[col] = plan->now;
     *b = p;
