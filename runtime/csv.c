@@ -11,7 +11,10 @@
  * unread tail is moved to the front, more is read, and the row is parsed again
  * from its start: parsing never has to remember a half-finished row. The buffer
  * grows (doubling) only when one row is larger than the whole buffer, so memory
- * is bounded by the longest row, never by the file.
+ * is bounded by the longest row, never by the file. rt_csv_next_parsed walks
+ * such a plain line once instead (walk_inplace): the caller's number columns
+ * are parsed where their field starts, and the separator is then expected
+ * where the number stops.
  *
  * Format: fields are split on a literal, possibly multi-character separator
  * (", " for UCI Adult). Spaces and tabs around fields are trimmed, except a
@@ -32,8 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A bigger buffer measured no faster: reads are sequential and the page cache
- * does the rest. SLACK bytes past the end let word-wide scans load 8 bytes at
+/* SLACK bytes past the end of the buffer let word-wide scans load 8 bytes at
  * any position before the end of the data (what they read there is ignored). */
 enum { RT_CSV_BUFSIZE = 1 << 20, SLACK = 8 };
 

@@ -6,6 +6,13 @@
  * features pull in their inputs, which may be hidden HASHED features), hash
  * tables for vocabulary and label lookups, and per-column caches so a column
  * read by several features (age and bucketized age) is parsed once per row.
+ * The numeric columns the encoders read are parsed by the CSV reader while it
+ * splits the row (rt_csv_next_parsed) straight into those caches, and plain
+ * numeric features are then stored in one loop (encode_direct); anything
+ * unusual in a row (a missing value, a number strtod must read, a value out
+ * of float range) sends the row through the general per-feature path, so
+ * values and error messages are those of splitting first and parsing after
+ * (rt_reader_parse_in_split(r, 0), which the tests compare with).
  *
  * Contract points worth knowing:
  *  - A field is missing when it is empty or equals the source's `missing`
