@@ -11,7 +11,10 @@
  * unread tail is moved to the front, more is read, and the row is parsed again
  * from its start: parsing never has to remember a half-finished row. The buffer
  * grows (doubling) only when one row is larger than the whole buffer, so memory
- * is bounded by the longest row, never by the file.
+ * is bounded by the longest row, never by the file. rt_csv_next_parsed walks
+ * such a plain line once instead (walk_inplace): the caller's number columns
+ * are parsed where their field starts, and the separator is then expected
+ * where the number stops.
  *
  * Format: fields are split on a literal, possibly multi-character separator
  * (", " for UCI Adult). Spaces and tabs around fields are trimmed, except a
@@ -32,7 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { RT_CSV_BUFSIZE = 1 << 20 };
+/* SLACK bytes past the end of the buffer let word-wide scans load 8 bytes at
+ * any position before the end of the data (what they read there is ignored). */
+enum { RT_CSV_BUFSIZE = 1 << 20, SLACK = 8 };
 
 struct rt_csv {
     int fd;
@@ -50,6 +55,7 @@ struct rt_csv {
     size_t commentlen;
     int trim_space, trim_tab;
     int inplace;             /* the separator allows split_inplace (no quote, CR or LF in it) */
+    int walked;              /* the last row was split by walk_inplace, into the plan's fields */
     int skip_left;           /* physical lines still to skip */
 
     char *row;               /* unquoted field text of the current row */
@@ -194,9 +200,98 @@ static void split_inplace(rt_csv *c, char *p, char *nl)
     end_field(c, p, e);
 }
 
+/* The first separator in [p, e), or e: the leftmost match, as split_inplace
+ * finds it, eight bytes at a time (SLACK makes the loads past e safe). */
+static char *find_sep(const rt_csv *c, char *p, char *e)
+{
+    const char s0 = c->sep[0];
+#ifdef RT_CSV_SWAR
+    const uint64_t pat = ONES * (unsigned char)s0;
+    for (; p < e; p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        for (uint64_t m = bytes_equal(w, pat); m; m &= m - 1) {
+            char *at = p + (__builtin_ctzll(m) >> 3);
+            if (at >= e) return e;
+            if (c->seplen == 1 || sep_rest(c, at, e)) return at;
+        }
+    }
+    return e;
+#else
+    for (; p < e; p++)
+        if (*p == s0 && (c->seplen == 1 || sep_rest(c, p, e))) return p;
+    return e;
+#endif
+}
+
+/* A separator at p (< e)? */
+static inline int sep_here(const rt_csv *c, const char *p, const char *e)
+{
+    return *p == c->sep[0] && (c->seplen == 1 || sep_rest(c, p, e));
+}
+
+/* A number field of the plan starting at p: its value into the plan when the
+ * whole trimmed field [p, next separator or e) is a decimal that the fast
+ * path reads. Returns where the field ends (a separator or e), or NULL to
+ * have the field split as text. *b and *t are the trimmed field. */
+static char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int col, char *p, char *e,
+                         char **b, char **t)
+{
+    while (p < e && is_trim(c, *p) && !sep_here(c, p, e)) p++;
+    /* an empty field (missing: the caller decides) fails the scan below, as
+     * neither a separator (rt_csv_can_parse) nor a line end starts a number */
+    double v;
+    const char *q;
+    if (plan->kind[col] == RT_CSV_F64) {
+        q = rt_scan_f64(p, &v);
+    } else {
+        int64_t x;
+        q = rt_scan_i64(p, &x);
+        v = (double)x;
+    }
+    if (!q) return NULL;
+    char *n = (char *)q, *f = n;
+    for (; f < e && !sep_here(c, f, e); f++)
+        if (!is_trim(c, *f)) return NULL;                /* more than a number */
+    plan->val[col] = v;
+    plan->stamp[col] = plan->now;
+    *b = p;
+    *t = n;
+    return f;
+}
+
+/* The plain line [p, nl) split into plan->fields as split_inplace splits it
+ * (trimmed, NUL-terminated where they lie), parsing the plan's number
+ * columns on the way: a number is read where it starts, and the separator is
+ * then expected where it stops, so those fields are not scanned twice. */
+static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
+{
+    char *e = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+    int n = 0;
+    for (;; n++) {
+        char *b = p, *t, *at = NULL;
+        if (n < plan->ncols && plan->kind[n] != RT_CSV_TEXT) at = parse_field(c, plan, n, p, e, &b, &t);
+        if (!at) {
+            at = find_sep(c, p, e);
+            t = at;
+            while (b < t && is_trim(c, *b)) b++;
+            while (t > b && is_trim(c, t[-1])) t--;
+        }
+        *t = 0;
+        if (n < plan->ncols) {
+            plan->fields[n] = b;
+            if (plan->len) plan->len[n] = (int)(t - b);
+        }
+        if (at == e) break;
+        p = at + c->seplen;
+    }
+    c->nfields = n + 1;
+    c->walked = 1;
+}
+
 /* One attempt at the next row starting at buf[pos]. On P_ROW the fields are
  * set and pos/pos_line are past the row. On P_MORE nothing has changed. */
-static int parse_row(rt_csv *c, es_status *st)
+static int parse_row(rt_csv *c, const rt_csv_plan *plan, es_status *st)
 {
     char *p = c->buf + c->pos, *end = c->buf + c->len;
     if (p == end) return c->eof ? P_EOF : P_MORE;
@@ -225,7 +320,8 @@ static int parse_row(rt_csv *c, es_status *st)
     if (c->inplace) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         if (nl && !memchr(p, '"', (size_t)(nl - p))) {
-            split_inplace(c, p, nl);
+            if (plan) walk_inplace(c, plan, p, nl);
+            else split_inplace(c, p, nl);
             c->pos = (size_t)(nl + 1 - c->buf);
             c->row_line = c->pos_line++;
             return P_ROW;
@@ -332,7 +428,7 @@ static int refill(rt_csv *c, es_status *st)
     }
     if (c->len == c->cap) {     /* one row larger than the buffer */
         c->cap *= 2;
-        c->buf = es_xrealloc(c->buf, c->cap);
+        c->buf = es_xrealloc(c->buf, c->cap + SLACK);
     }
     for (;;) {
         ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
@@ -347,10 +443,10 @@ static int refill(rt_csv *c, es_status *st)
 }
 
 /* The next row, or 0 at the end. */
-static int next_row(rt_csv *c, es_status *st)
+static int next_row(rt_csv *c, const rt_csv_plan *plan, es_status *st)
 {
     for (;;) {
-        int r = parse_row(c, st);
+        int r = parse_row(c, plan, st);
         switch (r) {
         case P_ROW: return 1;
         case P_EOF: return 0;
@@ -382,7 +478,7 @@ rt_csv *rt_csv_open_bufsize(const es_source_spec *src, const char *path, size_t 
     c->fd = fd;
     c->path = es_xstrdup(path);
     c->cap = bufsize < 16 ? 16 : bufsize;
-    c->buf = es_xmalloc(c->cap);
+    c->buf = es_xcalloc(1, c->cap + SLACK);
     c->pos_line = 1;
     c->sep = src->separator && src->separator[0] ? src->separator : ",";
     c->seplen = strlen(c->sep);
@@ -396,7 +492,7 @@ rt_csv *rt_csv_open_bufsize(const es_source_spec *src, const char *path, size_t 
     c->skip_left = src->skip_rows > 0 ? src->skip_rows : 0;
     c->inplace = !strpbrk(c->sep, "\"\r\n");
     if (src->header) {
-        int r = next_row(c, st);
+        int r = next_row(c, NULL, st);
         if (r < 0) { rt_csv_close(c); return NULL; }
         if (r == 1) {
             c->nheader = c->nfields;
@@ -414,10 +510,16 @@ rt_csv *rt_csv_open(const es_source_spec *src, const char *path, es_status *st)
 
 int rt_csv_next(rt_csv *c, int *nfields, char ***fields, es_status *st)
 {
-    int r = next_row(c, st);
+    return rt_csv_next_parsed(c, NULL, nfields, fields, st);
+}
+
+int rt_csv_next_parsed(rt_csv *c, const rt_csv_plan *plan, int *nfields, char ***fields, es_status *st)
+{
+    c->walked = 0;
+    int r = next_row(c, plan, st);
     if (r == 1) {
         *nfields = c->nfields;
-        *fields = c->fields;
+        *fields = c->walked ? plan->fields : c->fields;
     } else {
         *nfields = 0;
         *fields = NULL;
@@ -432,6 +534,7 @@ const char *const *rt_csv_header(const rt_csv *c, int *n)
 }
 
 int64_t rt_csv_line(const rt_csv *c) { return c->row_line; }
+int rt_csv_can_parse(const rt_csv *c) { return !strchr("+-.0123456789eE", c->sep[0]); }
 const char *rt_csv_path(const rt_csv *c) { return c->path; }
 int64_t rt_csv_offset(const rt_csv *c) { return c->buf_off + (int64_t)c->pos; }
 

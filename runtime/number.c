@@ -42,12 +42,16 @@ static const long double pow10_ld[] = {
 
 static int is_digit(char c) { return (unsigned)(c - '0') < 10; }
 
-/* s is exactly [+-] digits [. digits] [(e|E) [+-] digits] with at least one
- * mantissa digit and at most 19 significant ones: *m, *e10 and *neg such that
- * the value is (-1)^neg * m * 10^e10. 0 for anything else. The digit loops
+/* A decimal at s: [+-] digits [. digits] [(e|E) [+-] digits] with at least
+ * one mantissa digit and at most 19 significant ones, read as far as that
+ * grammar goes: *m, *e10 and *neg such that the value is (-1)^neg * m * 10^e10,
+ * and the return value is where it stopped. NULL when s does not start with
+ * such a decimal, or an exponent marker is not followed by digits (strtod
+ * would then stop before the 'e', which callers reading a whole field treat
+ * as an error anyway, so the fast path simply declines). The digit loops
  * carry no checks: a mantissa of more than 19 digits wraps around, and is
  * then refused by its digit count. */
-static int scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
+static const char *scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
 {
     *neg = *s == '-';
     if (*s == '-' || *s == '+') s++;
@@ -67,20 +71,19 @@ static int scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
         exp = -(p - f);
         any |= p > f;
     }
-    if (!any || sig > 19) return 0;
+    if (!any || sig > 19) return NULL;
     if (*p == 'e' || *p == 'E') {
         p++;
         int eneg = *p == '-';
         if (*p == '-' || *p == '+') p++;
-        if (!is_digit(*p)) return 0;
+        if (!is_digit(*p)) return NULL;
         long x = 0;
         for (; is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
         exp += eneg ? -x : x;
     }
-    if (*p) return 0;
     *m = v;
     *e10 = (int)exp;
-    return 1;
+    return p;
 }
 
 /* The correctly rounded double of m * 10^e10, when it can be had cheaply. */
@@ -109,15 +112,21 @@ static int fast_value(uint64_t m, int e10, double *out)
     return 0;
 }
 
-int rt_parse_f64(const char *s, double *v, int *erange)
+const char *rt_scan_f64(const char *s, double *v)
 {
     uint64_t m;
     int e10, neg;
+    const char *p = scan_decimal(s, &m, &e10, &neg);
+    if (!p || !fast_value(m, e10, v)) return NULL;
+    if (neg) *v = -*v;
+    return p;
+}
+
+int rt_parse_f64(const char *s, double *v, int *erange)
+{
     *erange = 0;
-    if (scan_decimal(s, &m, &e10, &neg) && fast_value(m, e10, v)) {
-        if (neg) *v = -*v;
-        return 1;
-    }
+    const char *p = rt_scan_f64(s, v);
+    if (p && *p == 0) return 1;
     char *end;
     errno = 0;
     *v = strtod(s, &end);
@@ -125,7 +134,7 @@ int rt_parse_f64(const char *s, double *v, int *erange)
     return end != s && *end == 0;
 }
 
-int rt_parse_i64(const char *s, int64_t *v, int *erange)
+const char *rt_scan_i64(const char *s, int64_t *v)
 {
     const char *p = s;
     int neg = *p == '-';
@@ -133,11 +142,16 @@ int rt_parse_i64(const char *s, int64_t *v, int *erange)
     uint64_t x = 0;
     int n = 0;
     for (; is_digit(*p) && n < 19; p++, n++) x = x * 10 + (uint64_t)(*p - '0');
+    if (n == 0 || n == 19) return NULL;    /* 18 digits cannot overflow */
+    *v = neg ? -(int64_t)x : (int64_t)x;
+    return p;
+}
+
+int rt_parse_i64(const char *s, int64_t *v, int *erange)
+{
     *erange = 0;
-    if (n > 0 && n < 19 && *p == 0) {   /* 18 digits cannot overflow */
-        *v = neg ? -(int64_t)x : (int64_t)x;
-        return 1;
-    }
+    const char *p = rt_scan_i64(s, v);
+    if (p && *p == 0) return 1;
     char *end;
     errno = 0;
     long long y = strtoll(s, &end, 10);

@@ -6,6 +6,13 @@
  * features pull in their inputs, which may be hidden HASHED features), hash
  * tables for vocabulary and label lookups, and per-column caches so a column
  * read by several features (age and bucketized age) is parsed once per row.
+ * The numeric columns the encoders read are parsed by the CSV reader while it
+ * splits the row (rt_csv_next_parsed) straight into those caches, and plain
+ * numeric features are then stored in one loop (encode_direct); anything
+ * unusual in a row (a missing value, a number strtod must read, a value out
+ * of float range) sends the row through the general per-feature path, so
+ * values and error messages are those of splitting first and parsing after
+ * (rt_reader_parse_in_split(r, 0), which the tests compare with).
  *
  * Contract points worth knowing:
  *  - A field is missing when it is empty or equals the source's `missing`
@@ -46,6 +53,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* XXH64 compiled into this file (what es_hash64 calls in the library): the
+ * keys hashed per row are a few bytes long, where a call costs as much as
+ * the hash. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static inline uint64_t hash64(const void *p, size_t n) { return XXH64(p, n, 0); }
+
+/* Equal bytes? Keys are short: a byte loop inlined beats a call to memcmp. */
+static inline int same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 /* ---- string -> int hash table (vocabularies, labels) ------------------------ */
 
 typedef struct vtab {
@@ -71,7 +93,7 @@ static int32_t vtab_get(const vtab *t, const char *s, size_t len, uint64_t h)
 {
     for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
         if (!t->key[i]) return -1;
-        if (t->hash[i] == h && t->klen[i] == len && memcmp(t->key[i], s, len) == 0) return t->val[i];
+        if (t->hash[i] == h && t->klen[i] == len && same_bytes(t->key[i], s, len)) return t->val[i];
     }
 }
 
@@ -79,7 +101,7 @@ static int32_t vtab_get(const vtab *t, const char *s, size_t len, uint64_t h)
 static void vtab_put(vtab *t, const char *s, int32_t val)
 {
     size_t len = strlen(s);
-    uint64_t h = es_hash64(s, len, 0);
+    uint64_t h = hash64(s, len);
     for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
         if (!t->key[i]) {
             t->key[i] = s; t->klen[i] = len; t->hash[i] = h; t->val[i] = val;
@@ -122,6 +144,12 @@ struct rt_reader {
     double *col_val;
     int nfields;
     char **fields;
+    int *flen;                /* [ncols] strlen of each field of the row */
+    rt_csv_plan plan;         /* the columns parsed while the row is split */
+    int in_split;             /* use the plan (rt_reader_parse_in_split) */
+    int ndirect;              /* numeric features whose column the plan parses: */
+    int *direct_col, *direct_slot;   /* their column and float slot, */
+    int nrest, *rest;         /* and the other used features (indices into spec->used) */
     int64_t mem_row;          /* without a file: the row being encoded, for messages */
     int err_col;              /* column of the last row error, -1 for none or the whole row */
 };
@@ -198,13 +226,15 @@ static int col_num(rt_reader *r, int col, double fdefault, const char *who, int 
     return 0;
 }
 
-/* A string value; NULL when missing without a column default. */
-static const char *col_str(rt_reader *r, int col)
+/* A string value and its length; NULL when missing without a column default. */
+static const char *col_str(rt_reader *r, int col, size_t *len)
 {
     const char *s = r->fields[col];
-    if (!is_missing(r, s)) return s;
+    if (!is_missing(r, s)) { *len = (size_t)r->flen[col]; return s; }
     const es_column *c = &r->src->cols[col];
-    return c->has_default && c->str_default ? c->str_default : NULL;
+    s = c->has_default && c->str_default ? c->str_default : NULL;
+    *len = s ? strlen(s) : 0;
+    return s;
 }
 
 /* Number of bounds <= v (bounds ascending): TensorFlow's bucketized_column. */
@@ -234,10 +264,10 @@ static int enc_id(rt_reader *r, fenc *e, es_status *st)
         break;
     }
     case ES_FEAT_VOCAB: {
-        const char *s = col_str(r, f->column);
+        size_t len;
+        const char *s = col_str(r, f->column, &len);
         if (s) {
-            size_t len = strlen(s);
-            uint64_t h = es_hash64(s, len, 0);
+            uint64_t h = hash64(s, len);
             id = vtab_get(&e->vocab, s, len, h);
             if (id < 0) id = f->num_oov > 0 ? (int32_t)((int64_t)f->nvocab + (int64_t)(h % (uint64_t)f->num_oov))
                                             : (int32_t)f->default_id;
@@ -258,9 +288,10 @@ static int enc_id(rt_reader *r, fenc *e, es_status *st)
         break;
     }
     case ES_FEAT_HASHED: {
-        const char *s = col_str(r, f->column);
+        size_t len;
+        const char *s = col_str(r, f->column, &len);
         if (s) {
-            key = es_hash64(s, strlen(s), 0);
+            key = hash64(s, len);
             /* a hidden input of a cross may have no bucket count: only its key matters */
             id = f->num_buckets > 0 && f->num_buckets <= INT32_MAX ? (int32_t)(key % (uint64_t)f->num_buckets) : 0;
         }
@@ -274,7 +305,7 @@ static int enc_id(rt_reader *r, fenc *e, es_status *st)
             e->keys[i] = e->cross[i]->key;
         }
         if (ok) {
-            uint64_t h = es_hash64(e->keys, (size_t)e->ncross * sizeof *e->keys, 0);
+            uint64_t h = hash64(e->keys, (size_t)e->ncross * sizeof *e->keys);
             id = (int32_t)(h % (uint64_t)f->num_buckets);
         }
         key = (uint64_t)(int64_t)id;
@@ -320,7 +351,8 @@ static int enc_multi(rt_reader *r, fenc *e, es_status *st)
     int m = nvalues(f);
     for (int k = 0; k < m; k++) e->ids[k] = -1;
     e->nvals = 0;
-    const char *s = col_str(r, f->column), *b, *end;
+    size_t slen;
+    const char *s = col_str(r, f->column, &slen), *b, *end;
     if (s) {
         int n = 0;
         for (const char *p = s; next_value(&p, f->value_separator, &b, &end);) n++;
@@ -331,14 +363,14 @@ static int enc_multi(rt_reader *r, fenc *e, es_status *st)
             int32_t id = -1;
             switch (f->kind) {
             case ES_FEAT_VOCAB: {
-                uint64_t h = es_hash64(b, len, 0);
+                uint64_t h = hash64(b, len);
                 id = vtab_get(&e->vocab, b, len, h);
                 if (id < 0) id = f->num_oov > 0 ? (int32_t)((int64_t)f->nvocab + (int64_t)(h % (uint64_t)f->num_oov))
                                                 : (int32_t)f->default_id;
                 break;
             }
             case ES_FEAT_HASHED:
-                id = (int32_t)(es_hash64(b, len, 0) % (uint64_t)f->num_buckets);
+                id = (int32_t)(hash64(b, len) % (uint64_t)f->num_buckets);
                 break;
             case ES_FEAT_IDENTITY: {
                 char buf[32], *q;
@@ -370,7 +402,8 @@ static int enc_weights(rt_reader *r, const es_feature *f, const fenc *ie, float 
 {
     int m = nvalues(f->of);
     for (int k = 0; k < m; k++) out[k] = 0;
-    const char *s = col_str(r, f->column), *b, *end;
+    size_t slen;
+    const char *s = col_str(r, f->column, &slen), *b, *end;
     int n = 0;
     if (s) {
         for (const char *p = s; next_value(&p, f->value_separator, &b, &end); n++) {
@@ -393,11 +426,12 @@ static int enc_weights(rt_reader *r, const es_feature *f, const fenc *ie, float 
     return 0;
 }
 
-/* Label text as compared: rstrip'ed, maybe lowercased, in r->lbuf. */
-static const char *label_norm(rt_reader *r, const char *s, size_t *len)
+/* Label text as compared: rstrip'ed, maybe lowercased, in r->lbuf (or s
+ * itself when that changes nothing). n = strlen(s). */
+static const char *label_norm(rt_reader *r, const char *s, size_t n, size_t *len)
 {
     const es_label_spec *l = &r->spec->label;
-    size_t n = strlen(s);
+    if (!l->lowercase && (!l->rstrip || n == 0 || !strchr(l->rstrip, s[n - 1]))) { *len = n; return s; }
     if (n + 1 > r->lcap) { r->lcap = n + 64; r->lbuf = es_xrealloc(r->lbuf, r->lcap); }
     memcpy(r->lbuf, s, n + 1);
     if (l->rstrip) while (n > 0 && strchr(l->rstrip, r->lbuf[n - 1])) r->lbuf[--n] = 0;
@@ -414,13 +448,13 @@ static int enc_label(rt_reader *r, void *out, es_status *st)
     int32_t id = -1;
     switch (l->kind) {
     case ES_LABEL_CLASS_VOCAB: {
-        const char *v = col_str(r, col);
+        size_t vlen, len;
+        const char *v = col_str(r, col, &vlen);
         if (!v) {
             if (r->with_label) return row_fail(r, st, col, "the label is missing");
         } else {
-            size_t len;
-            const char *k = label_norm(r, v, &len);
-            id = vtab_get(&r->label_vocab, k, len, es_hash64(k, len, 0));
+            const char *k = label_norm(r, v, vlen, &len);
+            id = vtab_get(&r->label_vocab, k, len, hash64(k, len));
             if (id < 0 && r->with_label) {
                 char list[512];
                 size_t o = 0;
@@ -457,31 +491,58 @@ static int enc_label(rt_reader *r, void *out, es_status *st)
     return es_fail(st, ES_EINTERNAL, "unknown label kind %d", (int)l->kind);
 }
 
+/* Encodes used feature i of this row into the record. */
+static int encode_feature(rt_reader *r, int i, int32_t *ids, float *dense, es_status *st)
+{
+    const es_feature *f = r->spec->used[i];
+    if (f->kind == ES_FEAT_WEIGHTED) {
+        if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
+        if (enc_weights(r, f, r->used_enc[i], dense + r->lay.offset[i], st) < 0) return -1;
+    } else if (r->used_enc[i] && multivalent(f)) {
+        if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
+        memcpy(ids + r->lay.offset[i], r->used_enc[i]->ids, (size_t)nvalues(f) * sizeof *ids);
+    } else if (r->used_enc[i]) {
+        if (enc_id(r, r->used_enc[i], st) < 0) return -1;
+        ids[r->lay.offset[i]] = r->used_enc[i]->id;
+    } else {
+        double v; int present;
+        if (r->col_stamp[f->column] == r->stamp) v = r->col_val[f->column];   /* parsed while split */
+        else if (col_num(r, f->column, f->num_default, f->name, 0, &present, &v, st) < 0) return -1;
+        if (fabs(v) > FLT_MAX)
+            return row_fail(r, st, f->column, "%.17g is out of range for a 32-bit float", v);
+        dense[r->lay.offset[i]] = (float)v;
+    }
+    return 0;
+}
+
+/* The numeric features whose value was parsed while splitting, in a tight
+ * loop; 0 when one was not (missing, read by strtod) or is out of float
+ * range, for the general loop to handle in feature order, errors included. */
+static int encode_direct(rt_reader *r, float *dense)
+{
+    int ok = 1;
+    for (int k = 0; k < r->ndirect; k++) {
+        int c = r->direct_col[k];
+        double v = r->col_val[c];
+        int in = fabs(v) <= FLT_MAX;
+        ok &= (r->col_stamp[c] == r->stamp) & in;
+        dense[r->direct_slot[k]] = in ? (float)v : 0.0f;   /* converting a larger double is undefined */
+    }
+    return ok;
+}
+
 static int encode_row(rt_reader *r, void *rec, es_status *st)
 {
     if (r->nfields != r->src->ncols)
         return row_fail(r, st, -1, "expected %d fields, found %d", r->src->ncols, r->nfields);
     int32_t *ids = rec;
     float *dense = (float *)((char *)rec + (size_t)r->lay.ncat * 4);
-    for (int i = 0; i < r->spec->nused; i++) {
-        const es_feature *f = r->spec->used[i];
-        if (f->kind == ES_FEAT_WEIGHTED) {
-            if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
-            if (enc_weights(r, f, r->used_enc[i], dense + r->lay.offset[i], st) < 0) return -1;
-        } else if (r->used_enc[i] && multivalent(f)) {
-            if (enc_multi(r, r->used_enc[i], st) < 0) return -1;
-            memcpy(ids + r->lay.offset[i], r->used_enc[i]->ids, (size_t)nvalues(f) * sizeof *ids);
-        } else if (r->used_enc[i]) {
-            if (enc_id(r, r->used_enc[i], st) < 0) return -1;
-            ids[r->lay.offset[i]] = r->used_enc[i]->id;
-        } else {
-            const char *who = f->name;
-            double v; int present;
-            if (col_num(r, f->column, f->num_default, who, 0, &present, &v, st) < 0) return -1;
-            if (fabs(v) > FLT_MAX)
-                return row_fail(r, st, f->column, "%.17g is out of range for a 32-bit float", v);
-            dense[r->lay.offset[i]] = (float)v;
-        }
+    if (r->in_split && encode_direct(r, dense)) {
+        for (int k = 0; k < r->nrest; k++)
+            if (encode_feature(r, r->rest[k], ids, dense, st) < 0) return -1;
+    } else {
+        for (int i = 0; i < r->spec->nused; i++)
+            if (encode_feature(r, i, ids, dense, st) < 0) return -1;
     }
     return enc_label(r, (char *)rec + (size_t)(r->lay.ncat + r->lay.ndense) * 4, st);
 }
@@ -509,17 +570,24 @@ void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a)
     }
     l->label_is_class = spec->label.kind != ES_LABEL_NUMERIC;
     l->rec_bytes = (size_t)(l->ncat + l->ndense + 1) * 4;
+    l->word = es_alloc(a, nf * sizeof *l->word);
+    l->all_width1 = 1;
+    for (int i = 0; i < spec->nused; i++) {
+        l->word[i] = l->dense[i] ? l->ncat + l->offset[i] : l->offset[i];
+        if (l->width[i] != 1) l->all_width1 = 0;
+    }
 }
 
 void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, void *label, int64_t row)
 {
-    const int32_t *ids = rec;
-    const float *dense = (const float *)((const char *)rec + (size_t)l->ncat * 4);
-    for (int i = 0; i < l->nfeat; i++) {
-        int w = l->width[i];
-        const void *from = l->dense[i] ? (const void *)(dense + l->offset[i]) : (const void *)(ids + l->offset[i]);
-        if (w == 1) memcpy((char *)feat[i] + row * 4, from, 4);   /* the common case, inlined */
-        else memcpy((char *)feat[i] + (size_t)(row * w) * 4, from, (size_t)w * 4);
+    const char *words = rec;
+    if (l->all_width1) {
+        for (int i = 0; i < l->nfeat; i++) memcpy((char *)feat[i] + row * 4, words + (size_t)l->word[i] * 4, 4);
+    } else {
+        for (int i = 0; i < l->nfeat; i++) {
+            size_t w = (size_t)l->width[i];
+            memcpy((char *)feat[i] + (size_t)row * w * 4, words + (size_t)l->word[i] * 4, w * 4);
+        }
     }
     if (label) memcpy((char *)label + row * 4, (const char *)rec + (size_t)(l->ncat + l->ndense) * 4, 4);
 }
@@ -687,20 +755,66 @@ static int setup(rt_reader *r, es_status *st)
         vtab_init(&r->label_vocab, r->arena, l->n_classes + l->nalias);
         size_t len;
         for (int i = 0; i < l->n_classes; i++)
-            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->vocab[i], &len)), i);
+            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->vocab[i], strlen(l->vocab[i]), &len)), i);
         for (int i = 0; i < l->nalias; i++) {
-            const char *to = es_strdup(r->arena, label_norm(r, l->alias_to[i], &len));
-            int32_t id = vtab_get(&r->label_vocab, to, len, es_hash64(to, len, 0));
+            const char *to = es_strdup(r->arena, label_norm(r, l->alias_to[i], strlen(l->alias_to[i]), &len));
+            int32_t id = vtab_get(&r->label_vocab, to, len, hash64(to, len));
             if (id < 0)
                 return es_fail(st, ES_EMODEL, "label %s: alias \"%s\" maps to \"%s\", which is not a class",
                                l->name ? l->name : "?", l->alias_from[i], l->alias_to[i]);
-            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->alias_from[i], &len)), id);
+            vtab_put(&r->label_vocab, es_strdup(r->arena, label_norm(r, l->alias_from[i], strlen(l->alias_from[i]), &len)), id);
         }
     } else if (lc->type == ES_COL_STRING) {
         return es_fail(st, ES_EMODEL, "label %s needs a numeric column, but column %s is a string",
                        l->name ? l->name : "?", lc->name);
     }
     return r->csv ? check_header(r, st) : 0;
+}
+
+/* Marks for parsing while splitting every numeric column whose value the
+ * encoders read (through col_num). Not when a missing token could look like
+ * a number: col_num must see such a field as missing first. */
+static void plan_columns(rt_reader *r)
+{
+    int n = r->src->ncols;
+    unsigned char *kind = es_alloc(r->arena, (size_t)(n > 0 ? n : 1));
+    memset(kind, RT_CSV_TEXT, (size_t)(n > 0 ? n : 1));
+    r->plan = (rt_csv_plan){ n, kind, es_alloc(r->arena, (size_t)(n > 0 ? n : 1) * sizeof(char *)), r->flen,
+                             r->col_val, r->col_stamp, 0 };
+    const char *m = r->src->missing;
+    if (!rt_csv_can_parse(r->csv) || (m && m[0] && strchr("+-.0123456789", m[0]))) return;
+    int *cols = es_alloc(r->arena, (size_t)(r->spec->nused + r->enc.n + 1) * sizeof *cols);
+    int k = 0;
+    for (int i = 0; i < r->spec->nused; i++)
+        if (r->spec->used[i]->kind == ES_FEAT_NUMERIC) cols[k++] = r->spec->used[i]->column;
+    for (int i = 0; i < r->enc.n; i++) {
+        const es_feature *f = r->enc.v[i]->f;
+        if (f->kind == ES_FEAT_BUCKETIZED || (f->kind == ES_FEAT_IDENTITY && !multivalent(f))) cols[k++] = f->column;
+    }
+    if (r->spec->label.kind != ES_LABEL_CLASS_VOCAB) cols[k++] = r->spec->label.column;
+    for (int i = 0; i < k; i++) {
+        const es_column *c = &r->src->cols[cols[i]];
+        if (c->type != ES_COL_STRING) kind[cols[i]] = c->type == ES_COL_INT ? RT_CSV_I64 : RT_CSV_F64;
+    }
+}
+
+/* Splits the used features into those encode_direct handles (numeric, their
+ * column parsed while splitting) and the rest. */
+static void plan_features(rt_reader *r)
+{
+    size_t n = (size_t)(r->spec->nused ? r->spec->nused : 1);
+    r->direct_col = es_alloc(r->arena, n * sizeof *r->direct_col);
+    r->direct_slot = es_alloc(r->arena, n * sizeof *r->direct_slot);
+    r->rest = es_alloc(r->arena, n * sizeof *r->rest);
+    for (int i = 0; i < r->spec->nused; i++) {
+        const es_feature *f = r->spec->used[i];
+        if (f->kind == ES_FEAT_NUMERIC && r->plan.kind[f->column] != RT_CSV_TEXT) {
+            r->direct_col[r->ndirect] = f->column;
+            r->direct_slot[r->ndirect++] = r->lay.offset[i];
+        } else {
+            r->rest[r->nrest++] = i;
+        }
+    }
 }
 
 rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const char *path,
@@ -714,9 +828,13 @@ rt_reader *rt_reader_open(const es_spec *spec, const es_source_spec *src, const 
     rt_layout_init(&r->lay, spec, r->arena);
     r->col_stamp = es_alloc(r->arena, (size_t)(src->ncols > 0 ? src->ncols : 1) * sizeof *r->col_stamp);
     r->col_val = es_alloc(r->arena, (size_t)(src->ncols > 0 ? src->ncols : 1) * sizeof *r->col_val);
+    r->flen = es_alloc(r->arena, (size_t)(src->ncols > 0 ? src->ncols : 1) * sizeof *r->flen);
     for (int i = 0; i < src->ncols; i++) r->col_stamp[i] = -1;
     r->csv = rt_csv_open(src, path, st);
     if (!r->csv || setup(r, st) < 0) { rt_reader_close(r); return NULL; }
+    plan_columns(r);
+    plan_features(r);
+    r->in_split = 1;
     return r;
 }
 
@@ -731,6 +849,7 @@ rt_reader *rt_reader_open_mem(const es_spec *spec, const es_source_spec *src, es
     r->col_stamp = es_alloc(r->arena, nc * sizeof *r->col_stamp);
     r->col_val = es_alloc(r->arena, nc * sizeof *r->col_val);
     r->fields = es_alloc(r->arena, nc * sizeof *r->fields);
+    r->flen = es_alloc(r->arena, nc * sizeof *r->flen);
     for (int i = 0; i < src->ncols; i++) r->col_stamp[i] = -1;
     if (setup(r, st) < 0) { rt_reader_close(r); return NULL; }
     return r;
@@ -744,8 +863,9 @@ int rt_reader_encode(rt_reader *r, const char **fields, const double *nums, int6
     r->mem_row = row;
     r->nfields = r->src->ncols;
     for (int c = 0; c < r->src->ncols; c++) {
+        r->flen[c] = 0;
         if (c == r->spec->label.column) { r->fields[c] = empty; continue; }
-        if (fields[c]) { r->fields[c] = (char *)fields[c]; continue; }
+        if (fields[c]) { r->fields[c] = (char *)fields[c]; r->flen[c] = (int)strlen(fields[c]); continue; }
         r->fields[c] = empty;
         if (r->src->cols[c].type == ES_COL_STRING || isnan(nums[c])) continue;
         if (!isfinite(nums[c])) return row_fail(r, st, c, "%g is not a finite number", nums[c]);
@@ -758,9 +878,11 @@ int rt_reader_encode(rt_reader *r, const char **fields, const double *nums, int6
 int rt_reader_next(rt_reader *r, void *rec, es_status *st)
 {
     for (;;) {
-        int k = rt_csv_next(r->csv, &r->nfields, &r->fields, st);
+        r->plan.now = ++r->stamp;
+        int k = rt_csv_next_parsed(r->csv, r->in_split ? &r->plan : NULL, &r->nfields, &r->fields, st);
         if (k <= 0) return k;
-        r->stamp++;
+        if (r->fields != r->plan.fields)      /* not walked: the lengths are not known yet */
+            for (int c = 0; c < r->nfields && c < r->src->ncols; c++) r->flen[c] = (int)strlen(r->fields[c]);
         if (encode_row(r, rec, st) == 0) { r->rows++; return 1; }
         if (st->code != ES_EDATA || r->src->bad_rows != ES_BAD_ROWS_SKIP) return -1;
         r->skipped++;
@@ -768,6 +890,7 @@ int rt_reader_next(rt_reader *r, void *rec, es_status *st)
     }
 }
 
+void rt_reader_parse_in_split(rt_reader *r, int on) { r->in_split = on; }
 int64_t rt_reader_skipped(const rt_reader *r) { return r->skipped; }
 int rt_reader_error_column(const rt_reader *r) { return r->err_col; }
 int64_t rt_reader_rows(const rt_reader *r) { return r->rows; }

@@ -52,6 +52,33 @@ rt_csv *rt_csv_open_bufsize(const es_source_spec *src, const char *path, size_t 
 /* The header row's names when the source has a header (else n = 0, NULL). */
 const char *const *rt_csv_header(const rt_csv *c, int *n);
 
+/* Splitting and number parsing in one pass. rt_csv_next_parsed reads the next
+ * row as rt_csv_next does (same fields, same errors), and for a row that is
+ * one plain line (no '"'), the common case, it also parses the columns whose
+ * kind is RT_CSV_F64 or RT_CSV_I64 while it splits: when such a field is a
+ * plain decimal that rt_scan_f64 / rt_scan_i64 read exactly, val[c] is its
+ * value (an int converted to double) and stamp[c] is set to now. Any other
+ * field (empty, a missing token, a number needing strtod, garbage) is only
+ * split, for the caller to handle from its text. The fields of such a row go
+ * into the plan's own array (its first ncols; *nfields still counts them
+ * all); a row that needed the quote-aware parser comes in the reader's array
+ * with nothing parsed. */
+enum { RT_CSV_TEXT, RT_CSV_F64, RT_CSV_I64 };
+typedef struct rt_csv_plan {
+    int ncols;
+    const unsigned char *kind;   /* [ncols] RT_CSV_* */
+    char **fields;               /* [ncols] */
+    int *len;                    /* [ncols] the fields' lengths (strlen), or NULL */
+    double *val;                 /* [ncols] */
+    int64_t *stamp;              /* [ncols] */
+    int64_t now;
+} rt_csv_plan;
+int rt_csv_next_parsed(rt_csv *c, const rt_csv_plan *plan, int *nfields, char ***fields, es_status *st);
+/* Can a column of this source be parsed while splitting? Not when the
+ * separator starts with a character a number may hold (a number would run
+ * into it). */
+int rt_csv_can_parse(const rt_csv *c);
+
 /* ---- numbers (number.c) ----------------------------------------------------- *
  * The whole of s as strtod / strtoll (base 10) read it in the "C" locale, but
  * quicker: 1 when all of s is a number (*v set; *erange as strtod/strtoll
@@ -59,6 +86,15 @@ const char *const *rt_csv_header(const rt_csv *c, int *n);
  * Values, acceptance and range errors are bit for bit those of the libc calls. */
 int rt_parse_f64(const char *s, double *v, int *erange);
 int rt_parse_i64(const char *s, int64_t *v, int *erange);
+/* The fast paths alone, for a number inside a longer text (a field of a CSV
+ * line, not NUL-terminated): when s starts with a plain decimal that the fast
+ * path reads exactly, *v is set and the return value is where the number
+ * stops; NULL otherwise (the caller then reads the whole field with
+ * rt_parse_f64 / rt_parse_i64). When the text from s to the returned pointer
+ * is the whole field, *v is what rt_parse_f64 / rt_parse_i64 give for it, and
+ * with no range error. */
+const char *rt_scan_f64(const char *s, double *v);
+const char *rt_scan_i64(const char *s, int64_t *v);
 
 /* ---- encoding examples ------------------------------------------------------ *
  * An encoded example is a fixed-size record:
@@ -73,6 +109,8 @@ typedef struct rt_layout {
     int ncat, ndense;       /* number of id slots and float slots */
     int label_is_class;     /* label stored as int32 class id */
     size_t rec_bytes;
+    int *word;              /* per used feature: index of its first slot in the record, in 4-byte words */
+    int all_width1;         /* every feature has one slot (the common case, scattered word by word) */
 } rt_layout;
 
 void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a);
@@ -107,6 +145,10 @@ int rt_reader_encode(rt_reader *r, const char **fields, const double *nums, int6
                      es_status *st);
 /* The source column the last row error was about (-1: the row as a whole). */
 int rt_reader_error_column(const rt_reader *r);
+/* Numbers parsed while rows are split (rt_csv_next_parsed): on by default.
+ * Off, every row is split first and each field then read from its text, the
+ * simpler path the tests compare the fast one with. */
+void rt_reader_parse_in_split(rt_reader *r, int on);
 
 /* Pre-pass statistics for numeric features with zscore/minmax normalisation:
  * reads the whole training file once and returns, per used feature, mean, std,

@@ -176,13 +176,15 @@ static void put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
  * the reader must give back is returned (malloc'd). Plain fields get blanks
  * around them (trimmed away) and characters of the separator other than its
  * first; quoted ones hold separators, doubled quotes and line breaks. */
+static int no_quotes;   /* plain rows only: every row is split where it lies */
+
 static char *random_field(es_rng *r, const char *sep, char **buf, size_t *len, size_t *cap, int64_t *lines)
 {
     static const char alpha[] = "abcxyz0123456789.-_e";
     char val[64];
     size_t n = 0;
     int blank_sep = sep[0] == '\t';
-    if (es_rng_below(r, 8) == 0) {
+    if (!no_quotes && es_rng_below(r, 8) == 0) {
         if (!blank_sep && es_rng_below(r, 2)) put(buf, len, cap, "  ", 1 + es_rng_below(r, 2));
         put(buf, len, cap, "\"", 1);
         int k = (int)es_rng_below(r, 12);
@@ -202,7 +204,7 @@ static char *random_field(es_rng *r, const char *sep, char **buf, size_t *len, s
             char ch = alpha[es_rng_below(r, sizeof alpha - 1)];
             /* inner blanks and quotes, the separator's later characters */
             if (i > 0 && i < k - 1 && es_rng_below(r, 10) == 0) ch = " \"|;"[es_rng_below(r, 4)];
-            if (ch == sep[0] || (ch == ' ' && blank_sep)) ch = 'q';
+            if (ch == sep[0] || (ch == ' ' && blank_sep) || (ch == '"' && no_quotes)) ch = 'q';
             put(buf, len, cap, &ch, 1);
             val[n++] = ch;
         }
@@ -217,8 +219,10 @@ static void test_random_rows(void)
     static const char *const seps[] = { ",", ", ", ";;", "|", "\t" };
     es_rng r;
     es_rng_seed(&r, 2024);
-    for (size_t si = 0; si < ES_ARRAY_LEN(seps); si++) {
-        const char *sep = seps[si];
+    for (size_t si = 0; si < 2 * ES_ARRAY_LEN(seps); si++) {
+        const char *sep = seps[si % ES_ARRAY_LEN(seps)];
+        int quotes = si < ES_ARRAY_LEN(seps);
+        no_quotes = !quotes;
         enum { NROWS = 150 };
         want_row want[NROWS];
         char *buf = NULL;
@@ -242,26 +246,51 @@ static void test_random_rows(void)
         es_source_spec src = src_with(sep);
         static const size_t sizes[] = { 1 << 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17,
                                         23, 31, 32, 33, 64, 100, 257, 1000 };
-        for (size_t k = 0; k < ES_ARRAY_LEN(sizes); k++) {
+        /* mode 1: rt_csv_next_parsed with every column a float, which must
+         * split alike and give rt_parse_f64's value for what it parses */
+        for (size_t k = 0; k < 2 * ES_ARRAY_LEN(sizes); k++) {
+            int mode = k >= ES_ARRAY_LEN(sizes);
+            size_t size = sizes[k % ES_ARRAY_LEN(sizes)];
             es_status st;
             es_status_clear(&st);
-            rt_csv *c = rt_csv_open_bufsize(&src, path, sizes[k], &st);
-            int i = 0, n, rr, bad = 0;
+            rt_csv *c = rt_csv_open_bufsize(&src, path, size, &st);
+            enum { PC = 64 };
+            unsigned char kind[PC];
+            char *pf[PC];
+            int plen[PC];
+            double pval[PC];
+            int64_t pstamp[PC];
+            memset(kind, rt_csv_can_parse(c) ? RT_CSV_F64 : RT_CSV_TEXT, sizeof kind);
+            for (int j = 0; j < PC; j++) pstamp[j] = -1;
+            rt_csv_plan plan = { PC, kind, pf, plen, pval, pstamp, 0 };
+            int i = 0, n, rr, bad = 0, nparsed = 0;
             char **f;
-            while ((rr = rt_csv_next(c, &n, &f, &st)) == 1 && i < NROWS) {
+            while ((rr = (plan.now++, rt_csv_next_parsed(c, mode ? &plan : NULL, &n, &f, &st))) == 1 && i < NROWS) {
                 int same = n == want[i].n && rt_csv_line(c) == want[i].line;
                 for (int j = 0; same && j < n; j++) same = strcmp(f[j], want[i].f[j]) == 0;
+                for (int j = 0; same && mode && f == pf && j < n; j++) {
+                    same = plen[j] == (int)strlen(f[j]);
+                    double v;
+                    int er;
+                    if (same && pstamp[j] == plan.now) {
+                        nparsed++;
+                        same = rt_parse_f64(f[j], &v, &er) && memcmp(&v, &pval[j], sizeof v) == 0;
+                    }
+                }
                 if (!same && bad++ == 0) {
-                    CHECK(0, "separator \"%s\", buffer %zu: row %d (line %lld, %d fields) read as line %lld, %d fields",
-                          sep, sizes[k], i, (long long)want[i].line, want[i].n, (long long)rt_csv_line(c), n);
+                    CHECK(0, "separator \"%s\", buffer %zu%s: row %d (line %lld, %d fields) read as line %lld, %d fields",
+                          sep, size, mode ? ", numbers parsed" : "", i, (long long)want[i].line, want[i].n,
+                          (long long)rt_csv_line(c), n);
                     for (int j = 0; j < n && j < want[i].n; j++)
                         if (strcmp(f[j], want[i].f[j]) != 0)
                             fprintf(stderr, "  field %d: got [%s] want [%s]\n", j, f[j], want[i].f[j]);
                 }
                 i++;
             }
-            CHECK(rr == 0 && i == NROWS && bad == 0, "separator \"%s\", buffer %zu: %d of %d rows, %d wrong, %s",
-                  sep, sizes[k], i, NROWS, bad, st.msg);
+            CHECK(rr == 0 && i == NROWS && bad == 0, "separator \"%s\", buffer %zu%s: %d of %d rows, %d wrong, %s",
+                  sep, size, mode ? ", numbers parsed" : "", i, NROWS, bad, st.msg);
+            CHECK(!mode || quotes || nparsed > 100, "separator \"%s\", buffer %zu: only %d fields parsed while splitting", sep,
+                  size, nparsed);
             rt_csv_close(c);
         }
         for (int i = 0; i < NROWS; i++) {

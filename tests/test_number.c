@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <float.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,73 @@ static void test_f64(void)
     CHECK(f64_mismatches == 0, "%lld strings parsed differently from strtod", (long long)f64_mismatches);
 }
 
+/* Long mantissas (15 to 19 digits) with exponents over [-90, 90], the
+ * decimal point anywhere: mantissas past 2^53 and exponents past 10^22 and
+ * 10^27, the edges of the fast paths. Also dyadic fractions written out
+ * exactly (0.5, 0.375, 1.0009765625): values that are exactly a double. */
+static void test_long_mantissas(void)
+{
+    es_rng r;
+    es_rng_seed(&r, 4242);
+    char s[128];
+    for (int i = 0; i < 1000000; i++) {
+        int nd = 15 + (int)es_rng_below(&r, 5), point = (int)es_rng_below(&r, (uint64_t)nd + 1);
+        char *o = s;
+        if (es_rng_below(&r, 2)) *o++ = '-';
+        for (int j = 0; j < nd; j++) {
+            if (j == point) *o++ = '.';
+            *o++ = (char)('0' + (j == 0 ? 1 + es_rng_below(&r, 9) : es_rng_below(&r, 10)));
+        }
+        sprintf(o, "e%d", (int)es_rng_below(&r, 181) - 90);
+        cmp_f64(s);
+    }
+    for (int i = 0; i < 200000; i++) {
+        int bits = 1 + (int)es_rng_below(&r, 20);
+        double x = (double)(es_rng_below(&r, UINT64_C(1) << 20) + 1) / (double)(UINT64_C(1) << bits);
+        snprintf(s, sizeof s, "%.*f", bits, x);
+        cmp_f64(s);
+    }
+    CHECK(f64_mismatches == 0, "%lld strings parsed differently from strtod", (long long)f64_mismatches);
+}
+
+/* rt_scan_* read a number inside a longer text and stop where it ends; and
+ * the fast path does take the common shapes (so the speed is really had):
+ * printf output of 15 and 6 significant digits over 10^-7..10^7. */
+static void test_scan(void)
+{
+    static const char *const cases[] = { "12.5,3", "-0.8444218515250481, x", "3e-05\n", "1234.56\r\n",
+                                         "-3.9147e+03|", "7;", "+0.1 ", "1e5e", "0.000123457,\"" };
+    for (size_t i = 0; i < ES_ARRAY_LEN(cases); i++) {
+        const char *s = cases[i];
+        size_t n = strcspn(s, ",\n\r| ;\"");
+        if (i == 7) n = 3;                               /* "1e5" then 'e' */
+        char whole[64];
+        memcpy(whole, s, n);
+        whole[n] = 0;
+        double v, want;
+        int er;
+        const char *end = rt_scan_f64(s, &v);
+        CHECK(end == s + n, "\"%s\": the number stops at %td, want %zu", s, end ? end - s : (ptrdiff_t)-1, n);
+        CHECK(rt_parse_f64(whole, &want, &er) && end && memcmp(&v, &want, sizeof v) == 0, "\"%s\" reads as %a, want %a",
+              s, v, want);
+    }
+    int64_t x;
+    const char *end = rt_scan_i64("-417,2", &x);
+    CHECK(end && *end == ',' && x == -417, "\"-417,2\" scans as %lld", (long long)x);
+    CHECK(!rt_scan_i64("1234567890123456789,", &x), "19 digits are left to strtoll");
+    CHECK(!rt_scan_f64("inf,", &(double){0}) && !rt_scan_f64(",1", &(double){0}), "only decimals are scanned");
+    es_rng r;
+    es_rng_seed(&r, 99);
+    int fast = 0, n = 100000;
+    char s[64];
+    for (int i = 0; i < n; i++) {
+        double y = (es_rng_uniform(&r) + 0.01) * pow(10.0, (double)es_rng_below(&r, 15) - 7), v;
+        snprintf(s, sizeof s, i % 2 ? "%.15g" : "%.6g", y);
+        fast += rt_scan_f64(s, &v) != NULL;
+    }
+    CHECK(fast > n * 99 / 100, "the fast path read %d of %d printed doubles", fast, n);
+}
+
 static void test_i64(void)
 {
     for (size_t i = 0; i < ES_ARRAY_LEN(edge_i64); i++) cmp_i64(edge_i64[i]);
@@ -209,6 +277,8 @@ int main(void)
 {
     test_values();
     test_f64();
+    test_long_mantissas();
+    test_scan();
     test_i64();
     return check_done("test_number");
 }
