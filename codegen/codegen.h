@@ -105,8 +105,9 @@ struct LLVMOpaqueValue *cg_entry_alloca(struct LLVMOpaqueContext *ctx, struct LL
  * same bits: the emitted IR carries no fast-math or contract flags, so no
  * pass may reassociate, contract into FMA or approximate, and the vectoriser
  * leaves float reductions in order; the library-call rewrites (pow with a
- * constant exponent) are InstCombine's, which both tiers run. Only
- * optimised objects go into the cache. */
+ * constant exponent) are InstCombine's, which both tiers run. Both tiers'
+ * objects go into the cache; an optimised one is preferred and replaces the
+ * fast one. */
 enum { CG_OPT_FAST = 3 };
 const char *cg_fast_pipeline(void);
 enum { CG_CODEGEN_NONE = 0, CG_CODEGEN_LESS = 1, CG_CODEGEN_DEFAULT = 2 };
@@ -118,7 +119,10 @@ struct LLVMOpaqueTargetMachine *cg_host_target_machine_at(int pic, int level, es
  * thread, and its entries swapped in). */
 cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int nprogs, int fast,
                           es_status *st);
-/* How many of the session's programs run fast-tier code (0: all optimised). */
+/* How many of the session's programs run fast-tier code (0: all optimised),
+ * and the seconds their fast compiles took (recorded in the cache for those
+ * taken from it): what the runtime weighs an optimised compile against. */
 int cg_jit_fast_programs(const cg_jit *j);
+double cg_jit_fast_cost(const cg_jit *j);
 
 #endif

@@ -21,8 +21,10 @@
  * the code is made from: the bound graph and the build ID of the binary that
  * emits it (program_key; a hit then emits no IR at all), or for IR given as
  * text its bitcode, with the host CPU name and features, the LLVM version,
- * estc's version and the pass pipeline. Only optimised objects are stored;
- * the fast tier (codegen.h) compiles a miss quickly and stores nothing. A file holds a magic word, the hash of its payload and the
+ * estc's version and the pass pipeline. The fast tier's objects (codegen.h)
+ * are stored under keys of their own, found only when there is no optimised
+ * one, which removes them when it is stored. Every entry records how long
+ * its compile took, for the runtime's cost estimates. A file holds a magic word, the hash of its payload and the
  * object; one that fails the check is ignored and rewritten. ESTC_NO_CACHE=1
  * (the CLI's --no-cache) bypasses the cache. Writes are atomic, so two
  * processes racing on one entry leave a whole file either way.
@@ -59,7 +61,8 @@ struct cg_jit {
     LLVMTargetMachineRef objtm;  /* emits the objects (position independent) */
     LLVMTargetMachineRef fasttm; /* the fast tier's object emitter (CodeGenOpt::None) */
     int fast;                    /* a miss is compiled by the fast tier */
-    int nfast;                   /* programs that were */
+    int nfast;                   /* programs that run fast-tier code */
+    double fast_cost;            /* seconds their fast compiles took */
     char *cache_dir;             /* NULL: no cache */
     cg_cache_stats stats;
     cg_timings time;
@@ -160,7 +163,10 @@ static cg_jit *jit_create(es_status *st)
 
 /* ---- object cache ---------------------------------------------------------- */
 
-static const char cache_magic[8] = { 'E', 'S', 'T', 'C', 'O', 'B', 'J', '1' };
+/* an entry: this magic, the hash of the rest, the seconds its compile took
+ * (a double: the runtime's cost estimate for the next tier), the object */
+static const char cache_magic[8] = { 'E', 'S', 'T', 'C', 'O', 'B', 'J', '2' };
+enum { CACHE_HEAD = 24 };
 
 static char *cache_dir_from_env(void)
 {
@@ -303,8 +309,9 @@ static char *cache_path(const cg_jit *j, uint64_t key)
     return p;
 }
 
-/* The object stored under key, or NULL if absent or damaged (then ignored). */
-static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key)
+/* The object stored under key, or NULL if absent or damaged (then ignored);
+ * *cost gets the seconds its compile took. */
+static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key, double *cost)
 {
     char *path = cache_path(j, key);
     es_status st = {0};
@@ -313,11 +320,13 @@ static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key)
     free(path);
     if (!data) return NULL;
     LLVMMemoryBufferRef buf = NULL;
-    if (len > 16 && memcmp(data, cache_magic, 8) == 0) {
+    if (len > CACHE_HEAD && memcmp(data, cache_magic, 8) == 0) {
         uint64_t sum;
         memcpy(&sum, data + 8, 8);
-        if (sum == es_hash64(data + 16, len - 16, 0))
-            buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + 16, len - 16, "estc-cached-object");
+        if (sum == es_hash64(data + 16, len - 16, 0)) {
+            memcpy(cost, data + 16, sizeof *cost);
+            buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + CACHE_HEAD, len - CACHE_HEAD, "estc-cached-object");
+        }
     }
     if (!buf) j->stats.rejected++;
     free(data);
@@ -342,34 +351,49 @@ static int write_entry(const char *path, const char *data, size_t n)
     return ok ? 0 : -1;
 }
 
-static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj)
+static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj, double cost)
 {
     es_status st = {0};
     if (es_mkdirs(j->cache_dir, &st) != 0) return;     /* no cache is not an error */
     size_t n = LLVMGetBufferSize(obj);
-    char *data = es_xmalloc(n + 16);
+    char *data = es_xmalloc(n + CACHE_HEAD);
     memcpy(data, cache_magic, 8);
-    uint64_t sum = es_hash64(LLVMGetBufferStart(obj), n, 0);
+    memcpy(data + 16, &cost, sizeof cost);
+    memcpy(data + CACHE_HEAD, LLVMGetBufferStart(obj), n);
+    uint64_t sum = es_hash64(data + 16, n + CACHE_HEAD - 16, 0);
     memcpy(data + 8, &sum, 8);
-    memcpy(data + 16, LLVMGetBufferStart(obj), n);
     char *path = cache_path(j, key);
-    if (write_entry(path, data, n + 16) == 0) j->stats.written++;
+    if (write_entry(path, data, n + CACHE_HEAD) == 0) j->stats.written++;
     free(path);
     free(data);
 }
 
-/* cache_read, counted */
+/* the fast tier's entries live under keys of their own */
+static uint64_t fast_key(uint64_t key)
+{
+    const char *p = cg_fast_pipeline();
+    return es_hash64(p, strlen(p), key);
+}
+
+/* The object cached for key: the optimised one, else, in a fast session, the
+ * fast tier's. Counted as a hit either way. */
 static LLVMMemoryBufferRef cache_lookup(cg_jit *j, uint64_t key)
 {
-    double t = es_now();
-    LLVMMemoryBufferRef obj = cache_read(j, key);
+    double t = es_now(), cost = 0;
+    LLVMMemoryBufferRef obj = cache_read(j, key, &cost);
+    if (!obj && j->fast && (obj = cache_read(j, fast_key(key), &cost))) {
+        j->nfast++;
+        j->fast_cost += cost;
+    }
     if (obj) j->stats.hits++;
     j->time.cache += es_now() - t;
     return obj;
 }
 
-/* Verifies and optimises m for the session's tier and compiles it to an
- * object; an optimised one is stored under key (0: not stored). m is kept. */
+/* Verifies and optimises m for the session's tier, compiles it to an object
+ * and stores that under key (0: not stored), or under fast_key(key) for the
+ * fast tier. An optimised entry supersedes the fast one, which is removed.
+ * m is kept. */
 static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t key, es_status *st)
 {
     int fast = j->fast;
@@ -377,7 +401,7 @@ static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t k
     if ((!j->tm && !(j->tm = cg_host_target_machine(0, st))) ||
         (!*emitter && !(*emitter = cg_host_target_machine_at(1, fast ? CG_CODEGEN_NONE : CG_CODEGEN_DEFAULT, st))))
         return NULL;
-    double t = es_now();
+    double t = es_now(), t0 = t;
     if (cg_prepare_module(m, j->tm, fast ? CG_OPT_FAST : CG_OPT_JIT, st) != 0) return NULL;
     double t1 = es_now();
     j->time.optimize += t1 - t;
@@ -391,8 +415,18 @@ static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t k
     t = es_now();
     j->time.codegen += t - t1;
     j->stats.compiled++;
-    if (fast) j->nfast++;
-    else if (j->cache_dir && key) cache_write(j, key, obj);
+    if (fast) {
+        j->nfast++;
+        j->fast_cost += t - t0;
+    }
+    if (j->cache_dir && key) {
+        cache_write(j, fast ? fast_key(key) : key, obj, t - t0);
+        if (!fast) {
+            char *old = cache_path(j, fast_key(key));
+            unlink(old);
+            free(old);
+        }
+    }
     j->time.cache += es_now() - t;
     return obj;
 }
@@ -479,6 +513,7 @@ cg_jit *cg_jit_new(gr_graph *const *progs, const char *const *names, int nprogs,
 }
 
 int cg_jit_fast_programs(const cg_jit *j) { return j->nfast; }
+double cg_jit_fast_cost(const cg_jit *j) { return j->fast_cost; }
 
 cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int nprogs, int fast,
                           es_status *st)

@@ -6,9 +6,9 @@
  * reference evaluator computes. A damaged cache file is ignored, the program
  * recompiled and the file rewritten. ESTC_NO_CACHE bypasses the cache, and a
  * different program gets a different entry. A hit is found from the graph
- * alone, without emitting IR. The fast tier stores nothing, is served an
- * optimised entry when there is one, and computes the same bits as the
- * optimised tier.
+ * alone, without emitting IR. The fast tier computes the same bits as the
+ * optimised tier; its entries are separate, used only by a fast session that
+ * finds no optimised one, and removed when the optimised one is stored.
  */
 #include "../codegen/codegen.h"
 #include "check.h"
@@ -69,7 +69,9 @@ static double run_both(gr_graph *g, cg_entry_fn fn)
     return worst;
 }
 
-static cg_cache_stats compile_tier_and_check(gr_graph *g, int fast, const char *what)
+/* compiles g (fast: letting the fast tier serve a miss) and checks it; nfast:
+ * how many programs must run fast-tier code */
+static cg_cache_stats compile_tier_and_check(gr_graph *g, int fast, int nfast, const char *what)
 {
     es_status st = {0};
     const char *name = "cached_entry";
@@ -81,15 +83,17 @@ static cg_cache_stats compile_tier_and_check(gr_graph *g, int fast, const char *
     CHECK(d < 1e-5, "%s: the compiled program matches the reference (max diff %g)", what, d);
     s = cg_jit_cache_stats(j);
     last_time = cg_jit_timings(j);
-    CHECK(cg_jit_fast_programs(j) == (fast && s.hits == 0), "%s: %d fast-tier programs", what,
-          cg_jit_fast_programs(j));
+    CHECK(cg_jit_fast_programs(j) == nfast, "%s: %d fast-tier programs, expected %d", what,
+          cg_jit_fast_programs(j), nfast);
+    CHECK((cg_jit_fast_cost(j) > 0) == (nfast > 0), "%s: the fast compile's cost is known (%g s)", what,
+          cg_jit_fast_cost(j));
     cg_jit_free(j);
     return s;
 }
 
 static cg_cache_stats compile_and_check(gr_graph *g, const char *what)
 {
-    return compile_tier_and_check(g, 0, what);
+    return compile_tier_and_check(g, 0, 0, what);
 }
 
 static int count_entries(const char *dir, char *last, size_t n)
@@ -126,7 +130,7 @@ int main(void)
           s.compiled, s.hits);
     CHECK(last_time.emit == 0 && last_time.optimize == 0, "a hit emits no IR (%g s) and optimises nothing",
           last_time.emit);
-    s = compile_tier_and_check(program(a, 2.0), 1, "fast tier, warm");
+    s = compile_tier_and_check(program(a, 2.0), 1, 0, "fast tier, warm");
     CHECK(s.compiled == 0 && s.hits == 1, "the fast tier takes the optimised entry (compiled %d, hits %d)",
           s.compiled, s.hits);
 
@@ -140,12 +144,22 @@ int main(void)
     unsetenv("ESTC_NO_CACHE");
     float opt_y[B * 2];
     memcpy(opt_y, last_y, sizeof opt_y);
-    s = compile_tier_and_check(program(a, 4.0), 1, "fast tier, cold");
-    CHECK(s.compiled == 1 && s.hits == 0 && s.written == 0,
-          "the fast tier compiles and stores nothing (compiled %d, hits %d, written %d)", s.compiled, s.hits,
+    s = compile_tier_and_check(program(a, 4.0), 1, 1, "fast tier, cold");
+    CHECK(s.compiled == 1 && s.hits == 0 && s.written == 1,
+          "the fast tier compiles and stores its object (compiled %d, hits %d, written %d)", s.compiled, s.hits,
           s.written);
-    CHECK(count_entries(dir, entry, sizeof entry) == 2, "still two files in the cache directory");
+    CHECK(count_entries(dir, entry, sizeof entry) == 3, "three files in the cache directory");
     CHECK(memcmp(last_y, opt_y, sizeof opt_y) == 0, "the fast and the optimised tier compute the same bits");
+    s = compile_tier_and_check(program(a, 4.0), 1, 1, "fast tier, warm");
+    CHECK(s.compiled == 0 && s.hits == 1, "a fast session takes the fast entry (compiled %d, hits %d)", s.compiled,
+          s.hits);
+    s = compile_and_check(program(a, 4.0), "optimised after the fast tier");
+    CHECK(s.compiled == 1 && s.hits == 0 && s.written == 1,
+          "an optimised session ignores the fast entry (compiled %d, hits %d, written %d)", s.compiled, s.hits,
+          s.written);
+    CHECK(count_entries(dir, entry, sizeof entry) == 3, "the optimised entry replaced the fast one");
+    s = compile_tier_and_check(program(a, 4.0), 1, 0, "fast session, optimised entry");
+    CHECK(s.hits == 1, "a fast session prefers the optimised entry (hits %d)", s.hits);
 
     /* damage every entry: flip a byte in the middle of each object */
     DIR *d = opendir(dir);
