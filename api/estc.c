@@ -14,12 +14,19 @@
  * the optimised entry is swapped in between two steps, never during one. The
  * tiers compute the same bits, so where the swap falls changes nothing in a
  * checkpoint. estc_compile asks for the optimised tier at once. A run asks
- * for it only once its fast-tier code has been in use for as long as the
- * optimised compile is expected to take (OPT_COST times the fast compile):
- * as in renting skis until the rent paid would have bought them, a short run
- * never pays for an optimisation it cannot use (nor waits for it at exit,
- * LLVM being uninterruptible), and a long one pays at most twice the best
- * choice made in hindsight. $ESTC_JIT_TIER=fast or =opt keeps one tier
+ * for it only when it should pay: the optimised compile is expected to cost
+ * OPT_COST times the fast one and to save OPT_GAIN of the time the fast code
+ * would still take, and must pay back OPT_MARGIN times over. Training that
+ * knows its last step (a step target, or epochs once the first has been
+ * counted) weighs the two once a few steps have timed the fast code. Other
+ * runs (and training in its first epoch, whose length the stream learns only
+ * at its end) cannot know what is left, so they ask once the fast code has
+ * been in use for OPT_MARGIN times as long as the optimised compile is
+ * expected to take: as in renting skis until the rent paid would have
+ * bought them, a short run never pays for an optimisation it cannot use (nor
+ * waits for it at exit, LLVM being uninterruptible), and a long one pays at
+ * most a bounded multiple (1 + OPT_MARGIN) of the best choice made in
+ * hindsight. $ESTC_JIT_TIER=fast or =opt keeps one tier
  * (tests, benchmarks); $ESTC_JIT_SWAP_STEP=N makes the swap happen exactly
  * before global step N (waiting for the optimiser if need be), for the test
  * that shows where the swap falls changes nothing.
@@ -68,8 +75,9 @@ typedef struct prog_run {
     _Atomic(cg_entry_fn) fn_opt;   /* the optimiser's entry, published when ready */
     int opt_state;           /* OPT_NONE, OPT_WANTED, OPT_DONE (under opt_lock) */
     int swap_pending;        /* fn is fast-tier code; fn_opt may replace it (stepping thread only) */
-    double opt_after;        /* > 0: ask the optimiser once fn has been in use this long (seconds) */
+    double opt_after;        /* > 0: deferred; the optimised compile's expected cost (seconds) */
     double first_use;        /* es_now() at the first step on fast-tier code */
+    int64_t first_step;      /* the global step then */
     void **bufs;
     void **scratch;          /* per buffer, owned (NULL for PARAM/INPUT) */
     int64_t max_batch;
@@ -102,6 +110,7 @@ struct estc_model {
     int64_t swap_step;       /* $ESTC_JIT_SWAP_STEP, or -1: swap when ready */
     double compile_start;    /* es_now() when estc_compile began */
     double opt_ready;        /* es_now() when the optimiser last published an entry */
+    int64_t train_last;      /* the step estc_train expects to end at, 0 if unknown or not training */
     double open_seconds;     /* estc_model_open, all of it */
 };
 
@@ -333,8 +342,16 @@ enum { OPT_NONE, OPT_WANTED, OPT_DONE };
  * (estc_compile, once every fast compile is done), or after some use. */
 enum { OPT_NOW, OPT_BY_CALLER, OPT_DEFER };
 /* an optimised compile costs about this many fast ones (CPU time, measured
- * on every example: 4.6 to 7.1, docs/performance.md) */
+ * on every example: 4.6 to 7.1), and optimised kernels take about half the
+ * fast tier's time (2.1x to 2.2x faster on linear, dnn and wide & deep;
+ * docs/performance.md) */
 #define OPT_COST 6.0
+#define OPT_GAIN 0.5
+/* ... and a compile is asked for only when it should pay back this many
+ * times over: the estimates err, the compile takes cores from the run, and
+ * one unfinished when the run ends is waited for (census dnn, 3 epochs on 2
+ * busy cores: asking at 1x made the run 2x slower than either tier alone) */
+#define OPT_MARGIN 2.0
 
 static void tier_options(estc_model *m)
 {
@@ -426,6 +443,25 @@ static void optimiser_wait(estc_model *m, int k)
     pthread_mutex_unlock(&m->opt_lock);
 }
 
+/* Whether program k, deferred, should now be optimised (see the top). */
+static int optimise_pays(estc_model *m, int k)
+{
+    prog_run *r = &m->run[k];
+    double now = es_now();
+    if (!r->first_use) {
+        r->first_use = now;
+        r->first_step = m->global_step;
+        return 0;
+    }
+    double used = now - r->first_use;
+    if (k == GR_PROG_TRAIN && m->train_last > 0) {
+        int64_t done = m->global_step - r->first_step, left = m->train_last - m->global_step;
+        if (done < 8) return 0;      /* too few steps to time */
+        return used / (double)done * (double)left * OPT_GAIN > OPT_MARGIN * r->opt_after;
+    }
+    return used >= OPT_MARGIN * r->opt_after;
+}
+
 /* The entry the next step of program k calls: the optimised one as soon as
  * it is published (or, with $ESTC_JIT_SWAP_STEP, exactly at that step). */
 static cg_entry_fn prog_entry(estc_model *m, int k)
@@ -433,9 +469,7 @@ static cg_entry_fn prog_entry(estc_model *m, int k)
     prog_run *r = &m->run[k];
     if (!r->swap_pending) return r->fn;
     if (r->opt_after > 0) {
-        double now = es_now();
-        if (!r->first_use) r->first_use = now;
-        if (now - r->first_use < r->opt_after) return r->fn;
+        if (!optimise_pays(m, k)) return r->fn;
         optimiser_ask(m, k);
         optimiser_kick(m);
         return r->fn;
@@ -1126,6 +1160,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
     t.t_log = t.t_ckpt = t.t_eval = t0 = es_now();   /* speed counts the loop, not compiling */
     t.step_log = m->global_step;
     estimate_total(&t);
+    m->train_last = t.total;   /* what the tier choice weighs (prog_entry) */
     int stop = 0;
     rt_batch b;
     for (;;) {
@@ -1156,10 +1191,11 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
             if (save_checkpoint(&t, st) != 0) { rc = -1; break; }
         }
         if (stop) break;
-        if (t.bar) {
-            if (!t.total_final) estimate_total(&t);
-            rt_progress_update(t.pg, gs, t.total, loss);
+        if (!t.total_final) {      /* the first epoch's end tells how many steps are left */
+            estimate_total(&t);
+            m->train_last = t.total;
         }
+        if (t.bar) rt_progress_update(t.pg, gs, t.total, loss);
     }
     if (rc != 0) goto out;
     /* the end: a last evaluation (not after a signal: the user wants out), then the checkpoint */
@@ -1173,6 +1209,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
         if (save_checkpoint(&t, st) != 0) FAIL_OUT();
     }
 out:
+    m->train_last = 0;
 #undef FAIL_OUT
     if (t.loss_n) res->final_loss = t.loss_sum / (double)t.loss_n;
     if (rc != 0 && res->steps_run > 0) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Training speed right after a cold start (tiered compilation, B5).
 
-For each model, trains `--epochs 3` from an empty model_dir and an empty
+For each model, trains `--epochs $EPOCHS` (default 3) from an empty model_dir and an empty
 object cache with each estc binary given (e.g. the previous build and this
 one), RUNS times interleaved, and reports medians of: examples trained by
 0.5 s, 1 s and 2 s after the process started (from the timestamps of the
@@ -19,7 +19,7 @@ def run(binary, env, model, tmp):
     e = dict(os.environ, ESTC_CACHE_DIR=cache, OPENBLAS_NUM_THREADS="1", **env)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    p = subprocess.Popen([binary, "train", model, "--epochs", "3", "--model-dir", md, "--no-progress",
+    p = subprocess.Popen([binary, "train", model, "--epochs", os.environ.get("EPOCHS", "3"), "--model-dir", md, "--no-progress",
                           "--log-step-count-steps", "20"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, env=e)
     steps = []                       # (seconds since start, step)
