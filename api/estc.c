@@ -91,6 +91,7 @@ struct estc_model {
     int64_t global_step;
     int32_t step_feed[4];    /* what an INPUT "global_step" reads: the step being run */
     prog_run run[3];
+    cg_jit *jit_cached;      /* one session for the programs estc_compile found in the cache */
     const char *data_override;
     const char *eval_data;   /* evaluation during training reads this file */
     int progress;
@@ -242,6 +243,7 @@ void estc_model_free(estc_model *m)
     if (!m) return;
     optimiser_stop(m);
     for (int k = 0; k < 3; k++) if (m->run[k].g) prog_release(&m->run[k]);
+    cg_jit_free(m->jit_cached);
     rt_vars_free(&m->vars);
     if (m->fm) fe_model_free(m->fm);
     pthread_cond_destroy(&m->opt_cond);
@@ -492,7 +494,7 @@ static cg_entry_fn prog_entry(estc_model *m, int k)
 static int prog_compile(estc_model *m, int k, int tiered, int when, estc_status *st)
 {
     prog_run *r = &m->run[k];
-    if (!r->jit) {
+    if (!r->fn) {
         es_status es = {0};
         gr_graph *gs[1] = { r->g };
         const char *names[1] = { prog_names[k] };
@@ -500,7 +502,11 @@ static int prog_compile(estc_model *m, int k, int tiered, int when, estc_status 
         r->jit = cg_jit_new_tiered(gs, names, 1, fast, &es);
         if (!r->jit) { estc__status_from(st, &es); st->code = ESTC_ECOMPILE; return -1; }
         r->fn = cg_jit_lookup(r->jit, prog_names[k]);
-        if (!r->fn) return estc__fail(st, ESTC_ECOMPILE, "compiled program has no entry %s", prog_names[k]);
+        if (!r->fn) {
+            cg_jit_free(r->jit);
+            r->jit = NULL;
+            return estc__fail(st, ESTC_ECOMPILE, "compiled program has no entry %s", prog_names[k]);
+        }
         if (m->tier_mode == TIER_AUTO && cg_jit_fast_programs(r->jit) > 0) {
             r->swap_pending = 1;
             if (when == OPT_DEFER) {
@@ -595,6 +601,30 @@ static void add_timings(estc_compile_timings *t, const cg_jit *j)
     t->cached += s.hits;
 }
 
+/* The programs whose optimised objects the cache holds, loaded into one
+ * session on this thread: a cached start then pays for one JIT session, not
+ * one per program, and starts no threads. Returns the session (NULL if fewer
+ * than two programs qualify, or on any failure: prog_compile then does the
+ * work and reports it). */
+static cg_jit *load_cached(estc_model *m, const int *fresh)
+{
+    gr_graph *gs[3];
+    const char *names[3];
+    int ks[3], n = 0;
+    for (int k = 0; k < 3; k++)
+        if (fresh[k] && m->tier_mode != TIER_FAST && cg_jit_cached(m->run[k].g, prog_names[k]) == 2) {
+            gs[n] = m->run[k].g;
+            names[n] = prog_names[k];
+            ks[n++] = k;
+        }
+    if (n < 2) return NULL;
+    es_status es = {0};
+    cg_jit *j = cg_jit_new(gs, names, n, &es);
+    if (!j) return NULL;
+    for (int i = 0; i < n; i++) m->run[ks[i]].fn = cg_jit_lookup(j, names[i]);
+    return j;
+}
+
 int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st)
 {
     memset(st, 0, sizeof *st);
@@ -604,7 +634,13 @@ int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st)
     double t0 = es_now();
     m->compile_start = t0;
     int fresh[3], todo = 0;
-    for (int k = 0; k < 3; k++) todo += fresh[k] = m->run[k].jit == NULL;
+    for (int k = 0; k < 3; k++) todo += fresh[k] = m->run[k].fn == NULL;
+    cg_jit *shared = m->jit_cached ? NULL : load_cached(m, fresh);
+    if (shared) {
+        m->jit_cached = shared;
+        todo = 0;
+        for (int k = 0; k < 3; k++) todo += m->run[k].fn == NULL;
+    }
     compile_job job = { .m = m };
     pthread_mutex_init(&job.lock, NULL);
     int want = compile_threads() < todo ? compile_threads() : todo, started = 0;
@@ -625,10 +661,11 @@ int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st)
     t->open_ms = 1e3 * m->open_seconds;
     for (int k = 0; k < 3; k++) {
         if (fresh[k] && m->run[k].jit) add_timings(t, m->run[k].jit);
+        if (k == 0 && shared) add_timings(t, shared);
         t->programs += m->run[k].fn != NULL;
         t->fast += fresh[k] && m->run[k].jit && cg_jit_fast_programs(m->run[k].jit) > 0;
     }
-    t->threads = todo ? started + 1 : 0;
+    t->threads = todo ? started + 1 : shared ? 1 : 0;
     t->compile_ms = 1e3 * (es_now() - t0);
     t->total_ms = t->open_ms + t->compile_ms;
     return rc;

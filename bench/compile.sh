@@ -5,7 +5,7 @@
 # as estc measures it in-process; RUNS repetitions interleaved, medians.
 #   cold, fast tier: an empty object cache; the programs can run once the fast
 #     tier is ready (in-process "ready" time; whole process measured with
-#     ESTC_JIT_TIER=fast, which stops there)
+#     ESTC_JIT_TIER=fast, which stops there, in a cache directory of its own)
 #   cold, optimised: the same command goes on until the optimised tier is
 #     ready and stored (in-process time to that point; whole process = the
 #     default `estc compile`, which waits for it)
@@ -36,7 +36,7 @@ torch=()
 for r in $(seq "$RUNS"); do
     for f in "${MODELS[@]}"; do
         export ESTC_CACHE_DIR="$TMP/cache-$r-$(basename "$f" .est)"
-        t0=$(now); out=$(ESTC_JIT_TIER=fast build/estc compile "$f"); t1=$(now)
+        t0=$(now); out=$(ESTC_CACHE_DIR="$ESTC_CACHE_DIR-fast" ESTC_JIT_TIER=fast build/estc compile "$f"); t1=$(now)
         grep -q '(3 compiled, 0 from the cache) in [0-9.]* ms, 3 of them fast-tier code$' <<<"$out" \
             || { echo "not a cold fast-tier compile: $out" >&2; exit 1; }
         fast[$f]+="$(ms "$t0" "$t1") "

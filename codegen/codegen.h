@@ -124,5 +124,10 @@ cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int 
  * taken from it): what the runtime weighs an optimised compile against. */
 int cg_jit_fast_programs(const cg_jit *j);
 double cg_jit_fast_cost(const cg_jit *j);
+/* What the object cache holds for prog: 2 an optimised object, 1 only a fast
+ * tier's, 0 nothing. A cheap probe (a hash of the graph and a file test)
+ * that lets a caller load several programs into one session instead of
+ * compiling them in parallel ones. */
+int cg_jit_cached(const gr_graph *prog, const char *name);
 
 #endif

@@ -301,13 +301,15 @@ static uint64_t program_key(const gr_graph *g, const char *name)
     return h ? h : 1;   /* 0 means "no key" */
 }
 
-static char *cache_path(const cg_jit *j, uint64_t key)
+static char *cache_path_in(const char *dir, uint64_t key)
 {
-    size_t n = strlen(j->cache_dir) + 32;
+    size_t n = strlen(dir) + 32;
     char *p = es_xmalloc(n);
-    snprintf(p, n, "%s/%016llx.o", j->cache_dir, (unsigned long long)key);
+    snprintf(p, n, "%s/%016llx.o", dir, (unsigned long long)key);
     return p;
 }
+
+static char *cache_path(const cg_jit *j, uint64_t key) { return cache_path_in(j->cache_dir, key); }
 
 /* The object stored under key, or NULL if absent or damaged (then ignored);
  * *cost gets the seconds its compile took. */
@@ -505,6 +507,20 @@ static int jit_add_program(cg_jit *j, gr_graph *prog, const char *name, es_statu
     LLVMModuleRef m = cg_emit(LLVMOrcThreadSafeContextGetContext(j->tsc), prog, name, st);
     j->time.emit += es_now() - t;
     return m ? jit_add_module(j, m, key, st) : -1;
+}
+
+int cg_jit_cached(const gr_graph *prog, const char *name)
+{
+    char *dir = cache_dir_from_env();
+    uint64_t key = dir ? program_key(prog, name) : 0;
+    int found = 0;
+    for (int tier = 0; key && tier < 2 && !found; tier++) {
+        char *path = cache_path_in(dir, tier ? fast_key(key) : key);
+        if (access(path, R_OK) == 0) found = tier ? 1 : 2;
+        free(path);
+    }
+    free(dir);
+    return found;
 }
 
 cg_jit *cg_jit_new(gr_graph *const *progs, const char *const *names, int nprogs, es_status *st)

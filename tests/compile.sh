@@ -35,6 +35,8 @@ for phase in "parse+sema" "lowering/elaboration" "graph passes" "IR emission" "c
     check "--timings reports '$phase'" grep -qE '^[0-9]+\.[0-9]{2}$' <<<"$(ms "$out" "$phase")"
 done
 check "a cached run spends no time in LLVM's optimiser" test "$(ms "$out" "LLVM optimisation")" = "0.00"
+check "... nor emitting IR" test "$(ms "$out" "IR emission")" = "0.00"
+check "... and loads all three on one thread" grep -qE "compile \(wall\) .*\(1 thread\)" <<<"$out"
 
 out=$("$ESTC" compile $M --no-cache --timings); rc=$?
 first=$(printf '%s\n' "$out" | head -1)
