@@ -73,7 +73,7 @@ typedef struct prog_run {
     cg_jit *jit_opt;         /* the optimiser's session, when jit is the fast tier */
     cg_entry_fn fn;          /* the entry steps call */
     _Atomic(cg_entry_fn) fn_opt;   /* the optimiser's entry, published when ready */
-    int opt_state;           /* OPT_NONE, OPT_WANTED, OPT_DONE (under opt_lock) */
+    int opt_state;           /* OPT_NONE, OPT_WANTED, OPT_BUSY, OPT_DONE (under opt_lock) */
     int swap_pending;        /* fn is fast-tier code; fn_opt may replace it (stepping thread only) */
     double opt_after;        /* > 0: deferred; the optimised compile's expected cost (seconds) */
     double first_use;        /* es_now() at the first step on fast-tier code */
@@ -339,7 +339,7 @@ static int prepare_vars(estc_model *m, int require_ckpt, FILE *log, estc_status 
 /* ---- programs: compile on first use, bind buffers ---------------------------- */
 
 enum { TIER_AUTO, TIER_FAST, TIER_OPT };
-enum { OPT_NONE, OPT_WANTED, OPT_DONE };
+enum { OPT_NONE, OPT_WANTED, OPT_BUSY, OPT_DONE };
 /* When the optimised tier is asked for (prog_compile): now, by the caller
  * (estc_compile, once every fast compile is done), or after some use. */
 enum { OPT_NOW, OPT_BY_CALLER, OPT_DEFER };
@@ -362,33 +362,47 @@ static void tier_options(estc_model *m)
     m->swap_step = s && *s ? strtoll(s, NULL, 10) : -1;
 }
 
-/* The optimiser thread: compiles each wanted program with the optimised tier
- * (which stores it in the object cache) and publishes its entry. A program
- * whose optimised compile fails keeps its fast-tier code, which is correct. */
+/* The next wanted program, marked busy, or -1 (opt_lock held). */
+static int optimiser_take(estc_model *m)
+{
+    for (int k = 0; k < 3; k++)
+        if (m->run[k].opt_state == OPT_WANTED) {
+            m->run[k].opt_state = OPT_BUSY;
+            return k;
+        }
+    return -1;
+}
+
+/* Compiles program k (taken) with the optimised tier, which stores it in the
+ * object cache, and publishes its entry; called and returning with opt_lock
+ * held. A program whose optimised compile fails keeps its fast-tier code,
+ * which is correct. */
+static void optimise_program(estc_model *m, int k)
+{
+    prog_run *r = &m->run[k];
+    pthread_mutex_unlock(&m->opt_lock);
+    es_status es = {0};
+    gr_graph *gs[1] = { r->g };
+    const char *names[1] = { prog_names[k] };
+    cg_jit *j = cg_jit_new_tiered(gs, names, 1, 0, &es);
+    cg_entry_fn fn = j ? cg_jit_lookup(j, prog_names[k]) : NULL;
+    pthread_mutex_lock(&m->opt_lock);
+    r->jit_opt = j;
+    if (fn) atomic_store_explicit(&r->fn_opt, fn, memory_order_release);
+    r->opt_state = OPT_DONE;
+    m->opt_ready = es_now();
+    pthread_cond_broadcast(&m->opt_cond);
+}
+
+/* The optimiser thread: optimises the wanted programs until stopped. */
 static void *optimiser(void *arg)
 {
     estc_model *m = arg;
     pthread_mutex_lock(&m->opt_lock);
-    for (;;) {
-        int k = -1;
-        while (!m->opt_stop && k < 0) {
-            for (int i = 0; i < 3 && k < 0; i++) if (m->run[i].opt_state == OPT_WANTED) k = i;
-            if (k < 0) pthread_cond_wait(&m->opt_cond, &m->opt_lock);
-        }
-        if (m->opt_stop) break;
-        prog_run *r = &m->run[k];
-        pthread_mutex_unlock(&m->opt_lock);
-        es_status es = {0};
-        gr_graph *gs[1] = { r->g };
-        const char *names[1] = { prog_names[k] };
-        cg_jit *j = cg_jit_new_tiered(gs, names, 1, 0, &es);
-        cg_entry_fn fn = j ? cg_jit_lookup(j, prog_names[k]) : NULL;
-        pthread_mutex_lock(&m->opt_lock);
-        r->jit_opt = j;
-        if (fn) atomic_store_explicit(&r->fn_opt, fn, memory_order_release);
-        r->opt_state = OPT_DONE;
-        m->opt_ready = es_now();
-        pthread_cond_broadcast(&m->opt_cond);
+    while (!m->opt_stop) {
+        int k = optimiser_take(m);
+        if (k < 0) pthread_cond_wait(&m->opt_cond, &m->opt_lock);
+        else optimise_program(m, k);
     }
     pthread_mutex_unlock(&m->opt_lock);
     return NULL;
@@ -437,11 +451,17 @@ static void optimiser_stop(estc_model *m)
     m->opt_started = 0;
 }
 
-/* waits until program k's optimised tier is ready (or failed) */
+/* Waits until program k's optimised tier is ready (or failed), optimising
+ * wanted programs on this thread meanwhile: a caller that waits anyway is a
+ * second optimiser. */
 static void optimiser_wait(estc_model *m, int k)
 {
     pthread_mutex_lock(&m->opt_lock);
-    while (m->run[k].opt_state == OPT_WANTED) pthread_cond_wait(&m->opt_cond, &m->opt_lock);
+    while (m->run[k].opt_state == OPT_WANTED || m->run[k].opt_state == OPT_BUSY) {
+        int w = optimiser_take(m);
+        if (w >= 0) optimise_program(m, w);
+        else pthread_cond_wait(&m->opt_cond, &m->opt_lock);
+    }
     pthread_mutex_unlock(&m->opt_lock);
 }
 
