@@ -26,7 +26,9 @@
  * bought them, a short run never pays for an optimisation it cannot use (nor
  * waits for it at exit, LLVM being uninterruptible), and a long one pays at
  * most a bounded multiple (1 + OPT_MARGIN) of the best choice made in
- * hindsight. $ESTC_JIT_TIER=fast or =opt keeps one tier
+ * hindsight. The rent is counted across runs too: fast code found in the
+ * cache was compiled by an earlier run, so the program is in repeated use and
+ * is optimised at once; the fast tier therefore never sticks. $ESTC_JIT_TIER=fast or =opt keeps one tier
  * (tests, benchmarks); $ESTC_JIT_SWAP_STEP=N makes the swap happen exactly
  * before global step N (waiting for the optimiser if need be), for the test
  * that shows where the swap falls changes nothing.
@@ -529,6 +531,8 @@ static int prog_compile(estc_model *m, int k, int tiered, int when, estc_status 
         }
         if (m->tier_mode == TIER_AUTO && cg_jit_fast_programs(r->jit) > 0) {
             r->swap_pending = 1;
+            /* fast code from the cache: an earlier run already paid the rent */
+            if (when == OPT_DEFER && cg_jit_cache_stats(r->jit).hits > 0) when = OPT_NOW;
             if (when == OPT_DEFER) {
                 double after = OPT_COST * cg_jit_fast_cost(r->jit);
                 r->opt_after = after > 1e-6 ? after : 1e-6;   /* > 0: deferred */
