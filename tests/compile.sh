@@ -63,6 +63,16 @@ check "damaged entries are recompiled ($out)" test "$(counts "$out")" = "3 0"
 out=$("$ESTC" compile $M)
 check "... and rewritten ($out)" test "$(counts "$out")" = "0 3"
 
+# a short run leaves fast-tier code in the cache; a second run finds it and
+# optimises at once, so the fast tier does not stick
+C2="$SCRATCH/cache-runs"
+for i in 1 2; do
+    ESTC_CACHE_DIR="$C2" "$ESTC" train $M --model-dir "$SCRATCH/md-runs-$i" --steps 3 --quiet || fail "short run $i"
+done
+out=$(ESTC_CACHE_DIR="$C2" "$ESTC" compile $M)
+check "the second run optimised the train program; eval and predict are new ($out)" \
+    test "$(counts "$out")/$(tiers "$out")" = "2 1/2/2"
+
 printf 'source s = csv("x.csv") { a: float\nlabel l = numeric(a)\n' > "$SCRATCH/broken.est"
 expect_fail "a broken model file" 2 "broken.est:[0-9]+:[0-9]+: error" "$ESTC" compile "$SCRATCH/broken.est"
 expect_fail "compile without a file" 2 "missing the model file" "$ESTC" compile
