@@ -8,6 +8,31 @@
  * training kernels. Variables live in one store shared by the programs (same
  * names, same buffers), so a checkpoint loaded once serves all of them.
  *
+ * Code comes in two tiers (codegen.h). A program the object cache does not
+ * hold is first compiled by the fast tier, so it can run at once, and then
+ * again by the optimised tier on a thread of the model's own (the optimiser);
+ * the optimised entry is swapped in between two steps, never during one. The
+ * tiers compute the same bits, so where the swap falls changes nothing in a
+ * checkpoint. estc_compile asks for the optimised tier at once. A run asks
+ * for it only when it should pay: the optimised compile is expected to cost
+ * OPT_COST times the fast one and to save OPT_GAIN of the time the fast code
+ * would still take, and must pay back OPT_MARGIN times over. Training that
+ * knows its last step (a step target, or epochs once the first has been
+ * counted) weighs the two once a few steps have timed the fast code. Other
+ * runs (and training in its first epoch, whose length the stream learns only
+ * at its end) cannot know what is left, so they ask once the fast code has
+ * been in use for OPT_MARGIN times as long as the optimised compile is
+ * expected to take: as in renting skis until the rent paid would have
+ * bought them, a short run never pays for an optimisation it cannot use (nor
+ * waits for it at exit, LLVM being uninterruptible), and a long one pays at
+ * most a bounded multiple (1 + OPT_MARGIN) of the best choice made in
+ * hindsight. The rent is counted across runs too: fast code found in the
+ * cache was compiled by an earlier run, so the program is in repeated use and
+ * is optimised at once; the fast tier therefore never sticks. $ESTC_JIT_TIER=fast or =opt keeps one tier
+ * (tests, benchmarks); $ESTC_JIT_SWAP_STEP=N makes the swap happen exactly
+ * before global step N (waiting for the optimiser if need be), for the test
+ * that shows where the swap falls changes nothing.
+ *
  * A program run binds buffers by kind: PARAM -> the variable's storage, INPUT
  * -> the batch's feature or label array (or the global step, for an INPUT
  * named "global_step"), everything else -> scratch sized for the largest
@@ -37,6 +62,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
@@ -46,8 +72,15 @@ static const char *const prog_names[3] = { "estc_train_step", "estc_eval_step", 
 
 typedef struct prog_run {
     gr_graph *g;
-    cg_jit *jit;
-    cg_entry_fn fn;
+    cg_jit *jit;             /* the first session: optimised, or the fast tier */
+    cg_jit *jit_opt;         /* the optimiser's session, when jit is the fast tier */
+    cg_entry_fn fn;          /* the entry steps call */
+    _Atomic(cg_entry_fn) fn_opt;   /* the optimiser's entry, published when ready */
+    int opt_state;           /* OPT_NONE, OPT_WANTED, OPT_BUSY, OPT_DONE (under opt_lock) */
+    int swap_pending;        /* fn is fast-tier code; fn_opt may replace it (stepping thread only) */
+    double opt_after;        /* > 0: deferred; the optimised compile's expected cost (seconds) */
+    double first_use;        /* es_now() at the first step on fast-tier code */
+    int64_t first_step;      /* the global step then */
     void **bufs;
     void **scratch;          /* per buffer, owned (NULL for PARAM/INPUT) */
     int64_t max_batch;
@@ -66,6 +99,7 @@ struct estc_model {
     int64_t global_step;
     int32_t step_feed[4];    /* what an INPUT "global_step" reads: the step being run */
     prog_run run[3];
+    cg_jit *jit_cached;      /* one session for the programs estc_compile found in the cache */
     const char *data_override;
     const char *eval_data;   /* evaluation during training reads this file */
     int progress;
@@ -75,9 +109,23 @@ struct estc_model {
     rt_ckpt_meta state;
     int have_state;          /* a checkpoint (or a previous estc_train call) set it */
     double passes_seconds;   /* estc_model_open: graph passes and binding */
+    /* the optimiser: one thread compiling the optimised tier of the programs
+     * that run fast-tier code (prog_compile) */
+    pthread_mutex_t opt_lock;
+    pthread_cond_t opt_cond;
+    pthread_t opt_thread;
+    int opt_started, opt_stop;
+    int tier_mode;           /* TIER_AUTO, TIER_FAST, TIER_OPT ($ESTC_JIT_TIER) */
+    int64_t swap_step;       /* $ESTC_JIT_SWAP_STEP, or -1: swap when ready */
+    double compile_start;    /* es_now() when estc_compile began */
+    double opt_ready;        /* es_now() when the optimiser last published an entry */
+    int64_t train_last;      /* the step estc_train expects to end at, 0 if unknown or not training */
     double open_seconds;     /* estc_model_open, all of it */
     rt_stream *train_stream; /* opened early to read the statistics from its cache */
 };
+
+static void tier_options(estc_model *m);
+static void optimiser_stop(estc_model *m);
 
 int estc__status_from(estc_status *st, const es_status *es)
 {
@@ -146,6 +194,9 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
     memset(st, 0, sizeof *st);
     double t_open = es_now();
     estc_model *m = es_xcalloc(1, sizeof *m);
+    pthread_mutex_init(&m->opt_lock, NULL);
+    pthread_cond_init(&m->opt_cond, NULL);
+    tier_options(m);
     es_diags_init(&m->diags, opt->diagnostics ? opt->diagnostics : stderr);
     m->fm = fe_compile_file(path, &m->diags);
     if (!m->fm) {
@@ -194,16 +245,21 @@ static void prog_release(prog_run *r)
     free(r->feed_buf);
     free(r->feed_src);
     if (r->jit) cg_jit_free(r->jit);
+    if (r->jit_opt) cg_jit_free(r->jit_opt);
     memset(r, 0, sizeof *r);
 }
 
 void estc_model_free(estc_model *m)
 {
     if (!m) return;
+    optimiser_stop(m);
     for (int k = 0; k < 3; k++) if (m->run[k].g) prog_release(&m->run[k]);
+    cg_jit_free(m->jit_cached);
     rt_vars_free(&m->vars);
     rt_stream_close(m->train_stream);
     if (m->fm) fe_model_free(m->fm);
+    pthread_cond_destroy(&m->opt_cond);
+    pthread_mutex_destroy(&m->opt_lock);
     free(m);
 }
 
@@ -322,17 +378,207 @@ static int prepare_vars(estc_model *m, int require_ckpt, FILE *log, estc_status 
 
 /* ---- programs: compile on first use, bind buffers ---------------------------- */
 
-static int prog_compile(estc_model *m, int k, estc_status *st)
+enum { TIER_AUTO, TIER_FAST, TIER_OPT };
+enum { OPT_NONE, OPT_WANTED, OPT_BUSY, OPT_DONE };
+/* When the optimised tier is asked for (prog_compile): now, by the caller
+ * (estc_compile, once every fast compile is done), or after some use. */
+enum { OPT_NOW, OPT_BY_CALLER, OPT_DEFER };
+/* an optimised compile costs about this many fast ones (CPU time, measured
+ * on every example: 4.6 to 7.1), and optimised kernels take about half the
+ * fast tier's time (2.1x to 2.2x faster on linear, dnn and wide & deep;
+ * docs/performance.md) */
+#define OPT_COST 6.0
+#define OPT_GAIN 0.5
+/* ... and a compile is asked for only when it should pay back this many
+ * times over: the estimates err, the compile takes cores from the run, and
+ * one unfinished when the run ends is waited for (census dnn, 3 epochs on 2
+ * busy cores: asking at 1x made the run 2x slower than either tier alone) */
+#define OPT_MARGIN 2.0
+
+static void tier_options(estc_model *m)
+{
+    const char *t = getenv("ESTC_JIT_TIER"), *s = getenv("ESTC_JIT_SWAP_STEP");
+    m->tier_mode = t && strcmp(t, "fast") == 0 ? TIER_FAST : t && strcmp(t, "opt") == 0 ? TIER_OPT : TIER_AUTO;
+    m->swap_step = s && *s ? strtoll(s, NULL, 10) : -1;
+}
+
+/* The next wanted program, marked busy, or -1 (opt_lock held). */
+static int optimiser_take(estc_model *m)
+{
+    for (int k = 0; k < 3; k++)
+        if (m->run[k].opt_state == OPT_WANTED) {
+            m->run[k].opt_state = OPT_BUSY;
+            return k;
+        }
+    return -1;
+}
+
+/* Compiles program k (taken) with the optimised tier, which stores it in the
+ * object cache, and publishes its entry; called and returning with opt_lock
+ * held. A program whose optimised compile fails keeps its fast-tier code,
+ * which is correct. */
+static void optimise_program(estc_model *m, int k)
 {
     prog_run *r = &m->run[k];
-    if (!r->jit) {
+    pthread_mutex_unlock(&m->opt_lock);
+    es_status es = {0};
+    gr_graph *gs[1] = { r->g };
+    const char *names[1] = { prog_names[k] };
+    cg_jit *j = cg_jit_new_tiered(gs, names, 1, 0, &es);
+    cg_entry_fn fn = j ? cg_jit_lookup(j, prog_names[k]) : NULL;
+    pthread_mutex_lock(&m->opt_lock);
+    r->jit_opt = j;
+    if (fn) atomic_store_explicit(&r->fn_opt, fn, memory_order_release);
+    r->opt_state = OPT_DONE;
+    m->opt_ready = es_now();
+    pthread_cond_broadcast(&m->opt_cond);
+}
+
+/* The optimiser thread: optimises the wanted programs until stopped. */
+static void *optimiser(void *arg)
+{
+    estc_model *m = arg;
+    pthread_mutex_lock(&m->opt_lock);
+    while (!m->opt_stop) {
+        int k = optimiser_take(m);
+        if (k < 0) pthread_cond_wait(&m->opt_cond, &m->opt_lock);
+        else optimise_program(m, k);
+    }
+    pthread_mutex_unlock(&m->opt_lock);
+    return NULL;
+}
+
+static void optimiser_want(estc_model *m, int k)
+{
+    pthread_mutex_lock(&m->opt_lock);
+    m->run[k].opt_state = OPT_WANTED;
+    pthread_mutex_unlock(&m->opt_lock);
+}
+
+/* asks for program k's optimised tier if a run left it waiting for use */
+static void optimiser_ask(estc_model *m, int k)
+{
+    prog_run *r = &m->run[k];
+    if (r->opt_after <= 0) return;
+    r->opt_after = 0;
+    optimiser_want(m, k);
+}
+
+/* starts the optimiser, or wakes it, if a program wants it */
+static void optimiser_kick(estc_model *m)
+{
+    pthread_mutex_lock(&m->opt_lock);
+    int want = 0;
+    for (int k = 0; k < 3; k++) want |= m->run[k].opt_state == OPT_WANTED;
+    if (want && !m->opt_started && pthread_create(&m->opt_thread, NULL, optimiser, m) == 0) m->opt_started = 1;
+    if (!m->opt_started)   /* no thread: the fast tier stays */
+        for (int k = 0; k < 3; k++) if (m->run[k].opt_state == OPT_WANTED) m->run[k].opt_state = OPT_DONE;
+    pthread_cond_broadcast(&m->opt_cond);
+    pthread_mutex_unlock(&m->opt_lock);
+}
+
+/* Stops the optimiser: programs not started are dropped, the one being
+ * compiled is finished (LLVM cannot be interrupted; its object still goes to
+ * the cache for the next run). */
+static void optimiser_stop(estc_model *m)
+{
+    if (!m->opt_started) return;
+    pthread_mutex_lock(&m->opt_lock);
+    m->opt_stop = 1;
+    pthread_cond_broadcast(&m->opt_cond);
+    pthread_mutex_unlock(&m->opt_lock);
+    pthread_join(m->opt_thread, NULL);
+    m->opt_started = 0;
+}
+
+/* Waits until program k's optimised tier is ready (or failed), optimising
+ * wanted programs on this thread meanwhile: a caller that waits anyway is a
+ * second optimiser. */
+static void optimiser_wait(estc_model *m, int k)
+{
+    pthread_mutex_lock(&m->opt_lock);
+    while (m->run[k].opt_state == OPT_WANTED || m->run[k].opt_state == OPT_BUSY) {
+        int w = optimiser_take(m);
+        if (w >= 0) optimise_program(m, w);
+        else pthread_cond_wait(&m->opt_cond, &m->opt_lock);
+    }
+    pthread_mutex_unlock(&m->opt_lock);
+}
+
+/* Whether program k, deferred, should now be optimised (see the top). */
+static int optimise_pays(estc_model *m, int k)
+{
+    prog_run *r = &m->run[k];
+    double now = es_now();
+    if (!r->first_use) {
+        r->first_use = now;
+        r->first_step = m->global_step;
+        return 0;
+    }
+    double used = now - r->first_use;
+    if (k == GR_PROG_TRAIN && m->train_last > 0) {
+        int64_t done = m->global_step - r->first_step, left = m->train_last - m->global_step;
+        if (done < 8) return 0;      /* too few steps to time */
+        return used / (double)done * (double)left * OPT_GAIN > OPT_MARGIN * r->opt_after;
+    }
+    return used >= OPT_MARGIN * r->opt_after;
+}
+
+/* The entry the next step of program k calls: the optimised one as soon as
+ * it is published (or, with $ESTC_JIT_SWAP_STEP, exactly at that step). */
+static cg_entry_fn prog_entry(estc_model *m, int k)
+{
+    prog_run *r = &m->run[k];
+    if (!r->swap_pending) return r->fn;
+    if (r->opt_after > 0) {
+        if (!optimise_pays(m, k)) return r->fn;
+        optimiser_ask(m, k);
+        optimiser_kick(m);
+        return r->fn;
+    }
+    if (m->swap_step >= 0) {
+        if (m->global_step < m->swap_step) return r->fn;
+        if (m->global_step == m->swap_step) optimiser_wait(m, k);
+    }
+    cg_entry_fn f = atomic_load_explicit(&r->fn_opt, memory_order_acquire);
+    if (f) {
+        r->fn = f;
+        r->swap_pending = 0;
+    }
+    return r->fn;
+}
+
+/* Compiles program k if no call did yet: from the cache, else by the fast
+ * tier with the optimised tier asked for `when` (OPT_*), unless `tiered` is
+ * 0 or the tier mode says otherwise. */
+static int prog_compile(estc_model *m, int k, int tiered, int when, estc_status *st)
+{
+    prog_run *r = &m->run[k];
+    if (!r->fn) {
         es_status es = {0};
         gr_graph *gs[1] = { r->g };
         const char *names[1] = { prog_names[k] };
-        r->jit = cg_jit_new(gs, names, 1, &es);
+        int fast = tiered && m->tier_mode != TIER_OPT;
+        r->jit = cg_jit_new_tiered(gs, names, 1, fast, &es);
         if (!r->jit) { estc__status_from(st, &es); st->code = ESTC_ECOMPILE; return -1; }
         r->fn = cg_jit_lookup(r->jit, prog_names[k]);
-        if (!r->fn) return estc__fail(st, ESTC_ECOMPILE, "compiled program has no entry %s", prog_names[k]);
+        if (!r->fn) {
+            cg_jit_free(r->jit);
+            r->jit = NULL;
+            return estc__fail(st, ESTC_ECOMPILE, "compiled program has no entry %s", prog_names[k]);
+        }
+        if (m->tier_mode == TIER_AUTO && cg_jit_fast_programs(r->jit) > 0) {
+            r->swap_pending = 1;
+            /* fast code from the cache: an earlier run already paid the rent */
+            if (when == OPT_DEFER && cg_jit_cache_stats(r->jit).hits > 0) when = OPT_NOW;
+            if (when == OPT_DEFER) {
+                double after = OPT_COST * cg_jit_fast_cost(r->jit);
+                r->opt_after = after > 1e-6 ? after : 1e-6;   /* > 0: deferred */
+            } else {
+                optimiser_want(m, k);
+                if (when == OPT_NOW) optimiser_kick(m);
+            }
+        }
     }
     return 0;
 }
@@ -340,7 +586,8 @@ static int prog_compile(estc_model *m, int k, estc_status *st)
 static int prog_ready(estc_model *m, int k, int64_t max_batch, estc_status *st)
 {
     prog_run *r = &m->run[k];
-    if (prog_compile(m, k, st) != 0) return -1;
+    /* the swap-step test wants the optimised code as soon as possible */
+    if (prog_compile(m, k, 1, m->swap_step >= 0 ? OPT_NOW : OPT_DEFER, st) != 0) return -1;
     if (r->bufs && r->max_batch >= max_batch) return 0;
     if (r->scratch) {
         for (int i = 0; i < r->g->nbufs; i++) free(r->scratch[i]);
@@ -390,7 +637,7 @@ static void *compile_worker(void *arg)
         int k = job->next++;
         pthread_mutex_unlock(&job->lock);
         if (k >= 3) return NULL;
-        job->rc[k] = prog_compile(job->m, k, &job->st[k]);
+        job->rc[k] = prog_compile(job->m, k, 1, OPT_BY_CALLER, &job->st[k]);
     }
 }
 
@@ -416,6 +663,30 @@ static void add_timings(estc_compile_timings *t, const cg_jit *j)
     t->cached += s.hits;
 }
 
+/* The programs whose optimised objects the cache holds, loaded into one
+ * session on this thread: a cached start then pays for one JIT session, not
+ * one per program, and starts no threads. Returns the session (NULL if fewer
+ * than two programs qualify, or on any failure: prog_compile then does the
+ * work and reports it). */
+static cg_jit *load_cached(estc_model *m, const int *fresh)
+{
+    gr_graph *gs[3];
+    const char *names[3];
+    int ks[3], n = 0;
+    for (int k = 0; k < 3; k++)
+        if (fresh[k] && m->tier_mode != TIER_FAST && cg_jit_cached(m->run[k].g, prog_names[k]) == 2) {
+            gs[n] = m->run[k].g;
+            names[n] = prog_names[k];
+            ks[n++] = k;
+        }
+    if (n < 2) return NULL;
+    es_status es = {0};
+    cg_jit *j = cg_jit_new(gs, names, n, &es);
+    if (!j) return NULL;
+    for (int i = 0; i < n; i++) m->run[ks[i]].fn = cg_jit_lookup(j, names[i]);
+    return j;
+}
+
 int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st)
 {
     memset(st, 0, sizeof *st);
@@ -423,8 +694,15 @@ int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st)
     if (!t) t = &ignore;
     memset(t, 0, sizeof *t);
     double t0 = es_now();
+    m->compile_start = t0;
     int fresh[3], todo = 0;
-    for (int k = 0; k < 3; k++) todo += fresh[k] = m->run[k].jit == NULL;
+    for (int k = 0; k < 3; k++) todo += fresh[k] = m->run[k].fn == NULL;
+    cg_jit *shared = m->jit_cached ? NULL : load_cached(m, fresh);
+    if (shared) {
+        m->jit_cached = shared;
+        todo = 0;
+        for (int k = 0; k < 3; k++) todo += m->run[k].fn == NULL;
+    }
     compile_job job = { .m = m };
     pthread_mutex_init(&job.lock, NULL);
     int want = compile_threads() < todo ? compile_threads() : todo, started = 0;
@@ -434,6 +712,8 @@ int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st)
     compile_worker(&job);      /* this thread is a worker too */
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     pthread_mutex_destroy(&job.lock);
+    for (int k = 0; k < 3; k++) optimiser_ask(m, k);   /* programs a run left waiting for use */
+    optimiser_kick(m);     /* only now: the fast tier had every core */
     int rc = 0;
     for (int k = 0; k < 3 && rc == 0; k++)
         if (job.rc[k] != 0) { *st = job.st[k]; rc = -1; }
@@ -443,12 +723,25 @@ int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st)
     t->open_ms = 1e3 * m->open_seconds;
     for (int k = 0; k < 3; k++) {
         if (fresh[k] && m->run[k].jit) add_timings(t, m->run[k].jit);
+        if (k == 0 && shared) add_timings(t, shared);
         t->programs += m->run[k].fn != NULL;
+        t->fast += fresh[k] && m->run[k].jit && cg_jit_fast_programs(m->run[k].jit) > 0;
     }
-    t->threads = todo ? started + 1 : 0;
+    t->threads = todo ? started + 1 : shared ? 1 : 0;
     t->compile_ms = 1e3 * (es_now() - t0);
     t->total_ms = t->open_ms + t->compile_ms;
     return rc;
+}
+
+int estc_compile_wait(estc_model *m, estc_compile_timings *t)
+{
+    for (int k = 0; k < 3; k++) {
+        if (!m->run[k].swap_pending) continue;
+        optimiser_wait(m, k);
+        if (m->run[k].jit_opt) t->optimized += cg_jit_fast_programs(m->run[k].jit_opt) == 0;
+    }
+    t->optimized_ms = m->opt_ready > m->compile_start ? 1e3 * (m->opt_ready - m->compile_start) : t->compile_ms;
+    return t->optimized;
 }
 
 /* Points the program's INPUT buffers at a batch. An INPUT named "global_step"
@@ -546,7 +839,7 @@ static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_sta
         if (got < 0) { rc = estc__status_from(st, &es); break; }
         if (got == 0) break;
         if (bind_batch(m, r, &b, st) != 0) { rc = -1; break; }
-        r->fn(r->bufs, b.n);
+        prog_entry(m, GR_PROG_EVAL)(r->bufs, b.n);
         rt_metrics_add_weighted(mt, b.n, output_f32(r, "example_loss"), output_f32(r, pred_name), b.label,
                                 output_f32(r, "example_weight"));
         for (int c = 0; c < ncustom; c++) {
@@ -985,6 +1278,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
     t.t_log = t.t_ckpt = t.t_eval = t0 = es_now();   /* speed counts the loop, not compiling */
     t.step_log = m->global_step;
     estimate_total(&t);
+    m->train_last = t.total;   /* what the tier choice weighs (prog_entry) */
     int stop = 0, asked = 0;
     t.ahead = input_thread();
     rt_batch b;
@@ -1008,12 +1302,15 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
                      : run->eval_every_secs > 0 && es_now() - t.t_eval >= run->eval_every_secs;
         int save_now = run->save_checkpoints_steps > 0 ? next % run->save_checkpoints_steps == 0
                      : es_now() - t.t_ckpt >= run->save_checkpoints_secs;
-        if (t.bar && !t.total_final) estimate_total(&t);
+        if (!t.total_final) {      /* the first epoch's end tells how many steps are left */
+            estimate_total(&t);
+            m->train_last = t.total;
+        }
         if (t.ahead && !signalled && !save_now && !(eval_now && t.early_dir) && next < t.target) {
             rt_stream_request(t.s);
             asked = 1;
         }
-        pr->fn(pr->bufs, b.n);
+        prog_entry(m, GR_PROG_TRAIN)(pr->bufs, b.n);
         float loss = *output_f32(pr, "loss");
         if (run->nan_guard && !isfinite(loss)) { rc = nan_stop(&t, loss, b.n, st); break; }
         m->global_step++;
@@ -1044,6 +1341,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
         if (save_checkpoint(&t, st) != 0) FAIL_OUT();
     }
 out:
+    m->train_last = 0;
 #undef FAIL_OUT
     if (t.loss_n) res->final_loss = t.loss_sum / (double)t.loss_n;
     if (rc != 0 && res->steps_run > 0) {
@@ -1198,7 +1496,7 @@ int estc_predict(estc_model *m, FILE *out, estc_format fmt, estc_status *st)
         if (got < 0) { rc = estc__status_from(st, &es); break; }
         if (got == 0) break;
         if (bind_batch(m, r, &b, st) != 0) { rc = -1; break; }
-        r->fn(r->bufs, b.n);
+        prog_entry(m, GR_PROG_PREDICT)(r->bufs, b.n);
         if (sp->head == ES_HEAD_REGRESSION) {
             const float *p = output_f32(r, "predictions");
             for (int64_t i = 0; i < b.n; i++) {
@@ -1353,7 +1651,11 @@ int estc__predict_entry(estc_model *m, cg_entry_fn *fn, estc_status *st)
 {
     memset(st, 0, sizeof *st);
     if (prepare_vars(m, 1, m->diags.out, st) != 0) return -1;
-    if (prog_compile(m, GR_PROG_PREDICT, st) != 0) return -1;
-    *fn = m->run[GR_PROG_PREDICT].fn;
+    /* a predictor keeps the entry it is given: make it the optimised one */
+    if (prog_compile(m, GR_PROG_PREDICT, 0, OPT_NOW, st) != 0) return -1;
+    optimiser_ask(m, GR_PROG_PREDICT);   /* compiled fast by a run: optimise it now */
+    optimiser_kick(m);
+    optimiser_wait(m, GR_PROG_PREDICT);
+    *fn = prog_entry(m, GR_PROG_PREDICT);
     return 0;
 }

@@ -97,4 +97,37 @@ struct LLVMOpaqueValue;
 struct LLVMOpaqueValue *cg_entry_alloca(struct LLVMOpaqueContext *ctx, struct LLVMOpaqueBasicBlock *entry,
                                         struct LLVMOpaqueType *t, const char *name);
 
+/* ---- tiers ------------------------------------------------------------------
+ * A cache miss can be served in two tiers. The fast tier (cg_fast_pipeline,
+ * then LLVM's code generator at CodeGenOpt::None, i.e. FastISel and the fast
+ * register allocator) has kernels ready in a fraction of the time; the
+ * optimised tier is cg_jit_pipeline at the default level. Both compute the
+ * same bits: the emitted IR carries no fast-math or contract flags, so no
+ * pass may reassociate, contract into FMA or approximate, and the vectoriser
+ * leaves float reductions in order; the library-call rewrites (pow with a
+ * constant exponent) are InstCombine's, which both tiers run. Both tiers'
+ * objects go into the cache; an optimised one is preferred and replaces the
+ * fast one. */
+enum { CG_OPT_FAST = 3 };
+const char *cg_fast_pipeline(void);
+enum { CG_CODEGEN_NONE = 0, CG_CODEGEN_LESS = 1, CG_CODEGEN_DEFAULT = 2 };
+/* cg_host_target_machine at a code generation level (CG_CODEGEN_*). */
+struct LLVMOpaqueTargetMachine *cg_host_target_machine_at(int pic, int level, es_status *st);
+
+/* cg_jit_new, where `fast` lets a program the cache does not hold be compiled
+ * by the fast tier (an optimised session is then still to be made, on another
+ * thread, and its entries swapped in). */
+cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int nprogs, int fast,
+                          es_status *st);
+/* How many of the session's programs run fast-tier code (0: all optimised),
+ * and the seconds their fast compiles took (recorded in the cache for those
+ * taken from it): what the runtime weighs an optimised compile against. */
+int cg_jit_fast_programs(const cg_jit *j);
+double cg_jit_fast_cost(const cg_jit *j);
+/* What the object cache holds for prog: 2 an optimised object, 1 only a fast
+ * tier's, 0 nothing. A cheap probe (a hash of the graph and a file test)
+ * that lets a caller load several programs into one session instead of
+ * compiling them in parallel ones. */
+int cg_jit_cached(const gr_graph *prog, const char *name);
+
 #endif

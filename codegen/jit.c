@@ -17,9 +17,14 @@
  * Object cache. Every module is compiled to a relocatable object here (not
  * by ORC's IR layer) and added with LLVMOrcLLJITAddObjectFile, so the same
  * object can be kept on disk: under $ESTC_CACHE_DIR, else
- * $XDG_CACHE_HOME/estc, else ~/.cache/estc, named by a 64-bit xxHash of the
- * unoptimised IR (its bitcode), the host CPU name and features, the LLVM version,
- * estc's version and the pass pipeline. A file holds a magic word, the hash of its payload and the
+ * $XDG_CACHE_HOME/estc, else ~/.cache/estc, named by a 64-bit xxHash of what
+ * the code is made from: the bound graph and the build ID of the binary that
+ * emits it (program_key; a hit then emits no IR at all), or for IR given as
+ * text its bitcode, with the host CPU name and features, the LLVM version,
+ * estc's version and the pass pipeline. The fast tier's objects (codegen.h)
+ * are stored under keys of their own, found only when there is no optimised
+ * one, which removes them when it is stored. Every entry records how long
+ * its compile took, for the runtime's cost estimates. A file holds a magic word, the hash of its payload and the
  * object; one that fails the check is ignored and rewritten. ESTC_NO_CACHE=1
  * (the CLI's --no-cache) bypasses the cache. Writes are atomic, so two
  * processes racing on one entry leave a whole file either way.
@@ -28,6 +33,7 @@
  * through the session's error reporter; they are kept in the cg_jit and
  * added to the status of the lookup that triggered them, never printed.
  */
+#define _GNU_SOURCE   /* dl_iterate_phdr */
 #include "codegen.h"
 
 #include <llvm-c/BitWriter.h>
@@ -39,7 +45,9 @@
 #include <llvm-c/TargetMachine.h>
 
 #include <cblas.h>
+#include <link.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,6 +59,10 @@ struct cg_jit {
     LLVMOrcLLJITRef jit;
     LLVMTargetMachineRef tm;     /* the optimiser's view of the host */
     LLVMTargetMachineRef objtm;  /* emits the objects (position independent) */
+    LLVMTargetMachineRef fasttm; /* the fast tier's object emitter (CodeGenOpt::None) */
+    int fast;                    /* a miss is compiled by the fast tier */
+    int nfast;                   /* programs that run fast-tier code */
+    double fast_cost;            /* seconds their fast compiles took */
     char *cache_dir;             /* NULL: no cache */
     cg_cache_stats stats;
     cg_timings time;
@@ -60,6 +72,7 @@ struct cg_jit {
 };
 
 static char *cache_dir_from_env(void);
+static uint64_t target_key(uint64_t h);
 
 /* consumes err; writes "what: message" into st */
 static int fail_llvm(es_status *st, LLVMErrorRef err, const char *what)
@@ -150,7 +163,10 @@ static cg_jit *jit_create(es_status *st)
 
 /* ---- object cache ---------------------------------------------------------- */
 
-static const char cache_magic[8] = { 'E', 'S', 'T', 'C', 'O', 'B', 'J', '1' };
+/* an entry: this magic, the hash of the rest, the seconds its compile took
+ * (a double: the runtime's cost estimate for the next tier), the object */
+static const char cache_magic[8] = { 'E', 'S', 'T', 'C', 'O', 'B', 'J', '2' };
+enum { CACHE_HEAD = 24 };
 
 static char *cache_dir_from_env(void)
 {
@@ -174,6 +190,75 @@ static uint64_t cache_key(LLVMModuleRef m)
     LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(m);
     uint64_t h = es_hash64(LLVMGetBufferStart(bc), LLVMGetBufferSize(bc), 0);
     LLVMDisposeMemoryBuffer(bc);
+    return target_key(h);
+}
+
+/* ---- keys without IR ------------------------------------------------------
+ * A hit should not pay for emitting the IR it would hash, so a program's key
+ * is computed from what the IR is made of: the bound graph (every field the
+ * emitter reads) and the code that turns it into IR, identified by the GNU
+ * build ID of the binary this file is linked into (any rebuilt emitter has a
+ * new one). Without a build ID the key falls back to the bitcode. */
+
+static struct { int ok; uint64_t id; } build;
+static pthread_once_t build_once = PTHREAD_ONCE_INIT;
+
+static int note_build_id(const ElfW(Nhdr) *nh, const char *end)
+{
+    for (const char *p = (const char *)nh; p + sizeof *nh <= end;) {
+        const ElfW(Nhdr) *h = (const void *)p;
+        const char *name = p + sizeof *h, *desc = name + ((h->n_namesz + 3) & ~3u);
+        if (desc + h->n_descsz > end) return 0;
+        if (h->n_type == NT_GNU_BUILD_ID && h->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 && h->n_descsz) {
+            build.id = es_hash64(desc, h->n_descsz, 0);
+            return 1;
+        }
+        p = desc + ((h->n_descsz + 3) & ~3u);
+    }
+    return 0;
+}
+
+/* the object whose loaded segments hold this function: its build-ID note */
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *self)
+{
+    (void)size;
+    uintptr_t at = (uintptr_t)self;
+    int mine = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && at >= lo && at < lo + ph->p_memsz) mine = 1;
+    }
+    if (!mine) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+        if (note_build_id((const void *)p, p + ph->p_memsz)) { build.ok = 1; break; }
+    }
+    return 1;   /* found the object, with or without an ID: stop */
+}
+
+static void build_init(void)
+{
+    void (*self)(void) = build_init;
+    void *addr;
+    memcpy(&addr, &self, sizeof addr);
+    dl_iterate_phdr(find_build_id, addr);
+}
+
+static void hash_into(uint64_t *h, const void *p, size_t n) { *h = es_hash64(p, n, *h); }
+
+static void hash_str(uint64_t *h, const char *s)
+{
+    size_t n = s ? strlen(s) + 1 : 0;   /* NULL and "" differ */
+    hash_into(h, &n, sizeof n);
+    if (s) hash_into(h, s, n);
+}
+
+/* what decides the machine code besides the IR: host, LLVM, estc, pipeline */
+static uint64_t target_key(uint64_t h)
+{
     unsigned maj, min, patch;
     LLVMGetVersion(&maj, &min, &patch);
     char ctx[4096];
@@ -183,16 +268,52 @@ static uint64_t cache_key(LLVMModuleRef m)
     return es_hash64(ctx, (size_t)n, h);
 }
 
-static char *cache_path(const cg_jit *j, uint64_t key)
+/* The key of prog's optimised object, or 0 when there is no build ID (the
+ * caller then hashes the emitted module). Field by field, never the raw
+ * struct, whose padding is not defined. */
+static uint64_t program_key(const gr_graph *g, const char *name)
 {
-    size_t n = strlen(j->cache_dir) + 32;
+    pthread_once(&build_once, build_init);
+    if (!build.ok) return 0;
+    uint64_t h = build.id;
+    hash_str(&h, name);
+    int head[3] = { (int)g->kind, g->n, g->nbufs };
+    hash_into(&h, head, sizeof head);
+    for (int i = 0; i < g->n; i++) {
+        const gr_node *n = &g->nodes[i];
+        int ints[4 + GR_MAXIN] = { (int)n->op, (int)n->dtype, n->nin, n->buf };
+        memcpy(ints + 4, n->in, sizeof n->in);
+        for (int k = n->nin; k < GR_MAXIN; k++) ints[4 + k] = 0;   /* unused slots */
+        hash_into(&h, ints, sizeof ints);
+        hash_into(&h, &n->shape.rank, sizeof n->shape.rank);
+        hash_into(&h, n->shape.d, (size_t)(n->shape.rank > 0 ? n->shape.rank : 0) * sizeof n->shape.d[0]);
+        hash_into(&h, n->a, sizeof n->a);
+        hash_into(&h, n->f, sizeof n->f);
+        hash_str(&h, n->name);
+        if (n->op == GR_CONST && n->data)
+            hash_into(&h, n->data, (size_t)gr_numel(n->shape, 1) * sizeof *n->data);
+    }
+    for (int i = 0; i < g->noutputs; i++) {
+        hash_str(&h, g->outputs[i].name);
+        hash_into(&h, &g->outputs[i].node, sizeof g->outputs[i].node);
+    }
+    h = target_key(h);
+    return h ? h : 1;   /* 0 means "no key" */
+}
+
+static char *cache_path_in(const char *dir, uint64_t key)
+{
+    size_t n = strlen(dir) + 32;
     char *p = es_xmalloc(n);
-    snprintf(p, n, "%s/%016llx.o", j->cache_dir, (unsigned long long)key);
+    snprintf(p, n, "%s/%016llx.o", dir, (unsigned long long)key);
     return p;
 }
 
-/* The object stored under key, or NULL if absent or damaged (then ignored). */
-static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key)
+static char *cache_path(const cg_jit *j, uint64_t key) { return cache_path_in(j->cache_dir, key); }
+
+/* The object stored under key, or NULL if absent or damaged (then ignored);
+ * *cost gets the seconds its compile took. */
+static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key, double *cost)
 {
     char *path = cache_path(j, key);
     es_status st = {0};
@@ -201,11 +322,13 @@ static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key)
     free(path);
     if (!data) return NULL;
     LLVMMemoryBufferRef buf = NULL;
-    if (len > 16 && memcmp(data, cache_magic, 8) == 0) {
+    if (len > CACHE_HEAD && memcmp(data, cache_magic, 8) == 0) {
         uint64_t sum;
         memcpy(&sum, data + 8, 8);
-        if (sum == es_hash64(data + 16, len - 16, 0))
-            buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + 16, len - 16, "estc-cached-object");
+        if (sum == es_hash64(data + 16, len - 16, 0)) {
+            memcpy(cost, data + 16, sizeof *cost);
+            buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + CACHE_HEAD, len - CACHE_HEAD, "estc-cached-object");
+        }
     }
     if (!buf) j->stats.rejected++;
     free(data);
@@ -230,67 +353,109 @@ static int write_entry(const char *path, const char *data, size_t n)
     return ok ? 0 : -1;
 }
 
-static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj)
+static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj, double cost)
 {
     es_status st = {0};
     if (es_mkdirs(j->cache_dir, &st) != 0) return;     /* no cache is not an error */
     size_t n = LLVMGetBufferSize(obj);
-    char *data = es_xmalloc(n + 16);
+    char *data = es_xmalloc(n + CACHE_HEAD);
     memcpy(data, cache_magic, 8);
-    uint64_t sum = es_hash64(LLVMGetBufferStart(obj), n, 0);
+    memcpy(data + 16, &cost, sizeof cost);
+    memcpy(data + CACHE_HEAD, LLVMGetBufferStart(obj), n);
+    uint64_t sum = es_hash64(data + 16, n + CACHE_HEAD - 16, 0);
     memcpy(data + 8, &sum, 8);
-    memcpy(data + 16, LLVMGetBufferStart(obj), n);
     char *path = cache_path(j, key);
-    if (write_entry(path, data, n + 16) == 0) j->stats.written++;
+    if (write_entry(path, data, n + CACHE_HEAD) == 0) j->stats.written++;
     free(path);
     free(data);
 }
 
-/* Verifies and optimises m, compiles it to an object (or takes the cached one)
- * and hands the object to the JIT. m is consumed either way. */
-static int jit_add_module(cg_jit *j, LLVMModuleRef m, es_status *st)
+/* the fast tier's entries live under keys of their own */
+static uint64_t fast_key(uint64_t key)
 {
-    uint64_t key = 0;
+    const char *p = cg_fast_pipeline();
+    return es_hash64(p, strlen(p), key);
+}
+
+/* The object cached for key: the optimised one, else, in a fast session, the
+ * fast tier's. Counted as a hit either way. */
+static LLVMMemoryBufferRef cache_lookup(cg_jit *j, uint64_t key)
+{
+    double t = es_now(), cost = 0;
+    LLVMMemoryBufferRef obj = cache_read(j, key, &cost);
+    if (!obj && j->fast && (obj = cache_read(j, fast_key(key), &cost))) {
+        j->nfast++;
+        j->fast_cost += cost;
+    }
+    if (obj) j->stats.hits++;
+    j->time.cache += es_now() - t;
+    return obj;
+}
+
+/* Verifies and optimises m for the session's tier, compiles it to an object
+ * and stores that under key (0: not stored), or under fast_key(key) for the
+ * fast tier. An optimised entry supersedes the fast one, which is removed.
+ * m is kept. */
+static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t key, es_status *st)
+{
+    int fast = j->fast;
+    LLVMTargetMachineRef *emitter = fast ? &j->fasttm : &j->objtm;
+    if ((!j->tm && !(j->tm = cg_host_target_machine(0, st))) ||
+        (!*emitter && !(*emitter = cg_host_target_machine_at(1, fast ? CG_CODEGEN_NONE : CG_CODEGEN_DEFAULT, st))))
+        return NULL;
+    double t = es_now(), t0 = t;
+    if (cg_prepare_module(m, j->tm, fast ? CG_OPT_FAST : CG_OPT_JIT, st) != 0) return NULL;
+    double t1 = es_now();
+    j->time.optimize += t1 - t;
+    char *msg = NULL;
     LLVMMemoryBufferRef obj = NULL;
-    double t = es_now();
-    if (j->cache_dir) {
-        key = cache_key(m);
-        obj = cache_read(j, key);
-        if (obj) j->stats.hits++;
+    if (LLVMTargetMachineEmitToMemoryBuffer(*emitter, m, LLVMObjectFile, &msg, &obj)) {
+        es_fail(st, ES_ECOMPILE, "codegen: cannot emit machine code: %s", msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        return NULL;
+    }
+    t = es_now();
+    j->time.codegen += t - t1;
+    j->stats.compiled++;
+    if (fast) {
+        j->nfast++;
+        j->fast_cost += t - t0;
+    }
+    if (j->cache_dir && key) {
+        cache_write(j, fast ? fast_key(key) : key, obj, t - t0);
+        if (!fast) {
+            char *old = cache_path(j, fast_key(key));
+            unlink(old);
+            free(old);
+        }
     }
     j->time.cache += es_now() - t;
-    if (!obj) {
-        if ((!j->tm && !(j->tm = cg_host_target_machine(0, st))) ||
-            (!j->objtm && !(j->objtm = cg_host_target_machine(1, st)))) {
-            LLVMDisposeModule(m);
-            return -1;
-        }
-        t = es_now();
-        if (cg_prepare_module(m, j->tm, CG_OPT_JIT, st) != 0) {
-            LLVMDisposeModule(m);
-            return -1;
-        }
-        double t1 = es_now();
-        j->time.optimize += t1 - t;
-        char *msg = NULL;
-        if (LLVMTargetMachineEmitToMemoryBuffer(j->objtm, m, LLVMObjectFile, &msg, &obj)) {
-            es_fail(st, ES_ECOMPILE, "codegen: cannot emit machine code: %s", msg ? msg : "?");
-            LLVMDisposeMessage(msg);
-            LLVMDisposeModule(m);
-            return -1;
-        }
-        t = es_now();
-        j->time.codegen += t - t1;
-        j->stats.compiled++;
-        if (j->cache_dir) cache_write(j, key, obj);
-        j->time.cache += es_now() - t;
-    }
-    LLVMDisposeModule(m);
-    /* the JIT takes ownership of obj */
-    t = es_now();
+    return obj;
+}
+
+/* hands obj (taken) to the JIT */
+static int add_object(cg_jit *j, LLVMMemoryBufferRef obj, es_status *st)
+{
+    double t = es_now();
     LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), obj);
     j->time.link += es_now() - t;
     return err ? fail_llvm(st, err, "codegen: the JIT rejected an object") : 0;
+}
+
+/* Adds m (consumed either way): the object cached under key, or under its
+ * bitcode's hash when key is 0, or a fresh compile. */
+static int jit_add_module(cg_jit *j, LLVMModuleRef m, uint64_t key, es_status *st)
+{
+    LLVMMemoryBufferRef obj = NULL;
+    if (j->cache_dir && !key) {
+        double t = es_now();
+        key = cache_key(m);
+        j->time.cache += es_now() - t;
+        obj = cache_lookup(j, key);
+    }
+    if (!obj) obj = compile_module(j, m, key, st);
+    LLVMDisposeModule(m);
+    return obj ? add_object(j, obj, st) : -1;
 }
 
 cg_cache_stats cg_jit_cache_stats(const cg_jit *j) { return j->stats; }
@@ -326,7 +491,48 @@ static void remember(cg_jit *j, const char *name, cg_entry_fn fn)
     j->nsyms++;
 }
 
+/* prog's object from the cache by its graph key (emitting nothing), else
+ * emitted and compiled */
+static int jit_add_program(cg_jit *j, gr_graph *prog, const char *name, es_status *st)
+{
+    uint64_t key = 0;
+    if (j->cache_dir) {
+        double t = es_now();
+        key = program_key(prog, name);
+        j->time.cache += es_now() - t;
+        LLVMMemoryBufferRef obj = key ? cache_lookup(j, key) : NULL;
+        if (obj) return add_object(j, obj, st);
+    }
+    double t = es_now();
+    LLVMModuleRef m = cg_emit(LLVMOrcThreadSafeContextGetContext(j->tsc), prog, name, st);
+    j->time.emit += es_now() - t;
+    return m ? jit_add_module(j, m, key, st) : -1;
+}
+
+int cg_jit_cached(const gr_graph *prog, const char *name)
+{
+    char *dir = cache_dir_from_env();
+    uint64_t key = dir ? program_key(prog, name) : 0;
+    int found = 0;
+    for (int tier = 0; key && tier < 2 && !found; tier++) {
+        char *path = cache_path_in(dir, tier ? fast_key(key) : key);
+        if (access(path, R_OK) == 0) found = tier ? 1 : 2;
+        free(path);
+    }
+    free(dir);
+    return found;
+}
+
 cg_jit *cg_jit_new(gr_graph *const *progs, const char *const *names, int nprogs, es_status *st)
+{
+    return cg_jit_new_tiered(progs, names, nprogs, 0, st);
+}
+
+int cg_jit_fast_programs(const cg_jit *j) { return j->nfast; }
+double cg_jit_fast_cost(const cg_jit *j) { return j->fast_cost; }
+
+cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int nprogs, int fast,
+                          es_status *st)
 {
     for (int i = 0; i < nprogs; i++)
         for (int k = 0; k < i; k++)
@@ -338,13 +544,9 @@ cg_jit *cg_jit_new(gr_graph *const *progs, const char *const *names, int nprogs,
     cg_jit *j = jit_create(st);
     if (!j) return NULL;
     j->time.setup = es_now() - t;
-    LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(j->tsc);
-    for (int i = 0; i < nprogs; i++) {
-        t = es_now();
-        LLVMModuleRef m = cg_emit(ctx, progs[i], names[i], st);
-        j->time.emit += es_now() - t;
-        if (!m || jit_add_module(j, m, st) != 0) { cg_jit_free(j); return NULL; }
-    }
+    j->fast = fast;
+    for (int i = 0; i < nprogs; i++)
+        if (jit_add_program(j, progs[i], names[i], st) != 0) { cg_jit_free(j); return NULL; }
     t = es_now();
     for (int i = 0; i < nprogs; i++) {
         cg_entry_fn fn = jit_resolve(j, names[i], st);
@@ -370,7 +572,7 @@ int cg_jit_add_ir(cg_jit *j, const char *ir_text, es_status *st)
         LLVMDisposeMessage(msg);
         return -1;
     }
-    return jit_add_module(j, m, st);
+    return jit_add_module(j, m, 0, st);
 }
 
 cg_entry_fn cg_jit_lookup(cg_jit *j, const char *name)
@@ -393,6 +595,7 @@ void cg_jit_free(cg_jit *j)
     if (j->tsc) LLVMOrcDisposeThreadSafeContext(j->tsc);
     if (j->tm) LLVMDisposeTargetMachine(j->tm);
     if (j->objtm) LLVMDisposeTargetMachine(j->objtm);
+    if (j->fasttm) LLVMDisposeTargetMachine(j->fasttm);
     free(j->cache_dir);
     for (int i = 0; i < j->nsyms; i++) free(j->syms[i].name);
     free(j->syms);

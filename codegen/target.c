@@ -96,6 +96,11 @@ const char *cg_host_features(void) { return host()->ok ? host()->features : ""; 
 
 LLVMTargetMachineRef cg_host_target_machine(int pic, es_status *st)
 {
+    return cg_host_target_machine_at(pic, CG_CODEGEN_DEFAULT, st);
+}
+
+LLVMTargetMachineRef cg_host_target_machine_at(int pic, int level, es_status *st)
+{
     const cg_host *h = host();
     if (!h->ok) { es_fail(st, ES_ECOMPILE, "codegen: %s", h->error); return NULL; }
     LLVMTargetRef t;
@@ -105,7 +110,10 @@ LLVMTargetMachineRef cg_host_target_machine(int pic, es_status *st)
         LLVMDisposeMessage(err);
         return NULL;
     }
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t, h->triple, h->cpu, h->features, LLVMCodeGenLevelDefault,
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t, h->triple, h->cpu, h->features,
+                                                      level == CG_CODEGEN_NONE   ? LLVMCodeGenLevelNone
+                                                      : level == CG_CODEGEN_LESS ? LLVMCodeGenLevelLess
+                                                                                 : LLVMCodeGenLevelDefault,
                                                       pic ? LLVMRelocPIC : LLVMRelocDefault,
                                                       pic ? LLVMCodeModelDefault : LLVMCodeModelJITDefault);
     if (!tm) es_fail(st, ES_ECOMPILE, "codegen: cannot create a target machine for %s (%s)", h->triple, h->cpu);
@@ -123,6 +131,15 @@ const char *cg_jit_pipeline(void)
     return "mergefunc,function(sroa,early-cse<memssa>,simplifycfg,instcombine<no-verify-fixpoint>,"
            "loop-simplify,lcssa,loop-rotate,loop-mssa(licm),indvars,loop-vectorize,"
            "instcombine<no-verify-fixpoint>,simplifycfg)";
+}
+
+/* The first tier's list: only what makes the fast code generator's input
+ * small (mergefunc; SROA turns the emitted accumulators into registers) and
+ * the exact rewrites InstCombine makes whatever the tier. See cg_fast_pipeline
+ * in codegen.h for why the two tiers compute the same bits. */
+const char *cg_fast_pipeline(void)
+{
+    return "mergefunc,function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>)";
 }
 
 static int run_passes(LLVMModuleRef m, LLVMTargetMachineRef tm, const char *pipeline, es_status *st)
@@ -178,6 +195,7 @@ int cg_prepare_module(LLVMModuleRef m, LLVMTargetMachineRef tm, int optimize, es
     }
     LLVMDisposeMessage(msg);
     if (optimize == CG_OPT_NONE) return 0;
+    if (optimize == CG_OPT_FAST) return run_passes(m, tm, cg_fast_pipeline(), st);
     return optimize == CG_OPT_JIT ? run_passes(m, tm, cg_jit_pipeline(), st) : cg_run_o2(m, tm, st);
 }
 

@@ -5,7 +5,10 @@
  * taken from the cache the second time; both sessions compute what the
  * reference evaluator computes. A damaged cache file is ignored, the program
  * recompiled and the file rewritten. ESTC_NO_CACHE bypasses the cache, and a
- * different program gets a different entry.
+ * different program gets a different entry. A hit is found from the graph
+ * alone, without emitting IR. The fast tier computes the same bits as the
+ * optimised tier; its entries are separate, used only by a fast session that
+ * finds no optimised one, and removed when the optimised one is stored.
  */
 #include "../codegen/codegen.h"
 #include "check.h"
@@ -32,10 +35,13 @@ static gr_graph *program(es_arena *a, double scale)
     return g;
 }
 
+enum { B = 5 };
+static float last_y[B * 2];     /* the JIT's output in the last run_both */
+static cg_timings last_time;    /* the last session's timings */
+
 /* runs the JIT entry and the reference on the same data; returns max |diff| */
 static double run_both(gr_graph *g, cg_entry_fn fn)
 {
-    enum { B = 5 };
     void **jb = calloc((size_t)g->nbufs, sizeof(void *)), **rb = calloc((size_t)g->nbufs, sizeof(void *));
     es_rng rng;
     es_rng_seed(&rng, 3);
@@ -55,6 +61,7 @@ static double run_both(gr_graph *g, cg_entry_fn fn)
     gr_eval(g, rb, B);
     int out = gr_find_output(g, "y");
     const float *a = jb[g->nodes[out].buf], *r = rb[g->nodes[out].buf];
+    memcpy(last_y, a, sizeof last_y);
     double worst = 0;
     for (int k = 0; k < B * 2; k++) if (fabs(a[k] - r[k]) > worst) worst = fabs(a[k] - r[k]);
     for (int i = 0; i < g->nbufs; i++) { free(jb[i]); free(rb[i]); }
@@ -62,19 +69,31 @@ static double run_both(gr_graph *g, cg_entry_fn fn)
     return worst;
 }
 
-static cg_cache_stats compile_and_check(gr_graph *g, const char *what)
+/* compiles g (fast: letting the fast tier serve a miss) and checks it; nfast:
+ * how many programs must run fast-tier code */
+static cg_cache_stats compile_tier_and_check(gr_graph *g, int fast, int nfast, const char *what)
 {
     es_status st = {0};
     const char *name = "cached_entry";
-    cg_jit *j = cg_jit_new(&g, &name, 1, &st);
+    cg_jit *j = cg_jit_new_tiered(&g, &name, 1, fast, &st);
     cg_cache_stats s = {0};
     CHECK(j != NULL, "%s: the program compiles (%s)", what, st.msg);
     if (!j) return s;
     double d = run_both(g, cg_jit_lookup(j, name));
     CHECK(d < 1e-5, "%s: the compiled program matches the reference (max diff %g)", what, d);
     s = cg_jit_cache_stats(j);
+    last_time = cg_jit_timings(j);
+    CHECK(cg_jit_fast_programs(j) == nfast, "%s: %d fast-tier programs, expected %d", what,
+          cg_jit_fast_programs(j), nfast);
+    CHECK((cg_jit_fast_cost(j) > 0) == (nfast > 0), "%s: the fast compile's cost is known (%g s)", what,
+          cg_jit_fast_cost(j));
     cg_jit_free(j);
     return s;
+}
+
+static cg_cache_stats compile_and_check(gr_graph *g, const char *what)
+{
+    return compile_tier_and_check(g, 0, 0, what);
 }
 
 static int count_entries(const char *dir, char *last, size_t n)
@@ -109,11 +128,38 @@ int main(void)
     s = compile_and_check(program(a, 2.0), "warm");
     CHECK(s.compiled == 0 && s.hits == 1, "the same program comes from the cache (compiled %d, hits %d)",
           s.compiled, s.hits);
+    CHECK(last_time.emit == 0 && last_time.optimize == 0, "a hit emits no IR (%g s) and optimises nothing",
+          last_time.emit);
+    s = compile_tier_and_check(program(a, 2.0), 1, 0, "fast tier, warm");
+    CHECK(s.compiled == 0 && s.hits == 1, "the fast tier takes the optimised entry (compiled %d, hits %d)",
+          s.compiled, s.hits);
 
     s = compile_and_check(program(a, 3.0), "other program");
     CHECK(s.compiled == 1 && s.hits == 0, "a different constant is a different entry (compiled %d, hits %d)",
           s.compiled, s.hits);
     CHECK(count_entries(dir, entry, sizeof entry) == 2, "two files in the cache directory");
+
+    setenv("ESTC_NO_CACHE", "1", 1);
+    compile_and_check(program(a, 4.0), "optimised, no cache");
+    unsetenv("ESTC_NO_CACHE");
+    float opt_y[B * 2];
+    memcpy(opt_y, last_y, sizeof opt_y);
+    s = compile_tier_and_check(program(a, 4.0), 1, 1, "fast tier, cold");
+    CHECK(s.compiled == 1 && s.hits == 0 && s.written == 1,
+          "the fast tier compiles and stores its object (compiled %d, hits %d, written %d)", s.compiled, s.hits,
+          s.written);
+    CHECK(count_entries(dir, entry, sizeof entry) == 3, "three files in the cache directory");
+    CHECK(memcmp(last_y, opt_y, sizeof opt_y) == 0, "the fast and the optimised tier compute the same bits");
+    s = compile_tier_and_check(program(a, 4.0), 1, 1, "fast tier, warm");
+    CHECK(s.compiled == 0 && s.hits == 1, "a fast session takes the fast entry (compiled %d, hits %d)", s.compiled,
+          s.hits);
+    s = compile_and_check(program(a, 4.0), "optimised after the fast tier");
+    CHECK(s.compiled == 1 && s.hits == 0 && s.written == 1,
+          "an optimised session ignores the fast entry (compiled %d, hits %d, written %d)", s.compiled, s.hits,
+          s.written);
+    CHECK(count_entries(dir, entry, sizeof entry) == 3, "the optimised entry replaced the fast one");
+    s = compile_tier_and_check(program(a, 4.0), 1, 0, "fast session, optimised entry");
+    CHECK(s.hits == 1, "a fast session prefers the optimised entry (hits %d)", s.hits);
 
     /* damage every entry: flip a byte in the middle of each object */
     DIR *d = opendir(dir);

@@ -219,10 +219,21 @@ typedef struct estc_compile_timings {
     int compiled;          /* of them, compiled by LLVM in this call */
     int cached;            /* of them, loaded from the object cache in this call */
     int threads;           /* threads that compiled them */
+    /* the two tiers: programs the cache did not hold are first compiled for
+     * speed of compiling, then optimised on a background thread and swapped
+     * in between steps (both tiers compute the same bits) */
+    int fast;              /* programs ready with fast-tier code */
+    int optimized;         /* of them, optimised since (estc_compile_wait) */
+    double optimized_ms;   /* from estc_compile to the last optimised one (estc_compile_wait) */
 } estc_compile_timings;
 
-/* t may be NULL. Returns 0, or -1 with st set (ESTC_ECOMPILE). */
+/* t may be NULL. Returns 0, or -1 with st set (ESTC_ECOMPILE). Returns when
+ * every program can run, possibly as fast-tier code. */
 int estc_compile(estc_model *m, estc_compile_timings *t, estc_status *st);
+/* Waits until the programs estc_compile gave fast-tier code are optimised
+ * (and stored in the object cache); fills t's optimized and optimized_ms.
+ * Returns t->optimized. */
+int estc_compile_wait(estc_model *m, estc_compile_timings *t);
 
 /* The text form of one program ("train", "eval" or "predict"), or its LLVM IR. */
 int estc_dump_graph(estc_model *m, const char *program, int llvm, FILE *out, estc_status *st);
