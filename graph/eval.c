@@ -96,7 +96,7 @@ static double unary(gr_op op, double x, double alpha)
     case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
     case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT: case GR_SLICE: case GR_PAD_SLICE:
     case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS:
-    case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
+    case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
     case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
     case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
     case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
@@ -129,7 +129,7 @@ static double binary(gr_op op, double x, double y)
     case GR_CAST_F32: case GR_LEAKY_RELU: case GR_ELU: case GR_SELECT: case GR_CONCAT: case GR_SLICE:
     case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD:
     case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT:
-    case GR_ASSIGN_EMA:
+    case GR_ASSIGN_EMA: case GR_FUSED:
     case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
     case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
     case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
@@ -193,7 +193,7 @@ static void update_elem(const gr_node *n, double alpha, double g, float *w, floa
     case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
     case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
     case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
-    case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
+    case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
         break;
     }
     assert(!"not an optimizer op");
@@ -318,7 +318,7 @@ static void eval_move(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
     case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM:
     case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
     case GR_GATHER_DOT: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SIGMOID_XENT:
-    case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD: case GR_DROPOUT: case GR_ASSIGN_EMA:
+    case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
         break;
     }
@@ -407,6 +407,38 @@ float gr_dropout_scale(double rate) { return (float)(1.0 / (1.0 - rate)); }
 
 /* ---- the evaluator ------------------------------------------------------------ */
 
+/* FUSED: per output element, every step as its own node would compute it
+ * (unary/binary in double, rounded to f32), so the result has the bits of
+ * the unfused nodes */
+static void eval_fused(const gr_graph *g, const gr_node *n, void **bufs, int64_t B)
+{
+    float *out = bufs[n->buf];
+    dims4 d = pad4(n->shape, B), st[GR_MAXIN];
+    for (int k = 0; k < n->nin; k++) st[k] = bstrides(g->nodes[n->in[k]].shape, B);
+    double v[GR_MAXIN + GR_MAXSTEPS];
+    int64_t ix[GR_MAXDIMS] = { 0 }, i = 0;
+    if (gr_numel(n->shape, B) == 0) return;
+    do {
+        for (int k = 0; k < n->nin; k++) {
+            const gr_node *x = &g->nodes[n->in[k]];
+            int64_t o = offset(&st[k], ix);
+            v[k] = x->dtype == GR_I32 ? (double)((const int32_t *)bufs[x->buf])[o]
+                                      : (double)((const float *)bufs[x->buf])[o];
+        }
+        for (int s = 0; s < n->nsteps; s++) {
+            const gr_fstep *f = &n->steps[s];
+            double a = v[f->x[0]], r;
+            switch (gr_fused_arity(f->op)) {
+            case 1: r = unary(f->op, a, f->f); break;
+            case 2: r = binary(f->op, a, v[f->x[1]]); break;
+            default: r = a != 0 ? v[f->x[1]] : v[f->x[2]]; break;   /* select */
+            }
+            v[n->nin + s] = (float)r;
+        }
+        out[i++] = (float)v[n->nin + n->nsteps - 1];
+    } while (next_index(ix, &d));
+}
+
 static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t B)
 {
     const gr_node *x = n->nin > 0 ? &g->nodes[n->in[0]] : NULL;
@@ -458,6 +490,10 @@ static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
         while (next_index(ix, &d));
         return;
     }
+
+    case GR_FUSED:
+        eval_fused(g, n, bufs, B);
+        return;
 
     case GR_BROADCAST: {
         dims4 d = pad4(n->shape, B), sx = bstrides(x->shape, B);

@@ -60,6 +60,13 @@ typedef enum {
     GR_INIT_GLOROT_UNIFORM, GR_INIT_GLOROT_NORMAL, GR_INIT_HE_NORMAL,
 } gr_init;
 
+/* One step of a FUSED node's expression (ops.def): an elementwise op whose
+ * operands x[0..arity) are values numbered inputs first: v < nin is the
+ * node's input v, v >= nin the result of step v - nin (an earlier step).
+ * f is the op's f[0] (the alpha of leaky_relu and elu). */
+typedef struct gr_fstep { gr_op op; int x[3]; double f; } gr_fstep;
+#define GR_MAXSTEPS 48
+
 typedef struct gr_node {
     gr_op op;
     gr_dtype dtype;
@@ -72,6 +79,8 @@ typedef struct gr_node {
     float *data;             /* CONST values */
     es_span span;            /* where in the user's model this came from */
     int buf;                 /* buffer slot, or -1 if the node holds no data */
+    const gr_fstep *steps;   /* FUSED: its expression (in the graph's arena) */
+    int nsteps;
 } gr_node;
 
 typedef enum { GR_PROG_TRAIN, GR_PROG_EVAL, GR_PROG_PREDICT } gr_prog_kind;
@@ -103,6 +112,8 @@ int gr_param(gr_graph *g, const char *name, gr_shape s, gr_init init, double f0,
 /* generic: op with inputs and attributes; shape and dtype inferred (gr_infer) */
 int gr_op_node(gr_graph *g, gr_op op, int nin, const int *in, const int64_t *a, const double *f,
                es_span sp);
+/* FUSED (ops.def): the steps are copied into the graph's arena */
+int gr_fused(gr_graph *g, int nin, const int *in, const gr_fstep *steps, int nsteps, es_span sp);
 int gr_unary(gr_graph *g, gr_op op, int x, es_span sp);
 int gr_binary(gr_graph *g, gr_op op, int x, int y, es_span sp);
 int gr_matmul(gr_graph *g, int x, int y, int ta, int tb, es_span sp);
@@ -187,8 +198,16 @@ gr_graph *gr_dce(gr_graph *g);
 gr_graph *gr_fold(gr_graph *g);       /* constant folding */
 gr_graph *gr_simplify(gr_graph *g);   /* exact algebraic identities */
 gr_graph *gr_cse(gr_graph *g);        /* common-subexpression elimination */
+/* Elementwise fusion (graph/fuse.c): every maximal tree of elementwise ops
+ * over one shape whose inner nodes have no other reader becomes one FUSED
+ * node (computed per element in registers by codegen). Exact like the others;
+ * returns a new graph (it ends with dce). */
+gr_graph *gr_fuse(gr_graph *g);
+/* The operand count of op as a FUSED step (1, 2 or 3 for select), or 0 if op
+ * cannot be one. */
+int gr_fused_arity(gr_op op);
 
-/* The pipeline: verify, fold, simplify, cse, dce, with the verifier after every
+/* The pipeline: verify, fold, simplify, cse, dce, fuse, with the verifier after every
  * pass. Environment (read here and nowhere else in the graph layer):
  *   ESTC_DISABLE=cse,fold   skip these passes (names as above, "verify" too)
  *   ESTC_DUMP=fold,dce      print "# after <pass>" and the graph to stderr
