@@ -535,13 +535,17 @@ static void emit_elementwise(cg_emitter *e, const gr_node *n)
 
 /* a fused node: every input loaded once, the steps in order in registers,
  * one store. Each step is the scalar rule of its op, as in its own loop, so
- * the element gets the bits the unfused nodes would give it. */
+ * the element gets the bits the unfused nodes would give it. With a matmul
+ * head the product is already in the output: the loop reads it there and
+ * overwrites it (inputs 0 and 1, its factors, are not read). */
 static void body_fused(cg_emitter *e, const gr_node *n, LLVMValueRef *off)
 {
     LLVMValueRef v[GR_MAXIN + GR_MAXSTEPS];
-    for (int k = 0; k < n->nin; k++)
+    int head = gr_fused_head(n);
+    if (head) v[n->nin] = ldf(e, e->arg[0], off[0]);
+    for (int k = head ? 2 : 0; k < n->nin; k++)
         v[k] = ld(e, elem_type(e, input(e, n, k)->dtype), e->arg[1 + k], off[1 + k]);
-    for (int s = 0; s < n->nsteps; s++) {
+    for (int s = head; s < n->nsteps; s++) {
         const gr_fstep *st = &n->steps[s];
         LLVMValueRef x = v[st->x[0]], r;
         if (st->op == GR_SELECT) {   /* as body_elem: a NaN condition picks the first choice */
@@ -556,11 +560,23 @@ static void body_fused(cg_emitter *e, const gr_node *n, LLVMValueRef *off)
     put(e, v[n->nin + n->nsteps - 1], e->arg[0], off[0]);
 }
 
+static void emit_matmul(cg_emitter *e, const gr_node *n);
+
+/* the epilogue form: the product written into the output as a MATMUL node
+ * writes it (cblas_sgemm or the loops), then one pass over it in place */
 static void emit_fused(cg_emitter *e, const gr_node *n)
 {
+    int head = gr_fused_head(n);
     cg_nest ns = { .loop = n->shape };
     ns.ops[ns.nops++] = n->shape;
-    for (int k = 0; k < n->nin; k++) ns.ops[ns.nops++] = input(e, n, k)->shape;
+    for (int k = 0; k < n->nin; k++) ns.ops[ns.nops++] = head && k < 2 ? n->shape : input(e, n, k)->shape;
+    if (head) {
+        gr_node mm = *n;
+        mm.op = GR_MATMUL;
+        mm.a[0] = n->steps[0].x[2] & 1;
+        mm.a[1] = n->steps[0].x[2] >> 1 & 1;
+        emit_matmul(e, &mm);
+    }
     emit_nest(e, n, &ns, body_fused);
 }
 

@@ -122,24 +122,105 @@ static void fuse_root(fuser *f, int r)
     for (int k = lo; k <= r; k++) { f->refs[k] = 0; f->val[k] = -1; }   /* members stay marked */
 }
 
+static void fuser_init(fuser *f, gr_graph *g)
+{
+    size_t n = (size_t)(g->n ? g->n : 1);
+    gr_rw_init(&f->rw, g);
+    f->uses = es_alloc(g->arena, n * sizeof *f->uses);
+    f->refs = es_alloc(g->arena, n * sizeof *f->refs);
+    f->val = es_alloc(g->arena, n * sizeof *f->val);
+    f->member = es_alloc(g->arena, n);
+    for (int i = 0; i < g->n; i++) {
+        f->uses[i] = f->refs[i] = 0;
+        f->val[i] = -1;
+        f->member[i] = 0;
+    }
+    for (int i = 0; i < g->n; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++) f->uses[g->nodes[i].in[k]]++;
+    for (int i = 0; i < g->noutputs; i++) f->uses[g->outputs[i].node]++;
+}
+
 gr_graph *gr_fuse(gr_graph *g)
 {
     fuser f;
-    size_t n = (size_t)(g->n ? g->n : 1);
-    gr_rw_init(&f.rw, g);
-    f.uses = es_alloc(g->arena, n * sizeof *f.uses);
-    f.refs = es_alloc(g->arena, n * sizeof *f.refs);
-    f.val = es_alloc(g->arena, n * sizeof *f.val);
-    f.member = es_alloc(g->arena, n);
-    for (int i = 0; i < g->n; i++) {
-        f.uses[i] = f.refs[i] = 0;
-        f.val[i] = -1;
-        f.member[i] = 0;
-    }
-    for (int i = 0; i < g->n; i++)
-        for (int k = 0; k < g->nodes[i].nin; k++) f.uses[g->nodes[i].in[k]]++;
-    for (int i = 0; i < g->noutputs; i++) f.uses[g->outputs[i].node]++;
+    fuser_init(&f, g);
     for (int r = g->n - 1; r >= 0; r--)
         if (!f.member[r] && can_step(&g->nodes[r])) fuse_root(&f, r);
+    return gr_dce(g);
+}
+
+/* ---- epilogues ---------------------------------------------------------------------- *
+ * gr_epilogue: an elementwise node or a fused one (r) that reads a matrix
+ * product M of its own shape, when r is M's only reader, takes M in as the
+ * head of its expression (gr_fused_head): inputs $0, $1 become M's factors,
+ * step 0 the product, and the kernel applies r's steps to each element of
+ * the product as it is stored, instead of storing the product and reading it
+ * back in another loop (after cblas_sgemm: one pass over the product, in
+ * place; no buffer for it). As in fuse, M's factors must not be overwritten
+ * between M and r. */
+
+/* the input of r (a value number) that is a product r can take as its head, or -1 */
+static int head_input(const fuser *f, const gr_node *r, int at)
+{
+    const gr_graph *g = f->rw.g;
+    if (r->nin + 1 > GR_MAXIN || (r->op == GR_FUSED && gr_fused_head(r))) return -1;
+    for (int k = 0; k < r->nin; k++) {
+        int m = r->in[k], reads = 0;
+        const gr_node *mm = &g->nodes[m];
+        for (int j = 0; j < r->nin; j++) reads += r->in[j] == m;
+        if (mm->op != GR_MATMUL || f->uses[m] != reads || f->rw.written[m]) continue;
+        if (!gr_shape_eq(mm->shape, r->shape) || mm->nsteps) continue;
+        if (!gr_rw_unchanged(&f->rw, mm->in[0], m, at) || !gr_rw_unchanged(&f->rw, mm->in[1], m, at)) continue;
+        return k;
+    }
+    return -1;
+}
+
+/* r (elementwise or fused, reading product in[k]) rewritten with the product as its head */
+static void take_head(gr_graph *g, int at, int k)
+{
+    gr_node r = g->nodes[at];
+    const gr_node *m = &g->nodes[r.in[k]];
+    gr_fstep one = { .op = r.op, .x = { 0, 1, 2 }, .f = r.f[0] };
+    const gr_fstep *old = r.op == GR_FUSED ? r.steps : &one;
+    int nold = r.op == GR_FUSED ? r.nsteps : 1, prod = r.in[k];
+    gr_node n = r;
+    n.op = GR_FUSED;
+    memset(n.a, 0, sizeof n.a);
+    memset(n.f, 0, sizeof n.f);
+    n.nin = 2;
+    n.in[0] = m->in[0];
+    n.in[1] = m->in[1];
+    int map[GR_MAXIN + GR_MAXSTEPS];
+    for (int j = 0; j < r.nin; j++)
+        if (r.in[j] != prod) { map[j] = n.nin; n.in[n.nin++] = r.in[j]; }
+    for (int j = 0; j < r.nin; j++)
+        if (r.in[j] == prod) map[j] = n.nin;                       /* step 0 */
+    for (int t = 0; t < nold; t++) map[r.nin + t] = n.nin + 1 + t;
+    gr_fstep *steps = es_alloc(g->arena, (size_t)(nold + 1) * sizeof *steps);
+    memset(steps, 0, (size_t)(nold + 1) * sizeof *steps);
+    steps[0].op = GR_MATMUL;
+    steps[0].x[0] = 0;
+    steps[0].x[1] = 1;
+    steps[0].x[2] = (m->a[0] != 0) + 2 * (m->a[1] != 0);
+    for (int t = 0; t < nold; t++) {
+        steps[t + 1] = old[t];
+        for (int j = 0; j < gr_fused_arity(old[t].op); j++) steps[t + 1].x[j] = map[old[t].x[j]];
+    }
+    n.steps = steps;
+    n.nsteps = nold + 1;
+    g->nodes[at] = n;
+}
+
+gr_graph *gr_epilogue(gr_graph *g)
+{
+    fuser f;
+    fuser_init(&f, g);
+    for (int r = 0; r < g->n; r++) {
+        const gr_node *n = &g->nodes[r];
+        if (n->op != GR_FUSED && !can_step(n)) continue;
+        int k = head_input(&f, n, r);
+        if (k >= 0) take_head(g, r, k);
+    }
     return gr_dce(g);
 }

@@ -63,7 +63,8 @@ typedef enum {
 /* One step of a FUSED node's expression (ops.def): an elementwise op whose
  * operands x[0..arity) are values numbered inputs first: v < nin is the
  * node's input v, v >= nin the result of step v - nin (an earlier step).
- * f is the op's f[0] (the alpha of leaky_relu and elu). */
+ * f is the op's f[0] (the alpha of leaky_relu and elu). Step 0 may instead be
+ * a matmul of inputs 0 and 1 (gr_fused_head), x[2] its transposes. */
 typedef struct gr_fstep { gr_op op; int x[3]; double f; } gr_fstep;
 #define GR_MAXSTEPS 48
 
@@ -203,11 +204,20 @@ gr_graph *gr_cse(gr_graph *g);        /* common-subexpression elimination */
  * node (computed per element in registers by codegen). Exact like the others;
  * returns a new graph (it ends with dce). */
 gr_graph *gr_fuse(gr_graph *g);
-/* The operand count of op as a FUSED step (1, 2 or 3 for select), or 0 if op
- * cannot be one. */
+/* Matmul epilogues (graph/fuse.c): a matrix product read only by one
+ * elementwise or fused node of its shape becomes the head of that node's
+ * expression (gr_fused_head), so its bias add and activation (or the
+ * activation's gradient) are applied in one pass over the product as it is
+ * stored. Exact; runs after fuse; returns a new graph (it ends with dce). */
+gr_graph *gr_epilogue(gr_graph *g);
+/* The operand count of op as an elementwise FUSED step (1, 2 or 3 for
+ * select), or 0 if op cannot be one. */
 int gr_fused_arity(gr_op op);
+/* Does FUSED node n start with a matmul (its epilogue form: step 0 is
+ * matmul($0, $1), x[2] = transpose A + 2 * transpose B)? */
+int gr_fused_head(const gr_node *n);
 
-/* The pipeline: verify, fold, simplify, cse, dce, fuse, with the verifier after every
+/* The pipeline: verify, fold, simplify, cse, dce, fuse, epilogue, with the verifier after every
  * pass. Environment (read here and nowhere else in the graph layer):
  *   ESTC_DISABLE=cse,fold   skip these passes (names as above, "verify" too)
  *   ESTC_DUMP=fold,dce      print "# after <pass>" and the graph to stderr

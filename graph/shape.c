@@ -189,6 +189,11 @@ static int infer_concat(const gr_graph *g, gr_node *n, char *msg, size_t len)
 
 /* ---- fused expressions -------------------------------------------------------- */
 
+int gr_fused_head(const gr_node *n)
+{
+    return n->op == GR_FUSED && n->nsteps > 0 && n->steps && n->steps[0].op == GR_MATMUL;
+}
+
 int gr_fused_arity(gr_op op)
 {
     switch (op) {
@@ -217,27 +222,39 @@ int gr_fused_arity(gr_op op)
 }
 
 /* FUSED: every step an elementwise op over earlier values; cast_f32 reads an
- * i32 input, everything else f32; the result is the inputs' broadcast shape */
+ * i32 input, everything else f32; the result is the inputs' broadcast shape.
+ * With a matmul head (step 0 = matmul($0, $1)) the product stands for inputs
+ * 0 and 1 in that shape, and no later step reads them. */
 static int infer_fused(const gr_graph *g, gr_node *n, char *msg, size_t len)
 {
     char b1[64], b2[64];
     if (n->nin < 1) return fail(msg, len, "fused: needs at least one input");
     if (n->nsteps < 1 || n->nsteps > GR_MAXSTEPS || !n->steps)
         return fail(msg, len, "fused: %d steps is outside 1..%d", n->nsteps, GR_MAXSTEPS);
+    int head = gr_fused_head(n);
     gr_shape r = g->nodes[n->in[0]].shape;
-    for (int i = 1; i < n->nin; i++) {
+    if (head) {
+        const gr_fstep *st = &n->steps[0];
+        gr_node mm = { .op = GR_MATMUL, .nin = 2, .in = { n->in[0], n->in[1] },
+                       .a = { st->x[2] & 1, st->x[2] >> 1 & 1 } };
+        if (n->nin < 2 || st->x[0] != 0 || st->x[1] != 1 || (st->x[2] & ~3))
+            return fail(msg, len, "fused: a matmul step must be the first, of $0 and $1");
+        if (gr_infer_msg(g, &mm, msg, len)) return -1;
+        r = mm.shape;
+    }
+    for (int i = head ? 2 : 1; i < n->nin; i++) {
         gr_shape s = g->nodes[n->in[i]].shape;
         if (gr_broadcast(r, s, &r) != 0)
             return fail(msg, len, "fused: input %d's shape %s does not broadcast with %s", i,
                         gr_shape_str(s, b1, sizeof b1), gr_shape_str(r, b2, sizeof b2));
     }
-    for (int k = 0; k < n->nsteps; k++) {
+    for (int k = head; k < n->nsteps; k++) {
         const gr_fstep *st = &n->steps[k];
         int ar = ((int)st->op >= 0 && (int)st->op < GR_NUM_OPS) ? gr_fused_arity(st->op) : 0;
         if (!ar) return fail(msg, len, "fused: step %d is not an elementwise op", k);
         for (int j = 0; j < ar; j++) {
             int v = st->x[j];
-            if (v < 0 || v >= n->nin + k)
+            if (v < 0 || v >= n->nin + k || (head && v < 2))
                 return fail(msg, len, "fused: step %d (%s) reads a value not defined before it", k,
                             gr_ops[st->op].name);
             gr_dtype t = v < n->nin ? g->nodes[n->in[v]].dtype : GR_F32;

@@ -94,8 +94,10 @@ static void print_steps(FILE *out, const gr_node *n)
         const gr_fstep *st = &n->steps[k];
         fprintf(out, "%s %s", k ? ";" : "", gr_ops[st->op].name);
         if (st->f != 0) { fputc('[', out); print_num(out, st->f, 0); fputc(']', out); }
+        int matmul = st->op == GR_MATMUL;
+        if (matmul && st->x[2]) fprintf(out, "[%d,%d]", st->x[2] & 1, st->x[2] >> 1 & 1);
         fputc('(', out);
-        for (int j = 0; j < gr_fused_arity(st->op); j++) {
+        for (int j = 0; j < (matmul ? 2 : gr_fused_arity(st->op)); j++) {
             int v = st->x[j];
             if (v < n->nin) fprintf(out, "%s$%d", j ? ", " : "", v);
             else fprintf(out, "%s#%d", j ? ", " : "", v - n->nin);
@@ -349,11 +351,17 @@ static int parse_steps(ps *s, es_arena *a, gr_node *n)
         memset(f, 0, sizeof *f);
         if (ns == GR_MAXSTEPS) return perr(s, "fused: more than %d steps", GR_MAXSTEPS);
         if (word(s, w, sizeof w)) return -1;
-        if (op_by_name(w, &f->op) || !gr_fused_arity(f->op))
+        int matmul = ns == 0 && strcmp(w, "matmul") == 0;   /* the epilogue form's head */
+        if (op_by_name(w, &f->op) || (!matmul && !gr_fused_arity(f->op)))
             return perr(s, "fused: '%s' is not an elementwise op", w);
-        if (accept(s, "[") && (number(s, &f->f) || expect(s, "]"))) return -1;
+        if (matmul && accept(s, "[")) {
+            int64_t ta, tb;
+            if (integer(s, &ta) || expect(s, ",") || integer(s, &tb) || expect(s, "]")) return -1;
+            if ((ta != 0 && ta != 1) || (tb != 0 && tb != 1)) return perr(s, "fused: matmul[ta,tb] takes 0 or 1");
+            f->x[2] = (int)(ta + 2 * tb);
+        } else if (accept(s, "[") && (number(s, &f->f) || expect(s, "]"))) return -1;
         if (expect(s, "(")) return -1;
-        for (int j = 0; j < gr_fused_arity(f->op); j++) {
+        for (int j = 0; j < (matmul ? 2 : gr_fused_arity(f->op)); j++) {
             int64_t v;
             if (j && expect(s, ",")) return -1;
             int step = accept(s, "#");

@@ -799,6 +799,30 @@ static gr_graph *elementwise_graph(es_arena *a)
     return t.g;
 }
 
+/* matmul epilogues: large products (cblas_sgemm, and the loops for a batch
+ * of few rows) and small ones (loops), transposed factors, a bias and relu,
+ * sigmoid alone, tanh's gradient pattern, a product read twice (no head) */
+static gr_graph *epilogue_graph(es_arena *a)
+{
+    tg t = { a, gr_new(a, NULL) };
+    es_span s = nospan();
+    int x = in_f(&t, "pos_x", sh(2, B_, 40, 0)), w = par(&t, "pos_w", sh(2, 40, 24, 0)), b = par(&t, "pos_b", sh(1, 24, 0, 0));
+    int h = gr_unary(t.g, GR_RELU, gr_binary(t.g, GR_ADD, gr_matmul(t.g, x, w, 0, 0, s), b, s), s);
+    int w2 = par(&t, "pos_w2", sh(2, 3, 24, 0));
+    int z = gr_unary(t.g, GR_SIGMOID, gr_matmul(t.g, h, w2, 0, 1, s), s);          /* [B,3], small */
+    int g = in_f(&t, "pos_g", sh(2, B_, 3, 0)), th = gr_unary(t.g, GR_TANH, h, s);
+    int dh = gr_matmul(t.g, g, w2, 0, 0, s);                                      /* [B,24] */
+    int one = gr_scalar(t.g, 1, s);
+    int dz = gr_binary(t.g, GR_MUL, dh, gr_binary(t.g, GR_SUB, one, gr_unary(t.g, GR_SQUARE, th, s), s), s);
+    int v = in_f(&t, "pos_v", sh(2, 40, B_, 0));
+    int p2 = gr_matmul(t.g, v, w, 1, 0, s);                                       /* read twice */
+    gr_add_output(t.g, "z", z);
+    gr_add_output(t.g, "dz", dz);
+    gr_add_output(t.g, "p2", gr_binary(t.g, GR_MUL, p2, p2, s));
+    gr_add_output(t.g, "again", gr_unary(t.g, GR_SQRT, p2, s));
+    return t.g;
+}
+
 static int count_fused(const gr_graph *g)
 {
     int k = 0;
@@ -860,6 +884,15 @@ static void test_fusion(fixture *fx)
         check_fusion(fx, plain, fused, Bs[b], 1, 0, "fused elementwise");
         es_arena_free(a);
     }
+    for (int b = 0; b < 3; b++) {
+        es_arena *a = es_arena_new();
+        gr_graph *plain = gr_dce(epilogue_graph(a)), *fused = gr_epilogue(gr_fuse(epilogue_graph(a)));
+        int heads = 0;
+        for (int i = 0; i < fused->n; i++) heads += gr_fused_head(&fused->nodes[i]);
+        CHECK(heads == 3, "epilogue graph: %d matmul heads, expected 3", heads);
+        check_fusion(fx, plain, fused, Bs[b] ? Bs[b] * 3 : 0, 1, 0, "matmul epilogues");
+        es_arena_free(a);
+    }
     static const gr_opt_kind kinds[] = { GR_OPT_SGD, GR_OPT_ADAM };
     for (size_t k = 0; k < ES_ARRAY_LEN(kinds); k++) {
         es_arena *a = es_arena_new();
@@ -870,7 +903,7 @@ static void test_fusion(fixture *fx)
         CHECK(p && f, "fusion: the train program builds");
         if (p && f) {
             p = gr_dce(p);
-            f = gr_fuse(f);
+            f = gr_epilogue(gr_fuse(f));
             CHECK(count_fused(f) >= 3, "fused train step: %d fused nodes", count_fused(f));
             check_fusion(fx, p, f, 7, 5, 1, kinds[k] == GR_OPT_SGD ? "fused train sgd" : "fused train adam");
         }

@@ -362,6 +362,10 @@ static gr_graph *every_op_graph(es_arena *a)
     };
     int fids = gr_input(g, "fused_ids", GR_I32, gr_shape2(GR_BATCH, 1), s);
     int fu = gr_fused(g, 3, (int[]){ se, k, fids }, fs, 5, s);
+    /* the epilogue form: a transposed product, then a bias */
+    int fw = gr_param(g, "fused_w", gr_shape2(3, 3), GR_INIT_ZEROS, 0, 0, 1, s);
+    gr_fstep hs[2] = { { GR_MATMUL, { 0, 1, 2 }, 0 }, { GR_ADD, { 3, 2, 0 }, 0 } };
+    fu = gr_binary(g, GR_ADD, fu, gr_fused(g, 3, (int[]){ se, fw, k }, hs, 2, s), s);
     int extra[7] = { ma, dr, ci, sw, gd, mx, fu };
     for (int j = 0; j < 7; j++) l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_SUM, extra[j], s), s);
     int ema = gr_param(g, "tab/ema", gr_shape2(10, 3), GR_INIT_ZEROS, 0, 0, 0, s);
@@ -445,6 +449,14 @@ static void test_text(void)
         { "%0:f32[B,3] = input \"x\"\n%1:f32[] = fused(%0) { sum($0) }\n", "line 2: fused: 'sum' is not an elementwise op" },
         { "%0:f32[B,3] = input \"x\"\n%1:f32[B,3] = fused(%0) { cast_f32($0) }\n", "line 2: fused: step 0 (cast_f32) reads f32, not i32" },
         { "%0:f32[B,3] = input \"x\"\n%1:f32[B,3] = fused(%0) { }\n", "line 2: expected a word" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[3,3] = input \"w\"\n%2:f32[B,3] = fused(%0, %1) { exp($0); matmul($0, $1) }\n",
+          "line 3: fused: 'matmul' is not an elementwise op" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[3,3] = input \"w\"\n%2:f32[B,3] = fused(%0, %1) { matmul($0, $1); add(#0, $0) }\n",
+          "line 3: fused: step 1 (add) reads a value not defined before it" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[4,3] = input \"w\"\n%2:f32[B,3] = fused(%0, %1) { matmul($0, $1); relu(#0) }\n",
+          "line 3: matmul" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[3,3] = input \"w\"\n%2:f32[B,3] = fused(%0, %1) { matmul[2,0]($0, $1); relu(#0) }\n",
+          "line 3: fused: matmul[ta,tb] takes 0 or 1" },
         { "%0:f32[B,3] = input \"x\"\n%1:f32[4] = input \"y\"\n%2:f32[B,3] = fused(%0, %1) { add($0, $1) }\n",
           "line 3: fused: input 1's shape [4] does not broadcast with [B,3]" },
     };

@@ -272,9 +272,12 @@ static void test_train_step(void)
         gr_graph *opt = check_exact(a, g, RUN_PIPELINE, NULL, 5, 3, what);
         if (opt) {
             CHECK(opt->n < g->n, "train %s: the pipeline removes nothing (%d nodes)", names[k], g->n);
-            CHECK(count_op(opt, GR_MATMUL) == count_op(g, GR_MATMUL) - 1,
+            int heads = 0;   /* products the epilogue pass moved into fused nodes */
+            for (int i = 0; i < opt->n; i++) heads += gr_fused_head(&opt->nodes[i]);
+            CHECK(count_op(opt, GR_MATMUL) + heads == count_op(g, GR_MATMUL) - 1,
                   "train %s: the duplicated logits matmul is not merged (%d -> %d matmuls)", names[k],
-                  count_op(g, GR_MATMUL), count_op(opt, GR_MATMUL));
+                  count_op(g, GR_MATMUL), count_op(opt, GR_MATMUL) + heads);
+            CHECK(heads >= 2, "train %s: %d matmul epilogues", names[k], heads);
             CHECK(count_op(opt, GR_GATHER_SUM) == 1, "train %s: the duplicated gather_sum is not merged",
                   names[k]);
             CHECK(count_op(opt, GR_NEG) <= count_op(g, GR_NEG) - 2, "train %s: neg(neg(l2)) survives",
@@ -291,7 +294,8 @@ static void test_train_step(void)
         }
         static const char *const alone[] = { "fold", "simplify", "cse", "dce", "fold,dce",
                                              "simplify,dce", "cse,dce", "cse,simplify,fold,dce",
-                                             "fuse", "fold,fuse", "fuse,cse,fold,simplify,dce" };
+                                             "fuse", "fold,fuse", "fuse,cse,fold,simplify,dce",
+                                             "epilogue", "fuse,epilogue,cse,dce" };
         for (size_t p = 0; p < ES_ARRAY_LEN(alone); p++) {
             snprintf(what, sizeof what, "train %s (%s)", names[k], alone[p]);
             check_exact(a, g, RUN_LIST, alone[p], 5, 2, what);
@@ -529,8 +533,9 @@ static gr_graph *random_graph(es_arena *a, uint64_t seed)
 
 static void test_random(void)
 {
-    static const char *const lists[] = { "fold", "simplify", "cse", "dce", "fold,simplify,cse,dce", "fuse" };
-    int graphs = 0, folded = 0, simplified = 0, merged = 0, updates = 0, fused = 0;
+    static const char *const lists[] = { "fold", "simplify", "cse", "dce", "fold,simplify,cse,dce", "fuse",
+                                         "fuse,epilogue" };
+    int graphs = 0, folded = 0, simplified = 0, merged = 0, updates = 0, fused = 0, heads = 0;
     for (uint64_t seed = 1; seed <= 300; seed++) {
         es_arena *a = es_arena_new();
         gr_graph *g = random_graph(a, seed);
@@ -551,15 +556,16 @@ static void test_random(void)
                 if (l == 2) merged += d->n < d0->n;
             }
             if (l == 5) fused += count_op(opt, GR_FUSED) > 0;
+            for (int i = 0; l == 6 && i < opt->n; i++) heads += gr_fused_head(&opt->nodes[i]);
         }
         snprintf(what, sizeof what, "random graph %llu (gr_optimize)", (unsigned long long)seed);
         check_exact(a, g, RUN_PIPELINE, NULL, 3, 2, what);
         es_arena_free(a);
     }
     /* the generator must actually feed each pass work, or the test proves little */
-    CHECK(graphs >= 290 && folded > 50 && simplified > 50 && merged > 50 && updates > 30 && fused > 50,
-          "random graphs exercise every pass: %d graphs, fold changed %d, simplify %d, cse %d, "
-          "fuse %d, %d with updates", graphs, folded, simplified, merged, fused, updates);
+    CHECK(graphs >= 290 && folded > 50 && simplified > 50 && merged > 50 && updates > 30 && fused > 50 &&
+          heads > 5, "random graphs exercise every pass: %d graphs, fold changed %d, simplify %d, cse %d, "
+          "fuse %d, epilogue %d, %d with updates", graphs, folded, simplified, merged, fused, heads, updates);
 }
 
 /* ---- smaller behaviours ------------------------------------------------------------- */
