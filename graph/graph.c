@@ -333,11 +333,13 @@ void gr_bind(gr_graph *g)
         n->buf = (gr_ops[n->op].flags & GR_F_SIDE) ? -1 : k++;
     }
     g->nbufs = k;
+    g->slot_a = g->slot_b = NULL;
 }
 
 size_t gr_buf_bytes(const gr_graph *g, int node, int64_t B)
 {
     const gr_node *n = &g->nodes[node];
     if (n->buf < 0) return 0;
+    if (g->slot_a && g->slot_a[n->buf] >= 0) return (size_t)(g->slot_a[n->buf] * B + g->slot_b[n->buf]);
     return (size_t)gr_numel(n->shape, B) * gr_dtype_size(n->dtype);
 }

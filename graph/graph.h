@@ -97,6 +97,8 @@ typedef struct gr_graph {
     gr_output outputs[32];
     gr_prog_kind kind;
     int nbufs;               /* after gr_bind */
+    int64_t *slot_a, *slot_b;  /* gr_bind_shared: each slot's bytes per batch row and fixed
+                                * bytes (slot_a -1: the size of its one node) */
     es_diags *diags;         /* where builder errors go (may be NULL: then they are counted only) */
     int nerrors;
 } gr_graph;
@@ -182,8 +184,18 @@ int gr_verify(const gr_graph *g, es_status *st);
 
 /* Assigns buffer slots: every node except side-effect ones gets one. */
 void gr_bind(gr_graph *g);
-/* Bytes needed for node n's buffer at batch size B. */
+/* gr_bind, then intermediates whose lives (writer to last reader, in node
+ * order) do not overlap share slots (graph/share.c). Leaves, outputs and
+ * buffers updates write keep their own. A caller must then allocate each
+ * slot once, gr_buf_bytes of any of its nodes (they all report the slot's
+ * size), and not expect a shared slot to hold any but its last writer's
+ * values after a run. */
+void gr_bind_shared(gr_graph *g);
+/* Bytes needed for node n's buffer at batch size B (its slot's, when shared). */
 size_t gr_buf_bytes(const gr_graph *g, int node, int64_t B);
+/* The scratch a bound program needs at batch size B: every slot but those
+ * of inputs and params, each counted once. */
+size_t gr_scratch_bytes(const gr_graph *g, int64_t B);
 
 /* Dead-code elimination: keeps outputs, side-effect nodes and what they need.
  * Returns a new graph (node ids change; outputs are remapped). */

@@ -114,8 +114,10 @@ static void twin_init(twin *t, fixture *fx, gr_graph *g, int64_t B, int init, cg
         const gr_node *n = &g->nodes[i];
         if (n->buf < 0) continue;
         size_t bytes = gr_buf_bytes(g, i, B);
-        t->ref[n->buf] = malloc(bytes ? bytes : 4);
-        t->jit[n->buf] = malloc(bytes ? bytes : 4);
+        if (!t->ref[n->buf]) {   /* a slot shared by liveness is allocated once */
+            t->ref[n->buf] = malloc(bytes ? bytes : 4);
+            t->jit[n->buf] = malloc(bytes ? bytes : 4);
+        }
         if (n->op == GR_PARAM || n->op == GR_INPUT) {
             if (init && n->op == GR_PARAM) gr_init_param(n, t->ref[n->buf], &fx->rng);
             else fill_leaf(fx, n, t->ref[n->buf], B);
@@ -832,11 +834,19 @@ static int count_fused(const gr_graph *g)
 
 /* one twin per graph, the same leaves and inputs in both (the fixture's
  * generator is replayed); each twin's kernels against its reference, then
- * the two kernels' outputs and variables bit for bit */
+ * the two kernels' outputs and variables bit for bit. A train program's
+ * fused graph runs with buffers shared by liveness (gr_bind_shared). */
 static void check_fusion(fixture *fx, gr_graph *plain, gr_graph *fused, int64_t B, int steps, int init,
                          const char *what)
 {
     if (bind_and_verify(plain, what) || bind_and_verify(fused, what)) return;
+    if (init) {   /* train programs: the fused one also with buffers shared by liveness */
+        es_status st = {0};
+        size_t own = gr_scratch_bytes(fused, 7);
+        gr_bind_shared(fused);
+        CHECK(gr_verify(fused, &st) == 0, "%s: the shared binding does not verify: %s", what, st.msg);
+        CHECK(gr_scratch_bytes(fused, 7) < own, "%s: sharing buffers saves nothing (%zu bytes)", what, own);
+    }
     for (int i = 0; i < fused->n; i++) fx->covered[fused->nodes[i].op] = 1;
     cg_entry_fn fp = NULL, ff = NULL;
     cg_jit *jp = compile(plain, &fp, what), *jf = compile(fused, &ff, what);

@@ -77,14 +77,16 @@ static void fill_input(const gr_node *n, void *buf, int64_t B, int step)
     }
 }
 
-/* binds g (a graph of its own) and runs `steps` steps at batch size B */
-static void evaluate(gr_graph *g, int64_t B, int steps, record *rec)
+/* binds g (a graph of its own; buffers shared by liveness when `shared`)
+ * and runs `steps` steps at batch size B */
+static void evaluate_bound(gr_graph *g, int64_t B, int steps, record *rec, int shared)
 {
-    gr_bind(g);
+    if (shared) gr_bind_shared(g);
+    else gr_bind(g);
     void **bufs = calloc((size_t)g->nbufs + 1, sizeof *bufs);
     for (int i = 0; i < g->n; i++) {
         const gr_node *n = &g->nodes[i];
-        if (n->buf < 0) continue;
+        if (n->buf < 0 || bufs[n->buf]) continue;   /* a shared slot is allocated once */
         size_t nb = gr_buf_bytes(g, i, B);
         bufs[n->buf] = calloc(1, nb ? nb : 4);
         if (n->op == GR_PARAM) {
@@ -108,6 +110,8 @@ static void evaluate(gr_graph *g, int64_t B, int steps, record *rec)
     for (int i = 0; i < g->nbufs; i++) free(bufs[i]);
     free(bufs);
 }
+
+static void evaluate(gr_graph *g, int64_t B, int steps, record *rec) { evaluate_bound(g, B, steps, rec, 0); }
 
 /* every output and every variable of `before` has the same bytes in `after`;
  * a variable the optimised graph no longer has must have kept its initial value */
@@ -198,13 +202,17 @@ static gr_graph *check_exact(es_arena *a, gr_graph *g, run_kind k, const char *p
     if (!opt) return NULL;
     CHECK(gr_verify(opt, &st) == 0, "%s: the result does not verify: %s", what, st.msg);
     CHECK(spans_kept(g, opt), "%s: a node of the result is not a node of the input (span, type or op)", what);
-    record before = {0}, after = {0};
+    record before = {0}, after = {0}, shared = {0};
     evaluate(copy_graph(a, g), B, steps, &before);
     gr_graph *run = copy_graph(a, opt);
     evaluate(run, B, steps, &after);
     CHECK(same_results(&before, &after, what), "%s: outputs or variables differ after the passes", what);
+    /* and with buffers shared by liveness: the same outputs and variables */
+    evaluate_bound(copy_graph(a, opt), B, steps, &shared, 1);
+    CHECK(same_results(&after, &shared, what), "%s: buffers shared by liveness change the results", what);
     record_free(&before);
     record_free(&after);
+    record_free(&shared);
     return opt;
 }
 
