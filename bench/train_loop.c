@@ -25,6 +25,9 @@
  * NORM, NORM being a numeric feature's normalisation (none, zscore, minmax,
  * expr: the peer applies it; "-" for the others).
  *
+ * With ESTC_SHARED_BUFFERS=1 the program's intermediates share buffers by
+ * liveness (gr_bind_shared) instead of having one each.
+ *
  * The variables start from the model's initialisers with the training data's
  * normalisation statistics, as a fresh `estc train`, so the loss is a real
  * training curve (it should fall from epoch to epoch).
@@ -170,7 +173,10 @@ int main(int argc, char **argv)
     es_status st = {0};
     gr_graph *g = gr_optimize(fm->prog[GR_PROG_TRAIN], &st);
     if (!g) die("passes", &st);
-    gr_bind(g);
+    /* ESTC_SHARED_BUFFERS=1: intermediates share buffers by liveness (gr_bind_shared) */
+    const char *shared = getenv("ESTC_SHARED_BUFFERS");
+    if (shared && strcmp(shared, "1") == 0) gr_bind_shared(g);
+    else gr_bind(g);
 
     rt_vars vars;
     rt_vars_init(&vars);
@@ -191,7 +197,7 @@ int main(int argc, char **argv)
     int32_t step_feed[4] = {0};
     for (int i = 0; i < g->n; i++) {
         gr_node *n = &g->nodes[i];
-        if (n->buf < 0 || n->op == GR_INPUT) continue;
+        if (n->buf < 0 || n->op == GR_INPUT || bufs[n->buf]) continue;   /* a shared slot once */
         if (n->op == GR_PARAM) { bufs[n->buf] = rt_vars_find(&vars, n->name)->data; continue; }
         size_t bytes = (gr_buf_bytes(g, i, bs) + 63) & ~(size_t)63;
         bufs[n->buf] = aligned_alloc(64, bytes ? bytes : 64);

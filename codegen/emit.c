@@ -423,6 +423,7 @@ static LLVMValueRef scalar_op(cg_emitter *e, const gr_node *n, LLVMValueRef x, L
     case GR_CONCAT: case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS:
     case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM:
     case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
+    case GR_FUSED:                 /* its steps go through here one by one: emit_fused */
         return NULL;
     }
     return NULL;
@@ -436,7 +437,7 @@ static LLVMValueRef scalar_op(cg_emitter *e, const gr_node *n, LLVMValueRef x, L
  * operand is an accumulator), its row-major stride otherwise. Broadcasting and
  * reduction are therefore the same nest read in two directions. */
 
-#define CG_MAXOPS 4
+#define CG_MAXOPS (GR_MAXIN + 1)   /* a fused node: its output and every input */
 
 typedef struct cg_nest {
     int nops;
@@ -530,6 +531,53 @@ static void emit_elementwise(cg_emitter *e, const gr_node *n)
     int nargs = (n->op == GR_BROADCAST) ? 1 : n->nin;
     for (int j = 0; j < nargs; j++) ns.ops[ns.nops++] = input(e, n, j)->shape;
     emit_nest(e, n, &ns, body_elem);
+}
+
+/* a fused node: every input loaded once, the steps in order in registers,
+ * one store. Each step is the scalar rule of its op, as in its own loop, so
+ * the element gets the bits the unfused nodes would give it. With a matmul
+ * head the product is already in the output: the loop reads it there and
+ * overwrites it (inputs 0 and 1, its factors, are not read). */
+static void body_fused(cg_emitter *e, const gr_node *n, LLVMValueRef *off)
+{
+    LLVMValueRef v[GR_MAXIN + GR_MAXSTEPS];
+    int head = gr_fused_head(n);
+    if (head) v[n->nin] = ldf(e, e->arg[0], off[0]);
+    for (int k = head ? 2 : 0; k < n->nin; k++)
+        v[k] = ld(e, elem_type(e, input(e, n, k)->dtype), e->arg[1 + k], off[1 + k]);
+    for (int s = head; s < n->nsteps; s++) {
+        const gr_fstep *st = &n->steps[s];
+        LLVMValueRef x = v[st->x[0]], r;
+        if (st->op == GR_SELECT) {   /* as body_elem: a NaN condition picks the first choice */
+            LLVMValueRef c = LLVMBuildFCmp(e->b, LLVMRealUNE, x, cf(e, 0), "");
+            r = LLVMBuildSelect(e->b, c, v[st->x[1]], v[st->x[2]], "");
+        } else {
+            gr_node one = { .op = st->op, .f = { st->f } };
+            r = scalar_op(e, &one, x, gr_fused_arity(st->op) > 1 ? v[st->x[1]] : NULL);
+        }
+        v[n->nin + s] = r;
+    }
+    put(e, v[n->nin + n->nsteps - 1], e->arg[0], off[0]);
+}
+
+static void emit_matmul(cg_emitter *e, const gr_node *n);
+
+/* the epilogue form: the product written into the output as a MATMUL node
+ * writes it (cblas_sgemm or the loops), then one pass over it in place */
+static void emit_fused(cg_emitter *e, const gr_node *n)
+{
+    int head = gr_fused_head(n);
+    cg_nest ns = { .loop = n->shape };
+    ns.ops[ns.nops++] = n->shape;
+    for (int k = 0; k < n->nin; k++) ns.ops[ns.nops++] = head && k < 2 ? n->shape : input(e, n, k)->shape;
+    if (head) {
+        gr_node mm = *n;
+        mm.op = GR_MATMUL;
+        mm.a[0] = n->steps[0].x[2] & 1;
+        mm.a[1] = n->steps[0].x[2] >> 1 & 1;
+        emit_matmul(e, &mm);
+    }
+    emit_nest(e, n, &ns, body_fused);
 }
 
 /* out[o0] += in0[o1]: operand 0 is the (zeroed) accumulator */
@@ -1288,6 +1336,9 @@ static void emit_body(cg_emitter *e, const gr_node *n)
         break;
     case GR_DROPOUT:
         emit_dropout(e, n);
+        break;
+    case GR_FUSED:
+        emit_fused(e, n);
         break;
     case GR_ASSIGN_EMA:
         emit_assign_ema(e, n);

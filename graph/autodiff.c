@@ -51,6 +51,7 @@ static int diff_input(gr_op op, int i)
         return i == 0;
     case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
     case GR_MATMUL: case GR_CONCAT:
+    case GR_FUSED:                           /* made after autodiff; backprop refuses it */
         return 1;
     case GR_SELECT:                          /* not into the condition */
         return i == 1 || i == 2;
@@ -148,7 +149,7 @@ static void backprop(ad *c, int i, const gr_node *n, const char *active, const i
     case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
     case GR_NOT_EQUAL: case GR_COUNT_IDS: case GR_ASSIGN_EMA:
         return;
-    case GR_STEP: case GR_SIGN: case GR_SOFTMAX_XENT_GRAD: case GR_MAX_AXIS_GRAD:
+    case GR_STEP: case GR_SIGN: case GR_SOFTMAX_XENT_GRAD: case GR_MAX_AXIS_GRAD: case GR_FUSED:
         gr_error(c->g, sp, "cannot differentiate the loss: it depends on a trainable "
                  "parameter through %s, which has no useful gradient", gr_ops[n->op].name);
         c->failed = 1;
@@ -170,7 +171,10 @@ static void backprop(ad *c, int i, const gr_node *n, const char *active, const i
     case GR_TANH:      /* 1 - t^2 */
         contrib(c, x, Bn(c, GR_MUL, dy, Bn(c, GR_SUB, K(c, 1, sp), U(c, GR_SQUARE, out, sp), sp), sp));
         return;
-    case GR_RELU: contrib(c, x, Bn(c, GR_MUL, dy, U(c, GR_STEP, x, sp), sp)); return;
+    /* step(relu(x)) is step(x) for every x (NaN and -0 included), and reading the
+     * output leaves x to relu alone, so the fuse pass can fold x's bias add
+     * into relu's loop */
+    case GR_RELU: contrib(c, x, Bn(c, GR_MUL, dy, U(c, GR_STEP, out, sp), sp)); return;
     case GR_SOFTPLUS: contrib(c, x, Bn(c, GR_MUL, dy, U(c, GR_SIGMOID, x, sp), sp)); return;
     case GR_LEAKY_RELU: {   /* x > 0 ? dy : alpha * dy */
         int cond = U(c, GR_STEP, x, sp);

@@ -8,7 +8,8 @@
  * until dce). Never merged:
  *   - INPUT and PARAM: each is its own named buffer, even with equal shapes;
  *   - updates (side effects): two identical updates apply twice;
- *   - nodes an update overwrites: their later readers see the new value.
+ *   - nodes an update overwrites: their later readers see the new value;
+ *   - fused nodes (their expression is not compared).
  * CONSTs merge when shape and every element are bit-identical (so -0 and +0,
  * or two values one ulp apart, stay apart). Commutative operands are not
  * reordered: add(x, y) and add(y, x) may differ in a NaN's payload.
@@ -29,8 +30,9 @@ typedef struct key {          /* the fields that decide equality, padding zeroed
 static int mergeable(const gr_rw *rw, int i)
 {
     const gr_node *n = &rw->g->nodes[i];
-    return n->op != GR_INPUT && n->op != GR_PARAM && !(gr_ops[n->op].flags & GR_F_SIDE) &&
-           !rw->written[i];
+    /* a fused node's expression is not part of the key: never merged */
+    return n->op != GR_INPUT && n->op != GR_PARAM && n->op != GR_FUSED &&
+           !(gr_ops[n->op].flags & GR_F_SIDE) && !rw->written[i];
 }
 
 static uint64_t hash(const gr_node *n)

@@ -96,7 +96,7 @@ static double unary(gr_op op, double x, double alpha)
     case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
     case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT: case GR_SLICE: case GR_PAD_SLICE:
     case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS:
-    case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
+    case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
     case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
     case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
     case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
@@ -129,7 +129,7 @@ static double binary(gr_op op, double x, double y)
     case GR_CAST_F32: case GR_LEAKY_RELU: case GR_ELU: case GR_SELECT: case GR_CONCAT: case GR_SLICE:
     case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD:
     case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT:
-    case GR_ASSIGN_EMA:
+    case GR_ASSIGN_EMA: case GR_FUSED:
     case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
     case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
     case GR_SCATTER_ADD: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX:
@@ -193,7 +193,7 @@ static void update_elem(const gr_node *n, double alpha, double g, float *w, floa
     case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
     case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
     case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
-    case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
+    case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
         break;
     }
     assert(!"not an optimizer op");
@@ -318,7 +318,7 @@ static void eval_move(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
     case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM:
     case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
     case GR_GATHER_DOT: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SIGMOID_XENT:
-    case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD: case GR_DROPOUT: case GR_ASSIGN_EMA:
+    case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
         break;
     }
@@ -407,6 +407,67 @@ float gr_dropout_scale(double rate) { return (float)(1.0 / (1.0 - rate)); }
 
 /* ---- the evaluator ------------------------------------------------------------ */
 
+/* out [M,N] = op(x) op(y), each element a double sum rounded once */
+static void matmul(const gr_node *x, const gr_node *y, const float *xf, const float *yf, gr_shape os,
+                   int ta, int tb, float *out, int64_t B)
+{
+    int64_t xc = dim_at(x->shape.d[1], B), yc = dim_at(y->shape.d[1], B);
+    int64_t M = dim_at(os.d[0], B), N = dim_at(os.d[1], B);
+    int64_t K = dim_at(x->shape.d[ta ? 0 : 1], B);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) {
+                double a = ta ? xf[k * xc + i] : xf[i * xc + k];
+                double b = tb ? yf[j * yc + k] : yf[k * yc + j];
+                s += a * b;
+            }
+            out[i * N + j] = (float)s;
+        }
+}
+
+/* FUSED: per output element, every step as its own node would compute it
+ * (unary/binary in double, rounded to f32), so the result has the bits of
+ * the unfused nodes. A matmul head is computed first, as MATMUL would. */
+static void eval_fused(const gr_graph *g, const gr_node *n, void **bufs, int64_t B)
+{
+    float *out = bufs[n->buf];
+    int head = gr_fused_head(n);
+    dims4 d = pad4(n->shape, B), st[GR_MAXIN];
+    for (int k = 0; k < n->nin; k++) st[k] = bstrides(g->nodes[n->in[k]].shape, B);
+    double v[GR_MAXIN + GR_MAXSTEPS];
+    int64_t ix[GR_MAXDIMS] = { 0 }, i = 0, ne = gr_numel(n->shape, B);
+    if (ne == 0) return;
+    float *prod = NULL;
+    if (head) {
+        const gr_node *x = &g->nodes[n->in[0]], *y = &g->nodes[n->in[1]];
+        prod = es_xcalloc((size_t)ne, sizeof *prod);
+        matmul(x, y, bufs[x->buf], bufs[y->buf], n->shape, n->steps[0].x[2] & 1, n->steps[0].x[2] >> 1 & 1,
+               prod, B);
+    }
+    do {
+        if (head) v[n->nin] = prod[i];
+        for (int k = head ? 2 : 0; k < n->nin; k++) {
+            const gr_node *x = &g->nodes[n->in[k]];
+            int64_t o = offset(&st[k], ix);
+            v[k] = x->dtype == GR_I32 ? (double)((const int32_t *)bufs[x->buf])[o]
+                                      : (double)((const float *)bufs[x->buf])[o];
+        }
+        for (int s = head; s < n->nsteps; s++) {
+            const gr_fstep *f = &n->steps[s];
+            double a = v[f->x[0]], r;
+            switch (gr_fused_arity(f->op)) {
+            case 1: r = unary(f->op, a, f->f); break;
+            case 2: r = binary(f->op, a, v[f->x[1]]); break;
+            default: r = a != 0 ? v[f->x[1]] : v[f->x[2]]; break;   /* select */
+            }
+            v[n->nin + s] = (float)r;
+        }
+        out[i++] = (float)v[n->nin + n->nsteps - 1];
+    } while (next_index(ix, &d));
+    free(prod);
+}
+
 static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t B)
 {
     const gr_node *x = n->nin > 0 ? &g->nodes[n->in[0]] : NULL;
@@ -458,6 +519,10 @@ static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
         while (next_index(ix, &d));
         return;
     }
+
+    case GR_FUSED:
+        eval_fused(g, n, bufs, B);
+        return;
 
     case GR_BROADCAST: {
         dims4 d = pad4(n->shape, B), sx = bstrides(x->shape, B);
@@ -529,23 +594,9 @@ static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
         return;
     }
 
-    case GR_MATMUL: {
-        int ta = n->a[0] != 0, tb = n->a[1] != 0;
-        int64_t xc = dim_at(x->shape.d[1], B), yc = dim_at(y->shape.d[1], B);
-        int64_t M = dim_at(n->shape.d[0], B), N = dim_at(n->shape.d[1], B);
-        int64_t K = dim_at(x->shape.d[ta ? 0 : 1], B);
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) {
-                double s = 0;
-                for (int64_t k = 0; k < K; k++) {
-                    double a = ta ? xf[k * xc + i] : xf[i * xc + k];
-                    double b = tb ? yf[j * yc + k] : yf[k * yc + j];
-                    s += a * b;
-                }
-                out[i * N + j] = (float)s;
-            }
+    case GR_MATMUL:
+        matmul(x, y, xf, yf, n->shape, n->a[0] != 0, n->a[1] != 0, out, B);
         return;
-    }
 
     case GR_GATHER_SUM: {
         const int32_t *ids = bufs[y->buf];

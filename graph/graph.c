@@ -172,6 +172,19 @@ int gr_op_node(gr_graph *g, gr_op op, int nin, const int *in, const int64_t *a, 
     return gr_push(g, &n);
 }
 
+int gr_fused(gr_graph *g, int nin, const int *in, const gr_fstep *steps, int nsteps, es_span sp)
+{
+    assert(nin >= 0 && nin <= GR_MAXIN && nsteps >= 0 && nsteps <= GR_MAXSTEPS);
+    gr_node n = node_init(GR_FUSED, sp);
+    gr_fstep *copy = es_alloc(g->arena, (size_t)(nsteps ? nsteps : 1) * sizeof *copy);
+    memcpy(copy, steps, (size_t)nsteps * sizeof *copy);
+    n.nin = nin;
+    for (int i = 0; i < nin; i++) n.in[i] = in[i];
+    n.steps = copy;
+    n.nsteps = nsteps;
+    return gr_push(g, &n);
+}
+
 int gr_unary(gr_graph *g, gr_op op, int x, es_span sp)
 {
     return gr_op_node(g, op, 1, &x, NULL, NULL, sp);
@@ -320,11 +333,13 @@ void gr_bind(gr_graph *g)
         n->buf = (gr_ops[n->op].flags & GR_F_SIDE) ? -1 : k++;
     }
     g->nbufs = k;
+    g->slot_a = g->slot_b = NULL;
 }
 
 size_t gr_buf_bytes(const gr_graph *g, int node, int64_t B)
 {
     const gr_node *n = &g->nodes[node];
     if (n->buf < 0) return 0;
+    if (g->slot_a && g->slot_a[n->buf] >= 0) return (size_t)(g->slot_a[n->buf] * B + g->slot_b[n->buf]);
     return (size_t)gr_numel(n->shape, B) * gr_dtype_size(n->dtype);
 }

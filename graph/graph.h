@@ -60,6 +60,14 @@ typedef enum {
     GR_INIT_GLOROT_UNIFORM, GR_INIT_GLOROT_NORMAL, GR_INIT_HE_NORMAL,
 } gr_init;
 
+/* One step of a FUSED node's expression (ops.def): an elementwise op whose
+ * operands x[0..arity) are values numbered inputs first: v < nin is the
+ * node's input v, v >= nin the result of step v - nin (an earlier step).
+ * f is the op's f[0] (the alpha of leaky_relu and elu). Step 0 may instead be
+ * a matmul of inputs 0 and 1 (gr_fused_head), x[2] its transposes. */
+typedef struct gr_fstep { gr_op op; int x[3]; double f; } gr_fstep;
+#define GR_MAXSTEPS 48
+
 typedef struct gr_node {
     gr_op op;
     gr_dtype dtype;
@@ -72,6 +80,8 @@ typedef struct gr_node {
     float *data;             /* CONST values */
     es_span span;            /* where in the user's model this came from */
     int buf;                 /* buffer slot, or -1 if the node holds no data */
+    const gr_fstep *steps;   /* FUSED: its expression (in the graph's arena) */
+    int nsteps;
 } gr_node;
 
 typedef enum { GR_PROG_TRAIN, GR_PROG_EVAL, GR_PROG_PREDICT } gr_prog_kind;
@@ -87,6 +97,8 @@ typedef struct gr_graph {
     gr_output outputs[32];
     gr_prog_kind kind;
     int nbufs;               /* after gr_bind */
+    int64_t *slot_a, *slot_b;  /* gr_bind_shared: each slot's bytes per batch row and fixed
+                                * bytes (slot_a -1: the size of its one node) */
     es_diags *diags;         /* where builder errors go (may be NULL: then they are counted only) */
     int nerrors;
 } gr_graph;
@@ -103,6 +115,8 @@ int gr_param(gr_graph *g, const char *name, gr_shape s, gr_init init, double f0,
 /* generic: op with inputs and attributes; shape and dtype inferred (gr_infer) */
 int gr_op_node(gr_graph *g, gr_op op, int nin, const int *in, const int64_t *a, const double *f,
                es_span sp);
+/* FUSED (ops.def): the steps are copied into the graph's arena */
+int gr_fused(gr_graph *g, int nin, const int *in, const gr_fstep *steps, int nsteps, es_span sp);
 int gr_unary(gr_graph *g, gr_op op, int x, es_span sp);
 int gr_binary(gr_graph *g, gr_op op, int x, int y, es_span sp);
 int gr_matmul(gr_graph *g, int x, int y, int ta, int tb, es_span sp);
@@ -170,8 +184,18 @@ int gr_verify(const gr_graph *g, es_status *st);
 
 /* Assigns buffer slots: every node except side-effect ones gets one. */
 void gr_bind(gr_graph *g);
-/* Bytes needed for node n's buffer at batch size B. */
+/* gr_bind, then intermediates whose lives (writer to last reader, in node
+ * order) do not overlap share slots (graph/share.c). Leaves, outputs and
+ * buffers updates write keep their own. A caller must then allocate each
+ * slot once, gr_buf_bytes of any of its nodes (they all report the slot's
+ * size), and not expect a shared slot to hold any but its last writer's
+ * values after a run. */
+void gr_bind_shared(gr_graph *g);
+/* Bytes needed for node n's buffer at batch size B (its slot's, when shared). */
 size_t gr_buf_bytes(const gr_graph *g, int node, int64_t B);
+/* The scratch a bound program needs at batch size B: every slot but those
+ * of inputs and params, each counted once. */
+size_t gr_scratch_bytes(const gr_graph *g, int64_t B);
 
 /* Dead-code elimination: keeps outputs, side-effect nodes and what they need.
  * Returns a new graph (node ids change; outputs are remapped). */
@@ -187,8 +211,25 @@ gr_graph *gr_dce(gr_graph *g);
 gr_graph *gr_fold(gr_graph *g);       /* constant folding */
 gr_graph *gr_simplify(gr_graph *g);   /* exact algebraic identities */
 gr_graph *gr_cse(gr_graph *g);        /* common-subexpression elimination */
+/* Elementwise fusion (graph/fuse.c): every maximal tree of elementwise ops
+ * over one shape whose inner nodes have no other reader becomes one FUSED
+ * node (computed per element in registers by codegen). Exact like the others;
+ * returns a new graph (it ends with dce). */
+gr_graph *gr_fuse(gr_graph *g);
+/* Matmul epilogues (graph/fuse.c): a matrix product read only by one
+ * elementwise or fused node of its shape becomes the head of that node's
+ * expression (gr_fused_head), so its bias add and activation (or the
+ * activation's gradient) are applied in one pass over the product as it is
+ * stored. Exact; runs after fuse; returns a new graph (it ends with dce). */
+gr_graph *gr_epilogue(gr_graph *g);
+/* The operand count of op as an elementwise FUSED step (1, 2 or 3 for
+ * select), or 0 if op cannot be one. */
+int gr_fused_arity(gr_op op);
+/* Does FUSED node n start with a matmul (its epilogue form: step 0 is
+ * matmul($0, $1), x[2] = transpose A + 2 * transpose B)? */
+int gr_fused_head(const gr_node *n);
 
-/* The pipeline: verify, fold, simplify, cse, dce, with the verifier after every
+/* The pipeline: verify, fold, simplify, cse, dce, fuse, epilogue, with the verifier after every
  * pass. Environment (read here and nowhere else in the graph layer):
  *   ESTC_DISABLE=cse,fold   skip these passes (names as above, "verify" too)
  *   ESTC_DUMP=fold,dce      print "# after <pass>" and the graph to stderr

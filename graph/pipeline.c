@@ -30,6 +30,8 @@ static const pass passes[] = {
     { "simplify", gr_simplify },
     { "cse", gr_cse },
     { "dce", gr_dce },
+    { "fuse", gr_fuse },
+    { "epilogue", gr_epilogue },
 };
 enum { NPASSES = (int)ES_ARRAY_LEN(passes), VERIFY = 0 /* passes[VERIFY] */ };
 
@@ -48,7 +50,7 @@ static int find(const char *name, size_t len)
 
 static int unknown(es_status *st, const char *where, const char *name, size_t len)
 {
-    return es_fail(st, ES_EINVAL, "%s: unknown pass '%.*s' (passes: verify, fold, simplify, cse, dce)",
+    return es_fail(st, ES_EINVAL, "%s: unknown pass '%.*s' (passes: verify, fold, simplify, cse, dce, fuse, epilogue)",
                    where, (int)len, name);
 }
 
@@ -129,7 +131,9 @@ gr_graph *gr_optimize(gr_graph *g, es_status *st)
     g = step(&p, g, "fold");
     g = step(&p, g, "simplify");
     g = step(&p, g, "cse");
-    g = step(&p, g, "dce");        /* last: the others leave dead nodes behind */
+    g = step(&p, g, "dce");        /* the others leave dead nodes behind */
+    g = step(&p, g, "fuse");       /* these two change what the kernels are, not what they compute */
+    g = step(&p, g, "epilogue");
     return g;                      /* verified after every pass above */
 }
 

@@ -26,7 +26,7 @@ int gr_rw_writes(const gr_node *n, int k)
     case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
     case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
     case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
-    case GR_GATHER_DOT: case GR_DROPOUT:
+    case GR_GATHER_DOT: case GR_DROPOUT: case GR_FUSED:
         break;
     }
     return k >= 0 && k <= slots && k < n->nin;

@@ -187,6 +187,88 @@ static int infer_concat(const gr_graph *g, gr_node *n, char *msg, size_t len)
     return 0;
 }
 
+/* ---- fused expressions -------------------------------------------------------- */
+
+int gr_fused_head(const gr_node *n)
+{
+    return n->op == GR_FUSED && n->nsteps > 0 && n->steps && n->steps[0].op == GR_MATMUL;
+}
+
+int gr_fused_arity(gr_op op)
+{
+    switch (op) {
+    case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
+    case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
+    case GR_CAST_F32: case GR_LEAKY_RELU: case GR_ELU:
+        return 1;
+    case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
+    case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
+    case GR_NOT_EQUAL:
+        return 2;
+    case GR_SELECT:
+        return 3;
+    case GR_CONST: case GR_INPUT: case GR_PARAM: case GR_FUSED:
+    case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_CONCAT: case GR_SLICE:
+    case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_SUM: case GR_MEAN: case GR_SUM_AXIS:
+    case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_NUMEL: case GR_MATMUL:
+    case GR_GATHER_SUM: case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_COUNT_IDS:
+    case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_SOFTMAX:
+    case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT:
+    case GR_SOFTMAX_XENT_GRAD: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_APPLY_SGD:
+    case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
+        return 0;
+    }
+    return 0;
+}
+
+/* FUSED: every step an elementwise op over earlier values; cast_f32 reads an
+ * i32 input, everything else f32; the result is the inputs' broadcast shape.
+ * With a matmul head (step 0 = matmul($0, $1)) the product stands for inputs
+ * 0 and 1 in that shape, and no later step reads them. */
+static int infer_fused(const gr_graph *g, gr_node *n, char *msg, size_t len)
+{
+    char b1[64], b2[64];
+    if (n->nin < 1) return fail(msg, len, "fused: needs at least one input");
+    if (n->nsteps < 1 || n->nsteps > GR_MAXSTEPS || !n->steps)
+        return fail(msg, len, "fused: %d steps is outside 1..%d", n->nsteps, GR_MAXSTEPS);
+    int head = gr_fused_head(n);
+    gr_shape r = g->nodes[n->in[0]].shape;
+    if (head) {
+        const gr_fstep *st = &n->steps[0];
+        gr_node mm = { .op = GR_MATMUL, .nin = 2, .in = { n->in[0], n->in[1] },
+                       .a = { st->x[2] & 1, st->x[2] >> 1 & 1 } };
+        if (n->nin < 2 || st->x[0] != 0 || st->x[1] != 1 || (st->x[2] & ~3))
+            return fail(msg, len, "fused: a matmul step must be the first, of $0 and $1");
+        if (gr_infer_msg(g, &mm, msg, len)) return -1;
+        r = mm.shape;
+    }
+    for (int i = head ? 2 : 1; i < n->nin; i++) {
+        gr_shape s = g->nodes[n->in[i]].shape;
+        if (gr_broadcast(r, s, &r) != 0)
+            return fail(msg, len, "fused: input %d's shape %s does not broadcast with %s", i,
+                        gr_shape_str(s, b1, sizeof b1), gr_shape_str(r, b2, sizeof b2));
+    }
+    for (int k = head; k < n->nsteps; k++) {
+        const gr_fstep *st = &n->steps[k];
+        int ar = ((int)st->op >= 0 && (int)st->op < GR_NUM_OPS) ? gr_fused_arity(st->op) : 0;
+        if (!ar) return fail(msg, len, "fused: step %d is not an elementwise op", k);
+        for (int j = 0; j < ar; j++) {
+            int v = st->x[j];
+            if (v < 0 || v >= n->nin + k || (head && v < 2))
+                return fail(msg, len, "fused: step %d (%s) reads a value not defined before it", k,
+                            gr_ops[st->op].name);
+            gr_dtype t = v < n->nin ? g->nodes[n->in[v]].dtype : GR_F32;
+            gr_dtype want = st->op == GR_CAST_F32 ? GR_I32 : GR_F32;
+            if (t != want)
+                return fail(msg, len, "fused: step %d (%s) reads %s, not %s", k, gr_ops[st->op].name,
+                            gr_dtype_name(t), gr_dtype_name(want));
+        }
+    }
+    n->dtype = GR_F32;
+    n->shape = r;
+    return 0;
+}
+
 int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len)
 {
     const char *op = gr_ops[n->op].name;
@@ -269,6 +351,9 @@ int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len)
         n->shape = r;
         return 0;
     }
+
+    case GR_FUSED:
+        return infer_fused(g, n, msg, len);
 
     case GR_BROADCAST: {
         gr_shape r;

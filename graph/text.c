@@ -86,6 +86,27 @@ static void print_attrs(FILE *out, const char *key, const int64_t *a, const doub
     fputc(']', out);
 }
 
+/* a fused node's expression: { sub($0, $1); leaky_relu[0.2](#0) } */
+static void print_steps(FILE *out, const gr_node *n)
+{
+    fputs(" {", out);
+    for (int k = 0; k < n->nsteps; k++) {
+        const gr_fstep *st = &n->steps[k];
+        fprintf(out, "%s %s", k ? ";" : "", gr_ops[st->op].name);
+        if (st->f != 0) { fputc('[', out); print_num(out, st->f, 0); fputc(']', out); }
+        int matmul = st->op == GR_MATMUL;
+        if (matmul && st->x[2]) fprintf(out, "[%d,%d]", st->x[2] & 1, st->x[2] >> 1 & 1);
+        fputc('(', out);
+        for (int j = 0; j < (matmul ? 2 : gr_fused_arity(st->op)); j++) {
+            int v = st->x[j];
+            if (v < n->nin) fprintf(out, "%s$%d", j ? ", " : "", v);
+            else fprintf(out, "%s#%d", j ? ", " : "", v - n->nin);
+        }
+        fputc(')', out);
+    }
+    fputs(" }", out);
+}
+
 void gr_print(const gr_graph *g, FILE *out)
 {
     fprintf(out, "program %s\n", prog_names[g->kind]);
@@ -126,10 +147,11 @@ void gr_print(const gr_graph *g, FILE *out)
         case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
         case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
         case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
-        case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
+        case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
             fputc('(', out);
             for (int k = 0; k < n->nin; k++) fprintf(out, "%s%%%d", k ? ", " : "", n->in[k]);
             fputc(')', out);
+            if (n->op == GR_FUSED) print_steps(out, n);
             print_attrs(out, "a", n->a, NULL);
             if (n->name) { fputs(" name=", out); print_str(out, n->name); }
             break;
@@ -317,6 +339,49 @@ static int op_by_name(const char *w, gr_op *op)
     return -1;
 }
 
+/* a fused node's { op($k, #k); ... } (checked further by the shape rule) */
+static int parse_steps(ps *s, es_arena *a, gr_node *n)
+{
+    gr_fstep st[GR_MAXSTEPS];
+    int ns = 0;
+    char w[64];
+    if (expect(s, "{")) return -1;
+    do {
+        gr_fstep *f = &st[ns];
+        memset(f, 0, sizeof *f);
+        if (ns == GR_MAXSTEPS) return perr(s, "fused: more than %d steps", GR_MAXSTEPS);
+        if (word(s, w, sizeof w)) return -1;
+        int matmul = ns == 0 && strcmp(w, "matmul") == 0;   /* the epilogue form's head */
+        if (op_by_name(w, &f->op) || (!matmul && !gr_fused_arity(f->op)))
+            return perr(s, "fused: '%s' is not an elementwise op", w);
+        if (matmul && accept(s, "[")) {
+            int64_t ta, tb;
+            if (integer(s, &ta) || expect(s, ",") || integer(s, &tb) || expect(s, "]")) return -1;
+            if ((ta != 0 && ta != 1) || (tb != 0 && tb != 1)) return perr(s, "fused: matmul[ta,tb] takes 0 or 1");
+            f->x[2] = (int)(ta + 2 * tb);
+        } else if (accept(s, "[") && (number(s, &f->f) || expect(s, "]"))) return -1;
+        if (expect(s, "(")) return -1;
+        for (int j = 0; j < (matmul ? 2 : gr_fused_arity(f->op)); j++) {
+            int64_t v;
+            if (j && expect(s, ",")) return -1;
+            int step = accept(s, "#");
+            if (!step && expect(s, "$")) return -1;
+            if (integer(s, &v)) return -1;
+            if (v < 0 || v >= (step ? ns : n->nin))
+                return perr(s, "fused: %c%lld is not defined before step %d", step ? '#' : '$', (long long)v, ns);
+            f->x[j] = (int)(step ? n->nin + v : v);
+        }
+        if (expect(s, ")")) return -1;
+        ns++;
+    } while (accept(s, ";"));
+    if (expect(s, "}")) return -1;
+    gr_fstep *copy = es_alloc(a, (size_t)ns * sizeof *copy);
+    memcpy(copy, st, (size_t)ns * sizeof *copy);
+    n->steps = copy;
+    n->nsteps = ns;
+    return 0;
+}
+
 /* %N:type = op ... ; on success appends the node and records N */
 static int node_line(ps *s, gr_graph *g, idmap *m, int64_t *last)
 {
@@ -371,7 +436,7 @@ static int node_line(ps *s, gr_graph *g, idmap *m, int64_t *last)
     case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
     case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
     case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
-    case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
+    case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
         if (expect(s, "(")) return -1;
         if (!accept(s, ")")) {
             do {
@@ -382,6 +447,7 @@ static int node_line(ps *s, gr_graph *g, idmap *m, int64_t *last)
             } while (accept(s, ","));
             if (expect(s, ")")) return -1;
         }
+        if (n.op == GR_FUSED && parse_steps(s, g->arena, &n)) return -1;
         if (accept(s, "a=")) {
             /* read as integers, not through double: a dropout seed uses all 64 bits */
             int k = 0;

@@ -114,8 +114,10 @@ static void twin_init(twin *t, fixture *fx, gr_graph *g, int64_t B, int init, cg
         const gr_node *n = &g->nodes[i];
         if (n->buf < 0) continue;
         size_t bytes = gr_buf_bytes(g, i, B);
-        t->ref[n->buf] = malloc(bytes ? bytes : 4);
-        t->jit[n->buf] = malloc(bytes ? bytes : 4);
+        if (!t->ref[n->buf]) {   /* a slot shared by liveness is allocated once */
+            t->ref[n->buf] = malloc(bytes ? bytes : 4);
+            t->jit[n->buf] = malloc(bytes ? bytes : 4);
+        }
         if (n->op == GR_PARAM || n->op == GR_INPUT) {
             if (init && n->op == GR_PARAM) gr_init_param(n, t->ref[n->buf], &fx->rng);
             else fill_leaf(fx, n, t->ref[n->buf], B);
@@ -757,6 +759,168 @@ static void test_train(fixture *fx)
     }
 }
 
+/* ---- fusion -------------------------------------------------------------------------- *
+ * Graphs go through gr_fuse: the fused kernels must match the reference, and
+ * give the same bits as the unfused graph's kernels on the same data (every
+ * output and every variable), since a fused step is its op's scalar rule. */
+
+/* every kind of step: unary ops with and without an alpha, cast from ids, a
+ * bias and a scalar broadcast, comparisons, select, rank 3, an output in the
+ * middle of a chain (which splits it), an expression of ten inputs (more
+ * than a fused node takes) */
+static gr_graph *elementwise_graph(es_arena *a)
+{
+    tg t = { a, gr_new(a, NULL) };
+    es_span s = nospan();
+    int x = in_f(&t, "x", sh(2, B_, 4, 0)), bias = in_f(&t, "bias", sh(1, 4, 0, 0));
+    int col = in_f(&t, "int_c", sh(2, B_, 1, 0)), ids = in_i(&t, "ids:5", sh(2, B_, 4, 0));
+    int h = gr_binary(t.g, GR_ADD, gr_binary(t.g, GR_MUL, x, gr_scalar(t.g, 0.5, s), s), bias, s);
+    h = gr_binary(t.g, GR_SUB, gr_unary(t.g, GR_TANH, h, s), gr_unary(t.g, GR_SIGMOID, x, s), s);
+    gr_add_output(t.g, "mid", h);
+    int l = opn(&t, GR_ELU, 1, (int[]){ opn(&t, GR_LEAKY_RELU, 1, &h, 0, 0, 0, 0.2) }, 0, 0, 0, 1.0);
+    int sel = opn(&t, GR_SELECT, 3, (int[]){ gr_binary(t.g, GR_GREATER, l, col, s), l, bias }, 0, 0, 0, 0);
+    int q = gr_binary(t.g, GR_DIV, sel, gr_binary(t.g, GR_ADD, gr_unary(t.g, GR_CAST_F32, ids, s),
+                                                  gr_scalar(t.g, 2, s), s), s);
+    q = gr_binary(t.g, GR_MAXIMUM, q, gr_binary(t.g, GR_MINIMUM, x, bias, s), s);
+    q = gr_unary(t.g, GR_SOFTPLUS, gr_unary(t.g, GR_NEG, q, s), s);
+    q = gr_binary(t.g, GR_MUL, gr_unary(t.g, GR_SQRT, gr_unary(t.g, GR_ABS, q, s), s),
+                  gr_unary(t.g, GR_SIGN, gr_binary(t.g, GR_SUB, x, gr_unary(t.g, GR_STEP, x, s), s), s), s);
+    q = gr_binary(t.g, GR_ADD, gr_unary(t.g, GR_LOG, gr_unary(t.g, GR_EXP, q, s), s),
+                  gr_unary(t.g, GR_SQUARE, gr_unary(t.g, GR_RELU, q, s), s), s);
+    gr_add_output(t.g, "out", q);
+    gr_shape s3 = sh(3, B_, 2, 3);
+    int w = in_f(&t, "w3", s3), v = in_f(&t, "v3", sh(2, 2, 1, 0));
+    gr_add_output(t.g, "rank3", gr_unary(t.g, GR_EXP, gr_binary(t.g, GR_MUL, w, v, s), s));
+    int sum = gr_unary(t.g, GR_NEG, x, s);
+    for (int i = 0; i < 9; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "x%d", i);
+        sum = gr_binary(t.g, GR_ADD, sum, in_f(&t, name, sh(2, B_, 4, 0)), s);
+    }
+    gr_add_output(t.g, "sum", sum);
+    return t.g;
+}
+
+/* matmul epilogues: large products (cblas_sgemm, and the loops for a batch
+ * of few rows) and small ones (loops), transposed factors, a bias and relu,
+ * sigmoid alone, tanh's gradient pattern, a product read twice (no head) */
+static gr_graph *epilogue_graph(es_arena *a)
+{
+    tg t = { a, gr_new(a, NULL) };
+    es_span s = nospan();
+    int x = in_f(&t, "pos_x", sh(2, B_, 40, 0)), w = par(&t, "pos_w", sh(2, 40, 24, 0)), b = par(&t, "pos_b", sh(1, 24, 0, 0));
+    int h = gr_unary(t.g, GR_RELU, gr_binary(t.g, GR_ADD, gr_matmul(t.g, x, w, 0, 0, s), b, s), s);
+    int w2 = par(&t, "pos_w2", sh(2, 3, 24, 0));
+    int z = gr_unary(t.g, GR_SIGMOID, gr_matmul(t.g, h, w2, 0, 1, s), s);          /* [B,3], small */
+    int g = in_f(&t, "pos_g", sh(2, B_, 3, 0)), th = gr_unary(t.g, GR_TANH, h, s);
+    int dh = gr_matmul(t.g, g, w2, 0, 0, s);                                      /* [B,24] */
+    int one = gr_scalar(t.g, 1, s);
+    int dz = gr_binary(t.g, GR_MUL, dh, gr_binary(t.g, GR_SUB, one, gr_unary(t.g, GR_SQUARE, th, s), s), s);
+    int v = in_f(&t, "pos_v", sh(2, 40, B_, 0));
+    int p2 = gr_matmul(t.g, v, w, 1, 0, s);                                       /* read twice */
+    gr_add_output(t.g, "z", z);
+    gr_add_output(t.g, "dz", dz);
+    gr_add_output(t.g, "p2", gr_binary(t.g, GR_MUL, p2, p2, s));
+    gr_add_output(t.g, "again", gr_unary(t.g, GR_SQRT, p2, s));
+    return t.g;
+}
+
+static int count_fused(const gr_graph *g)
+{
+    int k = 0;
+    for (int i = 0; i < g->n; i++) k += g->nodes[i].op == GR_FUSED;
+    return k;
+}
+
+/* one twin per graph, the same leaves and inputs in both (the fixture's
+ * generator is replayed); each twin's kernels against its reference, then
+ * the two kernels' outputs and variables bit for bit. A train program's
+ * fused graph runs with buffers shared by liveness (gr_bind_shared). */
+static void check_fusion(fixture *fx, gr_graph *plain, gr_graph *fused, int64_t B, int steps, int init,
+                         const char *what)
+{
+    if (bind_and_verify(plain, what) || bind_and_verify(fused, what)) return;
+    if (init) {   /* train programs: the fused one also with buffers shared by liveness */
+        es_status st = {0};
+        size_t own = gr_scratch_bytes(fused, 7);
+        gr_bind_shared(fused);
+        CHECK(gr_verify(fused, &st) == 0, "%s: the shared binding does not verify: %s", what, st.msg);
+        CHECK(gr_scratch_bytes(fused, 7) < own, "%s: sharing buffers saves nothing (%zu bytes)", what, own);
+    }
+    for (int i = 0; i < fused->n; i++) fx->covered[fused->nodes[i].op] = 1;
+    cg_entry_fn fp = NULL, ff = NULL;
+    cg_jit *jp = compile(plain, &fp, what), *jf = compile(fused, &ff, what);
+    if (fp && ff) {
+        twin tp, tf;
+        es_rng r0 = fx->rng;
+        twin_init(&tp, fx, plain, B, init, fp);
+        fx->rng = r0;
+        twin_init(&tf, fx, fused, B, init, ff);
+        int bad = 0;
+        for (int step = 0; step < steps && !bad; step++) {
+            r0 = fx->rng;
+            twin_feed(&tp, fx);
+            fx->rng = r0;
+            twin_feed(&tf, fx);
+            bad = twin_run(&tp, what) + twin_run(&tf, what);
+        }
+        CHECK(bad == 0, "%s, B=%lld: kernels and reference differ", what, (long long)B);
+        for (int i = 0; i < plain->n; i++) {
+            const gr_node *n = &plain->nodes[i];
+            int o = -1, other = -1;
+            for (int k = 0; k < plain->noutputs; k++) if (plain->outputs[k].node == i) o = k;
+            if (o >= 0) other = gr_find_output(fused, plain->outputs[o].name);
+            else if (n->op == GR_PARAM) other = gr_find_named(fused, GR_PARAM, n->name);
+            else continue;
+            CHECK(other >= 0 && memcmp(tp.jit[n->buf], tf.jit[fused->nodes[other].buf], gr_buf_bytes(plain, i, B)) == 0,
+                  "%s, B=%lld: %s %s differs with fusion", what, (long long)B, o >= 0 ? "output" : "variable",
+                  o >= 0 ? plain->outputs[o].name : n->name);
+        }
+        twin_free(&tp);
+        twin_free(&tf);
+    }
+    cg_jit_free(jp);
+    cg_jit_free(jf);
+}
+
+static void test_fusion(fixture *fx)
+{
+    int64_t Bs[3] = { 7, 1, 0 };
+    for (int b = 0; b < 3; b++) {
+        es_arena *a = es_arena_new();
+        gr_graph *plain = gr_dce(elementwise_graph(a)), *fused = gr_fuse(elementwise_graph(a));
+        CHECK(count_fused(fused) >= 5 && fused->n < plain->n, "elementwise graph: %d fused nodes, %d -> %d nodes",
+              count_fused(fused), plain->n, fused->n);
+        check_fusion(fx, plain, fused, Bs[b], 1, 0, "fused elementwise");
+        es_arena_free(a);
+    }
+    for (int b = 0; b < 3; b++) {
+        es_arena *a = es_arena_new();
+        gr_graph *plain = gr_dce(epilogue_graph(a)), *fused = gr_epilogue(gr_fuse(epilogue_graph(a)));
+        int heads = 0;
+        for (int i = 0; i < fused->n; i++) heads += gr_fused_head(&fused->nodes[i]);
+        CHECK(heads == 3, "epilogue graph: %d matmul heads, expected 3", heads);
+        check_fusion(fx, plain, fused, Bs[b] ? Bs[b] * 3 : 0, 1, 0, "matmul epilogues");
+        es_arena_free(a);
+    }
+    static const gr_opt_kind kinds[] = { GR_OPT_SGD, GR_OPT_ADAM };
+    for (size_t k = 0; k < ES_ARRAY_LEN(kinds); k++) {
+        es_arena *a = es_arena_new();
+        gr_optimizer opt;
+        gr_optimizer_defaults(&opt, kinds[k]);
+        opt.lr = 0.05;
+        gr_graph *p = train_graph(a, &opt), *f = train_graph(a, &opt);
+        CHECK(p && f, "fusion: the train program builds");
+        if (p && f) {
+            p = gr_dce(p);
+            f = gr_epilogue(gr_fuse(f));
+            CHECK(count_fused(f) >= 3, "fused train step: %d fused nodes", count_fused(f));
+            check_fusion(fx, p, f, 7, 5, 1, kinds[k] == GR_OPT_SGD ? "fused train sgd" : "fused train adam");
+        }
+        es_arena_free(a);
+    }
+}
+
 /* ---- sessions and errors ------------------------------------------------------------ */
 
 static gr_graph *small_graph(es_arena *a, gr_op op)
@@ -930,6 +1094,7 @@ int main(void)
     test_assign_ema(&fx);
     test_dropout(&fx);
     test_train(&fx);
+    test_fusion(&fx);
     test_sessions(&fx);
     test_errors(&fx);
     for (int op = 0; op < GR_NUM_OPS; op++)

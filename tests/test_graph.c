@@ -354,8 +354,20 @@ static gr_graph *every_op_graph(es_arena *a)
     int gw = gr_op_node(g, GR_GATHER_WSUM, 3, (int[]){ tab, ids, wts }, NULL, NULL, s);
     int sw = gr_op_node(g, GR_SCATTER_WADD, 4, (int[]){ ids, wts, gw, tab }, NULL, NULL, s);
     int gd = gr_op_node(g, GR_GATHER_DOT, 3, (int[]){ tab, ids, gw }, NULL, NULL, s);
-    int extra[6] = { ma, dr, ci, sw, gd, mx };
-    for (int j = 0; j < 6; j++) l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_SUM, extra[j], s), s);
+    /* fused: a bias, an i32 input through cast, a select, an alpha that needs all its digits */
+    gr_fstep fs[5] = {
+        { GR_CAST_F32, { 2, 0, 0 }, 0 }, { GR_ADD, { 0, 3, 0 }, 0 },
+        { GR_LEAKY_RELU, { 4, 0, 0 }, 0.1 }, { GR_GREATER, { 5, 1, 0 }, 0 },
+        { GR_SELECT, { 6, 5, 1 }, 0 },
+    };
+    int fids = gr_input(g, "fused_ids", GR_I32, gr_shape2(GR_BATCH, 1), s);
+    int fu = gr_fused(g, 3, (int[]){ se, k, fids }, fs, 5, s);
+    /* the epilogue form: a transposed product, then a bias */
+    int fw = gr_param(g, "fused_w", gr_shape2(3, 3), GR_INIT_ZEROS, 0, 0, 1, s);
+    gr_fstep hs[2] = { { GR_MATMUL, { 0, 1, 2 }, 0 }, { GR_ADD, { 3, 2, 0 }, 0 } };
+    fu = gr_binary(g, GR_ADD, fu, gr_fused(g, 3, (int[]){ se, fw, k }, hs, 2, s), s);
+    int extra[7] = { ma, dr, ci, sw, gd, mx, fu };
+    for (int j = 0; j < 7; j++) l = gr_binary(g, GR_ADD, l, gr_unary(g, GR_SUM, extra[j], s), s);
     int ema = gr_param(g, "tab/ema", gr_shape2(10, 3), GR_INIT_ZEROS, 0, 0, 0, s);
     gr_op_node(g, GR_ASSIGN_EMA, 2, (int[]){ ema, sw }, NULL, (double[]){ 0.999, 0, 0, 0 }, s);
     int64_t sparse[4] = { 1, 0, 0, 0 };
@@ -400,6 +412,10 @@ static void test_text(void)
                     (!m->name || strcmp(m->name, q->name) == 0);
             if (m->op == GR_CONST)
                 same &= memcmp(m->data, q->data, (size_t)gr_numel(m->shape, 1) * sizeof(float)) == 0;
+            same &= m->nsteps == q->nsteps;
+            for (int k = 0; same && k < m->nsteps; k++)
+                same &= m->steps[k].op == q->steps[k].op && memcmp(m->steps[k].x, q->steps[k].x, sizeof m->steps[k].x) == 0 &&
+                        memcmp(&m->steps[k].f, &q->steps[k].f, sizeof(double)) == 0;
         }
         CHECK(same, "every field survives the round trip bit for bit");
         CHECK(gr_verify(p, &st) == 0, "the parsed graph verifies: %s", st.msg);
@@ -428,6 +444,21 @@ static void test_text(void)
         { "%0:f32[2] = frobnicate(%0)\n", "line 1: unknown op 'frobnicate'" },
         { "%0:f32[2] = const [1, 2] junk\n", "line 1: unexpected text" },
         { "%0:f32[B,3] = input \"x\"\n%1:f32[B,3] = add(%0, %0, %0)\n", "line 2: add: expects 2 inputs, got 3" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[B,3] = fused(%0) { relu($1) }\n", "line 2: fused: $1 is not defined before step 0" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[B,3] = fused(%0) { exp($0); relu(#1) }\n", "line 2: fused: #1 is not defined before step 1" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[] = fused(%0) { sum($0) }\n", "line 2: fused: 'sum' is not an elementwise op" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[B,3] = fused(%0) { cast_f32($0) }\n", "line 2: fused: step 0 (cast_f32) reads f32, not i32" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[B,3] = fused(%0) { }\n", "line 2: expected a word" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[3,3] = input \"w\"\n%2:f32[B,3] = fused(%0, %1) { exp($0); matmul($0, $1) }\n",
+          "line 3: fused: 'matmul' is not an elementwise op" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[3,3] = input \"w\"\n%2:f32[B,3] = fused(%0, %1) { matmul($0, $1); add(#0, $0) }\n",
+          "line 3: fused: step 1 (add) reads a value not defined before it" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[4,3] = input \"w\"\n%2:f32[B,3] = fused(%0, %1) { matmul($0, $1); relu(#0) }\n",
+          "line 3: matmul" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[3,3] = input \"w\"\n%2:f32[B,3] = fused(%0, %1) { matmul[2,0]($0, $1); relu(#0) }\n",
+          "line 3: fused: matmul[ta,tb] takes 0 or 1" },
+        { "%0:f32[B,3] = input \"x\"\n%1:f32[4] = input \"y\"\n%2:f32[B,3] = fused(%0, %1) { add($0, $1) }\n",
+          "line 3: fused: input 1's shape [4] does not broadcast with [B,3]" },
     };
     for (size_t i = 0; i < ES_ARRAY_LEN(bad); i++) {
         es_status_clear(&st);

@@ -77,14 +77,16 @@ static void fill_input(const gr_node *n, void *buf, int64_t B, int step)
     }
 }
 
-/* binds g (a graph of its own) and runs `steps` steps at batch size B */
-static void evaluate(gr_graph *g, int64_t B, int steps, record *rec)
+/* binds g (a graph of its own; buffers shared by liveness when `shared`)
+ * and runs `steps` steps at batch size B */
+static void evaluate_bound(gr_graph *g, int64_t B, int steps, record *rec, int shared)
 {
-    gr_bind(g);
+    if (shared) gr_bind_shared(g);
+    else gr_bind(g);
     void **bufs = calloc((size_t)g->nbufs + 1, sizeof *bufs);
     for (int i = 0; i < g->n; i++) {
         const gr_node *n = &g->nodes[i];
-        if (n->buf < 0) continue;
+        if (n->buf < 0 || bufs[n->buf]) continue;   /* a shared slot is allocated once */
         size_t nb = gr_buf_bytes(g, i, B);
         bufs[n->buf] = calloc(1, nb ? nb : 4);
         if (n->op == GR_PARAM) {
@@ -108,6 +110,8 @@ static void evaluate(gr_graph *g, int64_t B, int steps, record *rec)
     for (int i = 0; i < g->nbufs; i++) free(bufs[i]);
     free(bufs);
 }
+
+static void evaluate(gr_graph *g, int64_t B, int steps, record *rec) { evaluate_bound(g, B, steps, rec, 0); }
 
 /* every output and every variable of `before` has the same bytes in `after`;
  * a variable the optimised graph no longer has must have kept its initial value */
@@ -159,7 +163,8 @@ static int count_side(const gr_graph *g)
 
 /* Every node of opt is the node of orig whose line its span carries (stamped
  * i + 1 before optimising), with the same type, and the same op unless it was
- * folded to a CONST; no node appears twice; updates all survive. */
+ * folded to a CONST or an elementwise op became the root of a FUSED node; no
+ * node appears twice; updates all survive. */
 static int spans_kept(const gr_graph *orig, const gr_graph *opt)
 {
     char *seen = calloc((size_t)orig->n + 1, 1);
@@ -170,8 +175,9 @@ static int spans_kept(const gr_graph *orig, const gr_graph *opt)
         if (L < 1 || L > orig->n || seen[L]) { ok = 0; break; }
         seen[L] = 1;
         const gr_node *o = &orig->nodes[L - 1];
-        if ((n->op != o->op && n->op != GR_CONST) || n->dtype != o->dtype || !gr_shape_eq(n->shape, o->shape))
-            ok = 0;
+        int same_op = n->op == o->op || n->op == GR_CONST ||
+                      (n->op == GR_FUSED && gr_fused_arity(o->op));   /* a fused root keeps its span */
+        if (!same_op || n->dtype != o->dtype || !gr_shape_eq(n->shape, o->shape)) ok = 0;
     }
     free(seen);
     return ok && count_side(orig) == count_side(opt);
@@ -196,13 +202,17 @@ static gr_graph *check_exact(es_arena *a, gr_graph *g, run_kind k, const char *p
     if (!opt) return NULL;
     CHECK(gr_verify(opt, &st) == 0, "%s: the result does not verify: %s", what, st.msg);
     CHECK(spans_kept(g, opt), "%s: a node of the result is not a node of the input (span, type or op)", what);
-    record before = {0}, after = {0};
+    record before = {0}, after = {0}, shared = {0};
     evaluate(copy_graph(a, g), B, steps, &before);
     gr_graph *run = copy_graph(a, opt);
     evaluate(run, B, steps, &after);
     CHECK(same_results(&before, &after, what), "%s: outputs or variables differ after the passes", what);
+    /* and with buffers shared by liveness: the same outputs and variables */
+    evaluate_bound(copy_graph(a, opt), B, steps, &shared, 1);
+    CHECK(same_results(&after, &shared, what), "%s: buffers shared by liveness change the results", what);
     record_free(&before);
     record_free(&after);
+    record_free(&shared);
     return opt;
 }
 
@@ -270,13 +280,20 @@ static void test_train_step(void)
         gr_graph *opt = check_exact(a, g, RUN_PIPELINE, NULL, 5, 3, what);
         if (opt) {
             CHECK(opt->n < g->n, "train %s: the pipeline removes nothing (%d nodes)", names[k], g->n);
-            CHECK(count_op(opt, GR_MATMUL) == count_op(g, GR_MATMUL) - 1,
+            int heads = 0;   /* products the epilogue pass moved into fused nodes */
+            for (int i = 0; i < opt->n; i++) heads += gr_fused_head(&opt->nodes[i]);
+            CHECK(count_op(opt, GR_MATMUL) + heads == count_op(g, GR_MATMUL) - 1,
                   "train %s: the duplicated logits matmul is not merged (%d -> %d matmuls)", names[k],
-                  count_op(g, GR_MATMUL), count_op(opt, GR_MATMUL));
+                  count_op(g, GR_MATMUL), count_op(opt, GR_MATMUL) + heads);
+            CHECK(heads >= 2, "train %s: %d matmul epilogues", names[k], heads);
             CHECK(count_op(opt, GR_GATHER_SUM) == 1, "train %s: the duplicated gather_sum is not merged",
                   names[k]);
             CHECK(count_op(opt, GR_NEG) <= count_op(g, GR_NEG) - 2, "train %s: neg(neg(l2)) survives",
                   names[k]);
+            /* relu(add(matmul, b1)): the bias add and relu become one node, and so do
+             * relu's gradient (step times the upstream) and its neighbours */
+            CHECK(count_op(opt, GR_FUSED) >= 2, "train %s: %d fused nodes", names[k], count_op(opt, GR_FUSED));
+            CHECK(count_op(opt, GR_RELU) == 0, "train %s: relu is not fused with its bias add", names[k]);
             /* a second run finds nothing left to do */
             es_status st = {0};
             gr_graph *twice = gr_optimize(copy_graph(a, opt), &st);
@@ -284,7 +301,9 @@ static void test_train_step(void)
                   "(%d -> %d nodes)", names[k], opt->n, twice ? twice->n : -1);
         }
         static const char *const alone[] = { "fold", "simplify", "cse", "dce", "fold,dce",
-                                             "simplify,dce", "cse,dce", "cse,simplify,fold,dce" };
+                                             "simplify,dce", "cse,dce", "cse,simplify,fold,dce",
+                                             "fuse", "fold,fuse", "fuse,cse,fold,simplify,dce",
+                                             "epilogue", "fuse,epilogue,cse,dce" };
         for (size_t p = 0; p < ES_ARRAY_LEN(alone); p++) {
             snprintf(what, sizeof what, "train %s (%s)", names[k], alone[p]);
             check_exact(a, g, RUN_LIST, alone[p], 5, 2, what);
@@ -522,8 +541,9 @@ static gr_graph *random_graph(es_arena *a, uint64_t seed)
 
 static void test_random(void)
 {
-    static const char *const lists[] = { "fold", "simplify", "cse", "dce", "fold,simplify,cse,dce" };
-    int graphs = 0, folded = 0, simplified = 0, merged = 0, updates = 0;
+    static const char *const lists[] = { "fold", "simplify", "cse", "dce", "fold,simplify,cse,dce", "fuse",
+                                         "fuse,epilogue" };
+    int graphs = 0, folded = 0, simplified = 0, merged = 0, updates = 0, fused = 0, heads = 0;
     for (uint64_t seed = 1; seed <= 300; seed++) {
         es_arena *a = es_arena_new();
         gr_graph *g = random_graph(a, seed);
@@ -543,15 +563,17 @@ static void test_random(void)
                 if (l == 1) simplified += d->n < d0->n;
                 if (l == 2) merged += d->n < d0->n;
             }
+            if (l == 5) fused += count_op(opt, GR_FUSED) > 0;
+            for (int i = 0; l == 6 && i < opt->n; i++) heads += gr_fused_head(&opt->nodes[i]);
         }
         snprintf(what, sizeof what, "random graph %llu (gr_optimize)", (unsigned long long)seed);
         check_exact(a, g, RUN_PIPELINE, NULL, 3, 2, what);
         es_arena_free(a);
     }
     /* the generator must actually feed each pass work, or the test proves little */
-    CHECK(graphs >= 290 && folded > 50 && simplified > 50 && merged > 50 && updates > 30,
-          "random graphs exercise every pass: %d graphs, fold changed %d, simplify %d, cse %d, "
-          "%d with updates", graphs, folded, simplified, merged, updates);
+    CHECK(graphs >= 290 && folded > 50 && simplified > 50 && merged > 50 && updates > 30 && fused > 50 &&
+          heads > 5, "random graphs exercise every pass: %d graphs, fold changed %d, simplify %d, cse %d, "
+          "fuse %d, epilogue %d, %d with updates", graphs, folded, simplified, merged, fused, heads, updates);
 }
 
 /* ---- smaller behaviours ------------------------------------------------------------- */
@@ -640,6 +662,87 @@ static void test_fold_size(void)
     es_arena_free(a);
 }
 
+/* ---- fusion ----------------------------------------------------------------------- */
+
+/* g's text form, read back through a temporary file (malloc'd) */
+static char *text_of(const gr_graph *g)
+{
+    FILE *f = tmpfile();
+    if (!f) return NULL;
+    gr_print(g, f);
+    long len = ftell(f);
+    char *t = calloc((size_t)len + 1, 1);
+    rewind(f);
+    if (len < 0 || fread(t, 1, (size_t)len, f) != (size_t)len) { free(t); t = NULL; }
+    fclose(f);
+    return t;
+}
+
+/* An update between a member and its root: %4 reads w before apply_sgd
+ * overwrites it, %6 after, so %4 must not move into %6's loop (it would read
+ * the new w); %6 and %7 still fuse. Eleven inputs summed: every group stops
+ * at GR_MAXIN inputs. */
+static const char guarded[] =
+    "program train\n"
+    "%0:f32[3] = param \"w\" init=uniform trainable=1 f=[-1,1]\n"
+    "%1:f32[3] = input \"g\"\n"
+    "%2:f32[] = const [2]\n"
+    "%4:f32[3] = mul(%0, %2)\n"
+    "%5:void[] = apply_sgd(%0, %1) f=[0.5]\n"
+    "%6:f32[3] = add(%4, %1)\n"
+    "%7:f32[3] = exp(%6)\n"
+    "output \"e\" = %7\n";
+
+static void test_fuse(void)
+{
+    es_arena *a = es_arena_new();
+    gr_graph *g = parse(a, guarded);
+    if (g) stamp_spans(g);
+    gr_graph *opt = g ? check_exact(a, g, RUN_LIST, "fuse", 3, 2, "update inside a group") : NULL;
+    CHECK(opt && count_op(opt, GR_FUSED) == 1 && count_op(opt, GR_MUL) == 1,
+          "the product read before the update stays out of the fused node");
+
+    /* eleven inputs summed: groups of at most GR_MAXIN inputs, the same bits */
+    gr_graph *w = gr_new(a, NULL);
+    int sum = GR_NONE;
+    for (int i = 0; i < 11; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "x%d", i);
+        int x = gr_input(w, name, GR_F32, gr_shape2(GR_BATCH, 2), nospan);
+        sum = sum == GR_NONE ? gr_unary(w, GR_TANH, x, nospan) : gr_binary(w, GR_ADD, sum, x, nospan);
+    }
+    gr_add_output(w, "sum", sum);
+    stamp_spans(w);
+    opt = check_exact(a, w, RUN_LIST, "fuse", 4, 1, "eleven inputs");
+    CHECK(opt && count_op(opt, GR_FUSED) == 2 && count_op(opt, GR_ADD) == 0 && count_op(opt, GR_TANH) == 0,
+          "eleven inputs make two fused nodes (%d)", opt ? count_op(opt, GR_FUSED) : -1);
+
+    /* the optimised train step prints, parses back and prints the same text,
+     * and the parsed graph gives the same bits */
+    gr_optimizer o;
+    gr_optimizer_defaults(&o, GR_OPT_ADAGRAD);
+    gr_graph *t = train_graph(a, &o);
+    es_status st = {0};
+    opt = t ? gr_optimize(copy_graph(a, t), &st) : NULL;
+    CHECK(opt && count_op(opt, GR_FUSED) > 0, "the train step has fused nodes");
+    if (opt) {
+        char *t1 = text_of(opt);
+        gr_graph *back = t1 ? gr_parse(a, t1, &st) : NULL;
+        CHECK(back != NULL, "a graph with fused nodes parses back: %s", st.msg);
+        char *t2 = back ? text_of(back) : NULL;
+        CHECK(t1 && t2 && strcmp(t1, t2) == 0, "print -> parse -> print is the identity with fused nodes");
+        record r1 = {0}, r2 = {0};
+        evaluate(copy_graph(a, opt), 5, 2, &r1);
+        if (back) evaluate(back, 5, 2, &r2);
+        CHECK(back && same_results(&r1, &r2, "parsed fused graph"), "the parsed fused graph computes the same bits");
+        record_free(&r1);
+        record_free(&r2);
+        free(t1);
+        free(t2);
+    }
+    es_arena_free(a);
+}
+
 int main(void)
 {
     unsetenv("ESTC_DISABLE");
@@ -649,5 +752,6 @@ int main(void)
     test_train_step();
     test_model_step();
     test_random();
+    test_fuse();
     return check_done("test_passes");
 }

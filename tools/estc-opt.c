@@ -4,6 +4,9 @@
  * tests in tests/graph/, and a way to watch a pass at work by hand.
  *
  *   estc-opt [--passes fold,cse,...] FILE.gr     (FILE "-" reads stdin)
+ *   estc-opt --scratch B [--passes ...] FILE.gr   the scratch bytes of the
+ *       result at batch size B, with a buffer per node (gr_bind) and with
+ *       buffers shared by liveness (gr_bind_shared), instead of the graph
  *
  * Without --passes it runs the whole pipeline (gr_optimize); with it, exactly
  * the listed passes in order, each followed by the verifier. ESTC_DUMP and
@@ -15,11 +18,14 @@
 #include <stdlib.h>
 
 static const char usage[] =
-    "usage: estc-opt [--passes NAME,NAME,...] FILE.gr\n"
+    "usage: estc-opt [--passes NAME,NAME,...] [--scratch B] FILE.gr\n"
     "\n"
     "Reads a graph in estc's text form, runs passes on it and prints the result.\n"
-    "Without --passes it runs the full pipeline (verify, fold, simplify, cse, dce).\n"
-    "Passes: verify, fold, simplify, cse, dce. FILE \"-\" reads standard input.\n"
+    "Without --passes it runs the full pipeline (verify, fold, simplify, cse, dce,\n"
+    "fuse, epilogue). Passes: verify, fold, simplify, cse, dce, fuse, epilogue.\n"
+    "FILE \"-\" reads standard input. --scratch B prints, instead of the graph, the\n"
+    "scratch bytes of the result at batch size B with a buffer per node and with\n"
+    "buffers shared by liveness.\n"
     "Environment: ESTC_DISABLE=NAME,... skips passes; ESTC_DUMP=NAME,...|all prints\n"
     "the graph to stderr after them.\n";
 
@@ -39,6 +45,7 @@ static char *read_stdin(void)
 int main(int argc, char **argv)
 {
     const char *passes = NULL, *path = NULL;
+    long long scratch = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage, stdout);
@@ -48,6 +55,10 @@ int main(int argc, char **argv)
             passes = argv[++i];
         } else if (strncmp(argv[i], "--passes=", 9) == 0) {
             passes = argv[i] + 9;
+        } else if (strcmp(argv[i], "--scratch") == 0) {
+            char *end = NULL;
+            scratch = i + 1 < argc ? strtoll(argv[++i], &end, 10) : -1;
+            if (!end || *end || scratch < 0) { fprintf(stderr, "estc-opt: --scratch needs a batch size\n%s", usage); return 1; }
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "estc-opt: unknown option '%s'\n%s", argv[i], usage);
             return 1;
@@ -69,7 +80,15 @@ int main(int argc, char **argv)
     if (!g) fprintf(stderr, "estc-opt: %s: %s\n", path, st.msg);
     else if (!(g = passes ? gr_run_passes(g, passes, &st) : gr_optimize(g, &st)))
         fprintf(stderr, "estc-opt: %s: %s\n", path, st.msg);
-    else {
+    else if (scratch >= 0) {
+        gr_bind(g);
+        size_t own = gr_scratch_bytes(g, scratch);
+        int nown = g->nbufs;
+        gr_bind_shared(g);
+        printf("scratch at B=%lld: %zu bytes in %d buffers; shared by liveness: %zu bytes in %d buffers\n",
+               scratch, own, nown, gr_scratch_bytes(g, scratch), g->nbufs);
+        rc = fflush(stdout) == 0 ? 0 : 1;
+    } else {
         gr_print(g, stdout);
         rc = fflush(stdout) == 0 ? 0 : 1;
     }
