@@ -226,7 +226,11 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
             estc_model_free(m);
             return NULL;
         }
-        gr_bind(g);
+        /* intermediates whose lives do not overlap share memory; not in a
+         * train program the NaN guard watches, whose report names the first
+         * non-finite tensor of the step (a shared buffer keeps only its last) */
+        if (k == GR_PROG_TRAIN && m->fm->spec.run.nan_guard) gr_bind(g);
+        else gr_bind_shared(g);
         m->run[k].g = g;
     }
     rt_vars_init(&m->vars);
@@ -604,7 +608,7 @@ static int prog_ready(estc_model *m, int k, int64_t max_batch, estc_status *st)
             rt_var *v = rt_vars_find(&m->vars, n->name);
             if (!v) return estc__fail(st, ESTC_EINTERNAL, "variable %s has no storage", n->name);
             r->bufs[n->buf] = v->data;
-        } else if (n->op != GR_INPUT) {
+        } else if (n->op != GR_INPUT && !r->scratch[n->buf]) {   /* a shared slot once */
             size_t bytes = gr_buf_bytes(r->g, i, max_batch);
             bytes = (bytes + 63) & ~(size_t)63;
             r->scratch[n->buf] = aligned_alloc(64, bytes ? bytes : 64);

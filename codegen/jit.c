@@ -292,6 +292,8 @@ static uint64_t program_key(const gr_graph *g, const char *name)
         hash_str(&h, n->name);
         if (n->op == GR_CONST && n->data)
             hash_into(&h, n->data, (size_t)gr_numel(n->shape, 1) * sizeof *n->data);
+        hash_into(&h, &n->nsteps, sizeof n->nsteps);      /* a fused node's expression */
+        if (n->nsteps > 0) hash_into(&h, n->steps, (size_t)n->nsteps * sizeof *n->steps);
     }
     for (int i = 0; i < g->noutputs; i++) {
         hash_str(&h, g->outputs[i].name);
