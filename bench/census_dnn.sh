@@ -23,6 +23,7 @@ bench_build
 W=build/bench/b2
 rm -rf "$W" && mkdir -p "$W"
 build/estc-bench-loop --dump "$W/data" "$MODEL"
+bench_warm "$MODEL"
 
 train=(); wall=(); comp=(); torch=()
 for i in $(seq "$RUNS"); do

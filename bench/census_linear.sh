@@ -34,6 +34,7 @@ bench_build
 W=build/bench/b1
 rm -rf "$W" && mkdir -p "$W"
 build/estc-bench-loop --dump "$W/data" "$MODEL"
+bench_warm "$MODEL"
 
 train=(); wall=(); comp=(); torch=(); sk=()
 for i in $(seq "$RUNS"); do

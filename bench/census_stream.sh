@@ -33,6 +33,9 @@ for m in linear dnn; do
     sed -e 's|^source adult = csv(\(.*\)) {$|source adult = csv(\1, cache = true) {|' \
         "$TMP/$m-file.est" >"$TMP/$m-cache.est"
     grep -q 'cache = true' "$TMP/$m-cache.est"
+    # the optimised code in the object cache before any timed run (see bench/common.sh)
+    build/estc compile "$TMP/$m-file.est" >/dev/null
+    build/estc compile "$TMP/$m-cache.est" >/dev/null
 done
 variants="file:0 file:1 cache:0 cache:1"
 label() { case $1 in file:0) echo "file, no thread";; file:1) echo "file + thread";;

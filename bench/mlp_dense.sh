@@ -27,6 +27,7 @@ rm -rf "$W" && mkdir -p "$W"
 $PY bench/gen_dense.py "$W" $ROWS 512 10 $BATCH 1024,1024
 MODEL=$W/mlp.est
 build/estc-bench-loop --dump "$W/data" "$MODEL"
+bench_warm "$MODEL"
 
 train=(); wall=(); comp=(); torch=(); gemm=()
 for i in $(seq "$RUNS"); do

@@ -687,6 +687,7 @@ typedef struct assembler {
     pthread_cond_t cv;
     atomic_int state;         /* AS_*: while AS_ASKED the thread owns the stream */
     atomic_int quit;
+    int spin[2];              /* per side (0 the stream's caller, 1 the thread): spin before sleeping */
     int result;               /* assemble's, for the batch asked */
     rt_batch b;
     es_status st;
@@ -694,8 +695,11 @@ typedef struct assembler {
 
 /* A batch takes microseconds: a side that waits for the other spins a
  * little before it sleeps, so that a tight loop hands batches over without
- * a system call; a long wait (a slow step) still sleeps. */
+ * a system call. Whether it spins follows its last wait: one that ended while
+ * spinning, or after a short sleep, spins again; after a long one (a slow
+ * step: a large model) it goes to sleep at once and burns nothing. */
 #define SPINS 4000
+#define SHORT_WAIT 200e-6     /* seconds */
 
 static inline void cpu_relax(void)
 {
@@ -712,18 +716,21 @@ static void set_state(assembler *a, int state)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Waits until the state is `want` (is_not: until it is not). */
-static void wait_state(assembler *a, int want, int is_not)
+/* Waits, on side `side`, until the state is `want` (is_not: until it is not). */
+static void wait_state(assembler *a, int side, int want, int is_not)
 {
 #define DONE_WAITING(st) (is_not ? (st) != want : (st) == want)
-    for (int i = 0; i < SPINS; i++) {
+    int spins = a->spin[side] ? SPINS : 1;
+    for (int i = 0; i < spins; i++) {
         if (DONE_WAITING(atomic_load_explicit(&a->state, memory_order_acquire)) || atomic_load(&a->quit)) return;
         cpu_relax();
     }
+    double t0 = es_now();
     pthread_mutex_lock(&a->mu);
     while (!DONE_WAITING(atomic_load_explicit(&a->state, memory_order_acquire)) && !atomic_load(&a->quit))
         pthread_cond_wait(&a->cv, &a->mu);
     pthread_mutex_unlock(&a->mu);
+    a->spin[side] = es_now() - t0 < SHORT_WAIT;
 #undef DONE_WAITING
 }
 
@@ -732,7 +739,7 @@ static void *assemble_ahead(void *arg)
     rt_stream *s = arg;
     assembler *a = s->as;
     for (;;) {
-        wait_state(a, AS_ASKED, 0);
+        wait_state(a, 1, AS_ASKED, 0);
         if (atomic_load(&a->quit)) break;
         es_status_clear(&a->st);
         a->result = assemble(s, s->set ^ 1, &a->b, &a->st);
@@ -744,7 +751,7 @@ static void *assemble_ahead(void *arg)
 /* Waits until no batch is being assembled: the stream is the caller's again. */
 static void settle(const rt_stream *s)
 {
-    if (s->as) wait_state(s->as, AS_ASKED, 1);
+    if (s->as) wait_state(s->as, 0, AS_ASKED, 1);
 }
 
 static void assembler_stop(rt_stream *s)
@@ -770,6 +777,7 @@ void rt_stream_request(rt_stream *s)
         assembler *a = es_xcalloc(1, sizeof *a);
         pthread_mutex_init(&a->mu, NULL);
         pthread_cond_init(&a->cv, NULL);
+        a->spin[0] = a->spin[1] = 1;
         s->as = a;
         sigset_t all, old;
         sigfillset(&all);
