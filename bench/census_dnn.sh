@@ -33,9 +33,9 @@ for i in $(seq "$RUNS"); do
     t1=$(date +%s.%N)
     train+=("$(echo "$out" | sed -E 's/.*: ([0-9]+) examples\/s.*/\1/')")
     wall+=("$(echo "$t1 - $t0" | bc)")
-    read -r eps _ < <(build/estc-bench-loop "$MODEL" $EPOCHS)
+    read -r eps _ <<< "$(build/estc-bench-loop "$MODEL" $EPOCHS)"
     comp+=("$eps")
-    read -r secs n tacc tauc < <($PY bench/census_dnn_torch.py "$W/data" $EPOCHS $BATCH $LR 256,128,64 occupation,country)
+    read -r secs n tacc tauc <<< "$($PY bench/census_dnn_torch.py "$W/data" $EPOCHS $BATCH $LR 256,128,64 occupation,country)"
     torch+=("$(echo "$n / $secs" | bc)")
 done
 json=$(build/estc evaluate "$MODEL" --model-dir "$W/m" --json)

@@ -44,11 +44,11 @@ for i in $(seq "$RUNS"); do
     t1=$(date +%s.%N)
     train+=("$(echo "$out" | sed -E 's/.*: ([0-9]+) examples\/s.*/\1/')")
     wall+=("$(echo "$t1 - $t0" | bc)")
-    read -r eps _ < <(build/estc-bench-loop "$MODEL" $EPOCHS)
+    read -r eps _ <<< "$(build/estc-bench-loop "$MODEL" $EPOCHS)"
     comp+=("$eps")
-    read -r secs n tacc tauc < <($PY bench/census_linear_torch.py "$W/data" $EPOCHS $BATCH $LR)
+    read -r secs n tacc tauc <<< "$($PY bench/census_linear_torch.py "$W/data" $EPOCHS $BATCH $LR)"
     torch+=("$(echo "$n / $secs" | bc)")
-    read -r secs n sacc sauc < <($PY bench/census_linear.py "$W/data" $EPOCHS)
+    read -r secs n sacc sauc <<< "$($PY bench/census_linear.py "$W/data" $EPOCHS)"
     sk+=("$(echo "$n / $secs" | bc)")
 done
 json=$(build/estc evaluate "$MODEL" --model-dir "$W/m" --json)

@@ -37,11 +37,11 @@ for i in $(seq "$RUNS"); do
     t1=$(date +%s.%N)
     train+=("$(echo "$out" | sed -E 's/.*: ([0-9]+) examples\/s.*/\1/')")
     wall+=("$(echo "$t1 - $t0" | bc)")
-    read -r eps _ < <(build/estc-bench-loop "$MODEL" "$EPOCHS")
+    read -r eps _ <<< "$(build/estc-bench-loop "$MODEL" "$EPOCHS")"
     comp+=("$eps")
-    read -r secs n tacc < <($PY bench/mlp_dense_torch.py "$W/data" "$EPOCHS" $BATCH $LR 1024,1024)
+    read -r secs n tacc <<< "$($PY bench/mlp_dense_torch.py "$W/data" "$EPOCHS" $BATCH $LR 1024,1024)"
     torch+=("$(echo "$n / $secs" | bc)")
-    read -r gf _ flops < <(build/estc-bench-sgemm $BATCH 512 1024 1024 10 x50)
+    read -r gf _ flops <<< "$(build/estc-bench-sgemm $BATCH 512 1024 1024 10 x50)"
     gemm+=("$gf")
 done
 json=$(build/estc evaluate "$MODEL" --json)

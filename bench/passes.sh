@@ -51,7 +51,7 @@ for m in "${MODELS[@]}"; do
     declare -A N=() L=() C=()
     for i in $(seq "$RUNS"); do
         for p in all $PASSES; do
-            read -r n l c < <(measure "$p" "$m")
+            read -r n l c <<< "$(measure "$p" "$m")"
             N[$p]=$n; L[$p]="${L[$p]:-} $l"; C[$p]="${C[$p]:-} $c"
         done
     done
