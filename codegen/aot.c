@@ -677,18 +677,6 @@ static const char *head_name(es_head h)
     return h == ES_HEAD_BINARY ? "binary" : h == ES_HEAD_MULTICLASS ? "multiclass" : "regression";
 }
 
-static void c_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f) fprintf(out, "\\%03o", c);
-        else fputc(c, out);
-    }
-    fputc('"', out);
-}
-
 /* text inside a C comment: no "* /" sequence, no newline */
 static void comment_text(FILE *out, const char *s)
 {
@@ -779,7 +767,7 @@ static char *write_header(aot *a, const cg_aot_out *o, LLVMTargetDataRef td)
             fprintf(out, "#define %s_CLASS_NAMES {", U);
             for (int c = 0; c < sp->label.n_classes; c++) {
                 fputs(c ? ", " : " ", out);
-                c_string(out, sp->label.vocab[c]);
+                cg_write_c_string(out, sp->label.vocab[c]);
             }
             fprintf(out, " }\n");
         }
@@ -797,11 +785,11 @@ static char *write_header(aot *a, const cg_aot_out *o, LLVMTargetDataRef td)
                  " * rows of such files. */\n", src->name ? src->name : "?");
     fprintf(out, "#define %s_CSV_COLUMNS %d\n", U, src->ncols);
     fprintf(out, "#define %s_CSV_SEPARATOR ", U);
-    c_string(out, src->separator ? src->separator : ",");
+    cg_write_c_string(out, src->separator ? src->separator : ",");
     fprintf(out, "\n#define %s_CSV_MISSING ", U);
-    if (src->missing) c_string(out, src->missing); else fputs("NULL", out);
+    if (src->missing) cg_write_c_string(out, src->missing); else fputs("NULL", out);
     fprintf(out, "\n#define %s_CSV_COMMENT ", U);
-    if (src->comment) c_string(out, src->comment); else fputs("NULL", out);
+    if (src->comment) cg_write_c_string(out, src->comment); else fputs("NULL", out);
     fprintf(out, "\n#define %s_CSV_SKIP_ROWS %d\n#define %s_CSV_HEADER %d\n\n", U, src->skip_rows, U, src->header);
 
     char tname[600];

@@ -1504,8 +1504,7 @@ static void describe_missing(const cg_prep *p, int col, char *buf, size_t n)
     else snprintf(buf, n, "missing: no id");
 }
 
-/* s as the text of a C string literal */
-static void write_c_string(FILE *out, const char *s)
+void cg_write_c_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (; *s; s++) {
@@ -1602,7 +1601,7 @@ void cg_prep_write_input(const cg_prep *p, FILE *out, const char *type_name, con
     for (int c = 0; c < p->ncols; c++) {
         if (p->field_index[c] < 0 || p->col_kind[c] == COL_ONE) continue;
         fprintf(out, "#define %s_SEPARATOR_%s ", macro, p->field[c]);
-        write_c_string(out, p->col_sep[c]);
+        cg_write_c_string(out, p->col_sep[c]);
         fprintf(out, "\n#define %s_MAX_VALUES_%s %d\n", macro, p->field[c], p->col_max[c]);
     }
     fprintf(out, "\n");

@@ -83,6 +83,8 @@ int cg_prep_feed_is_ids(const es_feature *f);
 
 /* The C field name of CSV column col, or NULL for the label column. */
 const char *cg_prep_field_name(const cg_prep *p, int col);
+/* s as the text of a C string literal (quotes, escapes, octal for the rest) */
+void cg_write_c_string(FILE *out, const char *s);
 
 /* s as a C identifier that is no keyword of C or C++ (malloc'd): characters
  * other than letters, digits and '_' become '_'; a keyword gets a '_' appended. */
