@@ -602,25 +602,17 @@ int rt_stream_preload(rt_stream *s, es_status *st)
     if (c->complete) return 1;
     if (!c->on || in->kind != IN_FILE || s->epoch != 1 || s->emitted != 0) return 0;
     int64_t taken = in->taken;
-    for (;;) {
-        int64_t before = in->skipped;
-        int k = rt_reader_next(in->rd, s->out, st);
-        if (k < 0) return -1;
-        in->offset = rt_reader_offset(in->rd);
-        in->skipped = rt_reader_skipped(in->rd);
-        if (k == 0) in->rows = rt_reader_rows(in->rd);
-        else in->taken++;
-        cache_add(s, k ? s->out : NULL, before);
-        if (!c->on) break;
-        if (k == 0) break;
-    }
+    int k;
+    do k = input_next(s, s->out, st);     /* each record goes into the cache */
+    while (k == 1 && c->on);
+    if (k < 0) return -1;
     rt_reader_close(in->rd);
     in->rd = NULL;
     if (!c->on) {     /* dropped: back to the file, at the record the stream stood at */
         in->rd = rt_reader_open(s->spec, s->src, s->path, s->with_label, st);
         if (!in->rd) return -1;
         for (int64_t i = 0; i < taken; i++) {
-            int k = rt_reader_next(in->rd, s->out, st);
+            k = rt_reader_next(in->rd, s->out, st);
             if (k < 0) return -1;
             if (k == 0) return es_fail(st, ES_EIO, "%s changed while it was read", s->path ? s->path : s->src->path);
         }
