@@ -1,6 +1,6 @@
 # resume.sh — training survives SIGKILL at any moment and resumes bit-identically.
 #
-# One reference run trains the census model to step 4000 uninterrupted. The
+# One reference run trains the census model to step 20000 uninterrupted. The
 # same run is then killed with SIGKILL at 10 random moments — two during
 # start-up (0-120 ms after launch: compiling, fast-forwarding the data), eight
 # a random 20-270 steps after the step it resumed from, each a few random
@@ -19,7 +19,9 @@
 # Set RESUME_SEED to replay a failing sequence of moments.
 . "$(dirname "$0")/testlib.bash"
 M=examples/census/linear.est
-FINAL=4000
+# (far enough that ten kills, each landing some hundreds of steps after its
+# target on a fast or loaded machine, all happen before the run is done)
+FINAL=20000
 ARGS="--max-steps $FINAL --save-checkpoints-steps 40 --keep-checkpoint-max 3 --log-step-count-steps 10 --seed 11 --no-progress"
 REF=$SCRATCH/ref
 RUN=$SCRATCH/killed
