@@ -211,6 +211,10 @@ gr_graph *gr_dce(gr_graph *g);
 gr_graph *gr_fold(gr_graph *g);       /* constant folding */
 gr_graph *gr_simplify(gr_graph *g);   /* exact algebraic identities */
 gr_graph *gr_cse(gr_graph *g);        /* common-subexpression elimination */
+/* Narrowing (graph/narrow.c): a product whose readers are all slices of its
+ * last axis computes only the columns they read. Exact; returns a new graph
+ * (it ends with dce). */
+gr_graph *gr_narrow(gr_graph *g);
 /* Elementwise fusion (graph/fuse.c): every maximal tree of elementwise ops
  * over one shape whose inner nodes have no other reader becomes one FUSED
  * node (computed per element in registers by codegen). Exact like the others;
@@ -229,7 +233,7 @@ int gr_fused_arity(gr_op op);
  * matmul($0, $1), x[2] = transpose A + 2 * transpose B)? */
 int gr_fused_head(const gr_node *n);
 
-/* The pipeline: verify, fold, simplify, cse, dce, fuse, epilogue, with the verifier after every
+/* The pipeline: verify, fold, simplify, cse, narrow, dce, fuse, epilogue, with the verifier after every
  * pass. Environment (read here and nowhere else in the graph layer):
  *   ESTC_DISABLE=cse,fold   skip these passes (names as above, "verify" too)
  *   ESTC_DUMP=fold,dce      print "# after <pass>" and the graph to stderr

@@ -29,6 +29,7 @@ static const pass passes[] = {
     { "fold", gr_fold },
     { "simplify", gr_simplify },
     { "cse", gr_cse },
+    { "narrow", gr_narrow },
     { "dce", gr_dce },
     { "fuse", gr_fuse },
     { "epilogue", gr_epilogue },
@@ -50,7 +51,7 @@ static int find(const char *name, size_t len)
 
 static int unknown(es_status *st, const char *where, const char *name, size_t len)
 {
-    return es_fail(st, ES_EINVAL, "%s: unknown pass '%.*s' (passes: verify, fold, simplify, cse, dce, fuse, epilogue)",
+    return es_fail(st, ES_EINVAL, "%s: unknown pass '%.*s' (passes: verify, fold, simplify, cse, narrow, dce, fuse, epilogue)",
                    where, (int)len, name);
 }
 
@@ -131,6 +132,7 @@ gr_graph *gr_optimize(gr_graph *g, es_status *st)
     g = step(&p, g, "fold");
     g = step(&p, g, "simplify");
     g = step(&p, g, "cse");
+    g = step(&p, g, "narrow");
     g = step(&p, g, "dce");        /* the others leave dead nodes behind */
     g = step(&p, g, "fuse");       /* these two change what the kernels are, not what they compute */
     g = step(&p, g, "epilogue");
