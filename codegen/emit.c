@@ -421,7 +421,7 @@ static LLVMValueRef scalar_op(cg_emitter *e, const gr_node *n, LLVMValueRef x, L
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
     case GR_SELECT:                /* three operands: body_elem */
     case GR_CONCAT: case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS:
-    case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM:
+    case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_SHIFT_IDS: case GR_GATHER_WSUM:
     case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA:
     case GR_FUSED:                 /* its steps go through here one by one: emit_fused */
         return NULL;
@@ -805,6 +805,17 @@ static void emit_sparse(cg_emitter *e, const gr_node *n)
     if_end(e, &f);
     loop_end(e, &lm);
     loop_end(e, &lr);
+}
+
+/* SHIFT_IDS(ids) a=[depth, offset]: a valid id (0 <= id < depth) + offset, else -1 */
+static void emit_shift_ids(cg_emitter *e, const gr_node *n)
+{
+    cg_loop l;
+    LLVMValueRef i = loop_begin(e, &l, numel(e, n->shape), "i");
+    LLVMValueRef id = ld(e, e->i32, e->arg[1], i);
+    LLVMValueRef moved = LLVMBuildAdd(e->b, id, ci32(e, n->a[1]), "");
+    put(e, LLVMBuildSelect(e->b, id_valid(e, id, ci(e, n->a[0])), moved, ci32(e, -1), ""), e->arg[0], i);
+    loop_end(e, &l);
 }
 
 /* ---- row-wise ops over the last axis ---------------------------------------------- */
@@ -1356,6 +1367,9 @@ static void emit_body(cg_emitter *e, const gr_node *n)
         break;
     case GR_GATHER_SUM: case GR_ONE_HOT: case GR_SCATTER_ADD:
         emit_sparse(e, n);
+        break;
+    case GR_SHIFT_IDS:
+        emit_shift_ids(e, n);
         break;
     case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD:
         emit_rowwise(e, n);

@@ -38,7 +38,7 @@ static int diff_input(gr_op op, int i)
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
     case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
     case GR_NOT_EQUAL:                       /* piecewise constant: treated as constants */
-    case GR_COUNT_IDS: case GR_ASSIGN_EMA:
+    case GR_COUNT_IDS: case GR_SHIFT_IDS: case GR_ASSIGN_EMA:
         return 0;
     case GR_NEG: case GR_EXP: case GR_LOG: case GR_SQRT: case GR_ABS: case GR_SQUARE:
     case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
@@ -147,7 +147,7 @@ static void backprop(ad *c, int i, const gr_node *n, const char *active, const i
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
         return;                                  /* nothing flows into the inputs */
     case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
-    case GR_NOT_EQUAL: case GR_COUNT_IDS: case GR_ASSIGN_EMA:
+    case GR_NOT_EQUAL: case GR_COUNT_IDS: case GR_SHIFT_IDS: case GR_ASSIGN_EMA:
         return;
     case GR_STEP: case GR_SIGN: case GR_SOFTMAX_XENT_GRAD: case GR_MAX_AXIS_GRAD: case GR_FUSED:
         gr_error(c->g, sp, "cannot differentiate the loss: it depends on a trainable "

@@ -95,7 +95,7 @@ static double unary(gr_op op, double x, double alpha)
     case GR_ADD: case GR_SUB: case GR_MUL: case GR_DIV: case GR_MAXIMUM: case GR_MINIMUM:
     case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER: case GR_GREATER_EQUAL: case GR_EQUAL:
     case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT: case GR_SLICE: case GR_PAD_SLICE:
-    case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS:
+    case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_SHIFT_IDS:
     case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
     case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
     case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
@@ -128,7 +128,7 @@ static double binary(gr_op op, double x, double y)
     case GR_SIGMOID: case GR_TANH: case GR_RELU: case GR_SOFTPLUS: case GR_STEP: case GR_SIGN:
     case GR_CAST_F32: case GR_LEAKY_RELU: case GR_ELU: case GR_SELECT: case GR_CONCAT: case GR_SLICE:
     case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD:
-    case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT:
+    case GR_COUNT_IDS: case GR_SHIFT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_DROPOUT:
     case GR_ASSIGN_EMA: case GR_FUSED:
     case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN:
     case GR_SUM_AXIS: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM: case GR_ONE_HOT:
@@ -192,7 +192,7 @@ static void update_elem(const gr_node *n, double alpha, double g, float *w, floa
     case GR_LEAKY_RELU: case GR_ELU: case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER:
     case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
     case GR_SLICE: case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS:
-    case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
+    case GR_MAX_AXIS_GRAD: case GR_COUNT_IDS: case GR_SHIFT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
     case GR_GATHER_DOT: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
         break;
     }
@@ -316,7 +316,7 @@ static void eval_move(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
     case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_BROADCAST:
     case GR_SUM_TO: case GR_RESHAPE: case GR_SUM: case GR_MEAN: case GR_SUM_AXIS: case GR_MEAN_AXIS:
     case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_NUMEL: case GR_MATMUL: case GR_GATHER_SUM:
-    case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
+    case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_COUNT_IDS: case GR_SHIFT_IDS: case GR_GATHER_WSUM: case GR_SCATTER_WADD:
     case GR_GATHER_DOT: case GR_SOFTMAX: case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SIGMOID_XENT:
     case GR_SOFTMAX_XENT: case GR_SOFTMAX_XENT_GRAD: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_FUSED:
     case GR_APPLY_SGD: case GR_APPLY_ADAGRAD: case GR_APPLY_ADAM: case GR_APPLY_FTRL:
@@ -649,6 +649,13 @@ static void eval_node(const gr_graph *g, const gr_node *n, void **bufs, int64_t 
             for (int64_t m = 0; m < M; m++) c += ids[b * M + m] >= 0 && ids[b * M + m] < n->a[0];
             out[b] = (float)c;
         }
+        return;
+    }
+    case GR_SHIFT_IDS: {
+        const int32_t *ids = bufs[x->buf];
+        int32_t *o = bufs[n->buf];
+        for (int64_t i = 0; i < ne; i++)
+            o[i] = ids[i] >= 0 && ids[i] < n->a[0] ? (int32_t)(ids[i] + n->a[1]) : -1;
         return;
     }
     case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT:

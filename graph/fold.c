@@ -44,7 +44,7 @@ static int value_input(gr_op op, int k)
     case GR_LEAKY_RELU: case GR_ELU: case GR_LESS: case GR_LESS_EQUAL: case GR_GREATER:
     case GR_GREATER_EQUAL: case GR_EQUAL: case GR_NOT_EQUAL: case GR_SELECT: case GR_CONCAT:
     case GR_SLICE: case GR_TRANSPOSE: case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD:
-    case GR_COUNT_IDS: case GR_GATHER_WSUM: case GR_GATHER_DOT: case GR_DROPOUT:
+    case GR_COUNT_IDS: case GR_SHIFT_IDS: case GR_GATHER_WSUM: case GR_GATHER_DOT: case GR_DROPOUT:
     case GR_ASSIGN_EMA: case GR_FUSED:
         return 1;
     }

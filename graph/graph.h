@@ -215,6 +215,11 @@ gr_graph *gr_cse(gr_graph *g);        /* common-subexpression elimination */
  * last axis computes only the columns they read. Exact; returns a new graph
  * (it ends with dce). */
 gr_graph *gr_narrow(gr_graph *g);
+/* One-hot lookups (graph/onehot.c): the one-hot columns of a product's concat
+ * input become rows of the weights looked up by id (gather_sum), and its
+ * weight gradient a scatter_add. Not bit-exact: sums are rounded at other
+ * places. Returns a new graph (it ends with dce). */
+gr_graph *gr_onehot(gr_graph *g);
 /* Elementwise fusion (graph/fuse.c): every maximal tree of elementwise ops
  * over one shape whose inner nodes have no other reader becomes one FUSED
  * node (computed per element in registers by codegen). Exact like the others;
@@ -233,7 +238,7 @@ int gr_fused_arity(gr_op op);
  * matmul($0, $1), x[2] = transpose A + 2 * transpose B)? */
 int gr_fused_head(const gr_node *n);
 
-/* The pipeline: verify, fold, simplify, cse, narrow, dce, fuse, epilogue, with the verifier after every
+/* The pipeline: verify, fold, simplify, cse, narrow, onehot, dce, fuse, epilogue, with the verifier after every
  * pass. Environment (read here and nowhere else in the graph layer):
  *   ESTC_DISABLE=cse,fold   skip these passes (names as above, "verify" too)
  *   ESTC_DUMP=fold,dce      print "# after <pass>" and the graph to stderr

@@ -23,6 +23,12 @@ int gr_push(gr_graph *g, const gr_node *nd);
 /* Appends nd as is (no inference): for copies of nodes known to be valid. */
 int gr_push_raw(gr_graph *g, const gr_node *nd);
 
+/* The passes that rebuild a graph (dce, narrow, onehot): an empty graph of
+ * g's kind in g's arena, and g's outputs carried over through map (g's node
+ * ids to the new graph's). */
+gr_graph *gr_rebuild_begin(const gr_graph *g);
+void gr_rebuild_outputs(gr_graph *ng, const gr_graph *g, const int *map);
+
 /* Reports an error at sp through g->diags and counts it in g->nerrors. */
 void gr_error(gr_graph *g, es_span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -90,9 +90,7 @@ gr_graph *gr_narrow(gr_graph *g)
     }
     if (!any) return g;
 
-    gr_graph *ng = gr_new(g->arena, g->diags);
-    ng->kind = g->kind;
-    ng->nerrors = g->nerrors;
+    gr_graph *ng = gr_rebuild_begin(g);
     for (int i = 0; i < g->n; i++) {
         gr_node n = g->nodes[i];
         for (int k = 0; k < n.nin; k++) n.in[k] = map[n.in[k]];
@@ -111,10 +109,6 @@ gr_graph *gr_narrow(gr_graph *g)
         }
         map[i] = gr_push_raw(ng, &n);
     }
-    for (int i = 0; i < g->noutputs; i++) {
-        ng->outputs[i].name = g->outputs[i].name;
-        ng->outputs[i].node = map[g->outputs[i].node];
-    }
-    ng->noutputs = g->noutputs;
+    gr_rebuild_outputs(ng, g, map);
     return gr_dce(ng);
 }

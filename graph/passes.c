@@ -8,6 +8,23 @@
  */
 #include "graph_impl.h"
 
+gr_graph *gr_rebuild_begin(const gr_graph *g)
+{
+    gr_graph *ng = gr_new(g->arena, g->diags);
+    ng->kind = g->kind;
+    ng->nerrors = g->nerrors;
+    return ng;
+}
+
+void gr_rebuild_outputs(gr_graph *ng, const gr_graph *g, const int *map)
+{
+    for (int i = 0; i < g->noutputs; i++) {
+        ng->outputs[i].name = g->outputs[i].name;
+        ng->outputs[i].node = map[g->outputs[i].node];
+    }
+    ng->noutputs = g->noutputs;
+}
+
 gr_graph *gr_dce(gr_graph *g)
 {
     char *keep = es_alloc(g->arena, (size_t)(g->n ? g->n : 1));
@@ -19,9 +36,7 @@ gr_graph *gr_dce(gr_graph *g)
         if (!keep[i]) continue;
         for (int k = 0; k < n->nin; k++) keep[n->in[k]] = 1;
     }
-    gr_graph *ng = gr_new(g->arena, g->diags);
-    ng->kind = g->kind;
-    ng->nerrors = g->nerrors;
+    gr_graph *ng = gr_rebuild_begin(g);
     for (int i = 0; i < g->n; i++) {
         map[i] = GR_NONE;
         if (!keep[i]) continue;
@@ -30,10 +45,6 @@ gr_graph *gr_dce(gr_graph *g)
         n.buf = -1;
         map[i] = gr_push_raw(ng, &n);
     }
-    for (int i = 0; i < g->noutputs; i++) {
-        ng->outputs[i].name = g->outputs[i].name;
-        ng->outputs[i].node = map[g->outputs[i].node];
-    }
-    ng->noutputs = g->noutputs;
+    gr_rebuild_outputs(ng, g, map);
     return ng;
 }

@@ -30,6 +30,7 @@ static const pass passes[] = {
     { "simplify", gr_simplify },
     { "cse", gr_cse },
     { "narrow", gr_narrow },
+    { "onehot", gr_onehot },
     { "dce", gr_dce },
     { "fuse", gr_fuse },
     { "epilogue", gr_epilogue },
@@ -51,7 +52,7 @@ static int find(const char *name, size_t len)
 
 static int unknown(es_status *st, const char *where, const char *name, size_t len)
 {
-    return es_fail(st, ES_EINVAL, "%s: unknown pass '%.*s' (passes: verify, fold, simplify, cse, narrow, dce, fuse, epilogue)",
+    return es_fail(st, ES_EINVAL, "%s: unknown pass '%.*s' (passes: verify, fold, simplify, cse, narrow, onehot, dce, fuse, epilogue)",
                    where, (int)len, name);
 }
 
@@ -133,6 +134,7 @@ gr_graph *gr_optimize(gr_graph *g, es_status *st)
     g = step(&p, g, "simplify");
     g = step(&p, g, "cse");
     g = step(&p, g, "narrow");
+    g = step(&p, g, "onehot");
     g = step(&p, g, "dce");        /* the others leave dead nodes behind */
     g = step(&p, g, "fuse");       /* these two change what the kernels are, not what they compute */
     g = step(&p, g, "epilogue");

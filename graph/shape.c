@@ -211,7 +211,7 @@ int gr_fused_arity(gr_op op)
     case GR_BROADCAST: case GR_SUM_TO: case GR_RESHAPE: case GR_CONCAT: case GR_SLICE:
     case GR_PAD_SLICE: case GR_TRANSPOSE: case GR_SUM: case GR_MEAN: case GR_SUM_AXIS:
     case GR_MEAN_AXIS: case GR_MAX_AXIS: case GR_MAX_AXIS_GRAD: case GR_NUMEL: case GR_MATMUL:
-    case GR_GATHER_SUM: case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_COUNT_IDS:
+    case GR_GATHER_SUM: case GR_ONE_HOT: case GR_SCATTER_ADD: case GR_COUNT_IDS: case GR_SHIFT_IDS:
     case GR_GATHER_WSUM: case GR_SCATTER_WADD: case GR_GATHER_DOT: case GR_SOFTMAX:
     case GR_LOG_SOFTMAX: case GR_ARGMAX: case GR_SIGMOID_XENT: case GR_SOFTMAX_XENT:
     case GR_SOFTMAX_XENT_GRAD: case GR_DROPOUT: case GR_ASSIGN_EMA: case GR_APPLY_SGD:
@@ -536,6 +536,14 @@ int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len)
             return fail(msg, len, "count_ids: the table size %lld must be positive", (long long)n->a[0]);
         n->dtype = GR_F32;
         n->shape = gr_shape2(x->shape.d[0], 1);
+        return 0;
+    case GR_SHIFT_IDS:
+        if (want_ids(op, x, msg, len)) return -1;
+        if (n->a[0] <= 0 || n->a[1] < 0 || n->a[0] + n->a[1] > INT32_MAX)
+            return fail(msg, len, "shift_ids: depth %lld and offset %lld must be positive, non-negative and "
+                        "fit in i32", (long long)n->a[0], (long long)n->a[1]);
+        n->dtype = GR_I32;
+        n->shape = x->shape;
         return 0;
     case GR_GATHER_WSUM: case GR_GATHER_DOT: {
         /* (W [V,K], ids, weights shaped like ids) or (W [V,K], ids, g [N,K]) */

@@ -603,6 +603,7 @@ static void test_ids(fixture *fx)
         for (int j = 0; j < 2; j++) {
             gr_binary(t.g, GR_GATHER_SUM, W, in2[j], nospan());
             opn(&t, GR_ONE_HOT, 1, &in2[j], 3, 0, 0, 0);
+            opn(&t, GR_SHIFT_IDS, 1, &in2[j], 3, 7, 0, 0);
             gr_op_node(t.g, GR_SCATTER_ADD, 3, (int[]){ in2[j], rows, W }, NULL, NULL, nospan());
             opn(&t, GR_COUNT_IDS, 1, &in2[j], 3, 0, 0, 0);
             opn(&t, GR_GATHER_WSUM, 3, (int[]){ W, in2[j], wts }, 0, 0, 0, 0);

@@ -350,6 +350,7 @@ static gr_graph *every_op_graph(es_arena *a)
     int dr = gr_op_node(g, GR_DROPOUT, 2, (int[]){ mg, step }, (int64_t[]){ (int64_t)0x9E3779B97F4A7C15ull, 0, 0, 0 },
                         (double[]){ 0.1, 0, 0, 0 }, s);
     int ci = gr_op_node(g, GR_COUNT_IDS, 1, &ids, (int64_t[]){ 10, 0, 0, 0 }, NULL, s);
+    gr_op_node(g, GR_SHIFT_IDS, 1, &ids, (int64_t[]){ 10, 20, 0, 0 }, NULL, s);
     int wts = gr_unary(g, GR_CAST_F32, ids, s);
     int gw = gr_op_node(g, GR_GATHER_WSUM, 3, (int[]){ tab, ids, wts }, NULL, NULL, s);
     int sw = gr_op_node(g, GR_SCATTER_WADD, 4, (int[]){ ids, wts, gw, tab }, NULL, NULL, s);
@@ -584,6 +585,8 @@ static void test_model_op_shapes(void)
     CHECK(shape_is(g, mx, "[B]"), "max_axis 1 of [B,3] gives [B]");
     CHECK(shape_is(g, opn(g, GR_MAX_AXIS_GRAD, 2, (int[]){ x, mx }, 1, 0, 0, 0), "[B,3]"), "max_axis_grad gives x's shape");
     CHECK(shape_is(g, opn(g, GR_DROPOUT, 2, (int[]){ x, step }, 7, 0, 0, 0.5), "[B,3]"), "dropout keeps the shape");
+    int si = opn(g, GR_SHIFT_IDS, 1, &ids, 10, 4, 0, 0);
+    CHECK(shape_is(g, si, "[B,4]") && g->nodes[si].dtype == GR_I32, "shift_ids keeps the ids' shape and i32");
     int ci = opn(g, GR_COUNT_IDS, 1, &ids, 10, 0, 0, 0);
     CHECK(shape_is(g, ci, "[B,1]") && g->nodes[ci].dtype == GR_F32, "count_ids gives f32 [B,1]");
     int gw = opn(g, GR_GATHER_WSUM, 3, (int[]){ tab, ids, wts }, 0, 0, 0, 0);

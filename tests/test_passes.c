@@ -343,6 +343,18 @@ static int opn(gr_graph *g, gr_op op, int nin, const int *in, int64_t a0, int64_
     return gr_op_node(g, op, nin, in, a, f, nospan);
 }
 
+/* differentiates loss and adds Adagrad (learning rate 0.1) updates; 1 if all builds */
+static int adagrad_step(gr_graph *g, int loss)
+{
+    gr_grad *grads;
+    int ngrads;
+    gr_optimizer o;
+    gr_optimizer_defaults(&o, GR_OPT_ADAGRAD);
+    o.lr = 0.1;
+    return gr_autodiff(g, loss, &grads, &ngrads) == 0 && gr_apply_optimizer(g, grads, ngrads, &o, nospan) == 0 &&
+           g->nerrors == 0;
+}
+
 static void test_model_step(void)
 {
     es_arena *a = es_arena_new();
@@ -375,13 +387,7 @@ static void test_model_step(void)
     int loss = gr_binary(g, GR_ADD, l1, gr_binary(g, GR_MUL, l2, gr_scalar(g, 0.01, sp), sp), sp);
     gr_add_output(g, "loss", loss);
     gr_add_output(g, "aux", gr_unary(g, GR_SUM, d1b, sp));
-    gr_grad *grads;
-    int ngrads;
-    gr_optimizer o;
-    gr_optimizer_defaults(&o, GR_OPT_ADAGRAD);
-    o.lr = 0.1;
-    int ok = gr_autodiff(g, loss, &grads, &ngrads) == 0 && gr_apply_optimizer(g, grads, ngrads, &o, sp) == 0 &&
-             g->nerrors == 0;
+    int ok = adagrad_step(g, loss);
     CHECK(ok, "the model-function train step builds");
     if (!ok) { es_arena_free(a); return; }
     stamp_spans(g);
@@ -402,6 +408,79 @@ static void test_model_step(void)
         snprintf(what, sizeof what, "model-function step (%s)", alone[p]);
         check_exact(a, g, RUN_LIST, alone[p], 5, 2, what);
     }
+    es_arena_free(a);
+}
+
+/* ---- onehot: equal to float rounding ------------------------------------------------ *
+ * A first layer over numeric columns, an embedding and two one-hot columns
+ * (one with two ids per example), trained with Adagrad: the pipeline with
+ * onehot and without it give the same outputs and variables up to float
+ * rounding (the pass splits each sum in two), never exactly required. */
+
+/* every f32 value of before within 1e-5 relative (1e-6 absolute) in after */
+static int near_results(const record *before, const record *after, const char *what)
+{
+    int ok = 1;
+    for (int i = 0; i < before->n; i++) {
+        const entry *e = &before->e[i];
+        const entry *f = find(after, e->key);
+        if (!f || f->n != e->n) {
+            fprintf(stderr, "%s: '%s' is missing or resized\n", what, e->key);
+            ok = 0;
+            continue;
+        }
+        const float *x = (const float *)e->bytes, *y = (const float *)f->bytes;
+        for (size_t k = 0; k < e->n / sizeof *x; k++)
+            if (!(fabsf(x[k] - y[k]) <= 1e-6f + 1e-5f * fabsf(x[k]))) {
+                if (ok) fprintf(stderr, "%s: '%s'[%zu] %.9g against %.9g\n", what, e->key, k, x[k], y[k]);
+                ok = 0;
+                break;
+            }
+    }
+    return ok;
+}
+
+static void test_onehot_step(void)
+{
+    es_arena *a = es_arena_new();
+    gr_graph *g = gr_new(a, NULL);
+    es_span sp = nospan;
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), sp);
+    int ia = gr_input(g, "a", GR_I32, gr_shape1(GR_BATCH), sp);
+    int ib = gr_input(g, "b", GR_I32, gr_shape2(GR_BATCH, 2), sp);
+    int ic = gr_input(g, "c", GR_I32, gr_shape1(GR_BATCH), sp);
+    int y = gr_input(g, "y", GR_F32, gr_shape2(GR_BATCH, 1), sp);
+    int E = gr_param(g, "emb", gr_shape2(5, 2), GR_INIT_NORMAL, 0, 0.5, 1, sp);
+    int W1 = gr_param(g, "w1", gr_shape2(15, 6), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, sp);
+    int b1 = gr_param(g, "b1", gr_shape1(6), GR_INIT_CONST, 0.1, 0, 1, sp);
+    int w2 = gr_param(g, "w2", gr_shape2(6, 1), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, sp);
+    int oa = opn(g, GR_ONE_HOT, 1, &ia, 6, 0, 0, 0), ob = opn(g, GR_ONE_HOT, 1, &ib, 4, 0, 0, 0);
+    int X = opn(g, GR_CONCAT, 4, (int[]){ x, oa, gr_binary(g, GR_GATHER_SUM, E, ic, sp), ob }, 1, 0, 0, 0);
+    int h = gr_unary(g, GR_RELU, gr_binary(g, GR_ADD, gr_matmul(g, X, W1, 0, 0, sp), b1, sp), sp);
+    int loss = gr_unary(g, GR_MEAN, gr_binary(g, GR_SIGMOID_XENT, gr_matmul(g, h, w2, 0, 0, sp), y, sp), sp);
+    gr_add_output(g, "loss", loss);
+    gr_add_output(g, "hidden", h);
+    int ok = adagrad_step(g, loss);
+    CHECK(ok, "the one-hot train step builds");
+    if (!ok) { es_arena_free(a); return; }
+    es_status st = {0};
+    gr_graph *with = gr_optimize(copy_graph(a, g), &st);
+    gr_graph *without = gr_run_passes(copy_graph(a, g), "fold,simplify,cse,narrow,dce,fuse,epilogue", &st);
+    CHECK(with && without, "the passes run: %s", st.msg);
+    if (!with || !without) { es_arena_free(a); return; }
+    CHECK(count_op(with, GR_ONE_HOT) == 0 && count_op(with, GR_SHIFT_IDS) == 2,
+          "onehot replaces both one-hot columns (%d one_hot, %d shift_ids left)", count_op(with, GR_ONE_HOT),
+          count_op(with, GR_SHIFT_IDS));
+    CHECK(count_op(without, GR_ONE_HOT) == 2, "without onehot the one-hot columns stay");
+    record r0 = {0}, r1 = {0}, r2 = {0};
+    evaluate(copy_graph(a, g), 7, 4, &r0);
+    evaluate(copy_graph(a, with), 7, 4, &r1);
+    evaluate_bound(copy_graph(a, with), 7, 4, &r2, 1);
+    CHECK(r0.n > 4 && near_results(&r0, &r1, "onehot"), "onehot changes the results beyond rounding");
+    CHECK(same_results(&r1, &r2, "onehot (shared)"), "onehot with shared buffers changes the results");
+    record_free(&r0);
+    record_free(&r1);
+    record_free(&r2);
     es_arena_free(a);
 }
 
@@ -768,6 +847,7 @@ int main(void)
     test_fold_size();
     test_train_step();
     test_model_step();
+    test_onehot_step();
     test_random();
     test_fuse();
     return check_done("test_passes");
