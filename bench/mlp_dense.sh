@@ -2,8 +2,10 @@
 # B3: a GEMM-bound MLP, 512-1024-1024-10 on synthetic dense data (512 float
 # features, 10 classes; bench/gen_dense.py writes the CSV and the model under
 # build/bench/b3), batch 512, Adagrad 0.05, one thread. estc against PyTorch
-# and against OpenBLAS sgemm alone on the same matrix products (the ceiling),
-# RUNS repetitions interleaved; medians, ratios and achieved GFLOP/s.
+# and against OpenBLAS sgemm alone on the same matrix products (the ceiling:
+# the faster of OpenBLAS zeroing each product itself, beta = 0, and memset
+# then beta = 1 as estc calls it; bench/sgemm_ceiling.c), RUNS repetitions
+# interleaved; medians, ratios and achieved GFLOP/s.
 #
 #   bash bench/mlp_dense.sh [RUNS [EPOCHS]]     (default 3 runs of 2 epochs; from the repo root)
 #
@@ -41,7 +43,7 @@ for i in $(seq "$RUNS"); do
     comp+=("$eps")
     read -r secs n tacc <<< "$($PY bench/mlp_dense_torch.py "$W/data" "$EPOCHS" $BATCH $LR 1024,1024)"
     torch+=("$(echo "$n / $secs" | bc)")
-    read -r gf _ flops <<< "$(build/estc-bench-sgemm $BATCH 512 1024 1024 10 x50)"
+    read -r gf _ flops _ <<< "$(build/estc-bench-sgemm $BATCH 512 1024 1024 10 x50)"
     gemm+=("$gf")
 done
 json=$(build/estc evaluate "$MODEL" --json)

@@ -9,12 +9,16 @@
  *   backward  dW_l = X_l^T dY_l          [Di,B] x [B,Do]
  *             dX_l = dY_l W_l^T          [B,Do] x [Do,Di]   (not for the first
  *                                        layer: the input needs no gradient)
- * in row-major, with the transposes a training step uses. Prints one line:
+ * in row-major, with the transposes a training step uses, two ways: each
+ * product with beta = 0 (OpenBLAS zeroes C itself), and each C zeroed with
+ * memset and the product added (beta = 1), which is how estc calls it.
+ * Prints one line:
  *
- *     gflops_per_s seconds_per_step flops_per_step
+ *     gflops_per_s seconds_per_step flops_per_step gflops_beta0 gflops_memset
  *
- * (median seconds per step over REPS steps after two warm-up steps). The
- * thread count is OpenBLAS's (set OPENBLAS_NUM_THREADS).
+ * the first two for the faster way (median seconds per step over REPS steps
+ * after two warm-up steps, the ways interleaved). The thread count is
+ * OpenBLAS's (set OPENBLAS_NUM_THREADS).
  */
 #include <cblas.h>
 
@@ -35,6 +39,15 @@ static float *filled(size_t n)
     float *p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
     for (size_t i = 0; i < n; i++) p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
     return p;
+}
+
+/* C = op(A) op(B), C zeroed first by memset when `zeroed` (then beta = 1) */
+static void gemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                 float *c, int zeroed)
+{
+    if (zeroed) memset(c, 0, (size_t)m * (size_t)n * sizeof *c);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a,
+                lda, b, ldb, zeroed ? 1.0f : 0.0f, c, n);
 }
 
 static int cmp(const void *a, const void *b)
@@ -63,23 +76,24 @@ int main(int argc, char **argv)
     double flops = 0;
     for (int l = 0; l < L; l++) flops += 2.0 * B * D[l] * D[l + 1] * (l == 0 ? 2 : 3);
 
-    double *t = calloc((size_t)reps + 2, sizeof *t);
-    for (int r = 0; r < reps + 2; r++) {
-        double t0 = now();
-        for (int l = 0; l < L; l++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D[l + 1], D[l], 1.0f, X[l], D[l],
-                        W[l], D[l + 1], 0.0f, X[l + 1], D[l + 1]);
-        for (int l = L - 1; l >= 0; l--) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D[l], D[l + 1], B, 1.0f, X[l], D[l],
-                        dX[l + 1], D[l + 1], 0.0f, dW[l], D[l + 1]);
-            if (l > 0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, D[l], D[l + 1], 1.0f, dX[l + 1], D[l + 1],
-                            W[l], D[l + 1], 0.0f, dX[l], D[l]);
+    double *t[2] = { calloc((size_t)reps + 2, sizeof(double)), calloc((size_t)reps + 2, sizeof(double)) };
+    for (int r = 0; r < reps + 2; r++)
+        for (int z = 0; z < 2; z++) {
+            double t0 = now();
+            for (int l = 0; l < L; l++)
+                gemm(0, 0, B, D[l + 1], D[l], X[l], D[l], W[l], D[l + 1], X[l + 1], z);
+            for (int l = L - 1; l >= 0; l--) {
+                gemm(1, 0, D[l], D[l + 1], B, X[l], D[l], dX[l + 1], D[l + 1], dW[l], z);
+                if (l > 0) gemm(0, 1, B, D[l], D[l + 1], dX[l + 1], D[l + 1], W[l], D[l + 1], dX[l], z);
+            }
+            t[z][r] = now() - t0;
         }
-        t[r] = now() - t0;
+    double med[2];
+    for (int z = 0; z < 2; z++) {
+        qsort(t[z] + 2, (size_t)reps, sizeof(double), cmp);
+        med[z] = t[z][2 + reps / 2];
     }
-    qsort(t + 2, (size_t)reps, sizeof *t, cmp);
-    double med = t[2 + reps / 2];
-    printf("%.2f %.6f %.0f\n", flops / med / 1e9, med, flops);
+    double best = med[0] < med[1] ? med[0] : med[1];
+    printf("%.2f %.6f %.0f %.2f %.2f\n", flops / best / 1e9, best, flops, flops / med[0] / 1e9, flops / med[1] / 1e9);
     return 0;
 }
