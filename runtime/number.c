@@ -1,6 +1,6 @@
 /*
  * number.c — whole-field number parsing that gives exactly what strtod and
- * strtoll give, without their cost in the common case.
+ * strtoll give in the "C" locale, without their cost in the common case.
  *
  * A field like "0.123456", "-12.5" or "3e-05" is read into a uint64 mantissa
  * (its significant digits, at most 19) and a decimal exponent. When the
@@ -15,20 +15,28 @@
  * strtod. Everything else — leading white space, "inf", "nan", hexadecimal,
  * more digits, larger exponents, and anything strtod would reject — is left
  * to strtod/strtoll themselves, so acceptance, values and range errors are
- * theirs by construction. The grammar read here is the "C" locale's (a '.'
- * decimal point); estc never changes the locale.
+ * theirs by construction.
+ *
+ * Numbers always use '.' as the decimal point, whatever the process's locale
+ * (a program embedding estc may have called setlocale): the fast paths never
+ * consult it, and the libc fallbacks are strtod_l/strtoll_l with a "C" locale
+ * object made once.
+ *
+ * rt_scan_f64_padded (scan.h) tries a shorter way first.
  */
+#define _GNU_SOURCE
 #include "runtime.h"
 
 #include <errno.h>
 #include <float.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const double pow10_d[] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-};
+#include "scan.h"
+
+#define pow10_d rt_pow10
 
 #if LDBL_MANT_DIG == 64 && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define RT_LONG_DOUBLE_PATH 1
@@ -40,7 +48,7 @@ static const long double pow10_ld[] = {
 };
 #endif
 
-static int is_digit(char c) { return (unsigned)(c - '0') < 10; }
+#define is_digit rt_is_digit
 
 /* A decimal at s: [+-] digits [. digits] [(e|E) [+-] digits] with at least
  * one mantissa digit and at most 19 significant ones, read as far as that
@@ -122,14 +130,38 @@ const char *rt_scan_f64(const char *s, double *v)
     return p;
 }
 
+/* The "C" locale as an object, for the libc fallbacks: made once, never freed. */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+static void make_c_locale(void) { c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+static locale_t the_c_locale(void)
+{
+    pthread_once(&c_locale_once, make_c_locale);
+    return c_locale;
+}
+
 int rt_parse_f64(const char *s, double *v, int *erange)
 {
     *erange = 0;
-    const char *p = rt_scan_f64(s, v);
+    /* a copy with the padding the short path reads (fields are short; a longer
+     * one is read in place by the digit loop) */
+    char pad[64 + RT_SCAN_PAD] = { 0 };
+    size_t n = strnlen(s, 64);
+    const char *p;
+    if (n < 64) {
+        memcpy(pad, s, n);
+        p = rt_scan_f64_padded(pad, v);
+        p = p ? s + (p - pad) : NULL;
+    } else {
+        p = rt_scan_f64(s, v);
+    }
     if (p && *p == 0) return 1;
+    locale_t c = the_c_locale();
+    if (!c) return 0;
     char *end;
     errno = 0;
-    *v = strtod(s, &end);
+    *v = strtod_l(s, &end, c);
     *erange = errno == ERANGE;
     return end != s && *end == 0;
 }
@@ -152,9 +184,11 @@ int rt_parse_i64(const char *s, int64_t *v, int *erange)
     *erange = 0;
     const char *p = rt_scan_i64(s, v);
     if (p && *p == 0) return 1;
+    locale_t c = the_c_locale();
+    if (!c) return 0;
     char *end;
     errno = 0;
-    long long y = strtoll(s, &end, 10);
+    long long y = strtoll_l(s, &end, 10, c);
     *v = y;
     *erange = errno == ERANGE;
     return end != s && *end == 0;
