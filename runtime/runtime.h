@@ -100,6 +100,8 @@ const char *rt_scan_i64(const char *s, int64_t *v);
  * followed by at least RT_SCAN_PAD readable bytes (from s on, whatever they
  * hold: the CSV buffer keeps such a slack after its data); same results. */
 enum { RT_SCAN_PAD = 32 };
+/* Its longer shapes (out of line): the same results as rt_scan_f64. */
+const char *rt_scan_f64_long(const char *s, double *v);
 
 /* ---- encoding examples ------------------------------------------------------ *
  * An encoded example is a fixed-size record:

@@ -8,7 +8,8 @@
  * where the digits and the point are, and the digits are gathered and
  * converted in SSE2 registers. The mantissa (< 10^15 < 2^53) and the exponent
  * then take Clinger's step as in number.c; any other shape goes to
- * rt_scan_f64 (number.c), so the results are rt_scan_f64's.
+ * rt_scan_f64_long (number.c: two windows for up to 19 digits, else
+ * rt_scan_f64), so the results are rt_scan_f64's.
  */
 #ifndef ESTC_RUNTIME_SCAN_H
 #define ESTC_RUNTIME_SCAN_H
@@ -30,12 +31,30 @@ static const double rt_pow10[] = {
 
 static inline int rt_is_digit(char c) { return (unsigned)(c - '0') < 10; }
 
+/* An exponent part at p, if any ('e' or 'E', a sign, digits): *e10 gets its
+ * value (clamped far beyond any double's range) or 0 when there is none, and
+ * the return value is where it ends; NULL for a marker without digits, where
+ * strtod would stop before the 'e' (a whole field is then no number). */
+static inline const char *rt_scan_exponent(const char *p, int *e10)
+{
+    *e10 = 0;
+    if ((*p | 0x20) != 'e') return p;
+    p++;
+    int neg = *p == '-';
+    if (*p == '-' || *p == '+') p++;
+    if (!rt_is_digit(*p)) return NULL;
+    int x = 0;
+    for (; rt_is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
+    *e10 = neg ? -x : x;
+    return p;
+}
+
 #ifdef RT_SCAN_SSE2
 /* The value of the 16 digits held one per byte in d (0..9, the first, most
  * significant, in byte 0): neighbours are paired into two-digit numbers
  * (16-bit lanes), pairs into four-digit ones (32-bit lanes, one multiply-add),
  * and those, packed back to 16 bits, into two eight-digit halves. */
-static inline uint64_t rt_sixteen_digits(__m128i d)
+__attribute__((always_inline)) static inline uint64_t rt_sixteen_digits(__m128i d)
 {
     __m128i tens = _mm_and_si128(d, _mm_set1_epi16(0xff)), ones = _mm_srli_epi16(d, 8);
     __m128i pairs = _mm_add_epi16(_mm_mullo_epi16(tens, _mm_set1_epi16(10)), ones);
@@ -58,7 +77,7 @@ static inline uint64_t rt_sixteen_digits(__m128i d)
  * same rational, so the one rounding is the same). Returns the end, or NULL
  * for any other shape (no digit, longer, an exponent marker without digits,
  * a final exponent beyond +-22), which the caller reads the long way. */
-static inline const char *rt_scan_short(const char *s, double *v)
+__attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, double *v)
 {
     /* a 16-byte load at ff + 16 - n has its first n bytes set */
     static const unsigned char ff[32] = { 255, 255, 255, 255, 255, 255, 255, 255,
@@ -82,18 +101,10 @@ static inline const char *rt_scan_short(const char *s, double *v)
     d = _mm_and_si128(d, _mm_loadu_si128((const __m128i *)(const void *)(ff + 16 - nd)));
     /* under a leading zero, the 15 bytes (byte 15 is clear) read as 16 digits */
     uint64_t m = rt_sixteen_digits(_mm_slli_si128(d, 1));
-    const char *p = s + end;
-    int e10 = -n2 - (15 - nd);
-    if ((*p | 0x20) == 'e') {
-        p++;
-        int eneg = *p == '-';
-        if (*p == '-' || *p == '+') p++;
-        if (!rt_is_digit(*p)) return NULL;
-        int x = 0;
-        for (; rt_is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
-        e10 += eneg ? -x : x;
-    }
-    if (e10 < -22 || e10 > 22) return NULL;
+    int e10;
+    const char *p = rt_scan_exponent(s + end, &e10);
+    e10 -= n2 + 15 - nd;
+    if (!p || e10 < -22 || e10 > 22) return NULL;
     double f = (double)m;
     *v = e10 >= 0 ? f * rt_pow10[e10] : f / rt_pow10[-e10];
     return p;
@@ -101,7 +112,7 @@ static inline const char *rt_scan_short(const char *s, double *v)
 #endif
 
 /* rt_scan_f64 for a text followed by at least RT_SCAN_PAD readable bytes. */
-static inline const char *rt_scan_f64_padded(const char *s, double *v)
+__attribute__((always_inline)) static inline const char *rt_scan_f64_padded(const char *s, double *v)
 {
 #ifdef RT_SCAN_SSE2
     static const double sign[2] = { 1.0, -1.0 };        /* a multiply: signs are random */
@@ -112,7 +123,7 @@ static inline const char *rt_scan_f64_padded(const char *s, double *v)
         return p;
     }
 #endif
-    return rt_scan_f64(s, v);
+    return rt_scan_f64_long(s, v);
 }
 
 
