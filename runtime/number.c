@@ -140,8 +140,6 @@ const char *rt_scan_f64(const char *s, double *v)
  * fast_value. */
 static const char *scan_wide(const char *s, double *v)
 {
-    static const unsigned char ff[32] = { 255, 255, 255, 255, 255, 255, 255, 255,
-                                          255, 255, 255, 255, 255, 255, 255, 255 };
     const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9), dot = _mm_set1_epi8('.');
     __m128i w0 = _mm_loadu_si128((const __m128i *)(const void *)s);
     __m128i w1 = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
@@ -155,14 +153,14 @@ static const char *scan_wide(const char *s, double *v)
     int has_dot = point != 0, nd = end - has_dot, n2 = has_dot ? end - n1 - 1 : 0;
     if (end > 31 || nd > 19 || nd < 16 || (!has_dot && s[n1] == '.')) return NULL;
     if (has_dot) {
-        __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(ff + 16 - n1));
+        __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - n1));
         d0 = _mm_or_si128(_mm_and_si128(keep, d0), _mm_andnot_si128(keep, _mm_srli_si128(d0, 1)));
-        d0 = _mm_or_si128(_mm_and_si128(d0, _mm_loadu_si128((const __m128i *)(const void *)(ff + 1))),
+        d0 = _mm_or_si128(_mm_and_si128(d0, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 1))),
                           _mm_slli_si128(d1, 15));
         d1 = _mm_srli_si128(d1, 1);
     }
     /* the digits after the first 16: nd - 16 of them, the rest cleared */
-    d1 = _mm_and_si128(d1, _mm_loadu_si128((const __m128i *)(const void *)(ff + 16 - (nd - 16))));
+    d1 = _mm_and_si128(d1, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - (nd - 16))));
     uint32_t tail = (uint32_t)_mm_cvtsi128_si32(d1);
     uint64_t m = rt_sixteen_digits(d0) * 1000 + (tail & 0xff) * 100 + ((tail >> 8) & 0xff) * 10 + ((tail >> 16) & 0xff);
     int e10;

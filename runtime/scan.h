@@ -50,6 +50,10 @@ static inline const char *rt_scan_exponent(const char *p, int *e10)
 }
 
 #ifdef RT_SCAN_SSE2
+/* A 16-byte load at rt_first_bytes + 16 - n has its first n bytes set. */
+static const unsigned char rt_first_bytes[32] = { 255, 255, 255, 255, 255, 255, 255, 255,
+                                                  255, 255, 255, 255, 255, 255, 255, 255 };
+
 /* The value of the 16 digits held one per byte in d (0..9, the first, most
  * significant, in byte 0): neighbours are paired into two-digit numbers
  * (16-bit lanes), pairs into four-digit ones (32-bit lanes, one multiply-add),
@@ -79,9 +83,6 @@ __attribute__((always_inline)) static inline uint64_t rt_sixteen_digits(__m128i 
  * a final exponent beyond +-22), which the caller reads the long way. */
 __attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, double *v)
 {
-    /* a 16-byte load at ff + 16 - n has its first n bytes set */
-    static const unsigned char ff[32] = { 255, 255, 255, 255, 255, 255, 255, 255,
-                                          255, 255, 255, 255, 255, 255, 255, 255 };
     __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
     __m128i d = _mm_sub_epi8(w, _mm_set1_epi8('0'));
     /* digits are the bytes that d leaves in 0..9, compared unsigned */
@@ -96,9 +97,9 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const cha
     int dot = point != 0, nd = end - dot, n2 = dot * (end - n1 - 1);
     if (end > 15 || nd == 0) return NULL;
     int keep_n = 16 + dot * (n1 - 16);                  /* bytes before the point, or all */
-    __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(ff + 16 - keep_n));
+    __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - keep_n));
     d = _mm_or_si128(_mm_and_si128(keep, d), _mm_andnot_si128(keep, _mm_srli_si128(d, 1)));
-    d = _mm_and_si128(d, _mm_loadu_si128((const __m128i *)(const void *)(ff + 16 - nd)));
+    d = _mm_and_si128(d, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - nd)));
     /* under a leading zero, the 15 bytes (byte 15 is clear) read as 16 digits */
     uint64_t m = rt_sixteen_digits(_mm_slli_si128(d, 1));
     int e10;
