@@ -73,38 +73,37 @@ __attribute__((always_inline)) static inline uint64_t rt_sixteen_digits(__m128i 
  * byte after them lie within s[0, 16): at most 15 digits. Everything is found
  * and gathered in 16-byte registers, with no branch on the number's shape:
  * one compare marks the digits, the first non-digit is the point when it is
- * a '.', the fraction closes the gap it leaves (each byte from the point on
- * takes its right neighbour's place), and bytes past the digits are cleared.
- * The 15 leftmost bytes then hold m * 10^(15 - nd) for the nd digits' value
- * m: below 10^15 < 2^53, exact as a double, and it is that, with the
- * exponent lowered by 15 - nd, that takes Clinger's step (the value is the
- * same rational, so the one rounding is the same). Returns the end, or NULL
- * for any other shape (no digit, longer, an exponent marker without digits,
- * a final exponent beyond +-22), which the caller reads the long way. */
+ * a '.', and the number ends at the next non-digit. Every byte that is not
+ * one of its digits is cleared (the point too), and the bytes after the
+ * integer digits move down one place, closing the point's gap (with no point
+ * only cleared bytes move). The 16 bytes, under a leading zero, then hold
+ * m * 10^(15 - nd) for the nd digits' value m: below 10^15 < 2^53, exact as a
+ * double, and the value is that times 10^(n1 - 15 + exponent) for n1 integer
+ * digits, which takes Clinger's step (the same rational, so the same one
+ * rounding). Returns the end, or NULL for any other shape (no digit, longer,
+ * an exponent marker without digits, a final exponent beyond +-22), which
+ * the caller reads the long way. */
 __attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, double *v)
 {
     __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
     __m128i d = _mm_sub_epi8(w, _mm_set1_epi8('0'));
     /* digits are the bytes that d leaves in 0..9, compared unsigned */
-    unsigned digit = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+    __m128i isdigit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    unsigned digit = (unsigned)_mm_movemask_epi8(isdigit);
     unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_set1_epi8('.')));
     unsigned other = ~digit | 0x10000u;                 /* a stop past the window */
     unsigned point = other & -other & dots;             /* the first non-digit, if a '.' */
     int n1 = __builtin_ctz(other);                      /* integer digits */
     int end = __builtin_ctz(other ^ point);             /* past the fraction's digits */
-    /* arithmetic, not conditions: the compiler would branch on them, and
-     * whether a field has a point is what a predictor cannot guess */
-    int dot = point != 0, nd = end - dot, n2 = dot * (end - n1 - 1);
-    if (end > 15 || nd == 0) return NULL;
-    int keep_n = 16 + dot * (n1 - 16);                  /* bytes before the point, or all */
-    __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - keep_n));
+    if (end > 15 || end == (point != 0)) return NULL;   /* long, or no digit */
+    d = _mm_and_si128(_mm_and_si128(d, isdigit),
+                      _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - end)));
+    __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - n1));
     d = _mm_or_si128(_mm_and_si128(keep, d), _mm_andnot_si128(keep, _mm_srli_si128(d, 1)));
-    d = _mm_and_si128(d, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - nd)));
-    /* under a leading zero, the 15 bytes (byte 15 is clear) read as 16 digits */
     uint64_t m = rt_sixteen_digits(_mm_slli_si128(d, 1));
     int e10;
     const char *p = rt_scan_exponent(s + end, &e10);
-    e10 -= n2 + 15 - nd;
+    e10 += n1 - 15;
     if (!p || e10 < -22 || e10 > 22) return NULL;
     double f = (double)m;
     *v = e10 >= 0 ? f * rt_pow10[e10] : f / rt_pow10[-e10];
@@ -118,9 +117,10 @@ __attribute__((always_inline)) static inline const char *rt_scan_f64_padded(cons
 #ifdef RT_SCAN_SSE2
     static const double sign[2] = { 1.0, -1.0 };        /* a multiply: signs are random */
     int neg = *s == '-';
-    const char *p = rt_scan_short(s + (neg | (*s == '+')), v);
+    double x;
+    const char *p = rt_scan_short(s + (neg | (*s == '+')), &x);
     if (p) {
-        *v *= sign[neg];
+        *v = x * sign[neg];
         return p;
     }
 #endif
