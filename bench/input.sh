@@ -89,7 +89,7 @@ for i in $(seq "$RUNS"); do
 done
 
 median() { sort -g "$1" | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-size_mb() { echo "$(stat -c %s "$1") / 1000000" | bc; }
+size_mb() { echo "$(stat -L -c %s "$1") / 1000000" | bc; }
 row() {   # label file key
     printf '%-32s %6s MB %12.1f %10.1f %10.0f\n' "$1" "$(size_mb "$2")" "$(median "$TMP/$3.cpu")" \
         "$(median "$TMP/$3.wall")" "$(median "$TMP/$3.rss")"
