@@ -36,8 +36,6 @@
 
 #include "scan.h"
 
-#define pow10_d rt_pow10
-
 #if LDBL_MANT_DIG == 64 && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define RT_LONG_DOUBLE_PATH 1
 /* 10^k = 2^k * 5^k is exact in a 64-bit mantissa while 5^k < 2^64, k <= 27 */
@@ -48,7 +46,6 @@ static const long double pow10_ld[] = {
 };
 #endif
 
-#define is_digit rt_is_digit
 
 /* A decimal at s: [+-] digits [. digits] [(e|E) [+-] digits] with at least
  * one mantissa digit and at most 19 significant ones, read as far as that
@@ -67,14 +64,14 @@ static const char *scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
     while (*p == '0') p++;                /* leading zeros are not significant */
     const char *d = p;
     uint64_t v = 0;
-    for (; is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
+    for (; rt_is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
     long sig = p - d, exp = 0;
     int any = p > s;
     if (*p == '.') {
         const char *f = ++p;
         if (sig == 0) while (*p == '0') p++;
         d = p;
-        for (; is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
+        for (; rt_is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
         sig += p - d;
         exp = -(p - f);
         any |= p > f;
@@ -84,9 +81,9 @@ static const char *scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
         p++;
         int eneg = *p == '-';
         if (*p == '-' || *p == '+') p++;
-        if (!is_digit(*p)) return NULL;
+        if (!rt_is_digit(*p)) return NULL;
         long x = 0;
-        for (; is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
+        for (; rt_is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
         exp += eneg ? -x : x;
     }
     *m = v;
@@ -100,7 +97,7 @@ static int fast_value(uint64_t m, int e10, double *out)
     if (m == 0) { *out = 0.0; return 1; }
     if (m < (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
         double x = (double)m;
-        *out = e10 >= 0 ? x * pow10_d[e10] : x / pow10_d[-e10];
+        *out = e10 >= 0 ? x * rt_pow10[e10] : x / rt_pow10[-e10];
         return 1;
     }
 #ifdef RT_LONG_DOUBLE_PATH
@@ -226,7 +223,7 @@ const char *rt_scan_i64(const char *s, int64_t *v)
     if (*p == '-' || *p == '+') p++;
     uint64_t x = 0;
     int n = 0;
-    for (; is_digit(*p) && n < 19; p++, n++) x = x * 10 + (uint64_t)(*p - '0');
+    for (; rt_is_digit(*p) && n < 19; p++, n++) x = x * 10 + (uint64_t)(*p - '0');
     if (n == 0 || n == 19) return NULL;    /* 18 digits cannot overflow */
     *v = neg ? -(int64_t)x : (int64_t)x;
     return p;
