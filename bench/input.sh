@@ -5,6 +5,10 @@
 # the same files, RUNS repetitions interleaved; prints medians and ratios.
 #
 #   bash bench/input.sh [RUNS]        (default 3; run from the repo root)
+#   ESTC_INPUT_BEFORE=OLD/estc-input bash bench/input.sh [RUNS]
+#                                     also runs another build's estc-input
+#                                     (say, of the commit before a change),
+#                                     interleaved, and prints the ratios
 #
 # Files (generated once into build/bench/ by bench/gen_input.py, not
 # committed): Adult-like rows (adult.data repeated, numbers perturbed, ", "
@@ -50,8 +54,9 @@ trap 'rm -rf "$TMP"' EXIT
 
 # One measurement appended to $TMP/<key>.{cpu,wall,rss}.
 record() { echo "$2" >> "$TMP/$1.cpu"; echo "$3" >> "$TMP/$1.wall"; echo "$4" >> "$TMP/$1.rss"; }
-run_estc() {   # key model data
-    /usr/bin/time -v build/estc-input "$2" --data "$3" > "$TMP/out" 2> "$TMP/time"
+BEFORE=${ESTC_INPUT_BEFORE:-}
+run_estc() {   # key model data [binary]
+    /usr/bin/time -v "${4:-build/estc-input}" "$2" --data "$3" > "$TMP/out" 2> "$TMP/time"
     local mbw mbc rss
     mbw=$(awk '/^MB\/s/ {print $2}' "$TMP/out")
     mbc=$(awk '/^MB\/s/ {print $4}' "$TMP/out")
@@ -75,10 +80,16 @@ for i in $(seq "$RUNS"); do
     run_peer csv_num256 csv numeric "$B/numeric-256.csv"
     run_peer numpy_num256 numpy numeric "$B/numeric-256.csv"
     run_estc estc_num1024 "$B/numeric.est" "$B/numeric-1024.csv"
+    if [ -n "$BEFORE" ]; then
+        run_estc old_adult64 examples/census/linear.est "$B/adult-64.csv" "$BEFORE"
+        run_estc old_adult256 examples/census/linear.est "$B/adult-256.csv" "$BEFORE"
+        run_estc old_num256 "$B/numeric.est" "$B/numeric-256.csv" "$BEFORE"
+        run_estc old_num1024 "$B/numeric.est" "$B/numeric-1024.csv" "$BEFORE"
+    fi
 done
 
 median() { sort -g "$1" | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-size_mb() { echo "$(stat -c %s "$1") / 1000000" | bc; }
+size_mb() { echo "$(stat -L -c %s "$1") / 1000000" | bc; }
 row() {   # label file key
     printf '%-32s %6s MB %12.1f %10.1f %10.0f\n' "$1" "$(size_mb "$2")" "$(median "$TMP/$3.cpu")" \
         "$(median "$TMP/$3.wall")" "$(median "$TMP/$3.rss")"
@@ -101,3 +112,13 @@ row "numpy.loadtxt, wide numeric"    "$B/numeric-256.csv"  numpy_num256
 printf 'ratio estc / Python csv, Adult-like (64 MB):     %.1fx\n' "$(ratio estc_adult64 csv_adult64)"
 printf 'ratio estc / Python csv, wide numeric (256 MB):  %.1fx\n' "$(ratio estc_num256 csv_num256)"
 printf 'ratio estc / numpy.loadtxt, wide numeric (256 MB): %.1fx\n' "$(ratio estc_num256 numpy_num256)"
+if [ -n "$BEFORE" ]; then
+    echo
+    echo "before: $BEFORE (interleaved with the runs above)"
+    row "estc before, Adult-like"    "$B/adult-64.csv"     old_adult64
+    row "estc before, Adult-like"    "$B/adult-256.csv"    old_adult256
+    row "estc before, wide numeric"  "$B/numeric-256.csv"  old_num256
+    row "estc before, wide numeric"  "$B/numeric-1024.csv" old_num1024
+    printf 'ratio estc / before, Adult-like (64, 256 MB):    %.2fx, %.2fx\n' "$(ratio estc_adult64 old_adult64)" "$(ratio estc_adult256 old_adult256)"
+    printf 'ratio estc / before, wide numeric (256, 1024 MB): %.2fx, %.2fx\n' "$(ratio estc_num256 old_num256)" "$(ratio estc_num1024 old_num1024)"
+fi

@@ -28,6 +28,7 @@
  */
 #define _GNU_SOURCE
 #include "runtime.h"
+#include "scan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,9 +36,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* SLACK bytes past the end of the buffer let word-wide scans load 8 bytes at
- * any position before the end of the data (what they read there is ignored). */
-enum { RT_CSV_BUFSIZE = 1 << 20, SLACK = 8 };
+/* SLACK bytes past the end of the buffer let word-wide scans load 8 bytes,
+ * and rt_scan_f64_padded its RT_SCAN_PAD, at any position before the end of
+ * the data (what they read there is ignored). */
+enum { RT_CSV_BUFSIZE = 1 << 20, SLACK = RT_SCAN_PAD > 8 ? RT_SCAN_PAD : 8 };
 
 struct rt_csv {
     int fd;
@@ -243,7 +245,7 @@ static char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int col, char
     double v;
     const char *q;
     if (plan->kind[col] == RT_CSV_F64) {
-        q = rt_scan_f64(p, &v);
+        q = rt_scan_f64_padded(p, &v);
     } else {
         int64_t x;
         q = rt_scan_i64(p, &x);

@@ -1,6 +1,6 @@
 /*
  * number.c — whole-field number parsing that gives exactly what strtod and
- * strtoll give, without their cost in the common case.
+ * strtoll give in the "C" locale, without their cost in the common case.
  *
  * A field like "0.123456", "-12.5" or "3e-05" is read into a uint64 mantissa
  * (its significant digits, at most 19) and a decimal exponent. When the
@@ -15,20 +15,26 @@
  * strtod. Everything else — leading white space, "inf", "nan", hexadecimal,
  * more digits, larger exponents, and anything strtod would reject — is left
  * to strtod/strtoll themselves, so acceptance, values and range errors are
- * theirs by construction. The grammar read here is the "C" locale's (a '.'
- * decimal point); estc never changes the locale.
+ * theirs by construction.
+ *
+ * Numbers always use '.' as the decimal point, whatever the process's locale
+ * (a program embedding estc may have called setlocale): the fast paths never
+ * consult it, and the libc fallbacks are strtod_l/strtoll_l with a "C" locale
+ * object made once.
+ *
+ * rt_scan_f64_padded (scan.h) tries a shorter way first.
  */
+#define _GNU_SOURCE
 #include "runtime.h"
 
 #include <errno.h>
 #include <float.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const double pow10_d[] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-};
+#include "scan.h"
 
 #if LDBL_MANT_DIG == 64 && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define RT_LONG_DOUBLE_PATH 1
@@ -40,7 +46,6 @@ static const long double pow10_ld[] = {
 };
 #endif
 
-static int is_digit(char c) { return (unsigned)(c - '0') < 10; }
 
 /* A decimal at s: [+-] digits [. digits] [(e|E) [+-] digits] with at least
  * one mantissa digit and at most 19 significant ones, read as far as that
@@ -59,14 +64,14 @@ static const char *scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
     while (*p == '0') p++;                /* leading zeros are not significant */
     const char *d = p;
     uint64_t v = 0;
-    for (; is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
+    for (; rt_is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
     long sig = p - d, exp = 0;
     int any = p > s;
     if (*p == '.') {
         const char *f = ++p;
         if (sig == 0) while (*p == '0') p++;
         d = p;
-        for (; is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
+        for (; rt_is_digit(*p); p++) v = v * 10 + (uint64_t)(*p - '0');
         sig += p - d;
         exp = -(p - f);
         any |= p > f;
@@ -76,9 +81,9 @@ static const char *scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
         p++;
         int eneg = *p == '-';
         if (*p == '-' || *p == '+') p++;
-        if (!is_digit(*p)) return NULL;
+        if (!rt_is_digit(*p)) return NULL;
         long x = 0;
-        for (; is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
+        for (; rt_is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
         exp += eneg ? -x : x;
     }
     *m = v;
@@ -92,7 +97,7 @@ static int fast_value(uint64_t m, int e10, double *out)
     if (m == 0) { *out = 0.0; return 1; }
     if (m < (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
         double x = (double)m;
-        *out = e10 >= 0 ? x * pow10_d[e10] : x / pow10_d[-e10];
+        *out = e10 >= 0 ? x * rt_pow10[e10] : x / rt_pow10[-e10];
         return 1;
     }
 #ifdef RT_LONG_DOUBLE_PATH
@@ -122,14 +127,91 @@ const char *rt_scan_f64(const char *s, double *v)
     return p;
 }
 
+#ifdef RT_SCAN_SSE2
+/* The decimals of 16 to 31 characters (sign aside) with at most 19 digits and
+ * the point, if any, among the first 16: the 17 digits a double is printed
+ * with, "0.8444218515250481". As in rt_scan_short, over two 16-byte windows:
+ * the first is closed over the point and takes the second's first digit in
+ * its last byte, and the three digits after those 16 are read one by one, so
+ * that the mantissa is the 19-digit m * 10^(19 - nd) (< 10^19 < 2^64) for
+ * fast_value. */
+static const char *scan_wide(const char *s, double *v)
+{
+    const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9), dot = _mm_set1_epi8('.');
+    __m128i w0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i w1 = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
+    __m128i d0 = _mm_sub_epi8(w0, zero), d1 = _mm_sub_epi8(w1, zero);
+    uint64_t digit = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d0, nine), d0)) |
+                     (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d1, nine), d1)) << 16;
+    uint64_t dots = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w0, dot));
+    uint64_t other = (~digit & 0xffffffffu) | (UINT64_C(1) << 32);
+    uint64_t point = other & -other & dots;            /* the point, when among the first 16 */
+    int n1 = __builtin_ctzll(other), end = __builtin_ctzll(other ^ point);
+    int has_dot = point != 0, nd = end - has_dot, n2 = has_dot ? end - n1 - 1 : 0;
+    if (end > 31 || nd > 19 || nd < 16 || (!has_dot && s[n1] == '.')) return NULL;
+    if (has_dot) {
+        __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - n1));
+        d0 = _mm_or_si128(_mm_and_si128(keep, d0), _mm_andnot_si128(keep, _mm_srli_si128(d0, 1)));
+        d0 = _mm_or_si128(_mm_and_si128(d0, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 1))),
+                          _mm_slli_si128(d1, 15));
+        d1 = _mm_srli_si128(d1, 1);
+    }
+    /* the digits after the first 16: nd - 16 of them, the rest cleared */
+    d1 = _mm_and_si128(d1, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - (nd - 16))));
+    uint32_t tail = (uint32_t)_mm_cvtsi128_si32(d1);
+    uint64_t m = rt_sixteen_digits(d0) * 1000 + (tail & 0xff) * 100 + ((tail >> 8) & 0xff) * 10 + ((tail >> 16) & 0xff);
+    int e10;
+    const char *p = rt_scan_exponent(s + end, &e10);
+    if (!p || !fast_value(m, e10 - n2 - (19 - nd), v)) return NULL;
+    return p;
+}
+#endif
+
+const char *rt_scan_f64_long(const char *s, double *v)
+{
+#ifdef RT_SCAN_SSE2
+    int neg = *s == '-';
+    const char *p = scan_wide(s + (neg | (*s == '+')), v);
+    if (p) {
+        if (neg) *v = -*v;
+        return p;
+    }
+#endif
+    return rt_scan_f64(s, v);
+}
+
+/* The "C" locale as an object, for the libc fallbacks: made once, never freed. */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+static void make_c_locale(void) { c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+static locale_t the_c_locale(void)
+{
+    pthread_once(&c_locale_once, make_c_locale);
+    return c_locale;
+}
+
 int rt_parse_f64(const char *s, double *v, int *erange)
 {
     *erange = 0;
-    const char *p = rt_scan_f64(s, v);
+    /* a copy with the padding the short path reads (fields are short; a longer
+     * one is read in place by the digit loop) */
+    char pad[64 + RT_SCAN_PAD] = { 0 };
+    size_t n = strnlen(s, 64);
+    const char *p;
+    if (n < 64) {
+        memcpy(pad, s, n);
+        p = rt_scan_f64_padded(pad, v);
+        p = p ? s + (p - pad) : NULL;
+    } else {
+        p = rt_scan_f64(s, v);
+    }
     if (p && *p == 0) return 1;
+    locale_t c = the_c_locale();
+    if (!c) return 0;
     char *end;
     errno = 0;
-    *v = strtod(s, &end);
+    *v = strtod_l(s, &end, c);
     *erange = errno == ERANGE;
     return end != s && *end == 0;
 }
@@ -141,7 +223,7 @@ const char *rt_scan_i64(const char *s, int64_t *v)
     if (*p == '-' || *p == '+') p++;
     uint64_t x = 0;
     int n = 0;
-    for (; is_digit(*p) && n < 19; p++, n++) x = x * 10 + (uint64_t)(*p - '0');
+    for (; rt_is_digit(*p) && n < 19; p++, n++) x = x * 10 + (uint64_t)(*p - '0');
     if (n == 0 || n == 19) return NULL;    /* 18 digits cannot overflow */
     *v = neg ? -(int64_t)x : (int64_t)x;
     return p;
@@ -152,9 +234,11 @@ int rt_parse_i64(const char *s, int64_t *v, int *erange)
     *erange = 0;
     const char *p = rt_scan_i64(s, v);
     if (p && *p == 0) return 1;
+    locale_t c = the_c_locale();
+    if (!c) return 0;
     char *end;
     errno = 0;
-    long long y = strtoll(s, &end, 10);
+    long long y = strtoll_l(s, &end, 10, c);
     *v = y;
     *erange = errno == ERANGE;
     return end != s && *end == 0;

@@ -47,7 +47,6 @@
 #include "runtime.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -373,14 +372,14 @@ static int enc_multi(rt_reader *r, fenc *e, es_status *st)
                 id = (int32_t)(hash64(b, len) % (uint64_t)f->num_buckets);
                 break;
             case ES_FEAT_IDENTITY: {
-                char buf[32], *q;
+                char buf[32];
                 int whole = len < sizeof buf;   /* longer than any int64: kept short for the message */
                 if (!whole) len = sizeof buf - 1;
                 memcpy(buf, b, len);
                 buf[len] = 0;
-                errno = 0;
-                long long v = strtoll(buf, &q, 10);
-                if (!whole || q == buf || *q || errno == ERANGE)
+                int64_t v;
+                int erange;
+                if (!whole || !rt_parse_i64(buf, &v, &erange) || erange)
                     return row_fail(r, st, f->column, "identity feature %s needs integers, found \"%s\"", f->name, buf);
                 id = v >= 0 && v < f->num_buckets ? (int32_t)v : (int32_t)f->default_id;
                 break;
@@ -407,15 +406,15 @@ static int enc_weights(rt_reader *r, const es_feature *f, const fenc *ie, float 
     int n = 0;
     if (s) {
         for (const char *p = s; next_value(&p, f->value_separator, &b, &end); n++) {
-            char buf[64], *q;
+            char buf[64];
             size_t len = (size_t)(end - b);
             int whole = len < sizeof buf;   /* a longer weight is refused, shown cut */
             if (!whole) len = sizeof buf - 1;
             memcpy(buf, b, len);
             buf[len] = 0;
-            errno = 0;
-            double v = strtod(buf, &q);
-            if (!whole || q == buf || *q || !isfinite(v) || fabs(v) > FLT_MAX)
+            double v;
+            int erange;
+            if (!whole || !rt_parse_f64(buf, &v, &erange) || !isfinite(v) || fabs(v) > FLT_MAX)
                 return row_fail(r, st, f->column, "weight \"%s\" of feature %s is not a finite number", buf, f->name);
             if (n < ie->nvals && ie->ids[n] >= 0) out[n] = (float)v;
         }

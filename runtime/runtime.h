@@ -80,7 +80,8 @@ int rt_csv_next_parsed(rt_csv *c, const rt_csv_plan *plan, int *nfields, char **
 int rt_csv_can_parse(const rt_csv *c);
 
 /* ---- numbers (number.c) ----------------------------------------------------- *
- * The whole of s as strtod / strtoll (base 10) read it in the "C" locale, but
+ * The whole of s as strtod / strtoll (base 10) read it in the "C" locale
+ * (whatever the process's locale: '.' is always the decimal point), but
  * quicker: 1 when all of s is a number (*v set; *erange as strtod/strtoll
  * would set errno to ERANGE), 0 when it is not (*v is then meaningless).
  * Values, acceptance and range errors are bit for bit those of the libc calls. */
@@ -95,6 +96,12 @@ int rt_parse_i64(const char *s, int64_t *v, int *erange);
  * with no range error. */
 const char *rt_scan_f64(const char *s, double *v);
 const char *rt_scan_i64(const char *s, int64_t *v);
+/* rt_scan_f64_padded (scan.h, inline) is rt_scan_f64, quicker, for a text
+ * followed by at least RT_SCAN_PAD readable bytes (from s on, whatever they
+ * hold: the CSV buffer keeps such a slack after its data); same results. */
+enum { RT_SCAN_PAD = 32 };
+/* Its longer shapes (out of line): the same results as rt_scan_f64. */
+const char *rt_scan_f64_long(const char *s, double *v);
 
 /* ---- encoding examples ------------------------------------------------------ *
  * An encoded example is a fixed-size record:

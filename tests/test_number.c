@@ -10,9 +10,11 @@
 #define _GNU_SOURCE
 #include "check.h"
 #include "../runtime/runtime.h"
+#include "../runtime/scan.h"
 
 #include <errno.h>
 #include <float.h>
+#include <locale.h>
 #include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
@@ -224,6 +226,129 @@ static void test_scan(void)
     CHECK(fast > n * 99 / 100, "the fast path read %d of %d printed doubles", fast, n);
 }
 
+/* rt_scan_f64_padded where the CSV reader calls it: a number inside a line,
+ * followed by a separator and more fields (digits, points: what its 16- and
+ * 32-byte windows also see), then a line end and RT_SCAN_PAD bytes of digits
+ * at the very end of the allocation (so that a read past the padding is an
+ * AddressSanitizer error). Where it reads a number, strtod must stop at the
+ * same place with the same bits; where it declines, rt_scan_f64 must too or
+ * give the same (the callers then read the field the long way). And it does
+ * take the common shapes, including the 16 to 19 digits of printed doubles. */
+static void cmp_padded(const char *num, const char *after, int64_t *fast, int64_t *bad)
+{
+    size_t n = strlen(num), na = strlen(after);
+    char *buf = malloc(n + na + 1 + RT_SCAN_PAD);
+    memcpy(buf, num, n);
+    memcpy(buf + n, after, na);
+    buf[n + na] = '\n';                        /* a line's end, then the slack: */
+    memset(buf + n + na + 1, '7', RT_SCAN_PAD); /* digits, which must not be read */
+    double v, w, want;
+    const char *p = rt_scan_f64_padded(buf, &v), *q = rt_scan_f64(buf, &w);
+    char *end;
+    errno = 0;
+    want = strtod(buf, &end);
+    /* read: strtod's value where it stops there too; where strtod goes on
+     * ("0x10"), both scans stop at the same place with the same value (a
+     * field ending there is no number, and the callers then ask strtod).
+     * Declined: rt_scan_f64 declines as well. */
+    int ok = !p ? !q
+           : p == end ? memcmp(&v, &want, sizeof v) == 0 && errno != ERANGE && (!q || (q == p && memcmp(&v, &w, sizeof v) == 0))
+           : p < end && q == p && memcmp(&v, &w, sizeof v) == 0;
+    *fast += p != NULL;
+    if (!ok && (*bad)++ < 10)
+        CHECK(0, "\"%s\" then \"%s\": padded scan %s %a (stops at %td), strtod %a (stops at %td), rt_scan_f64 %s",
+              num, after, p ? "reads" : "declines", p ? v : 0.0, p ? p - buf : (ptrdiff_t)-1, want, end - buf,
+              q ? "reads" : "declines");
+    free(buf);
+}
+
+static void test_padded(void)
+{
+    static const char *const after[] = { "", ",", ",9.9", ",0.0000000000000001", "\n", "\r\n", "|12345678901234567",
+                                         " ,1", ";.5", "\t3", ", 7", "e", "e+", "E-1x", ".5", "..", "x" };
+    int64_t fast = 0, bad = 0;
+    for (size_t i = 0; i < ES_ARRAY_LEN(edge_f64); i++)
+        for (size_t j = 0; j < ES_ARRAY_LEN(after); j++) cmp_padded(edge_f64[i], after[j], &fast, &bad);
+    es_rng r;
+    es_rng_seed(&r, 2024);
+    char s[128];
+    for (int i = 0; i < 400000; i++) {
+        random_decimal(&r, s);
+        cmp_padded(s, after[es_rng_below(&r, ES_ARRAY_LEN(after))], &fast, &bad);
+    }
+    /* every length from 1 to 31 characters, the point anywhere or nowhere,
+     * a sign or not, an exponent or not: the edges of both windows */
+    for (int i = 0; i < 400000; i++) {
+        int len = 1 + (int)es_rng_below(&r, 31), point = (int)es_rng_below(&r, (uint64_t)len + 4);
+        char *o = s;
+        if (es_rng_below(&r, 3) == 0) *o++ = es_rng_below(&r, 2) ? '-' : '+';
+        for (int j = 0; j < len; j++) *o++ = j == point ? '.' : (char)('0' + es_rng_below(&r, 10));
+        if (es_rng_below(&r, 4) == 0) o += sprintf(o, "e%d", (int)es_rng_below(&r, 61) - 30);
+        *o = 0;
+        cmp_padded(s, after[es_rng_below(&r, ES_ARRAY_LEN(after))], &fast, &bad);
+    }
+    CHECK(bad == 0, "%lld padded scans differ from strtod", (long long)bad);
+    /* the common shapes are read by the padded scan, not left to strtod */
+    static const char *const fmts[] = { "%.6f", "%.1f", "%.2f", "%g", "%.4e", "%.15g", "%.16g", "%.17g" };
+    int64_t shapes = 0;
+    fast = 0;
+    for (int i = 0; i < 200000; i++) {
+        double x = (es_rng_uniform(&r) - 0.3) * pow(10.0, (double)es_rng_below(&r, 9) - 4);
+        snprintf(s, sizeof s, fmts[i % ES_ARRAY_LEN(fmts)], x);
+        cmp_padded(s, ",1.5", &fast, &bad);
+        shapes++;
+    }
+    CHECK(bad == 0, "%lld padded scans of printed doubles differ from strtod", (long long)bad);
+    CHECK(fast >= shapes * 99 / 100, "the padded scan read %lld of %lld printed doubles", (long long)fast,
+          (long long)shapes);
+}
+
+/* '.' is the decimal point whatever the locale: under one whose point is ','
+ * (ESTC_TEST_LOCALE names it; else the first of a few common ones that is
+ * installed) numbers read as in the "C" locale, on the fast paths and on the
+ * libc fallbacks alike (more digits than the fast paths take, hexadecimal,
+ * out of range, 19-digit ints), and "1,5" is no number. */
+static void test_locale(void)
+{
+    static const char *const names[] = { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8", "ru_RU.UTF-8",
+                                         "nl_NL.UTF-8", "es_ES.UTF-8", "it_IT.UTF-8" };
+    const char *want = getenv("ESTC_TEST_LOCALE"), *got = NULL;
+    if (want && want[0]) {
+        got = setlocale(LC_ALL, want);
+        CHECK(got != NULL, "the locale %s (ESTC_TEST_LOCALE) cannot be set", want);
+    } else {
+        for (size_t i = 0; i < ES_ARRAY_LEN(names) && !got; i++) got = setlocale(LC_ALL, names[i]);
+    }
+    if (!got) {
+        printf("test_number: no locale with a ',' decimal point is installed (tests/number_locale.sh makes one)\n");
+        return;
+    }
+    CHECK(strcmp(localeconv()->decimal_point, ",") == 0, "locale %s: its decimal point is \"%s\", not \",\"", got,
+          localeconv()->decimal_point);
+    static const struct { const char *s; double v; int erange; } f[] = {
+        { "1.5", 1.5, 0 }, { "-0.125", -0.125, 0 }, { "3e-05", 3e-05, 0 }, { "0.8444218515250481", 0.8444218515250481, 0 },
+        { "0.100000000000000000000000001", 0.1, 0 }, { "1.00000000000000000000000000001e2", 100.0, 0 },
+        { "0x1.8p1", 3.0, 0 }, { "2.5e-400", 0.0, 1 }, { "12345678901234567890123.5", 12345678901234567890123.5, 0 },
+    };
+    for (size_t i = 0; i < ES_ARRAY_LEN(f); i++) {
+        double v;
+        int er, ok = rt_parse_f64(f[i].s, &v, &er);
+        CHECK(ok && v == f[i].v && er == f[i].erange, "locale %s: \"%s\" reads as %s %.17g (range error %d)", got,
+              f[i].s, ok ? "" : "no number", v, er);
+    }
+    static const char *const bad[] = { "1,5", "0,8444218515250481", "1,00000000000000000000000000001" };
+    for (size_t i = 0; i < ES_ARRAY_LEN(bad); i++) {
+        double v;
+        int er;
+        CHECK(!rt_parse_f64(bad[i], &v, &er), "locale %s: \"%s\" reads as a number", got, bad[i]);
+    }
+    int64_t n;
+    int er;
+    CHECK(rt_parse_i64("-9223372036854775807", &n, &er) && n == -INT64_MAX && !er, "locale %s: 19-digit int reads as %lld",
+          got, (long long)n);
+    setlocale(LC_ALL, "C");
+}
+
 static void test_i64(void)
 {
     for (size_t i = 0; i < ES_ARRAY_LEN(edge_i64); i++) cmp_i64(edge_i64[i]);
@@ -275,10 +400,17 @@ static void test_values(void)
 
 int main(void)
 {
+    const char *loc = getenv("ESTC_TEST_LOCALE");
+    if (loc && loc[0]) {         /* the comparisons with strtod need the "C" locale */
+        test_locale();
+        return check_done("test_number");
+    }
     test_values();
     test_f64();
     test_long_mantissas();
     test_scan();
     test_i64();
+    test_padded();
+    test_locale();
     return check_done("test_number");
 }

@@ -1,0 +1,131 @@
+/*
+ * scan.h — the short way to read a float field, inline where fields are read
+ * (csv.c) and behind rt_parse_f64 (number.c).
+ *
+ * rt_scan_f64_padded reads the usual field of at most 15 digits without a
+ * loop per digit, whose exit, at a different place in every field, costs a
+ * mispredicted branch whenever the lengths vary: one 16-byte compare finds
+ * where the digits and the point are, and the digits are gathered and
+ * converted in SSE2 registers. The mantissa (< 10^15 < 2^53) and the exponent
+ * then take Clinger's step as in number.c; any other shape goes to
+ * rt_scan_f64_long (number.c: two windows for up to 19 digits, else
+ * rt_scan_f64), so the results are rt_scan_f64's.
+ */
+#ifndef ESTC_RUNTIME_SCAN_H
+#define ESTC_RUNTIME_SCAN_H
+
+#include "runtime.h"
+
+#include <string.h>
+
+#if defined(__SSE2__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define RT_SCAN_SSE2 1
+#include <emmintrin.h>
+#endif
+
+/* 10^0 .. 10^22: exact doubles */
+static const double rt_pow10[] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+static inline int rt_is_digit(char c) { return (unsigned)(c - '0') < 10; }
+
+/* An exponent part at p, if any ('e' or 'E', a sign, digits): *e10 gets its
+ * value (clamped far beyond any double's range) or 0 when there is none, and
+ * the return value is where it ends; NULL for a marker without digits, where
+ * strtod would stop before the 'e' (a whole field is then no number). */
+static inline const char *rt_scan_exponent(const char *p, int *e10)
+{
+    *e10 = 0;
+    if ((*p | 0x20) != 'e') return p;
+    p++;
+    int neg = *p == '-';
+    if (*p == '-' || *p == '+') p++;
+    if (!rt_is_digit(*p)) return NULL;
+    int x = 0;
+    for (; rt_is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
+    *e10 = neg ? -x : x;
+    return p;
+}
+
+#ifdef RT_SCAN_SSE2
+/* A 16-byte load at rt_first_bytes + 16 - n has its first n bytes set. */
+static const unsigned char rt_first_bytes[32] = { 255, 255, 255, 255, 255, 255, 255, 255,
+                                                  255, 255, 255, 255, 255, 255, 255, 255 };
+
+/* The value of the 16 digits held one per byte in d (0..9, the first, most
+ * significant, in byte 0): neighbours are paired into two-digit numbers
+ * (16-bit lanes), pairs into four-digit ones (32-bit lanes, one multiply-add),
+ * and those, packed back to 16 bits, into two eight-digit halves. */
+__attribute__((always_inline)) static inline uint64_t rt_sixteen_digits(__m128i d)
+{
+    __m128i tens = _mm_and_si128(d, _mm_set1_epi16(0xff)), ones = _mm_srli_epi16(d, 8);
+    __m128i pairs = _mm_add_epi16(_mm_mullo_epi16(tens, _mm_set1_epi16(10)), ones);
+    __m128i quads = _mm_madd_epi16(pairs, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
+    __m128i eights = _mm_madd_epi16(_mm_packs_epi32(quads, quads),
+                                    _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
+    uint64_t both = (uint64_t)_mm_cvtsi128_si64(eights);
+    return (both & 0xffffffff) * 100000000 + (both >> 32);
+}
+
+/* The short way for s (past any sign) when the digits, the point and the
+ * byte after them lie within s[0, 16): at most 15 digits. Everything is found
+ * and gathered in 16-byte registers, with no branch on the number's shape:
+ * one compare marks the digits, the first non-digit is the point when it is
+ * a '.', and the number ends at the next non-digit. Every byte that is not
+ * one of its digits is cleared (the point too), and the bytes after the
+ * integer digits move down one place, closing the point's gap (with no point
+ * only cleared bytes move). The 16 bytes, under a leading zero, then hold
+ * m * 10^(15 - nd) for the nd digits' value m: below 10^15 < 2^53, exact as a
+ * double, and the value is that times 10^(n1 - 15 + exponent) for n1 integer
+ * digits, which takes Clinger's step (the same rational, so the same one
+ * rounding). Returns the end, or NULL for any other shape (no digit, longer,
+ * an exponent marker without digits, a final exponent beyond +-22), which
+ * the caller reads the long way. */
+__attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, double *v)
+{
+    __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i d = _mm_sub_epi8(w, _mm_set1_epi8('0'));
+    /* digits are the bytes that d leaves in 0..9, compared unsigned */
+    __m128i isdigit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    unsigned digit = (unsigned)_mm_movemask_epi8(isdigit);
+    unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_set1_epi8('.')));
+    unsigned other = ~digit | 0x10000u;                 /* a stop past the window */
+    unsigned point = other & -other & dots;             /* the first non-digit, if a '.' */
+    int n1 = __builtin_ctz(other);                      /* integer digits */
+    int end = __builtin_ctz(other ^ point);             /* past the fraction's digits */
+    if (end > 15 || end == (point != 0)) return NULL;   /* long, or no digit */
+    d = _mm_and_si128(_mm_and_si128(d, isdigit),
+                      _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - end)));
+    __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - n1));
+    d = _mm_or_si128(_mm_and_si128(keep, d), _mm_andnot_si128(keep, _mm_srli_si128(d, 1)));
+    uint64_t m = rt_sixteen_digits(_mm_slli_si128(d, 1));
+    int e10;
+    const char *p = rt_scan_exponent(s + end, &e10);
+    e10 += n1 - 15;
+    if (!p || e10 < -22 || e10 > 22) return NULL;
+    double f = (double)m;
+    *v = e10 >= 0 ? f * rt_pow10[e10] : f / rt_pow10[-e10];
+    return p;
+}
+#endif
+
+/* rt_scan_f64 for a text followed by at least RT_SCAN_PAD readable bytes. */
+__attribute__((always_inline)) static inline const char *rt_scan_f64_padded(const char *s, double *v)
+{
+#ifdef RT_SCAN_SSE2
+    static const double sign[2] = { 1.0, -1.0 };        /* a multiply: signs are random */
+    int neg = *s == '-';
+    double x;
+    const char *p = rt_scan_short(s + (neg | (*s == '+')), &x);
+    if (p) {
+        *v = x * sign[neg];
+        return p;
+    }
+#endif
+    return rt_scan_f64_long(s, v);
+}
+
+
+#endif
