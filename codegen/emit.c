@@ -991,47 +991,67 @@ static int apply_nslots(gr_op op)
     return op == GR_APPLY_ADAGRAD ? 1 : op == GR_APPLY_ADAM ? 3 : op == GR_APPLY_FTRL ? 2 : 0;
 }
 
-/* Duplicate ids are summed into compact rows first: a hash table (open
- * addressing, power-of-two size > 2 * ids) maps each valid id to the index of
- * its first occurrence; acc[u] sums the gradient rows of unique id u. Then
- * each unique row is updated once. Scratch is per call (scratch_alloc) and sized by
- * the ids, not by the variable. */
-static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, int nslots)
+/* Duplicate ids are summed into compact rows first, then each unique row is
+ * updated once. uniq[u] is the u-th distinct valid id (in order of first
+ * occurrence) and acc[u] sums its gradient rows. Scratch is per call
+ * (scratch_alloc); the map from an id to u is one of:
+ *
+ * - direct, for a table of at most CG_DIRECT_ROWS rows: seen[V] bytes and
+ *   slot[V] (dedupe_direct), a clear of V bytes per call;
+ * - else a hash table (open addressing, power-of-two size > 2 * ids, cleared
+ *   per call), so a million-row table costs only its touched rows. */
+#define CG_DIRECT_ROWS 4096
+
+typedef struct cg_dedupe {
+    LLVMValueRef uniq, acc;   /* i32 [nids + 1], f32 [(nids + 1) * K] */
+    LLVMValueRef cnt;         /* the alloca of the number of unique ids */
+    LLVMValueRef zero;        /* a +0.0f in scratch (not an alloca, which SROA
+                               * would split the load of the select at) */
+    LLVMValueRef K;
+} cg_dedupe;
+
+/* acc[u] = (fresh ? +0 : acc[u]) + rows[r]: the first row of an id starts its
+ * sum without acc having been cleared (a fresh id reads *zero) */
+static void dedupe_add(cg_emitter *e, const cg_dedupe *d, LLVMValueRef u, LLVMValueRef fresh, LLVMValueRef rows,
+                       LLVMValueRef r)
 {
-    const gr_node *var = input(e, n, 0), *ids = input(e, n, 1 + nslots);
-    LLVMValueRef idp = e->arg[1 + nslots], rows = e->arg[2 + nslots];
-    LLVMValueRef R, M;
-    ids_dims(e, ids, &R, &M);
-    LLVMValueRef V = ci(e, var->shape.d[0]), K = ci(e, var->shape.d[1]);
-    LLVMValueRef nids = mul(e, R, M);
+    LLVMValueRef ubase = mul(e, LLVMBuildZExt(e->b, u, e->i64, ""), d->K), rbase = mul(e, r, d->K);
+    cg_loop lk;
+    LLVMValueRef k = loop_begin(e, &lk, d->K, "k");
+    LLVMValueRef p = gep(e, e->f32, d->acc, add(e, ubase, k));
+    /* the choice is of the address, not of the loaded value: an f32 select
+     * becomes a branch on x86, mispredicted on every new id */
+    LLVMValueRef old = LLVMBuildLoad2(e->b, e->f32, LLVMBuildSelect(e->b, fresh, d->zero, p, ""), "");
+    LLVMBuildStore(e->b, LLVMBuildFAdd(e->b, old, ldf(e, rows, add(e, rbase, k)), ""), p);
+    loop_end(e, &lk);
+}
+
+/* the direct map's step for one valid id: seen[] (one byte per row, cleared
+ * per call) says whether slot[id] (never cleared) holds the id's u. The loads
+ * of seen[id] and slot[id] do not depend on the count, and no branch depends
+ * on whether an id is new, so a run of new ids costs no mispredictions and
+ * the only dependence carried from id to id is count += fresh. */
+static void dedupe_direct(cg_emitter *e, const cg_dedupe *d, LLVMValueRef seen, LLVMValueRef slot,
+                          LLVMValueRef id, LLVMValueRef rows, LLVMValueRef r)
+{
     LLVMBuilderRef b = e->b;
+    LLVMValueRef id64 = LLVMBuildSExt(b, id, e->i64, ""), n = get(e, d->cnt);
+    LLVMValueRef fresh = LLVMBuildICmp(b, LLVMIntEQ, ld(e, e->i8, seen, id64), LLVMConstInt(e->i8, 0, 0), "");
+    /* frozen: an uninitialised slot is some fixed value, discarded by the select */
+    LLVMValueRef s = LLVMBuildFreeze(b, ld(e, e->i32, slot, id64), "");
+    LLVMValueRef u = LLVMBuildSelect(b, fresh, n, s, "u");
+    put(e, LLVMConstInt(e->i8, 1, 0), seen, id64);
+    put(e, u, slot, id64);
+    put(e, id, d->uniq, LLVMBuildZExt(b, n, e->i64, ""));   /* kept only if fresh: count moves past it */
+    set(e, d->cnt, LLVMBuildAdd(b, n, LLVMBuildZExt(b, fresh, e->i32, ""), ""));
+    dedupe_add(e, d, u, fresh, rows, r);
+}
 
-    /* cap: the power of two above max(2 * nids, 15) */
-    LLVMValueRef x = LLVMBuildOr(b, mul(e, nids, ci(e, 2)), ci(e, 15), "");
-    LLVMValueRef lz[2] = { x, LLVMConstInt(e->i1, 0, 0) };
-    LLVMValueRef cap = LLVMBuildShl(b, ci(e, 1), LLVMBuildSub(b, ci(e, 64), intrinsic(e, "llvm.ctlz", e->i64, lz, 2), ""), "");
-    LLVMValueRef mask = LLVMBuildSub(b, cap, ci(e, 1), "");
-    /* one scratch block: keys[cap], where[cap], uniq[nids], acc[nids * K] */
-    LLVMValueRef table_bytes = mul(e, cap, ci(e, 4));
-    LLVMValueRef uniq_bytes = round16(e, add(e, mul(e, nids, ci(e, 4)), ci(e, 4)));
-    LLVMValueRef acc_bytes = round16(e, add(e, mul(e, mul(e, nids, K), ci(e, 4)), ci(e, 4)));
-    LLVMValueRef on_heap;
-    LLVMValueRef keys = scratch_alloc(e, add(e, add(e, mul(e, table_bytes, ci(e, 2)), uniq_bytes), acc_bytes),
-                                      &on_heap);
-    LLVMValueRef where = gep(e, e->i8, keys, table_bytes);
-    LLVMValueRef uniq = gep(e, e->i8, where, table_bytes);
-    LLVMValueRef acc = gep(e, e->i8, uniq, uniq_bytes);
-    LLVMBuildMemSet(b, keys, LLVMConstInt(e->i8, 0xff, 0), table_bytes, 4);   /* -1: empty */
-    LLVMBuildMemSet(b, acc, LLVMConstInt(e->i8, 0, 0), acc_bytes, 4);
-    LLVMValueRef cnt = local(e, e->i32, "nuniq");
-    set(e, cnt, ci32(e, 0));
-
-    cg_loop lr, lm, lk;
-    LLVMValueRef r = loop_begin(e, &lr, R, "r");
-    LLVMValueRef m = loop_begin(e, &lm, M, "m");
-    LLVMValueRef id = ld(e, e->i32, idp, add(e, mul(e, r, M), m));
-    cg_if f;
-    if_begin(e, &f, id_valid(e, id, V));
+/* the hash table's step for one valid id (keys[] starts all -1) */
+static void dedupe_hash(cg_emitter *e, const cg_dedupe *d, LLVMValueRef keys, LLVMValueRef where,
+                        LLVMValueRef mask, LLVMValueRef id, LLVMValueRef rows, LLVMValueRef r)
+{
+    LLVMBuilderRef b = e->b;
     /* hash: Fibonacci multiply, fold the high half down */
     LLVMValueRef h = LLVMBuildMul(b, id, LLVMConstInt(e->i32, 0x9E3779B1u, 0), "");
     h = LLVMBuildXor(b, h, LLVMBuildLShr(b, h, ci32(e, 16), ""), "");
@@ -1041,7 +1061,7 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMBasicBlockRef notfound = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.other");
     LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.next");
     LLVMBasicBlockRef found = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.found");
-    LLVMBasicBlockRef fresh = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.insert");
+    LLVMBasicBlockRef insert = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.insert");
     LLVMBasicBlockRef have = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.done");
     LLVMBuildBr(b, probe);
     LLVMPositionBuilderAtEnd(b, probe);
@@ -1050,7 +1070,7 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMValueRef key = ld(e, e->i32, keys, hv);
     LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, key, id, ""), found, notfound);
     LLVMPositionBuilderAtEnd(b, notfound);
-    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, key, ci32(e, -1), ""), fresh, next);
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, key, ci32(e, -1), ""), insert, next);
     LLVMPositionBuilderAtEnd(b, next);
     LLVMValueRef hn = LLVMBuildAnd(b, LLVMBuildAdd(b, hv, ci(e, 1), ""), mask, "");
     LLVMAddIncoming(hv, &hn, &next, 1);
@@ -1058,37 +1078,96 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMPositionBuilderAtEnd(b, found);
     LLVMValueRef u_old = ld(e, e->i32, where, hv);
     LLVMBuildBr(b, have);
-    LLVMPositionBuilderAtEnd(b, fresh);
-    LLVMValueRef u_new = get(e, cnt);
+    LLVMPositionBuilderAtEnd(b, insert);
+    LLVMValueRef u_new = get(e, d->cnt);
     put(e, id, keys, hv);
     put(e, u_new, where, hv);
-    put(e, id, uniq, LLVMBuildSExt(b, u_new, e->i64, ""));
-    set(e, cnt, LLVMBuildNSWAdd(b, u_new, ci32(e, 1), ""));
+    put(e, id, d->uniq, LLVMBuildZExt(b, u_new, e->i64, ""));
+    set(e, d->cnt, LLVMBuildNSWAdd(b, u_new, ci32(e, 1), ""));
     LLVMBuildBr(b, have);
     LLVMPositionBuilderAtEnd(b, have);
     LLVMValueRef u = LLVMBuildPhi(b, e->i32, "u");
     LLVMValueRef uv[2] = { u_old, u_new };
-    LLVMBasicBlockRef ub[2] = { found, fresh };
+    LLVMBasicBlockRef ub[2] = { found, insert };
     LLVMAddIncoming(u, uv, ub, 2);
-    LLVMValueRef ubase = mul(e, LLVMBuildSExt(b, u, e->i64, ""), K), rbase = mul(e, r, K);
-    LLVMValueRef k = loop_begin(e, &lk, K, "k");
-    accum(e, acc, add(e, ubase, k), ldf(e, rows, add(e, rbase, k)));
-    loop_end(e, &lk);
+    LLVMValueRef fresh = LLVMBuildPhi(b, e->i1, "fresh");
+    LLVMValueRef fv[2] = { LLVMConstInt(e->i1, 0, 0), LLVMConstInt(e->i1, 1, 0) };
+    LLVMAddIncoming(fresh, fv, ub, 2);
+    dedupe_add(e, d, u, fresh, rows, r);
+}
+
+static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, int nslots)
+{
+    const gr_node *var = input(e, n, 0), *ids = input(e, n, 1 + nslots);
+    LLVMValueRef idp = e->arg[1 + nslots], rows = e->arg[2 + nslots];
+    LLVMValueRef R, M;
+    ids_dims(e, ids, &R, &M);
+    int64_t rows_v = var->shape.d[0];
+    LLVMValueRef V = ci(e, rows_v);
+    cg_dedupe d = { .K = ci(e, var->shape.d[1]) };
+    LLVMValueRef nids = mul(e, R, M);
+    LLVMBuilderRef b = e->b;
+    int direct = rows_v <= CG_DIRECT_ROWS;
+
+    /* the map's bytes: slot[V] and seen[V], or keys[cap] and where[cap] with
+     * cap the power of two above max(2 * nids, 15) */
+    LLVMValueRef mask = NULL, map_bytes;
+    if (direct) {
+        map_bytes = round16(e, mul(e, V, ci(e, 5)));
+    } else {
+        LLVMValueRef x = LLVMBuildOr(b, mul(e, nids, ci(e, 2)), ci(e, 15), "");
+        LLVMValueRef lz[2] = { x, LLVMConstInt(e->i1, 0, 0) };
+        LLVMValueRef cap = LLVMBuildShl(b, ci(e, 1), LLVMBuildSub(b, ci(e, 64), intrinsic(e, "llvm.ctlz", e->i64, lz, 2), ""), "");
+        mask = LLVMBuildSub(b, cap, ci(e, 1), "");
+        map_bytes = mul(e, cap, ci(e, 8));
+    }
+    /* one scratch block: the map, uniq[nids + 1], acc[(nids + 1) * K] (the
+     * extra entry takes the direct map's write for an id already seen), zero */
+    LLVMValueRef nids1 = add(e, nids, ci(e, 1));
+    LLVMValueRef uniq_bytes = round16(e, mul(e, nids1, ci(e, 4)));
+    LLVMValueRef acc_bytes = round16(e, mul(e, mul(e, nids1, d.K), ci(e, 4)));
+    LLVMValueRef on_heap;
+    LLVMValueRef map = scratch_alloc(e, add(e, add(e, add(e, map_bytes, uniq_bytes), acc_bytes), ci(e, 16)),
+                                     &on_heap);
+    d.uniq = gep(e, e->i8, map, map_bytes);
+    d.acc = gep(e, e->i8, d.uniq, uniq_bytes);
+    d.zero = gep(e, e->i8, d.acc, acc_bytes);
+    LLVMValueRef keys = map, where = NULL, seen = NULL;
+    if (direct) {
+        seen = gep(e, e->i8, map, mul(e, V, ci(e, 4)));
+        LLVMBuildMemSet(b, seen, LLVMConstInt(e->i8, 0, 0), V, 1);
+    } else {
+        LLVMValueRef half = LLVMBuildLShr(b, map_bytes, ci(e, 1), "");
+        where = gep(e, e->i8, keys, half);
+        LLVMBuildMemSet(b, keys, LLVMConstInt(e->i8, 0xff, 0), half, 4);   /* -1: empty */
+    }
+    d.cnt = local(e, e->i32, "nuniq");
+    set(e, d.cnt, ci32(e, 0));
+    put(e, cf(e, 0), d.zero, ci(e, 0));
+
+    cg_loop lr, lm, lk;
+    LLVMValueRef r = loop_begin(e, &lr, R, "r");
+    LLVMValueRef m = loop_begin(e, &lm, M, "m");
+    LLVMValueRef id = ld(e, e->i32, idp, add(e, mul(e, r, M), m));
+    cg_if f;
+    if_begin(e, &f, id_valid(e, id, V));
+    if (direct) dedupe_direct(e, &d, seen, map, id, rows, r);
+    else dedupe_hash(e, &d, keys, where, mask, id, rows, r);
     if_end(e, &f);
     loop_end(e, &lm);
     loop_end(e, &lr);
 
     /* one update per touched row */
-    LLVMValueRef nu = LLVMBuildSExt(b, get(e, cnt), e->i64, "");
+    LLVMValueRef nu = LLVMBuildZExt(b, get(e, d.cnt), e->i64, "");
     LLVMValueRef uu = loop_begin(e, &lr, nu, "u");
-    LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, uniq, uu), e->i64, "");
-    LLVMValueRef vbase = mul(e, row, K), abase = mul(e, uu, K);
-    k = loop_begin(e, &lk, K, "k");
-    apply_elem(e, n, ap, add(e, vbase, k), ldf(e, acc, add(e, abase, k)));
+    LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, d.uniq, uu), e->i64, "");
+    LLVMValueRef vbase = mul(e, row, d.K), abase = mul(e, uu, d.K);
+    LLVMValueRef k = loop_begin(e, &lk, d.K, "k");
+    apply_elem(e, n, ap, add(e, vbase, k), ldf(e, d.acc, add(e, abase, k)));
     loop_end(e, &lk);
     loop_end(e, &lr);
 
-    scratch_free(e, keys, on_heap);
+    scratch_free(e, map, on_heap);
 }
 
 static void emit_apply(cg_emitter *e, const gr_node *n)

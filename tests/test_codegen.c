@@ -432,10 +432,12 @@ static void test_rowwise(fixture *fx)
 static void test_apply(fixture *fx)
 {
     static const gr_op ops[] = { GR_APPLY_SGD, GR_APPLY_ADAGRAD, GR_APPLY_ADAM, GR_APPLY_FTRL, GR_APPLY_FTRL };
+    /* sparse = 2: the same ids into a table of 5000 rows, which the kernels
+     * dedupe with a hash table rather than a map of every row */
     for (size_t i = 0; i < ES_ARRAY_LEN(ops); i++)
-        for (int sparse = 0; sparse < 2; sparse++) {
+        for (int sparse = 0; sparse < 3; sparse++) {
             tg t = tg_new();
-            gr_shape vs = sh(2, 6, 3, 0);
+            gr_shape vs = sh(2, sparse == 2 ? 5000 : 6, 3, 0);
             int in[GR_MAXIN], nin = 0;
             in[nin++] = par(&t, "var", vs);
             double f[4] = { 0.1, 0, 0, 0 };
@@ -453,16 +455,18 @@ static void test_apply(fixture *fx)
                 f[0] = 0.2; f[1] = 0.05; f[2] = 0.01; f[3] = i == 3 ? -0.5 : -0.7;   /* sqrt and pow paths */
             }
             if (sparse) {
-                /* 6 rows, ids in [-1, 6]: duplicates, invalid ids and untouched rows */
+                /* ids in [-1, 6]: duplicates, invalid ids (6 and -1 for the small
+                 * table) and untouched rows */
                 in[nin++] = in_i(&t, "ids:6", sh(2, B_, 2, 0));
                 in[nin++] = in_f(&t, "rows", sh(2, B_, 3, 0));
             } else {
                 in[nin++] = in_f(&t, "grad", vs);
             }
-            int64_t a[4] = { sparse, 0, 0, 0 };
+            int64_t a[4] = { sparse != 0, 0, 0, 0 };
             gr_op_node(t.g, ops[i], nin, in, a, f, nospan());
             char what[96];
-            snprintf(what, sizeof what, "%s %s%s", gr_ops[ops[i]].name, sparse ? "sparse" : "dense",
+            snprintf(what, sizeof what, "%s %s%s", gr_ops[ops[i]].name,
+                     sparse == 2 ? "sparse 5000 rows" : sparse ? "sparse" : "dense",
                      ops[i] == GR_APPLY_FTRL ? (i == 3 ? " lr_power -0.5" : " lr_power -0.7") : "");
             check_graph(fx, t.g, what);
             es_arena_free(t.a);
