@@ -27,6 +27,7 @@
 #include "../codegen/codegen.h"
 #include "check.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,6 +472,84 @@ static void test_apply(fixture *fx)
             check_graph(fx, t.g, what);
             es_arena_free(t.a);
         }
+}
+
+/* ---- accuracy of the inline exp and log1p ------------------------------------------------- *
+ * sigmoid, softplus and sigmoid_xent compute exp and log1p inline (emit.c:
+ * exp_f32, log1p_unit) rather than through libm. Measured in ulps against
+ * the double-precision functions over the whole f32 range (sigmoid is 0
+ * where exp(-x) overflows f32, as with libm's expf): every binade
+ * from the smallest denormal up, a fine sweep of [-110, 110] where results
+ * go from 1 to denormal to overflow, and the special values. */
+
+#define ULP_BOUND 4
+
+/* distance in representable floats (0 for two NaNs; -0 and +0 are 1 apart) */
+static int64_t ulps(float a, float b)
+{
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b) ? 0 : INT64_MAX;
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    int64_t oa = ia < 0 ? (int64_t)INT32_MIN - ia : ia, ob = ib < 0 ? (int64_t)INT32_MIN - ib : ib;
+    return oa > ob ? oa - ob : ob - oa;
+}
+
+static double softplus_d(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
+
+static void test_exp_log1p_ulps(fixture *fx)
+{
+    enum { SPECIALS = 9, SWEEP = 220001 };
+    static const float specials[SPECIALS] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-45f, -1e-45f,
+                                              3.4028235e38f, -3.4028235e38f };
+    int64_t n = SPECIALS + SWEEP + 2 * 277 * 64;
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    int64_t k = 0;
+    for (int i = 0; i < SPECIALS; i++) x[k++] = specials[i];
+    for (int i = 0; i < SWEEP; i++) x[k++] = (float)(-110.0 + 0.001 * i);
+    for (int ex = -149; ex <= 127; ex++)
+        for (int m = 0; m < 64; m++) {
+            float v = ldexpf(1.0f + (float)es_rng_uniform(&fx->rng), ex);
+            x[k++] = v;
+            x[k++] = -v;
+        }
+    for (int64_t i = 0; i < n; i++) y[i] = (float)(i & 1);
+
+    tg t = tg_new();
+    int xi = in_f(&t, "x", sh(1, B_, 0, 0)), yi = in_f(&t, "y", sh(1, B_, 0, 0));
+    int outs[3] = { gr_unary(t.g, GR_SIGMOID, xi, nospan()), gr_unary(t.g, GR_SOFTPLUS, xi, nospan()),
+                    gr_binary(t.g, GR_SIGMOID_XENT, xi, yi, nospan()) };
+    static const char *names[3] = { "sigmoid", "softplus", "sigmoid_xent" };
+    for (int o = 0; o < 3; o++) gr_add_output(t.g, names[o], outs[o]);
+    cg_entry_fn fn = NULL;
+    cg_jit *j = bind_and_verify(t.g, "exp/log1p") == 0 ? compile(t.g, &fn, "exp/log1p") : NULL;
+    if (fn) {
+        void **bufs = calloc((size_t)t.g->nbufs, sizeof *bufs);
+        bufs[t.g->nodes[xi].buf] = x;
+        bufs[t.g->nodes[yi].buf] = y;
+        for (int o = 0; o < 3; o++) bufs[t.g->nodes[outs[o]].buf] = malloc((size_t)n * sizeof(float));
+        fn(bufs, n);
+        for (int o = 0; o < 3; o++) {
+            const float *got = bufs[t.g->nodes[outs[o]].buf];
+            int64_t worst = 0, at = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double xd = x[i], want;
+                if (o == 0) want = exp(-xd) > FLT_MAX ? 0 : 1 / (1 + exp(-xd));   /* f32 exp(-x) is inf */
+                else if (o == 1) want = softplus_d(xd);
+                else want = (xd > 0 ? xd : 0) - xd * y[i] + log1p(exp(-fabs(xd)));
+                int64_t u = ulps(got[i], (float)want);
+                if (u > worst) { worst = u; at = i; }
+            }
+            CHECK(worst <= ULP_BOUND, "%s: %lld ulps from the double result at x = %.9g (got %.9g)", names[o],
+                  (long long)worst, (double)x[at], (double)got[at]);
+            free(bufs[t.g->nodes[outs[o]].buf]);
+        }
+        free(bufs);
+    }
+    cg_jit_free(j);
+    es_arena_free(t.a);
+    free(x);
+    free(y);
 }
 
 /* ---- the model-function ops ------------------------------------------------------------ */
@@ -1083,6 +1162,7 @@ int main(void)
     memset(&fx, 0, sizeof fx);
     es_rng_seed(&fx.rng, 20240611);
     test_unary(&fx);
+    test_exp_log1p_ulps(&fx);
     test_binary(&fx);
     test_shape_movers(&fx);
     test_reductions(&fx);
