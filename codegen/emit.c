@@ -26,9 +26,11 @@
  * memory (the output, or allocas that mem2reg promotes); float math keeps
  * strict IEEE semantics (no fast-math), so results match the reference to a
  * few ulps (FTRL's update runs in double, see apply_elem). Any B >= 0 works,
- * including an empty batch. Sparse optimizer updates dedupe ids with a small open-addressing
- * hash table in per-call scratch (on the stack when small), sized by the number of ids (never by the
- * table's row count), so a million-row table costs only its touched rows.
+ * including an empty batch. Sparse optimizer updates sum the rows of
+ * duplicate ids in per-call scratch (on the stack when small): indexed by the
+ * id for a small table, through a hash table sized by the number of ids
+ * (never by the table's row count) for a large one, so a million-row table
+ * costs only its touched rows (emit_sparse_apply).
  *
  * cg_emit_ex(CG_EMIT_AOT) serves the ahead-of-time predictor (aot.c): matrix
  * products are loops rather than cblas_sgemm calls, and CONSTs that are not
@@ -989,6 +991,15 @@ typedef struct cg_apply {
     LLVMValueRef alpha;          /* adam: lr * sqrt(1 - b2^t) / (1 - b1^t) of this step */
 } cg_apply;
 
+/* Adagrad's step for gradient g once the accumulator holds acc:
+ * lr * g / (sqrt(acc) + eps), subtracted from the weight */
+static LLVMValueRef adagrad_step(cg_emitter *e, const gr_node *n, LLVMValueRef g, LLVMValueRef acc)
+{
+    LLVMBuilderRef b = e->b;
+    LLVMValueRef den = LLVMBuildFAdd(b, fsqrt(e, acc), cf(e, n->f[1]), "");
+    return LLVMBuildFDiv(b, LLVMBuildFMul(b, cf(e, n->f[0]), g, ""), den, "");
+}
+
 /* One element i of the variable receives gradient g (ops.def's formulas). */
 static void apply_elem(cg_emitter *e, const gr_node *n, const cg_apply *ap, LLVMValueRef i, LLVMValueRef g)
 {
@@ -1000,8 +1011,7 @@ static void apply_elem(cg_emitter *e, const gr_node *n, const cg_apply *ap, LLVM
     } else if (n->op == GR_APPLY_ADAGRAD) {
         LLVMValueRef acc = LLVMBuildFAdd(b, ldf(e, ap->slot[0], i), LLVMBuildFMul(b, g, g, ""), "");
         put(e, acc, ap->slot[0], i);
-        LLVMValueRef den = LLVMBuildFAdd(b, fsqrt(e, acc), cf(e, n->f[1]), "");
-        put(e, LLVMBuildFSub(b, w, LLVMBuildFDiv(b, LLVMBuildFMul(b, lr, g, ""), den, ""), ""), ap->var, i);
+        put(e, LLVMBuildFSub(b, w, adagrad_step(e, n, g, acc), ""), ap->var, i);
     } else if (n->op == GR_APPLY_ADAM) {
         double b1 = n->f[1], b2 = n->f[2];
         LLVMValueRef m = LLVMBuildFAdd(b, LLVMBuildFMul(b, cf(e, b1), ldf(e, ap->slot[0], i), ""),
@@ -1054,60 +1064,89 @@ static int apply_nslots(gr_op op)
     return op == GR_APPLY_ADAGRAD ? 1 : op == GR_APPLY_ADAM ? 3 : op == GR_APPLY_FTRL ? 2 : 0;
 }
 
-/* Duplicate ids are summed into compact rows first, then each unique row is
- * updated once. uniq[u] is the u-th distinct valid id (in order of first
- * occurrence) and acc[u] sums its gradient rows. Scratch is per call
- * (scratch_alloc); the map from an id to u is one of:
+/* Duplicate ids are summed first, then each touched row is updated once:
+ * uniq[u] is the u-th distinct valid id (in order of first occurrence).
+ * Scratch is per call (scratch_alloc); the sums live in one of:
  *
- * - direct, for a table of at most CG_DIRECT_ROWS rows: seen[V] bytes and
- *   slot[V] (dedupe_direct), a clear of V bytes per call;
- * - else a hash table (open addressing, power-of-two size > 2 * ids, cleared
- *   per call), so a million-row table costs only its touched rows. */
-#define CG_DIRECT_ROWS 4096
+ * - dense, when the sums of every row take at most CG_DENSE_ELEMS floats:
+ *   acc[V][K] indexed by the id itself, and seen[V] flags cleared per call
+ *   (dedupe_dense);
+ * - else compact, acc[u][K], with a hash table from id to u (open
+ *   addressing, power-of-two size > 2 * ids, cleared per call), so a
+ *   million-row table costs only its touched rows (dedupe_hash).
+ *
+ * Neither clears acc: the first row of an id adds to a row of zeros (row -1
+ * of acc) instead of to its sum. The choice is of the address, not of the
+ * loaded value (an f32 select becomes a branch on x86, mispredicted on every
+ * new id), and in the dense form it is integer arithmetic on a flag loaded
+ * from memory, row | (flag - 1), which the code generator cannot turn into a
+ * branch either, as it does with a select it finds expensive. Rows are
+ * summed in order of occurrence, except in a dense table of one column (a
+ * linear model's weights): there the i-th id of the batch adds into partial
+ * sum i % CG_BANKS of its row (with a seen flag of its own), and the update
+ * adds the partial sums. A column that is nearly always the same id (a
+ * bucketized capital gain) would otherwise be one chain of dependent adds
+ * through memory; the reference sums in double, so any fixed order is as
+ * good. */
+#define CG_DENSE_ELEMS 4096
+#define CG_BANKS 4
 
 typedef struct cg_dedupe {
-    LLVMValueRef uniq, acc;   /* i32 [nids + 1], f32 [(nids + 1) * K] */
+    int dense;
+    int64_t banks;            /* partial sums per element: CG_BANKS or 1 */
+    LLVMValueRef uniq;        /* i32 [nids + 1] */
+    LLVMValueRef acc;         /* f32 [V][banks][K] (dense) or [nids][K] */
+    LLVMValueRef seen, V;     /* dense: i8 [V + V * banks] flags; the row count */
     LLVMValueRef cnt;         /* the alloca of the number of unique ids */
-    LLVMValueRef zero;        /* a +0.0f in scratch (not an alloca, which SROA
-                               * would split the load of the select at) */
     LLVMValueRef K;
 } cg_dedupe;
 
-/* acc[u] = (fresh ? +0 : acc[u]) + rows[r]: the first row of an id starts its
- * sum without acc having been cleared (a fresh id reads *zero) */
-static void dedupe_add(cg_emitter *e, const cg_dedupe *d, LLVMValueRef u, LLVMValueRef fresh, LLVMValueRef rows,
+/* acc[at] = acc[at | fresh] + rows[r], at the id (dense) or u; fresh is -1
+ * for the first row of a sum (row -1 is zeros), else 0 */
+static void dedupe_add(cg_emitter *e, const cg_dedupe *d, LLVMValueRef at, LLVMValueRef fresh, LLVMValueRef rows,
                        LLVMValueRef r)
 {
-    LLVMValueRef ubase = mul(e, LLVMBuildZExt(e->b, u, e->i64, ""), d->K), rbase = mul(e, r, d->K);
+    LLVMValueRef base = mul(e, at, d->K), from = mul(e, LLVMBuildOr(e->b, at, fresh, ""), d->K);
+    LLVMValueRef rbase = mul(e, r, d->K);
     cg_loop lk;
     LLVMValueRef k = loop_begin(e, &lk, d->K, "k");
-    LLVMValueRef p = gep(e, e->f32, d->acc, add(e, ubase, k));
-    /* the choice is of the address, not of the loaded value: an f32 select
-     * becomes a branch on x86, mispredicted on every new id */
-    LLVMValueRef old = LLVMBuildLoad2(e->b, e->f32, LLVMBuildSelect(e->b, fresh, d->zero, p, ""), "");
-    LLVMBuildStore(e->b, LLVMBuildFAdd(e->b, old, ldf(e, rows, add(e, rbase, k)), ""), p);
+    LLVMValueRef old = ldf(e, d->acc, add(e, from, k));
+    put(e, LLVMBuildFAdd(e->b, old, ldf(e, rows, add(e, rbase, k)), ""), d->acc, add(e, base, k));
     loop_end(e, &lk);
 }
 
-/* the direct map's step for one valid id: seen[] (one byte per row, cleared
- * per call) says whether slot[id] (never cleared) holds the id's u. The loads
- * of seen[id] and slot[id] do not depend on the count, and no branch depends
- * on whether an id is new, so a run of new ids costs no mispredictions and
- * the only dependence carried from id to id is count += fresh. */
-static void dedupe_direct(cg_emitter *e, const cg_dedupe *d, LLVMValueRef seen, LLVMValueRef slot,
-                          LLVMValueRef id, LLVMValueRef rows, LLVMValueRef r)
+/* seen[at] - 1 as an i64 (-1 if the flag was clear, else 0) */
+static LLVMValueRef flag_mask(cg_emitter *e, LLVMValueRef seen, LLVMValueRef at)
+{
+    return LLVMBuildSub(e->b, LLVMBuildZExt(e->b, ld(e, e->i8, seen, at), e->i64, ""), ci(e, 1), "");
+}
+
+/* flag_mask of seen[at], which is then set */
+static LLVMValueRef first_visit(cg_emitter *e, LLVMValueRef seen, LLVMValueRef at)
+{
+    LLVMValueRef fresh = flag_mask(e, seen, at);
+    put(e, LLVMConstInt(e->i8, 1, 0), seen, at);
+    return fresh;
+}
+
+/* the dense step for the i-th id, valid. Every store address comes from the
+ * id (and i) alone, so the processor never waits on whether a later load
+ * reads what an earlier store wrote; no branch depends on whether the id is
+ * new; and the only dependence carried from id to id is count += fresh.
+ * seen[id] flags the ids, seen[V + at] the partial sums. */
+static void dedupe_dense(cg_emitter *e, const cg_dedupe *d, LLVMValueRef id, LLVMValueRef i, LLVMValueRef rows,
+                         LLVMValueRef r)
 {
     LLVMBuilderRef b = e->b;
     LLVMValueRef id64 = LLVMBuildSExt(b, id, e->i64, ""), n = get(e, d->cnt);
-    LLVMValueRef fresh = LLVMBuildICmp(b, LLVMIntEQ, ld(e, e->i8, seen, id64), LLVMConstInt(e->i8, 0, 0), "");
-    /* frozen: an uninitialised slot is some fixed value, discarded by the select */
-    LLVMValueRef s = LLVMBuildFreeze(b, ld(e, e->i32, slot, id64), "");
-    LLVMValueRef u = LLVMBuildSelect(b, fresh, n, s, "u");
-    put(e, LLVMConstInt(e->i8, 1, 0), seen, id64);
-    put(e, u, slot, id64);
+    LLVMValueRef fresh = first_visit(e, d->seen, id64), at = id64, fresh_at = fresh;
+    if (d->banks > 1) {
+        at = add(e, mul(e, id64, ci(e, d->banks)), LLVMBuildAnd(b, i, ci(e, d->banks - 1), ""));
+        fresh_at = first_visit(e, d->seen, add(e, d->V, at));
+    }
     put(e, id, d->uniq, LLVMBuildZExt(b, n, e->i64, ""));   /* kept only if fresh: count moves past it */
-    set(e, d->cnt, LLVMBuildAdd(b, n, LLVMBuildZExt(b, fresh, e->i32, ""), ""));
-    dedupe_add(e, d, u, fresh, rows, r);
+    set(e, d->cnt, LLVMBuildSub(b, n, LLVMBuildTrunc(b, fresh, e->i32, ""), ""));
+    dedupe_add(e, d, at, fresh_at, rows, r);
 }
 
 /* the hash table's step for one valid id (keys[] starts all -1) */
@@ -1156,7 +1195,58 @@ static void dedupe_hash(cg_emitter *e, const cg_dedupe *d, LLVMValueRef keys, LL
     LLVMValueRef fresh = LLVMBuildPhi(b, e->i1, "fresh");
     LLVMValueRef fv[2] = { LLVMConstInt(e->i1, 0, 0), LLVMConstInt(e->i1, 1, 0) };
     LLVMAddIncoming(fresh, fv, ub, 2);
-    dedupe_add(e, d, u, fresh, rows, r);
+    dedupe_add(e, d, LLVMBuildZExt(b, u, e->i64, ""), LLVMBuildSExt(b, fresh, e->i64, ""), rows, r);
+}
+
+/* element k of the summed gradient of touched row u (id row); the partial
+ * sums of a bank (K is 1) in order, each having a row only if that id came
+ * in its bank */
+static LLVMValueRef dedupe_grad(cg_emitter *e, const cg_dedupe *d, LLVMValueRef u, LLVMValueRef row, LLVMValueRef k)
+{
+    if (d->banks == 1) return ldf(e, d->acc, add(e, mul(e, d->dense ? row : u, d->K), k));
+    LLVMValueRef g = NULL, at = mul(e, row, ci(e, d->banks));
+    for (int64_t j = 0; j < d->banks; j++) {
+        LLVMValueRef a = add(e, at, ci(e, j));
+        LLVMValueRef p = ldf(e, d->acc, LLVMBuildOr(e->b, a, flag_mask(e, d->seen, add(e, d->V, a)), ""));
+        g = g ? LLVMBuildFAdd(e->b, g, p, "") : p;
+    }
+    return g;
+}
+
+/* Adagrad over the nu touched rows in three passes, so that the square
+ * roots and divisions run over contiguous arrays, where the loop vectoriser
+ * widens them: the gradients and new accumulators of the rows, gathered
+ * into g[] and sq[]; every step, into g[] in place; the steps subtracted
+ * from the rows' weights. The same operations as apply_elem's, so the same
+ * bits. */
+static void sparse_adagrad(cg_emitter *e, const gr_node *n, const cg_apply *ap, const cg_dedupe *d,
+                           LLVMValueRef g, LLVMValueRef sq, LLVMValueRef nu)
+{
+    LLVMBuilderRef b = e->b;
+    cg_loop lu, lk;
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1) {
+            LLVMValueRef t = loop_begin(e, &lu, mul(e, nu, d->K), "t");
+            put(e, adagrad_step(e, n, ldf(e, g, t), ldf(e, sq, t)), g, t);
+            loop_end(e, &lu);
+            continue;
+        }
+        LLVMValueRef u = loop_begin(e, &lu, nu, "u");
+        LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, d->uniq, u), e->i64, "");
+        LLVMValueRef k = loop_begin(e, &lk, d->K, "k");
+        LLVMValueRef j = add(e, mul(e, row, d->K), k), t = add(e, mul(e, u, d->K), k);
+        if (pass == 0) {
+            LLVMValueRef gv = dedupe_grad(e, d, u, row, k);
+            LLVMValueRef a = LLVMBuildFAdd(b, ldf(e, ap->slot[0], j), LLVMBuildFMul(b, gv, gv, ""), "");
+            put(e, a, ap->slot[0], j);
+            put(e, a, sq, t);
+            put(e, gv, g, t);
+        } else {
+            put(e, LLVMBuildFSub(b, ldf(e, ap->var, j), ldf(e, g, t), ""), ap->var, j);
+        }
+        loop_end(e, &lk);
+        loop_end(e, &lu);
+    }
 }
 
 static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, int nslots)
@@ -1165,18 +1255,22 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMValueRef idp = e->arg[1 + nslots], rows = e->arg[2 + nslots];
     LLVMValueRef R, M;
     ids_dims(e, ids, &R, &M);
-    int64_t rows_v = var->shape.d[0];
-    LLVMValueRef V = ci(e, rows_v);
-    cg_dedupe d = { .K = ci(e, var->shape.d[1]) };
+    int64_t Vc = var->shape.d[0], Kc = var->shape.d[1];
+    LLVMValueRef V = ci(e, Vc);
+    cg_dedupe d = { .K = ci(e, Kc), .V = V, .banks = Kc == 1 ? CG_BANKS : 1 };
+    d.dense = Vc * Kc * d.banks <= CG_DENSE_ELEMS;
+    if (!d.dense) d.banks = 1;
     LLVMValueRef nids = mul(e, R, M);
     LLVMBuilderRef b = e->b;
-    int direct = rows_v <= CG_DIRECT_ROWS;
+    int adagrad = n->op == GR_APPLY_ADAGRAD;
 
-    /* the map's bytes: slot[V] and seen[V], or keys[cap] and where[cap] with
-     * cap the power of two above max(2 * nids, 15) */
+    /* one scratch block: the map (seen[], or keys[cap] and where[cap] with
+     * cap the power of two above max(2 * nids, 15)); uniq[nids + 1] (the
+     * extra entry takes the dense step's store for an id already seen); the
+     * row of zeros; acc; for Adagrad, g and sq */
     LLVMValueRef mask = NULL, map_bytes;
-    if (direct) {
-        map_bytes = round16(e, mul(e, V, ci(e, 5)));
+    if (d.dense) {
+        map_bytes = round16(e, ci(e, Vc * (1 + (d.banks > 1 ? d.banks : 0))));
     } else {
         LLVMValueRef x = LLVMBuildOr(b, mul(e, nids, ci(e, 2)), ci(e, 15), "");
         LLVMValueRef lz[2] = { x, LLVMConstInt(e->i1, 0, 0) };
@@ -1184,51 +1278,55 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
         mask = LLVMBuildSub(b, cap, ci(e, 1), "");
         map_bytes = mul(e, cap, ci(e, 8));
     }
-    /* one scratch block: the map, uniq[nids + 1], acc[(nids + 1) * K] (the
-     * extra entry takes the direct map's write for an id already seen), zero */
-    LLVMValueRef nids1 = add(e, nids, ci(e, 1));
-    LLVMValueRef uniq_bytes = round16(e, mul(e, nids1, ci(e, 4)));
-    LLVMValueRef acc_bytes = round16(e, mul(e, mul(e, nids1, d.K), ci(e, 4)));
+    LLVMValueRef uniq_bytes = round16(e, mul(e, add(e, nids, ci(e, 1)), ci(e, 4)));
+    LLVMValueRef compact_bytes = round16(e, mul(e, mul(e, nids, d.K), ci(e, 4)));
+    LLVMValueRef acc_bytes = d.dense ? round16(e, ci(e, Vc * d.banks * Kc * 4)) : compact_bytes;
+    int64_t zero_bytes = (Kc * 4 + 15) & ~(int64_t)15;
+    LLVMValueRef bytes = add(e, add(e, add(e, map_bytes, uniq_bytes), acc_bytes), ci(e, zero_bytes));
+    if (adagrad) bytes = add(e, bytes, mul(e, compact_bytes, ci(e, 2)));
     LLVMValueRef on_heap;
-    LLVMValueRef map = scratch_alloc(e, add(e, add(e, add(e, map_bytes, uniq_bytes), acc_bytes), ci(e, 16)),
-                                     &on_heap);
+    LLVMValueRef map = scratch_alloc(e, bytes, &on_heap);
     d.uniq = gep(e, e->i8, map, map_bytes);
-    d.acc = gep(e, e->i8, d.uniq, uniq_bytes);
-    d.zero = gep(e, e->i8, d.acc, acc_bytes);
-    LLVMValueRef keys = map, where = NULL, seen = NULL;
-    if (direct) {
-        seen = gep(e, e->i8, map, mul(e, V, ci(e, 4)));
-        LLVMBuildMemSet(b, seen, LLVMConstInt(e->i8, 0, 0), V, 1);
+    d.acc = gep(e, e->i8, d.uniq, add(e, uniq_bytes, ci(e, zero_bytes)));
+    LLVMBuildMemSet(b, gep(e, e->f32, d.acc, ci(e, -Kc)), LLVMConstInt(e->i8, 0, 0), ci(e, Kc * 4), 4);
+    LLVMValueRef where = NULL;
+    if (d.dense) {
+        d.seen = map;
+        LLVMBuildMemSet(b, map, LLVMConstInt(e->i8, 0, 0), map_bytes, 16);
     } else {
         LLVMValueRef half = LLVMBuildLShr(b, map_bytes, ci(e, 1), "");
-        where = gep(e, e->i8, keys, half);
-        LLVMBuildMemSet(b, keys, LLVMConstInt(e->i8, 0xff, 0), half, 4);   /* -1: empty */
+        where = gep(e, e->i8, map, half);
+        LLVMBuildMemSet(b, map, LLVMConstInt(e->i8, 0xff, 0), half, 4);   /* -1: empty */
     }
     d.cnt = local(e, e->i32, "nuniq");
     set(e, d.cnt, ci32(e, 0));
-    put(e, cf(e, 0), d.zero, ci(e, 0));
 
     cg_loop lr, lm, lk;
     LLVMValueRef r = loop_begin(e, &lr, R, "r");
     LLVMValueRef m = loop_begin(e, &lm, M, "m");
-    LLVMValueRef id = ld(e, e->i32, idp, add(e, mul(e, r, M), m));
+    LLVMValueRef i = add(e, mul(e, r, M), m);
+    LLVMValueRef id = ld(e, e->i32, idp, i);
     cg_if f;
     if_begin(e, &f, id_valid(e, id, V));
-    if (direct) dedupe_direct(e, &d, seen, map, id, rows, r);
-    else dedupe_hash(e, &d, keys, where, mask, id, rows, r);
+    if (d.dense) dedupe_dense(e, &d, id, i, rows, r);
+    else dedupe_hash(e, &d, map, where, mask, id, rows, r);
     if_end(e, &f);
     loop_end(e, &lm);
     loop_end(e, &lr);
 
     /* one update per touched row */
     LLVMValueRef nu = LLVMBuildZExt(b, get(e, d.cnt), e->i64, "");
-    LLVMValueRef uu = loop_begin(e, &lr, nu, "u");
-    LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, d.uniq, uu), e->i64, "");
-    LLVMValueRef vbase = mul(e, row, d.K), abase = mul(e, uu, d.K);
-    LLVMValueRef k = loop_begin(e, &lk, d.K, "k");
-    apply_elem(e, n, ap, add(e, vbase, k), ldf(e, d.acc, add(e, abase, k)));
-    loop_end(e, &lk);
-    loop_end(e, &lr);
+    if (adagrad) {
+        LLVMValueRef g = gep(e, e->i8, d.acc, acc_bytes);
+        sparse_adagrad(e, n, ap, &d, g, gep(e, e->i8, g, compact_bytes), nu);
+    } else {
+        LLVMValueRef u = loop_begin(e, &lr, nu, "u");
+        LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, d.uniq, u), e->i64, "");
+        LLVMValueRef k = loop_begin(e, &lk, d.K, "k");
+        apply_elem(e, n, ap, add(e, mul(e, row, d.K), k), dedupe_grad(e, &d, u, row, k));
+        loop_end(e, &lk);
+        loop_end(e, &lr);
+    }
 
     scratch_free(e, map, on_heap);
 }

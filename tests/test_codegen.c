@@ -434,11 +434,14 @@ static void test_apply(fixture *fx)
 {
     static const gr_op ops[] = { GR_APPLY_SGD, GR_APPLY_ADAGRAD, GR_APPLY_ADAM, GR_APPLY_FTRL, GR_APPLY_FTRL };
     /* sparse = 2: the same ids into a table of 5000 rows, which the kernels
-     * dedupe with a hash table rather than a map of every row */
+     * dedupe with a hash table rather than sums indexed by the id; sparse =
+     * 3: a table of one column, whose sums the kernels split in partial sums */
+    static const char *const forms[] = { "dense", "sparse", "sparse 5000 rows", "sparse one column" };
     for (size_t i = 0; i < ES_ARRAY_LEN(ops); i++)
-        for (int sparse = 0; sparse < 3; sparse++) {
+        for (int sparse = 0; sparse < 4; sparse++) {
             tg t = tg_new();
-            gr_shape vs = sh(2, sparse == 2 ? 5000 : 6, 3, 0);
+            int64_t K = sparse == 3 ? 1 : 3;
+            gr_shape vs = sh(2, sparse == 2 ? 5000 : 6, K, 0);
             int in[GR_MAXIN], nin = 0;
             in[nin++] = par(&t, "var", vs);
             double f[4] = { 0.1, 0, 0, 0 };
@@ -459,15 +462,14 @@ static void test_apply(fixture *fx)
                 /* ids in [-1, 6]: duplicates, invalid ids (6 and -1 for the small
                  * table) and untouched rows */
                 in[nin++] = in_i(&t, "ids:6", sh(2, B_, 2, 0));
-                in[nin++] = in_f(&t, "rows", sh(2, B_, 3, 0));
+                in[nin++] = in_f(&t, "rows", sh(2, B_, K, 0));
             } else {
                 in[nin++] = in_f(&t, "grad", vs);
             }
             int64_t a[4] = { sparse != 0, 0, 0, 0 };
             gr_op_node(t.g, ops[i], nin, in, a, f, nospan());
             char what[96];
-            snprintf(what, sizeof what, "%s %s%s", gr_ops[ops[i]].name,
-                     sparse == 2 ? "sparse 5000 rows" : sparse ? "sparse" : "dense",
+            snprintf(what, sizeof what, "%s %s%s", gr_ops[ops[i]].name, forms[sparse],
                      ops[i] == GR_APPLY_FTRL ? (i == 3 ? " lr_power -0.5" : " lr_power -0.7") : "");
             check_graph(fx, t.g, what);
             es_arena_free(t.a);
