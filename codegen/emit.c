@@ -1083,8 +1083,8 @@ static int apply_nslots(gr_op op)
  * branch either, as it does with a select it finds expensive. Rows are
  * summed in order of occurrence, except in a dense table of one column (a
  * linear model's weights): there the i-th id of the batch adds into partial
- * sum i % CG_BANKS of its row (with a seen flag of its own), and the update
- * adds the partial sums. A column that is nearly always the same id (a
+ * sum i % CG_BANKS of its row, and the update adds the partial sums (a new
+ * id clears all of them first). A column that is nearly always the same id (a
  * bucketized capital gain) would otherwise be one chain of dependent adds
  * through memory; the reference sums in double, so any fixed order is as
  * good. */
@@ -1096,7 +1096,7 @@ typedef struct cg_dedupe {
     int64_t banks;            /* partial sums per element: CG_BANKS or 1 */
     LLVMValueRef uniq;        /* i32 [nids + 1] */
     LLVMValueRef acc;         /* f32 [V][banks][K] (dense) or [nids][K] */
-    LLVMValueRef seen, V;     /* dense: i8 [V + V * banks] flags; the row count */
+    LLVMValueRef seen;        /* dense: i8 [V] flags */
     LLVMValueRef cnt;         /* the alloca of the number of unique ids */
     LLVMValueRef K;
 } cg_dedupe;
@@ -1132,8 +1132,7 @@ static LLVMValueRef first_visit(cg_emitter *e, LLVMValueRef seen, LLVMValueRef a
 /* the dense step for the i-th id, valid. Every store address comes from the
  * id (and i) alone, so the processor never waits on whether a later load
  * reads what an earlier store wrote; no branch depends on whether the id is
- * new; and the only dependence carried from id to id is count += fresh.
- * seen[id] flags the ids, seen[V + at] the partial sums. */
+ * new; and the only dependence carried from id to id is count += fresh. */
 static void dedupe_dense(cg_emitter *e, const cg_dedupe *d, LLVMValueRef id, LLVMValueRef i, LLVMValueRef rows,
                          LLVMValueRef r)
 {
@@ -1141,8 +1140,16 @@ static void dedupe_dense(cg_emitter *e, const cg_dedupe *d, LLVMValueRef id, LLV
     LLVMValueRef id64 = LLVMBuildSExt(b, id, e->i64, ""), n = get(e, d->cnt);
     LLVMValueRef fresh = first_visit(e, d->seen, id64), at = id64, fresh_at = fresh;
     if (d->banks > 1) {
-        at = add(e, mul(e, id64, ci(e, d->banks)), LLVMBuildAnd(b, i, ci(e, d->banks - 1), ""));
-        fresh_at = first_visit(e, d->seen, add(e, d->V, at));
+        /* a new id clears its partial sums, a seen one the row of zeros (-1):
+         * row0 | (fresh + 1) * -banks, as integer arithmetic for the reason
+         * above; then every partial sum is read as it is */
+        LLVMValueRef row0 = mul(e, id64, ci(e, d->banks));
+        LLVMValueRef clear = LLVMBuildOr(b, row0, LLVMBuildMul(b, LLVMBuildAdd(b, fresh, ci(e, 1), ""),
+                                                               ci(e, -d->banks), ""), "");
+        LLVMTypeRef vt = LLVMVectorType(e->f32, (unsigned)d->banks);
+        LLVMSetAlignment(LLVMBuildStore(b, LLVMConstNull(vt), gep(e, e->f32, d->acc, clear)), 4);
+        at = add(e, row0, LLVMBuildAnd(b, i, ci(e, d->banks - 1), ""));
+        fresh_at = ci(e, 0);
     }
     put(e, id, d->uniq, LLVMBuildZExt(b, n, e->i64, ""));   /* kept only if fresh: count moves past it */
     set(e, d->cnt, LLVMBuildSub(b, n, LLVMBuildTrunc(b, fresh, e->i32, ""), ""));
@@ -1198,16 +1205,14 @@ static void dedupe_hash(cg_emitter *e, const cg_dedupe *d, LLVMValueRef keys, LL
     dedupe_add(e, d, LLVMBuildZExt(b, u, e->i64, ""), LLVMBuildSExt(b, fresh, e->i64, ""), rows, r);
 }
 
-/* element k of the summed gradient of touched row u (id row); the partial
- * sums of a bank (K is 1) in order, each having a row only if that id came
- * in its bank */
+/* element k of the summed gradient of touched row u (id row); with partial
+ * sums (K is 1), their sum in order */
 static LLVMValueRef dedupe_grad(cg_emitter *e, const cg_dedupe *d, LLVMValueRef u, LLVMValueRef row, LLVMValueRef k)
 {
     if (d->banks == 1) return ldf(e, d->acc, add(e, mul(e, d->dense ? row : u, d->K), k));
     LLVMValueRef g = NULL, at = mul(e, row, ci(e, d->banks));
     for (int64_t j = 0; j < d->banks; j++) {
-        LLVMValueRef a = add(e, at, ci(e, j));
-        LLVMValueRef p = ldf(e, d->acc, LLVMBuildOr(e->b, a, flag_mask(e, d->seen, add(e, d->V, a)), ""));
+        LLVMValueRef p = ldf(e, d->acc, add(e, at, ci(e, j)));
         g = g ? LLVMBuildFAdd(e->b, g, p, "") : p;
     }
     return g;
@@ -1257,7 +1262,7 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     ids_dims(e, ids, &R, &M);
     int64_t Vc = var->shape.d[0], Kc = var->shape.d[1];
     LLVMValueRef V = ci(e, Vc);
-    cg_dedupe d = { .K = ci(e, Kc), .V = V, .banks = Kc == 1 ? CG_BANKS : 1 };
+    cg_dedupe d = { .K = ci(e, Kc), .banks = Kc == 1 ? CG_BANKS : 1 };
     d.dense = Vc * Kc * d.banks <= CG_DENSE_ELEMS;
     if (!d.dense) d.banks = 1;
     LLVMValueRef nids = mul(e, R, M);
@@ -1270,7 +1275,7 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
      * row of zeros; acc; for Adagrad, g and sq */
     LLVMValueRef mask = NULL, map_bytes;
     if (d.dense) {
-        map_bytes = round16(e, ci(e, Vc * (1 + (d.banks > 1 ? d.banks : 0))));
+        map_bytes = round16(e, V);
     } else {
         LLVMValueRef x = LLVMBuildOr(b, mul(e, nids, ci(e, 2)), ci(e, 15), "");
         LLVMValueRef lz[2] = { x, LLVMConstInt(e->i1, 0, 0) };
