@@ -836,6 +836,64 @@ static void ids_dims(cg_emitter *e, const gr_node *ids, LLVMValueRef *R, LLVMVal
     *M = dims_prod(e, ids->shape, 1, ids->shape.rank);
 }
 
+#define CG_GATHER_LANES 8
+
+/* out[r .. r + 8) of a one-column GATHER_SUM of one id per row, as one
+ * gather of every lane (invalid ids read row 0) and a select of +0 for the
+ * invalid ones: no branch, where a gather masked by the valid lanes is
+ * scalarised into a branch per lane on processors with slow gathers */
+static void gather_lanes(cg_emitter *e, int64_t V, LLVMValueRef r)
+{
+    LLVMBuilderRef b = e->b;
+    unsigned L = CG_GATHER_LANES;
+    LLVMTypeRef vi = LLVMVectorType(e->i32, L), vf = LLVMVectorType(e->f32, L), vp = LLVMVectorType(e->ptr, L);
+    LLVMValueRef ids = LLVMBuildLoad2(b, vi, gep(e, e->i32, e->arg[2], r), "");
+    LLVMSetAlignment(ids, 4);
+    LLVMValueRef vs[CG_GATHER_LANES];
+    for (unsigned j = 0; j < L; j++) vs[j] = ci32(e, (int32_t)V);
+    LLVMValueRef valid = LLVMBuildICmp(b, LLVMIntULT, ids, LLVMConstVector(vs, L), "");   /* 0 <= id < V */
+    LLVMValueRef idx = LLVMBuildSExt(b, LLVMBuildSelect(b, valid, ids, LLVMConstNull(vi), ""),
+                                     LLVMVectorType(e->i64, L), "");
+    LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(b, e->f32, e->arg[1], &idx, 1, "");
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+    LLVMTypeRef over[2] = { vf, vp };
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(e->mod, id, over, 2);
+    LLVMValueRef args[4] = { ptrs, ci32(e, 4), LLVMConstAllOnes(LLVMVectorType(e->i1, L)), LLVMGetPoison(vf) };
+    LLVMValueRef w = LLVMBuildCall2(b, LLVMIntrinsicGetType(e->ctx, id, over, 2), fn, args, 4, "");
+    w = LLVMBuildSelect(b, valid, w, LLVMConstNull(vf), "");
+    LLVMValueRef st = LLVMBuildStore(b, LLVMBuildFAdd(b, w, LLVMConstNull(vf), ""), gep(e, e->f32, e->arg[0], r));
+    LLVMSetAlignment(st, 4);
+}
+
+/* GATHER_SUM of one id per row (ids [R] or [R,1]): out[r] = W[id] + 0, or
+ * +0 for an invalid id (the reference's sum from zero, -0 included), with no
+ * branch and no clearing of the output first. A one-column table (a linear
+ * model) takes the rows eight at a time (gather_lanes), the rest one by one;
+ * a wider one vectorises along the row. */
+static void emit_gather_one(cg_emitter *e, const gr_node *n, LLVMValueRef R)
+{
+    LLVMBuilderRef b = e->b;
+    int64_t V = input(e, n, 0)->shape.d[0], K = input(e, n, 0)->shape.d[1];
+    cg_loop lr, lk;
+    LLVMValueRef r0 = ci(e, 0);
+    if (K == 1 && V <= INT32_MAX) {
+        LLVMValueRef nv = LLVMBuildUDiv(b, R, ci(e, CG_GATHER_LANES), "");
+        LLVMValueRef v = loop_begin(e, &lr, nv, "v");
+        gather_lanes(e, V, mul(e, v, ci(e, CG_GATHER_LANES)));
+        loop_end(e, &lr);
+        r0 = mul(e, nv, ci(e, CG_GATHER_LANES));
+    }
+    LLVMValueRef r = add(e, loop_begin(e, &lr, LLVMBuildSub(b, R, r0, ""), "r"), r0);
+    LLVMValueRef id32 = ld(e, e->i32, e->arg[2], r);
+    LLVMValueRef valid = id_valid(e, id32, ci(e, V));
+    LLVMValueRef row = mul(e, LLVMBuildSExt(b, LLVMBuildSelect(b, valid, id32, ci32(e, 0), ""), e->i64, ""), ci(e, K));
+    LLVMValueRef k = loop_begin(e, &lk, ci(e, K), "k");
+    LLVMValueRef w = LLVMBuildSelect(b, valid, ldf(e, e->arg[1], add(e, row, k)), cf(e, 0), "");
+    put(e, LLVMBuildFAdd(b, w, cf(e, 0), ""), e->arg[0], add(e, mul(e, r, ci(e, K)), k));
+    loop_end(e, &lk);
+    loop_end(e, &lr);
+}
+
 /* GATHER_SUM(W [V,K], ids) -> [R,K]; ONE_HOT(ids) -> [R,depth];
  * SCATTER_ADD(ids, rows [R,K], like [V,K]) -> [V,K]. Invalid ids are skipped. */
 static void emit_sparse(cg_emitter *e, const gr_node *n)
@@ -844,6 +902,10 @@ static void emit_sparse(cg_emitter *e, const gr_node *n)
     LLVMValueRef idp = e->arg[n->op == GR_GATHER_SUM ? 2 : 1];
     LLVMValueRef R, M;
     ids_dims(e, ids, &R, &M);
+    if (n->op == GR_GATHER_SUM && is_const(M, 1)) {
+        emit_gather_one(e, n, R);
+        return;
+    }
     zero_fill(e, e->arg[0], numel(e, n->shape));
     int64_t V, K;
     if (n->op == GR_ONE_HOT) { V = n->a[0]; K = 1; }

@@ -193,7 +193,8 @@ static void twin_free(twin *t)
     free(t->jit);
 }
 
-/* One graph, compiled once, run at B = 1, 7 and 0 (an empty batch must be
+/* One graph, compiled once, run at B = 1, 7, 19 and 0 (19: kernels that
+ * take rows eight at a time, and the rest; an empty batch must be
  * harmless): all buffers must agree. */
 static void check_graph(fixture *fx, gr_graph *g, const char *what)
 {
@@ -203,8 +204,8 @@ static void check_graph(fixture *fx, gr_graph *g, const char *what)
     cg_entry_fn fn;
     cg_jit *j = compile(g, &fn, what);
     if (!fn) { cg_jit_free(j); return; }
-    int64_t Bs[3] = { 1, 7, 0 };
-    for (int b = 0; b < 3; b++) {
+    int64_t Bs[4] = { 1, 7, 19, 0 };
+    for (int b = 0; b < 4; b++) {
         twin t;
         twin_init(&t, fx, g, Bs[b], 0, fn);
         int bad = twin_run(&t, what);
@@ -403,6 +404,18 @@ static void test_sparse(fixture *fx)
         int like = par(&t, "like", sh(2, 10, 3, 0));
         gr_op_node(t.g, GR_SCATTER_ADD, 3, (int[]){ ids, rows, like }, NULL, NULL, nospan());
         check_graph(fx, t.g, multi ? "gather_sum/one_hot/scatter_add, ids [B,3]" : "gather_sum/one_hot/scatter_add, ids [B]");
+        es_arena_free(t.a);
+    }
+    /* a one-column table (a linear model's weights), one id per row: the
+     * kernel gathers eight rows at a time */
+    for (int rank = 1; rank <= 2; rank++) {
+        tg t = tg_new();
+        int W = in_f(&t, "w", sh(2, 10, 1, 0));
+        int z = gr_const(t.g, sh(2, 2, 1, 0), (float[]){ -0.0f, 1.5f }, nospan());
+        int ids = in_i(&t, "ids:11", rank == 1 ? sh(1, B_, 0, 0) : sh(2, B_, 1, 0));
+        gr_binary(t.g, GR_GATHER_SUM, W, ids, nospan());
+        gr_add_output(t.g, "zeros", gr_binary(t.g, GR_GATHER_SUM, z, in_i(&t, "ids2:1", sh(1, B_, 0, 0)), nospan()));
+        check_graph(fx, t.g, rank == 1 ? "gather_sum one column, ids [B]" : "gather_sum one column, ids [B,1]");
         es_arena_free(t.a);
     }
 }
