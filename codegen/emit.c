@@ -27,10 +27,12 @@
  * strict IEEE semantics (no fast-math), so results match the reference to a
  * few ulps (FTRL's update runs in double, see apply_elem). Any B >= 0 works,
  * including an empty batch. Sparse optimizer updates sum the rows of
- * duplicate ids in per-call scratch (on the stack when small): indexed by the
- * id for a small table, through a hash table sized by the number of ids
- * (never by the table's row count) for a large one, so a million-row table
- * costs only its touched rows (emit_sparse_apply).
+ * duplicate ids: for a small table in sums indexed by the id, zero-initialised
+ * globals of the node's own that every call leaves zero again (so a train
+ * program's entry is not reentrant: one thread steps a model at a time); for
+ * a large one in per-call scratch (on the stack when small) through a hash
+ * table sized by the number of ids (never by the table's row count), so a
+ * million-row table costs only its touched rows (emit_sparse_apply).
  *
  * cg_emit_ex(CG_EMIT_AOT) serves the ahead-of-time predictor (aot.c): matrix
  * products are loops rather than cblas_sgemm calls, and CONSTs that are not
@@ -1127,29 +1129,30 @@ static int apply_nslots(gr_op op)
 }
 
 /* Duplicate ids are summed first, then each touched row is updated once:
- * uniq[u] is the u-th distinct valid id (in order of first occurrence).
- * Scratch is per call (scratch_alloc); the sums live in one of:
+ * uniq[u] is the u-th distinct valid id (in order of first occurrence). The
+ * sums live in one of:
  *
  * - dense, when the sums of every row take at most CG_DENSE_ELEMS floats:
- *   acc[V][K] indexed by the id itself, and seen[V] flags cleared per call
- *   (dedupe_dense);
- * - else compact, acc[u][K], with a hash table from id to u (open
- *   addressing, power-of-two size > 2 * ids, cleared per call), so a
- *   million-row table costs only its touched rows (dedupe_hash).
+ *   sums[V][K] indexed by the id itself, with seen[V] flags. Both are
+ *   zero-initialised globals of the node's own that every call leaves as it
+ *   found them (the update clears the rows it touched), so a call costs
+ *   nothing per row of the table and no store waits on a load: a train
+ *   program is run by one thread at a time, as the variables it updates in
+ *   place require anyway.
+ * - else compact, acc[u][K] in per-call scratch (scratch_alloc), with a hash
+ *   table from id to u (open addressing, power-of-two size > 2 * ids, cleared
+ *   per call), so a million-row table costs only its touched rows
+ *   (dedupe_hash). acc is not cleared: the first row of an id adds to a row
+ *   of zeros (row -1) instead of to its sum, the choice being of the address,
+ *   not of the loaded value (an f32 select becomes a branch on x86,
+ *   mispredicted on every new id).
  *
- * Neither clears acc: the first row of an id adds to a row of zeros (row -1
- * of acc) instead of to its sum. The choice is of the address, not of the
- * loaded value (an f32 select becomes a branch on x86, mispredicted on every
- * new id), and in the dense form it is integer arithmetic on a flag loaded
- * from memory, row | (flag - 1), which the code generator cannot turn into a
- * branch either, as it does with a select it finds expensive. Rows are
- * summed in order of occurrence, except in a dense table of one column (a
- * linear model's weights): there the i-th id of the batch adds into partial
- * sum i % CG_BANKS of its row, and the update adds the partial sums (a new
- * id clears all of them first). A column that is nearly always the same id (a
- * bucketized capital gain) would otherwise be one chain of dependent adds
- * through memory; the reference sums in double, so any fixed order is as
- * good. */
+ * Rows are summed in order of occurrence, except in a dense table of one
+ * column (a linear model's weights): there the i-th id of the batch adds into
+ * partial sum i % CG_BANKS of its row, and the update adds the partial sums.
+ * A column that is nearly always the same id (a bucketized capital gain, a
+ * country) would otherwise be one chain of dependent adds through memory;
+ * the reference sums in double, so any fixed order is as good. */
 #define CG_DENSE_ELEMS 4096
 #define CG_BANKS 4
 
@@ -1164,7 +1167,7 @@ typedef struct cg_dedupe {
 } cg_dedupe;
 
 /* acc[at] = acc[at | fresh] + rows[r], at the id (dense) or u; fresh is -1
- * for the first row of a sum (row -1 is zeros), else 0 */
+ * for the first row of a compact sum (row -1 is zeros), else 0 */
 static void dedupe_add(cg_emitter *e, const cg_dedupe *d, LLVMValueRef at, LLVMValueRef fresh, LLVMValueRef rows,
                        LLVMValueRef r)
 {
@@ -1177,20 +1180,6 @@ static void dedupe_add(cg_emitter *e, const cg_dedupe *d, LLVMValueRef at, LLVMV
     loop_end(e, &lk);
 }
 
-/* seen[at] - 1 as an i64 (-1 if the flag was clear, else 0) */
-static LLVMValueRef flag_mask(cg_emitter *e, LLVMValueRef seen, LLVMValueRef at)
-{
-    return LLVMBuildSub(e->b, LLVMBuildZExt(e->b, ld(e, e->i8, seen, at), e->i64, ""), ci(e, 1), "");
-}
-
-/* flag_mask of seen[at], which is then set */
-static LLVMValueRef first_visit(cg_emitter *e, LLVMValueRef seen, LLVMValueRef at)
-{
-    LLVMValueRef fresh = flag_mask(e, seen, at);
-    put(e, LLVMConstInt(e->i8, 1, 0), seen, at);
-    return fresh;
-}
-
 /* the dense step for the i-th id, valid. Every store address comes from the
  * id (and i) alone, so the processor never waits on whether a later load
  * reads what an earlier store wrote; no branch depends on whether the id is
@@ -1200,22 +1189,13 @@ static void dedupe_dense(cg_emitter *e, const cg_dedupe *d, LLVMValueRef id, LLV
 {
     LLVMBuilderRef b = e->b;
     LLVMValueRef id64 = LLVMBuildSExt(b, id, e->i64, ""), n = get(e, d->cnt);
-    LLVMValueRef fresh = first_visit(e, d->seen, id64), at = id64, fresh_at = fresh;
-    if (d->banks > 1) {
-        /* a new id clears its partial sums, a seen one the row of zeros (-1):
-         * row0 | (fresh + 1) * -banks, as integer arithmetic for the reason
-         * above; then every partial sum is read as it is */
-        LLVMValueRef row0 = mul(e, id64, ci(e, d->banks));
-        LLVMValueRef clear = LLVMBuildOr(b, row0, LLVMBuildMul(b, LLVMBuildAdd(b, fresh, ci(e, 1), ""),
-                                                               ci(e, -d->banks), ""), "");
-        LLVMTypeRef vt = LLVMVectorType(e->f32, (unsigned)d->banks);
-        LLVMSetAlignment(LLVMBuildStore(b, LLVMConstNull(vt), gep(e, e->f32, d->acc, clear)), 4);
-        at = add(e, row0, LLVMBuildAnd(b, i, ci(e, d->banks - 1), ""));
-        fresh_at = ci(e, 0);
-    }
+    LLVMValueRef fresh = LLVMBuildICmp(b, LLVMIntEQ, ld(e, e->i8, d->seen, id64), LLVMConstInt(e->i8, 0, 0), "");
+    put(e, LLVMConstInt(e->i8, 1, 0), d->seen, id64);
     put(e, id, d->uniq, LLVMBuildZExt(b, n, e->i64, ""));   /* kept only if fresh: count moves past it */
-    set(e, d->cnt, LLVMBuildSub(b, n, LLVMBuildTrunc(b, fresh, e->i32, ""), ""));
-    dedupe_add(e, d, at, fresh_at, rows, r);
+    set(e, d->cnt, LLVMBuildAdd(b, n, LLVMBuildZExt(b, fresh, e->i32, ""), ""));
+    LLVMValueRef at = id64;
+    if (d->banks > 1) at = add(e, mul(e, id64, ci(e, d->banks)), LLVMBuildAnd(b, i, ci(e, d->banks - 1), ""));
+    dedupe_add(e, d, at, ci(e, 0), rows, r);
 }
 
 /* the hash table's step for one valid id (keys[] starts all -1) */
@@ -1268,16 +1248,24 @@ static void dedupe_hash(cg_emitter *e, const cg_dedupe *d, LLVMValueRef keys, LL
 }
 
 /* element k of the summed gradient of touched row u (id row); with partial
- * sums (K is 1), their sum in order */
-static LLVMValueRef dedupe_grad(cg_emitter *e, const cg_dedupe *d, LLVMValueRef u, LLVMValueRef row, LLVMValueRef k)
+ * sums (K is 1), their sum in order. A dense sum is cleared as it is taken. */
+static LLVMValueRef dedupe_take(cg_emitter *e, const cg_dedupe *d, LLVMValueRef u, LLVMValueRef row, LLVMValueRef k)
 {
-    if (d->banks == 1) return ldf(e, d->acc, add(e, mul(e, d->dense ? row : u, d->K), k));
-    LLVMValueRef g = NULL, at = mul(e, row, ci(e, d->banks));
+    if (!d->dense) return ldf(e, d->acc, add(e, mul(e, u, d->K), k));
+    LLVMValueRef g = NULL, at = add(e, mul(e, row, mul(e, ci(e, d->banks), d->K)), k);
     for (int64_t j = 0; j < d->banks; j++) {
-        LLVMValueRef p = ldf(e, d->acc, add(e, at, ci(e, j)));
+        LLVMValueRef a = add(e, at, ci(e, j));
+        LLVMValueRef p = ldf(e, d->acc, a);
+        put(e, cf(e, 0), d->acc, a);
         g = g ? LLVMBuildFAdd(e->b, g, p, "") : p;
     }
     return g;
+}
+
+/* after the last dedupe_take of a row: its flag cleared for the next call */
+static void dedupe_done(cg_emitter *e, const cg_dedupe *d, LLVMValueRef row)
+{
+    if (d->dense) put(e, LLVMConstInt(e->i8, 0, 0), d->seen, row);
 }
 
 /* Adagrad over the nu touched rows in three passes, so that the square
@@ -1303,7 +1291,7 @@ static void sparse_adagrad(cg_emitter *e, const gr_node *n, const cg_apply *ap, 
         LLVMValueRef k = loop_begin(e, &lk, d->K, "k");
         LLVMValueRef j = add(e, mul(e, row, d->K), k), t = add(e, mul(e, u, d->K), k);
         if (pass == 0) {
-            LLVMValueRef gv = dedupe_grad(e, d, u, row, k);
+            LLVMValueRef gv = dedupe_take(e, d, u, row, k);
             LLVMValueRef a = LLVMBuildFAdd(b, ldf(e, ap->slot[0], j), LLVMBuildFMul(b, gv, gv, ""), "");
             put(e, a, ap->slot[0], j);
             put(e, a, sq, t);
@@ -1312,8 +1300,21 @@ static void sparse_adagrad(cg_emitter *e, const gr_node *n, const cg_apply *ap, 
             put(e, LLVMBuildFSub(b, ldf(e, ap->var, j), ldf(e, g, t), ""), ap->var, j);
         }
         loop_end(e, &lk);
+        if (pass == 0) dedupe_done(e, d, row);
         loop_end(e, &lu);
     }
+}
+
+/* a zero-initialised global of node n's own, private to the module */
+static LLVMValueRef node_global(cg_emitter *e, const gr_node *n, const char *what, LLVMTypeRef t)
+{
+    char gname[512];
+    snprintf(gname, sizeof gname, "%s.n%d.%s", e->name, (int)(n - e->g->nodes), what);
+    LLVMValueRef gv = LLVMAddGlobal(e->mod, t, gname);
+    LLVMSetInitializer(gv, LLVMConstNull(t));
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    LLVMSetAlignment(gv, 64);
+    return gv;
 }
 
 static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, int nslots)
@@ -1331,14 +1332,12 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMBuilderRef b = e->b;
     int adagrad = n->op == GR_APPLY_ADAGRAD;
 
-    /* one scratch block: the map (seen[], or keys[cap] and where[cap] with
+    /* per-call scratch, one block: the hash table (keys[cap], where[cap],
      * cap the power of two above max(2 * nids, 15)); uniq[nids + 1] (the
      * extra entry takes the dense step's store for an id already seen); the
-     * row of zeros; acc; for Adagrad, g and sq */
-    LLVMValueRef mask = NULL, map_bytes;
-    if (d.dense) {
-        map_bytes = round16(e, V);
-    } else {
+     * row of zeros and acc of the compact form; for Adagrad, g and sq */
+    LLVMValueRef mask = NULL, map_bytes = ci(e, 0);
+    if (!d.dense) {
         LLVMValueRef x = LLVMBuildOr(b, mul(e, nids, ci(e, 2)), ci(e, 15), "");
         LLVMValueRef lz[2] = { x, LLVMConstInt(e->i1, 0, 0) };
         LLVMValueRef cap = LLVMBuildShl(b, ci(e, 1), LLVMBuildSub(b, ci(e, 64), intrinsic(e, "llvm.ctlz", e->i64, lz, 2), ""), "");
@@ -1347,20 +1346,21 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     }
     LLVMValueRef uniq_bytes = round16(e, mul(e, add(e, nids, ci(e, 1)), ci(e, 4)));
     LLVMValueRef compact_bytes = round16(e, mul(e, mul(e, nids, d.K), ci(e, 4)));
-    LLVMValueRef acc_bytes = d.dense ? round16(e, ci(e, Vc * d.banks * Kc * 4)) : compact_bytes;
     int64_t zero_bytes = (Kc * 4 + 15) & ~(int64_t)15;
-    LLVMValueRef bytes = add(e, add(e, add(e, map_bytes, uniq_bytes), acc_bytes), ci(e, zero_bytes));
+    LLVMValueRef acc_bytes = d.dense ? ci(e, 0) : add(e, compact_bytes, ci(e, zero_bytes));
+    LLVMValueRef bytes = add(e, add(e, map_bytes, uniq_bytes), acc_bytes);
     if (adagrad) bytes = add(e, bytes, mul(e, compact_bytes, ci(e, 2)));
     LLVMValueRef on_heap;
     LLVMValueRef map = scratch_alloc(e, bytes, &on_heap);
     d.uniq = gep(e, e->i8, map, map_bytes);
-    d.acc = gep(e, e->i8, d.uniq, add(e, uniq_bytes, ci(e, zero_bytes)));
-    LLVMBuildMemSet(b, gep(e, e->f32, d.acc, ci(e, -Kc)), LLVMConstInt(e->i8, 0, 0), ci(e, Kc * 4), 4);
+    LLVMValueRef after = gep(e, e->i8, d.uniq, add(e, uniq_bytes, acc_bytes));   /* Adagrad's g, sq */
     LLVMValueRef where = NULL;
     if (d.dense) {
-        d.seen = map;
-        LLVMBuildMemSet(b, map, LLVMConstInt(e->i8, 0, 0), map_bytes, 16);
+        d.acc = node_global(e, n, "sums", LLVMArrayType(e->f32, (unsigned)(Vc * d.banks * Kc)));
+        d.seen = node_global(e, n, "seen", LLVMArrayType(e->i8, (unsigned)Vc));
     } else {
+        d.acc = gep(e, e->i8, d.uniq, add(e, uniq_bytes, ci(e, zero_bytes)));
+        LLVMBuildMemSet(b, gep(e, e->f32, d.acc, ci(e, -Kc)), LLVMConstInt(e->i8, 0, 0), ci(e, Kc * 4), 4);
         LLVMValueRef half = LLVMBuildLShr(b, map_bytes, ci(e, 1), "");
         where = gep(e, e->i8, map, half);
         LLVMBuildMemSet(b, map, LLVMConstInt(e->i8, 0xff, 0), half, 4);   /* -1: empty */
@@ -1384,14 +1384,14 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     /* one update per touched row */
     LLVMValueRef nu = LLVMBuildZExt(b, get(e, d.cnt), e->i64, "");
     if (adagrad) {
-        LLVMValueRef g = gep(e, e->i8, d.acc, acc_bytes);
-        sparse_adagrad(e, n, ap, &d, g, gep(e, e->i8, g, compact_bytes), nu);
+        sparse_adagrad(e, n, ap, &d, after, gep(e, e->i8, after, compact_bytes), nu);
     } else {
         LLVMValueRef u = loop_begin(e, &lr, nu, "u");
         LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, d.uniq, u), e->i64, "");
         LLVMValueRef k = loop_begin(e, &lk, d.K, "k");
-        apply_elem(e, n, ap, add(e, mul(e, row, d.K), k), dedupe_grad(e, &d, u, row, k));
+        apply_elem(e, n, ap, add(e, mul(e, row, d.K), k), dedupe_take(e, &d, u, row, k));
         loop_end(e, &lk);
+        dedupe_done(e, &d, row);
         loop_end(e, &lr);
     }
 
