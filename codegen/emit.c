@@ -838,6 +838,25 @@ static void ids_dims(cg_emitter *e, const gr_node *ids, LLVMValueRef *R, LLVMVal
     *M = dims_prod(e, ids->shape, 1, ids->shape.rank);
 }
 
+/* for (r < R) for (m < M) { id = ids[r * M + m]; if (0 <= id < V) { ...:
+ * the body goes where the builder is, with r, i = r * M + m and the i32 id */
+typedef struct cg_ids_loop { cg_loop r, m; cg_if valid; LLVMValueRef ri, i, id; } cg_ids_loop;
+
+static void ids_begin(cg_emitter *e, cg_ids_loop *l, LLVMValueRef idp, LLVMValueRef R, LLVMValueRef M, int64_t V)
+{
+    l->ri = loop_begin(e, &l->r, R, "r");
+    l->i = add(e, mul(e, l->ri, M), loop_begin(e, &l->m, M, "m"));
+    l->id = ld(e, e->i32, idp, l->i);
+    if_begin(e, &l->valid, id_valid(e, l->id, ci(e, V)));
+}
+
+static void ids_end(cg_emitter *e, cg_ids_loop *l)
+{
+    if_end(e, &l->valid);
+    loop_end(e, &l->m);
+    loop_end(e, &l->r);
+}
+
 #define CG_GATHER_LANES 8
 
 /* out[r .. r + 8) of a one-column GATHER_SUM of one id per row, as one
@@ -914,13 +933,10 @@ static void emit_sparse(cg_emitter *e, const gr_node *n)
     else if (n->op == GR_GATHER_SUM) { V = input(e, n, 0)->shape.d[0]; K = input(e, n, 0)->shape.d[1]; }
     else { V = n->shape.d[0]; K = n->shape.d[1]; }
 
-    cg_loop lr, lm, lk;
-    LLVMValueRef r = loop_begin(e, &lr, R, "r");
-    LLVMValueRef m = loop_begin(e, &lm, M, "m");
-    LLVMValueRef id32 = ld(e, e->i32, idp, add(e, mul(e, r, M), m));
-    cg_if f;
-    if_begin(e, &f, id_valid(e, id32, ci(e, V)));
-    LLVMValueRef id = LLVMBuildSExt(e->b, id32, e->i64, "");
+    cg_ids_loop l;
+    cg_loop lk;
+    ids_begin(e, &l, idp, R, M, V);
+    LLVMValueRef r = l.ri, id = LLVMBuildSExt(e->b, l.id, e->i64, "");
     if (n->op == GR_ONE_HOT) {
         accum(e, e->arg[0], add(e, mul(e, r, ci(e, V)), id), cf(e, 1));
     } else {
@@ -932,9 +948,7 @@ static void emit_sparse(cg_emitter *e, const gr_node *n)
             accum(e, e->arg[0], idk, ldf(e, e->arg[2], rowk));
         loop_end(e, &lk);
     }
-    if_end(e, &f);
-    loop_end(e, &lm);
-    loop_end(e, &lr);
+    ids_end(e, &l);
 }
 
 /* ---- row-wise ops over the last axis ---------------------------------------------- */
@@ -1324,7 +1338,6 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMValueRef R, M;
     ids_dims(e, ids, &R, &M);
     int64_t Vc = var->shape.d[0], Kc = var->shape.d[1];
-    LLVMValueRef V = ci(e, Vc);
     cg_dedupe d = { .K = ci(e, Kc), .banks = Kc == 1 ? CG_BANKS : 1 };
     d.dense = Vc * Kc * d.banks <= CG_DENSE_ELEMS;
     if (!d.dense) d.banks = 1;
@@ -1368,24 +1381,18 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     d.cnt = local(e, e->i32, "nuniq");
     set(e, d.cnt, ci32(e, 0));
 
-    cg_loop lr, lm, lk;
-    LLVMValueRef r = loop_begin(e, &lr, R, "r");
-    LLVMValueRef m = loop_begin(e, &lm, M, "m");
-    LLVMValueRef i = add(e, mul(e, r, M), m);
-    LLVMValueRef id = ld(e, e->i32, idp, i);
-    cg_if f;
-    if_begin(e, &f, id_valid(e, id, V));
-    if (d.dense) dedupe_dense(e, &d, id, i, rows, r);
-    else dedupe_hash(e, &d, map, where, mask, id, rows, r);
-    if_end(e, &f);
-    loop_end(e, &lm);
-    loop_end(e, &lr);
+    cg_ids_loop l;
+    ids_begin(e, &l, idp, R, M, Vc);
+    if (d.dense) dedupe_dense(e, &d, l.id, l.i, rows, l.ri);
+    else dedupe_hash(e, &d, map, where, mask, l.id, rows, l.ri);
+    ids_end(e, &l);
 
     /* one update per touched row */
     LLVMValueRef nu = LLVMBuildZExt(b, get(e, d.cnt), e->i64, "");
     if (adagrad) {
         sparse_adagrad(e, n, ap, &d, after, gep(e, e->i8, after, compact_bytes), nu);
     } else {
+        cg_loop lr, lk;
         LLVMValueRef u = loop_begin(e, &lr, nu, "u");
         LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, d.uniq, u), e->i64, "");
         LLVMValueRef k = loop_begin(e, &lk, d.K, "k");
@@ -1536,14 +1543,10 @@ static void emit_weighted(cg_emitter *e, const gr_node *n)
     else { V = input(e, n, 0)->shape.d[0]; K = input(e, n, 0)->shape.d[1]; }
     zero_fill(e, e->arg[0], numel(e, n->shape));
 
-    cg_loop lr, lm, lk;
-    LLVMValueRef r = loop_begin(e, &lr, R, "r");
-    LLVMValueRef m = loop_begin(e, &lm, M, "m");
-    LLVMValueRef rm = add(e, mul(e, r, M), m);
-    LLVMValueRef id32 = ld(e, e->i32, idp, rm);
-    cg_if f;
-    if_begin(e, &f, id_valid(e, id32, ci(e, V)));
-    LLVMValueRef id = LLVMBuildSExt(e->b, id32, e->i64, "");
+    cg_ids_loop l;
+    cg_loop lk;
+    ids_begin(e, &l, idp, R, M, V);
+    LLVMValueRef r = l.ri, rm = l.i, id = LLVMBuildSExt(e->b, l.id, e->i64, "");
     if (n->op == GR_COUNT_IDS) {
         accum(e, e->arg[0], r, cf(e, 1));
     } else if (n->op == GR_GATHER_DOT) {
@@ -1564,9 +1567,7 @@ static void emit_weighted(cg_emitter *e, const gr_node *n)
         else accum(e, e->arg[0], idk, LLVMBuildFMul(e->b, w, ldf(e, e->arg[3], rowk), ""));
         loop_end(e, &lk);
     }
-    if_end(e, &f);
-    loop_end(e, &lm);
-    loop_end(e, &lr);
+    ids_end(e, &l);
 }
 
 /* splitmix64's finaliser, as gr_mix64 (graph/eval.c) */
