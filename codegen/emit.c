@@ -1266,13 +1266,21 @@ static void dedupe_hash(cg_emitter *e, const cg_dedupe *d, LLVMValueRef keys, LL
 static LLVMValueRef dedupe_take(cg_emitter *e, const cg_dedupe *d, LLVMValueRef u, LLVMValueRef row, LLVMValueRef k)
 {
     if (!d->dense) return ldf(e, d->acc, add(e, mul(e, u, d->K), k));
-    LLVMValueRef g = NULL, at = add(e, mul(e, row, mul(e, ci(e, d->banks), d->K)), k);
-    for (int64_t j = 0; j < d->banks; j++) {
-        LLVMValueRef a = add(e, at, ci(e, j));
-        LLVMValueRef p = ldf(e, d->acc, a);
-        put(e, cf(e, 0), d->acc, a);
-        g = g ? LLVMBuildFAdd(e->b, g, p, "") : p;
+    LLVMValueRef at = add(e, mul(e, row, mul(e, ci(e, d->banks), d->K)), k);
+    if (d->banks == 1) {
+        LLVMValueRef g = ldf(e, d->acc, at);
+        put(e, cf(e, 0), d->acc, at);
+        return g;
     }
+    /* the partial sums as one vector: one load, one store of zeros */
+    LLVMTypeRef vt = LLVMVectorType(e->f32, (unsigned)d->banks);
+    LLVMValueRef p = gep(e, e->f32, d->acc, at);
+    LLVMValueRef v = LLVMBuildLoad2(e->b, vt, p, "");
+    LLVMSetAlignment(v, 4);
+    LLVMSetAlignment(LLVMBuildStore(e->b, LLVMConstNull(vt), p), 4);
+    LLVMValueRef g = LLVMBuildExtractElement(e->b, v, ci32(e, 0), "");
+    for (int64_t j = 1; j < d->banks; j++)
+        g = LLVMBuildFAdd(e->b, g, LLVMBuildExtractElement(e->b, v, ci32(e, (int32_t)j), ""), "");
     return g;
 }
 
