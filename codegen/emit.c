@@ -26,9 +26,13 @@
  * memory (the output, or allocas that mem2reg promotes); float math keeps
  * strict IEEE semantics (no fast-math), so results match the reference to a
  * few ulps (FTRL's update runs in double, see apply_elem). Any B >= 0 works,
- * including an empty batch. Sparse optimizer updates dedupe ids with a small open-addressing
- * hash table in per-call scratch (on the stack when small), sized by the number of ids (never by the
- * table's row count), so a million-row table costs only its touched rows.
+ * including an empty batch. Sparse optimizer updates sum the rows of
+ * duplicate ids: for a small table in sums indexed by the id, zero-initialised
+ * globals of the node's own that every call leaves zero again (so a train
+ * program's entry is not reentrant: one thread steps a model at a time); for
+ * a large one in per-call scratch (on the stack when small) through a hash
+ * table sized by the number of ids (never by the table's row count), so a
+ * million-row table costs only its touched rows (emit_sparse_apply).
  *
  * cg_emit_ex(CG_EMIT_AOT) serves the ahead-of-time predictor (aot.c): matrix
  * products are loops rather than cblas_sgemm calls, and CONSTs that are not
@@ -286,10 +290,73 @@ static LLVMValueRef expm1_(cg_emitter *e, LLVMValueRef x)
     return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, u, LLVMConstReal(e->f32, __builtin_inf()), ""), u, q, "");
 }
 
+/* ---- exp and log1p as inline f32 arithmetic ---------------------------------
+ * The losses and sigmoids run exp and log1p once per example; as calls to
+ * libm they are scalar calls the loop vectoriser cannot widen, and they were
+ * the largest single cost of a linear model's step. These forms are plain
+ * f32 arithmetic, compares, selects and integer bit moves, with no branch and
+ * no call, so the loop around them vectorises; with no fast-math flag they
+ * round the same way in every tier and on every vector width. Accuracy: a
+ * few ulp against the double-precision functions (test_codegen measures it
+ * over the whole f32 range, denormal results, infinities and NaN included). */
+
+static LLVMValueRef fbits(cg_emitter *e, LLVMValueRef x) { return LLVMBuildBitCast(e->b, x, e->i32, ""); }
+
+/* 2^n for an i32 n in [-126, 127], built in the exponent field */
+static LLVMValueRef pow2i(cg_emitter *e, LLVMValueRef n)
+{
+    LLVMValueRef bits = LLVMBuildShl(e->b, LLVMBuildAdd(e->b, n, ci32(e, 127), ""), ci32(e, 23), "");
+    return LLVMBuildBitCast(e->b, bits, e->f32, "");
+}
+
+/* exp(x): n = round(x / ln 2) by the 1.5 * 2^23 trick, r = x - n ln 2 in two
+ * parts (Cody and Waite: n * C1 is exact for |n| < 2^15), exp(r) by its
+ * Taylor series to r^7 (|r| <= ln 2 / 2: truncation below 1e-8), times 2^n
+ * in two factors so that results down to the smallest denormal and up to
+ * overflow round once. x is clamped to [-104, 89] first, which keeps n in
+ * [-150, 128] and changes no result (exp(-104) rounds to 0, exp(89) to inf);
+ * a NaN fails both compares and stays NaN. */
+static LLVMValueRef exp_f32(cg_emitter *e, LLVMValueRef x)
+{
+    LLVMBuilderRef b = e->b;
+    const double magic = 12582912.0;   /* 1.5 * 2^23 */
+    x = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, cf(e, -104), ""), cf(e, -104), x, "");
+    x = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, cf(e, 89), ""), cf(e, 89), x, "");
+    LLVMValueRef kf = LLVMBuildFAdd(b, LLVMBuildFMul(b, x, cf(e, 1.4426950408889634), ""), cf(e, magic), "");
+    LLVMValueRef n = LLVMBuildSub(b, fbits(e, kf), fbits(e, cf(e, magic)), "");
+    LLVMValueRef nf = LLVMBuildFSub(b, kf, cf(e, magic), "");
+    LLVMValueRef r = LLVMBuildFSub(b, x, LLVMBuildFMul(b, nf, cf(e, 0.693359375), ""), "");
+    r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, nf, cf(e, -2.12194440054690583e-4), ""), "");
+    /* q = 1/2! + r/3! + ... + r^5/7!, exp(r) = 1 + (r + r^2 q) */
+    static const double inv_fact[] = { 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2 };
+    LLVMValueRef q = cf(e, inv_fact[0]);
+    for (size_t i = 1; i < ES_ARRAY_LEN(inv_fact); i++)
+        q = LLVMBuildFAdd(b, LLVMBuildFMul(b, q, r, ""), cf(e, inv_fact[i]), "");
+    LLVMValueRef p = LLVMBuildFAdd(b, r, LLVMBuildFMul(b, LLVMBuildFMul(b, r, r, ""), q, ""), "");
+    p = LLVMBuildFAdd(b, cf(e, 1), p, "");
+    LLVMValueRef n1 = LLVMBuildAShr(b, n, ci32(e, 1), ""), n2 = LLVMBuildSub(b, n, n1, "");
+    return LLVMBuildFMul(b, LLVMBuildFMul(b, p, pow2i(e, n1), ""), pow2i(e, n2), "");
+}
+
+/* log1p(t) for t in [0, 1] (or NaN): with s = t / (2 + t) in [0, 1/3],
+ * log1p(t) = 2 atanh(s) = 2s + s * (2s^2/3 + 2s^4/5 + ... + 2s^14/15); the
+ * first term left out, 2s^17/17, is below 2e-9 of the result. Exact at 0,
+ * and t for a tiny t. */
+static LLVMValueRef log1p_unit(cg_emitter *e, LLVMValueRef t)
+{
+    LLVMBuilderRef b = e->b;
+    LLVMValueRef s = LLVMBuildFDiv(b, t, LLVMBuildFAdd(b, cf(e, 2), t, ""), "");
+    LLVMValueRef z = LLVMBuildFMul(b, s, s, "");
+    LLVMValueRef q = cf(e, 2.0 / 15);
+    for (int k = 13; k >= 3; k -= 2) q = LLVMBuildFAdd(b, LLVMBuildFMul(b, q, z, ""), cf(e, 2.0 / k), "");
+    LLVMValueRef tail = LLVMBuildFMul(b, s, LLVMBuildFMul(b, z, q, ""), "");
+    return LLVMBuildFAdd(b, LLVMBuildFAdd(b, s, s, ""), tail, "");
+}
+
 /* log(1 + exp(-|x|)): the tail shared by softplus and sigmoid_xent */
 static LLVMValueRef log1p_exp_neg_abs(cg_emitter *e, LLVMValueRef x)
 {
-    return libm1(e, "log1pf", fexp(e, LLVMBuildFNeg(e->b, fabs_(e, x), "")));
+    return log1p_unit(e, exp_f32(e, LLVMBuildFNeg(e->b, fabs_(e, x), "")));
 }
 
 static LLVMValueRef heap_alloc(cg_emitter *e, LLVMValueRef bytes, int zeroed)
@@ -374,7 +441,7 @@ static LLVMValueRef scalar_op(cg_emitter *e, const gr_node *n, LLVMValueRef x, L
     case GR_SQUARE: return LLVMBuildFMul(b, x, x, "");
     case GR_SIGMOID:
         /* 1 / (1 + exp(-x)): exp overflowing to inf gives exactly 0 */
-        return LLVMBuildFDiv(b, cf(e, 1), LLVMBuildFAdd(b, cf(e, 1), fexp(e, LLVMBuildFNeg(b, x, "")), ""), "");
+        return LLVMBuildFDiv(b, cf(e, 1), LLVMBuildFAdd(b, cf(e, 1), exp_f32(e, LLVMBuildFNeg(b, x, "")), ""), "");
     case GR_TANH: return libm1(e, "tanhf", x);
     case GR_RELU: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, cf(e, 0), ""), x, cf(e, 0), "");
     case GR_SOFTPLUS:
@@ -770,6 +837,83 @@ static void ids_dims(cg_emitter *e, const gr_node *ids, LLVMValueRef *R, LLVMVal
     *M = dims_prod(e, ids->shape, 1, ids->shape.rank);
 }
 
+/* for (r < R) for (m < M) { id = ids[r * M + m]; if (0 <= id < V) { ...:
+ * the body goes where the builder is, with r, i = r * M + m and the i32 id */
+typedef struct cg_ids_loop { cg_loop r, m; cg_if valid; LLVMValueRef ri, i, id; } cg_ids_loop;
+
+static void ids_begin(cg_emitter *e, cg_ids_loop *l, LLVMValueRef idp, LLVMValueRef R, LLVMValueRef M, int64_t V)
+{
+    l->ri = loop_begin(e, &l->r, R, "r");
+    l->i = add(e, mul(e, l->ri, M), loop_begin(e, &l->m, M, "m"));
+    l->id = ld(e, e->i32, idp, l->i);
+    if_begin(e, &l->valid, id_valid(e, l->id, ci(e, V)));
+}
+
+static void ids_end(cg_emitter *e, cg_ids_loop *l)
+{
+    if_end(e, &l->valid);
+    loop_end(e, &l->m);
+    loop_end(e, &l->r);
+}
+
+#define CG_GATHER_LANES 8
+
+/* out[r .. r + 8) of a one-column GATHER_SUM of one id per row, as one
+ * gather of every lane (invalid ids read row 0) and a select of +0 for the
+ * invalid ones: no branch, where a gather masked by the valid lanes is
+ * scalarised into a branch per lane on processors with slow gathers */
+static void gather_lanes(cg_emitter *e, int64_t V, LLVMValueRef r)
+{
+    LLVMBuilderRef b = e->b;
+    unsigned L = CG_GATHER_LANES;
+    LLVMTypeRef vi = LLVMVectorType(e->i32, L), vf = LLVMVectorType(e->f32, L), vp = LLVMVectorType(e->ptr, L);
+    LLVMValueRef ids = LLVMBuildLoad2(b, vi, gep(e, e->i32, e->arg[2], r), "");
+    LLVMSetAlignment(ids, 4);
+    LLVMValueRef vs[CG_GATHER_LANES];
+    for (unsigned j = 0; j < L; j++) vs[j] = ci32(e, (int32_t)V);
+    LLVMValueRef valid = LLVMBuildICmp(b, LLVMIntULT, ids, LLVMConstVector(vs, L), "");   /* 0 <= id < V */
+    LLVMValueRef idx = LLVMBuildSExt(b, LLVMBuildSelect(b, valid, ids, LLVMConstNull(vi), ""),
+                                     LLVMVectorType(e->i64, L), "");
+    LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(b, e->f32, e->arg[1], &idx, 1, "");
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.gather", 18);
+    LLVMTypeRef over[2] = { vf, vp };
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(e->mod, id, over, 2);
+    LLVMValueRef args[4] = { ptrs, ci32(e, 4), LLVMConstAllOnes(LLVMVectorType(e->i1, L)), LLVMGetPoison(vf) };
+    LLVMValueRef w = LLVMBuildCall2(b, LLVMIntrinsicGetType(e->ctx, id, over, 2), fn, args, 4, "");
+    w = LLVMBuildSelect(b, valid, w, LLVMConstNull(vf), "");
+    LLVMValueRef st = LLVMBuildStore(b, LLVMBuildFAdd(b, w, LLVMConstNull(vf), ""), gep(e, e->f32, e->arg[0], r));
+    LLVMSetAlignment(st, 4);
+}
+
+/* GATHER_SUM of one id per row (ids [R] or [R,1]): out[r] = W[id] + 0, or
+ * +0 for an invalid id (the reference's sum from zero, -0 included), with no
+ * branch and no clearing of the output first. A one-column table (a linear
+ * model) takes the rows eight at a time (gather_lanes), the rest one by one;
+ * a wider one vectorises along the row. */
+static void emit_gather_one(cg_emitter *e, const gr_node *n, LLVMValueRef R)
+{
+    LLVMBuilderRef b = e->b;
+    int64_t V = input(e, n, 0)->shape.d[0], K = input(e, n, 0)->shape.d[1];
+    cg_loop lr, lk;
+    LLVMValueRef r0 = ci(e, 0);
+    if (K == 1 && V <= INT32_MAX) {
+        LLVMValueRef nv = LLVMBuildUDiv(b, R, ci(e, CG_GATHER_LANES), "");
+        LLVMValueRef v = loop_begin(e, &lr, nv, "v");
+        gather_lanes(e, V, mul(e, v, ci(e, CG_GATHER_LANES)));
+        loop_end(e, &lr);
+        r0 = mul(e, nv, ci(e, CG_GATHER_LANES));
+    }
+    LLVMValueRef r = add(e, loop_begin(e, &lr, LLVMBuildSub(b, R, r0, ""), "r"), r0);
+    LLVMValueRef id32 = ld(e, e->i32, e->arg[2], r);
+    LLVMValueRef valid = id_valid(e, id32, ci(e, V));
+    LLVMValueRef row = mul(e, LLVMBuildSExt(b, LLVMBuildSelect(b, valid, id32, ci32(e, 0), ""), e->i64, ""), ci(e, K));
+    LLVMValueRef k = loop_begin(e, &lk, ci(e, K), "k");
+    LLVMValueRef w = LLVMBuildSelect(b, valid, ldf(e, e->arg[1], add(e, row, k)), cf(e, 0), "");
+    put(e, LLVMBuildFAdd(b, w, cf(e, 0), ""), e->arg[0], add(e, mul(e, r, ci(e, K)), k));
+    loop_end(e, &lk);
+    loop_end(e, &lr);
+}
+
 /* GATHER_SUM(W [V,K], ids) -> [R,K]; ONE_HOT(ids) -> [R,depth];
  * SCATTER_ADD(ids, rows [R,K], like [V,K]) -> [V,K]. Invalid ids are skipped. */
 static void emit_sparse(cg_emitter *e, const gr_node *n)
@@ -778,19 +922,20 @@ static void emit_sparse(cg_emitter *e, const gr_node *n)
     LLVMValueRef idp = e->arg[n->op == GR_GATHER_SUM ? 2 : 1];
     LLVMValueRef R, M;
     ids_dims(e, ids, &R, &M);
+    if (n->op == GR_GATHER_SUM && is_const(M, 1)) {
+        emit_gather_one(e, n, R);
+        return;
+    }
     zero_fill(e, e->arg[0], numel(e, n->shape));
     int64_t V, K;
     if (n->op == GR_ONE_HOT) { V = n->a[0]; K = 1; }
     else if (n->op == GR_GATHER_SUM) { V = input(e, n, 0)->shape.d[0]; K = input(e, n, 0)->shape.d[1]; }
     else { V = n->shape.d[0]; K = n->shape.d[1]; }
 
-    cg_loop lr, lm, lk;
-    LLVMValueRef r = loop_begin(e, &lr, R, "r");
-    LLVMValueRef m = loop_begin(e, &lm, M, "m");
-    LLVMValueRef id32 = ld(e, e->i32, idp, add(e, mul(e, r, M), m));
-    cg_if f;
-    if_begin(e, &f, id_valid(e, id32, ci(e, V)));
-    LLVMValueRef id = LLVMBuildSExt(e->b, id32, e->i64, "");
+    cg_ids_loop l;
+    cg_loop lk;
+    ids_begin(e, &l, idp, R, M, V);
+    LLVMValueRef r = l.ri, id = LLVMBuildSExt(e->b, l.id, e->i64, "");
     if (n->op == GR_ONE_HOT) {
         accum(e, e->arg[0], add(e, mul(e, r, ci(e, V)), id), cf(e, 1));
     } else {
@@ -802,9 +947,7 @@ static void emit_sparse(cg_emitter *e, const gr_node *n)
             accum(e, e->arg[0], idk, ldf(e, e->arg[2], rowk));
         loop_end(e, &lk);
     }
-    if_end(e, &f);
-    loop_end(e, &lm);
-    loop_end(e, &lr);
+    ids_end(e, &l);
 }
 
 /* SHIFT_IDS(ids) a=[depth, offset]: a valid id (0 <= id < depth) + offset, else -1 */
@@ -936,6 +1079,15 @@ typedef struct cg_apply {
     LLVMValueRef alpha;          /* adam: lr * sqrt(1 - b2^t) / (1 - b1^t) of this step */
 } cg_apply;
 
+/* Adagrad's step for gradient g once the accumulator holds acc:
+ * lr * g / (sqrt(acc) + eps), subtracted from the weight */
+static LLVMValueRef adagrad_step(cg_emitter *e, const gr_node *n, LLVMValueRef g, LLVMValueRef acc)
+{
+    LLVMBuilderRef b = e->b;
+    LLVMValueRef den = LLVMBuildFAdd(b, fsqrt(e, acc), cf(e, n->f[1]), "");
+    return LLVMBuildFDiv(b, LLVMBuildFMul(b, cf(e, n->f[0]), g, ""), den, "");
+}
+
 /* One element i of the variable receives gradient g (ops.def's formulas). */
 static void apply_elem(cg_emitter *e, const gr_node *n, const cg_apply *ap, LLVMValueRef i, LLVMValueRef g)
 {
@@ -947,8 +1099,7 @@ static void apply_elem(cg_emitter *e, const gr_node *n, const cg_apply *ap, LLVM
     } else if (n->op == GR_APPLY_ADAGRAD) {
         LLVMValueRef acc = LLVMBuildFAdd(b, ldf(e, ap->slot[0], i), LLVMBuildFMul(b, g, g, ""), "");
         put(e, acc, ap->slot[0], i);
-        LLVMValueRef den = LLVMBuildFAdd(b, fsqrt(e, acc), cf(e, n->f[1]), "");
-        put(e, LLVMBuildFSub(b, w, LLVMBuildFDiv(b, LLVMBuildFMul(b, lr, g, ""), den, ""), ""), ap->var, i);
+        put(e, LLVMBuildFSub(b, w, adagrad_step(e, n, g, acc), ""), ap->var, i);
     } else if (n->op == GR_APPLY_ADAM) {
         double b1 = n->f[1], b2 = n->f[2];
         LLVMValueRef m = LLVMBuildFAdd(b, LLVMBuildFMul(b, cf(e, b1), ldf(e, ap->slot[0], i), ""),
@@ -1001,47 +1152,81 @@ static int apply_nslots(gr_op op)
     return op == GR_APPLY_ADAGRAD ? 1 : op == GR_APPLY_ADAM ? 3 : op == GR_APPLY_FTRL ? 2 : 0;
 }
 
-/* Duplicate ids are summed into compact rows first: a hash table (open
- * addressing, power-of-two size > 2 * ids) maps each valid id to the index of
- * its first occurrence; acc[u] sums the gradient rows of unique id u. Then
- * each unique row is updated once. Scratch is per call (scratch_alloc) and sized by
- * the ids, not by the variable. */
-static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, int nslots)
+/* Duplicate ids are summed first, then each touched row is updated once:
+ * uniq[u] is the u-th distinct valid id (in order of first occurrence). The
+ * sums live in one of:
+ *
+ * - dense, when the sums of every row take at most CG_DENSE_ELEMS floats:
+ *   sums[V][K] indexed by the id itself, with seen[V] flags. Both are
+ *   zero-initialised globals of the node's own that every call leaves as it
+ *   found them (the update clears the rows it touched), so a call costs
+ *   nothing per row of the table and no store waits on a load: a train
+ *   program is run by one thread at a time, as the variables it updates in
+ *   place require anyway.
+ * - else compact, acc[u][K] in per-call scratch (scratch_alloc), with a hash
+ *   table from id to u (open addressing, power-of-two size > 2 * ids, cleared
+ *   per call), so a million-row table costs only its touched rows
+ *   (dedupe_hash). acc is not cleared: the first row of an id adds to a row
+ *   of zeros (row -1) instead of to its sum, the choice being of the address,
+ *   not of the loaded value (an f32 select becomes a branch on x86,
+ *   mispredicted on every new id).
+ *
+ * Rows are summed in order of occurrence, except in a dense table of one
+ * column (a linear model's weights): there the i-th id of the batch adds into
+ * partial sum i % CG_BANKS of its row, and the update adds the partial sums.
+ * A column that is nearly always the same id (a bucketized capital gain, a
+ * country) would otherwise be one chain of dependent adds through memory;
+ * the reference sums in double, so any fixed order is as good. */
+#define CG_DENSE_ELEMS 4096
+#define CG_BANKS 4
+
+typedef struct cg_dedupe {
+    int dense;
+    int64_t banks;            /* partial sums per element: CG_BANKS or 1 */
+    LLVMValueRef uniq;        /* i32 [nids + 1] */
+    LLVMValueRef acc;         /* f32 [V][banks][K] (dense) or [nids][K] */
+    LLVMValueRef seen;        /* dense: i8 [V] flags */
+    LLVMValueRef cnt;         /* the alloca of the number of unique ids */
+    LLVMValueRef K;
+} cg_dedupe;
+
+/* acc[at] = acc[at | fresh] + rows[r], at the id (dense) or u; fresh is -1
+ * for the first row of a compact sum (row -1 is zeros), else 0 */
+static void dedupe_add(cg_emitter *e, const cg_dedupe *d, LLVMValueRef at, LLVMValueRef fresh, LLVMValueRef rows,
+                       LLVMValueRef r)
 {
-    const gr_node *var = input(e, n, 0), *ids = input(e, n, 1 + nslots);
-    LLVMValueRef idp = e->arg[1 + nslots], rows = e->arg[2 + nslots];
-    LLVMValueRef R, M;
-    ids_dims(e, ids, &R, &M);
-    LLVMValueRef V = ci(e, var->shape.d[0]), K = ci(e, var->shape.d[1]);
-    LLVMValueRef nids = mul(e, R, M);
+    LLVMValueRef base = mul(e, at, d->K), from = mul(e, LLVMBuildOr(e->b, at, fresh, ""), d->K);
+    LLVMValueRef rbase = mul(e, r, d->K);
+    cg_loop lk;
+    LLVMValueRef k = loop_begin(e, &lk, d->K, "k");
+    LLVMValueRef old = ldf(e, d->acc, add(e, from, k));
+    put(e, LLVMBuildFAdd(e->b, old, ldf(e, rows, add(e, rbase, k)), ""), d->acc, add(e, base, k));
+    loop_end(e, &lk);
+}
+
+/* the dense step for the i-th id, valid. Every store address comes from the
+ * id (and i) alone, so the processor never waits on whether a later load
+ * reads what an earlier store wrote; no branch depends on whether the id is
+ * new; and the only dependence carried from id to id is count += fresh. */
+static void dedupe_dense(cg_emitter *e, const cg_dedupe *d, LLVMValueRef id, LLVMValueRef i, LLVMValueRef rows,
+                         LLVMValueRef r)
+{
     LLVMBuilderRef b = e->b;
+    LLVMValueRef id64 = LLVMBuildSExt(b, id, e->i64, ""), n = get(e, d->cnt);
+    LLVMValueRef fresh = LLVMBuildICmp(b, LLVMIntEQ, ld(e, e->i8, d->seen, id64), LLVMConstInt(e->i8, 0, 0), "");
+    put(e, LLVMConstInt(e->i8, 1, 0), d->seen, id64);
+    put(e, id, d->uniq, LLVMBuildZExt(b, n, e->i64, ""));   /* kept only if fresh: count moves past it */
+    set(e, d->cnt, LLVMBuildAdd(b, n, LLVMBuildZExt(b, fresh, e->i32, ""), ""));
+    LLVMValueRef at = id64;
+    if (d->banks > 1) at = add(e, mul(e, id64, ci(e, d->banks)), LLVMBuildAnd(b, i, ci(e, d->banks - 1), ""));
+    dedupe_add(e, d, at, ci(e, 0), rows, r);
+}
 
-    /* cap: the power of two above max(2 * nids, 15) */
-    LLVMValueRef x = LLVMBuildOr(b, mul(e, nids, ci(e, 2)), ci(e, 15), "");
-    LLVMValueRef lz[2] = { x, LLVMConstInt(e->i1, 0, 0) };
-    LLVMValueRef cap = LLVMBuildShl(b, ci(e, 1), LLVMBuildSub(b, ci(e, 64), intrinsic(e, "llvm.ctlz", e->i64, lz, 2), ""), "");
-    LLVMValueRef mask = LLVMBuildSub(b, cap, ci(e, 1), "");
-    /* one scratch block: keys[cap], where[cap], uniq[nids], acc[nids * K] */
-    LLVMValueRef table_bytes = mul(e, cap, ci(e, 4));
-    LLVMValueRef uniq_bytes = round16(e, add(e, mul(e, nids, ci(e, 4)), ci(e, 4)));
-    LLVMValueRef acc_bytes = round16(e, add(e, mul(e, mul(e, nids, K), ci(e, 4)), ci(e, 4)));
-    LLVMValueRef on_heap;
-    LLVMValueRef keys = scratch_alloc(e, add(e, add(e, mul(e, table_bytes, ci(e, 2)), uniq_bytes), acc_bytes),
-                                      &on_heap);
-    LLVMValueRef where = gep(e, e->i8, keys, table_bytes);
-    LLVMValueRef uniq = gep(e, e->i8, where, table_bytes);
-    LLVMValueRef acc = gep(e, e->i8, uniq, uniq_bytes);
-    LLVMBuildMemSet(b, keys, LLVMConstInt(e->i8, 0xff, 0), table_bytes, 4);   /* -1: empty */
-    LLVMBuildMemSet(b, acc, LLVMConstInt(e->i8, 0, 0), acc_bytes, 4);
-    LLVMValueRef cnt = local(e, e->i32, "nuniq");
-    set(e, cnt, ci32(e, 0));
-
-    cg_loop lr, lm, lk;
-    LLVMValueRef r = loop_begin(e, &lr, R, "r");
-    LLVMValueRef m = loop_begin(e, &lm, M, "m");
-    LLVMValueRef id = ld(e, e->i32, idp, add(e, mul(e, r, M), m));
-    cg_if f;
-    if_begin(e, &f, id_valid(e, id, V));
+/* the hash table's step for one valid id (keys[] starts all -1) */
+static void dedupe_hash(cg_emitter *e, const cg_dedupe *d, LLVMValueRef keys, LLVMValueRef where,
+                        LLVMValueRef mask, LLVMValueRef id, LLVMValueRef rows, LLVMValueRef r)
+{
+    LLVMBuilderRef b = e->b;
     /* hash: Fibonacci multiply, fold the high half down */
     LLVMValueRef h = LLVMBuildMul(b, id, LLVMConstInt(e->i32, 0x9E3779B1u, 0), "");
     h = LLVMBuildXor(b, h, LLVMBuildLShr(b, h, ci32(e, 16), ""), "");
@@ -1051,7 +1236,7 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMBasicBlockRef notfound = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.other");
     LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.next");
     LLVMBasicBlockRef found = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.found");
-    LLVMBasicBlockRef fresh = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.insert");
+    LLVMBasicBlockRef insert = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.insert");
     LLVMBasicBlockRef have = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "probe.done");
     LLVMBuildBr(b, probe);
     LLVMPositionBuilderAtEnd(b, probe);
@@ -1060,7 +1245,7 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMValueRef key = ld(e, e->i32, keys, hv);
     LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, key, id, ""), found, notfound);
     LLVMPositionBuilderAtEnd(b, notfound);
-    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, key, ci32(e, -1), ""), fresh, next);
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, key, ci32(e, -1), ""), insert, next);
     LLVMPositionBuilderAtEnd(b, next);
     LLVMValueRef hn = LLVMBuildAnd(b, LLVMBuildAdd(b, hv, ci(e, 1), ""), mask, "");
     LLVMAddIncoming(hv, &hn, &next, 1);
@@ -1068,37 +1253,174 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMPositionBuilderAtEnd(b, found);
     LLVMValueRef u_old = ld(e, e->i32, where, hv);
     LLVMBuildBr(b, have);
-    LLVMPositionBuilderAtEnd(b, fresh);
-    LLVMValueRef u_new = get(e, cnt);
+    LLVMPositionBuilderAtEnd(b, insert);
+    LLVMValueRef u_new = get(e, d->cnt);
     put(e, id, keys, hv);
     put(e, u_new, where, hv);
-    put(e, id, uniq, LLVMBuildSExt(b, u_new, e->i64, ""));
-    set(e, cnt, LLVMBuildNSWAdd(b, u_new, ci32(e, 1), ""));
+    put(e, id, d->uniq, LLVMBuildZExt(b, u_new, e->i64, ""));
+    set(e, d->cnt, LLVMBuildNSWAdd(b, u_new, ci32(e, 1), ""));
     LLVMBuildBr(b, have);
     LLVMPositionBuilderAtEnd(b, have);
     LLVMValueRef u = LLVMBuildPhi(b, e->i32, "u");
     LLVMValueRef uv[2] = { u_old, u_new };
-    LLVMBasicBlockRef ub[2] = { found, fresh };
+    LLVMBasicBlockRef ub[2] = { found, insert };
     LLVMAddIncoming(u, uv, ub, 2);
-    LLVMValueRef ubase = mul(e, LLVMBuildSExt(b, u, e->i64, ""), K), rbase = mul(e, r, K);
-    LLVMValueRef k = loop_begin(e, &lk, K, "k");
-    accum(e, acc, add(e, ubase, k), ldf(e, rows, add(e, rbase, k)));
-    loop_end(e, &lk);
-    if_end(e, &f);
-    loop_end(e, &lm);
-    loop_end(e, &lr);
+    LLVMValueRef fresh = LLVMBuildPhi(b, e->i1, "fresh");
+    LLVMValueRef fv[2] = { LLVMConstInt(e->i1, 0, 0), LLVMConstInt(e->i1, 1, 0) };
+    LLVMAddIncoming(fresh, fv, ub, 2);
+    dedupe_add(e, d, LLVMBuildZExt(b, u, e->i64, ""), LLVMBuildSExt(b, fresh, e->i64, ""), rows, r);
+}
+
+/* element k of the summed gradient of touched row u (id row); with partial
+ * sums (K is 1), their sum in order. A dense sum is cleared as it is taken. */
+static LLVMValueRef dedupe_take(cg_emitter *e, const cg_dedupe *d, LLVMValueRef u, LLVMValueRef row, LLVMValueRef k)
+{
+    if (!d->dense) return ldf(e, d->acc, add(e, mul(e, u, d->K), k));
+    LLVMValueRef at = add(e, mul(e, row, mul(e, ci(e, d->banks), d->K)), k);
+    if (d->banks == 1) {
+        LLVMValueRef g = ldf(e, d->acc, at);
+        put(e, cf(e, 0), d->acc, at);
+        return g;
+    }
+    /* the partial sums as one vector: one load, one store of zeros */
+    LLVMTypeRef vt = LLVMVectorType(e->f32, (unsigned)d->banks);
+    LLVMValueRef p = gep(e, e->f32, d->acc, at);
+    LLVMValueRef v = LLVMBuildLoad2(e->b, vt, p, "");
+    LLVMSetAlignment(v, 4);
+    LLVMSetAlignment(LLVMBuildStore(e->b, LLVMConstNull(vt), p), 4);
+    LLVMValueRef g = LLVMBuildExtractElement(e->b, v, ci32(e, 0), "");
+    for (int64_t j = 1; j < d->banks; j++)
+        g = LLVMBuildFAdd(e->b, g, LLVMBuildExtractElement(e->b, v, ci32(e, (int32_t)j), ""), "");
+    return g;
+}
+
+/* after the last dedupe_take of a row: its flag cleared for the next call */
+static void dedupe_done(cg_emitter *e, const cg_dedupe *d, LLVMValueRef row)
+{
+    if (d->dense) put(e, LLVMConstInt(e->i8, 0, 0), d->seen, row);
+}
+
+/* Adagrad over the nu touched rows in three passes, so that the square
+ * roots and divisions run over contiguous arrays, where the loop vectoriser
+ * widens them: the gradients and new accumulators of the rows, gathered
+ * into g[] and sq[]; every step, into g[] in place; the steps subtracted
+ * from the rows' weights. The same operations as apply_elem's, so the same
+ * bits. */
+static void sparse_adagrad(cg_emitter *e, const gr_node *n, const cg_apply *ap, const cg_dedupe *d,
+                           LLVMValueRef g, LLVMValueRef sq, LLVMValueRef nu)
+{
+    LLVMBuilderRef b = e->b;
+    cg_loop lu, lk;
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1) {
+            LLVMValueRef t = loop_begin(e, &lu, mul(e, nu, d->K), "t");
+            put(e, adagrad_step(e, n, ldf(e, g, t), ldf(e, sq, t)), g, t);
+            loop_end(e, &lu);
+            continue;
+        }
+        LLVMValueRef u = loop_begin(e, &lu, nu, "u");
+        LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, d->uniq, u), e->i64, "");
+        LLVMValueRef k = loop_begin(e, &lk, d->K, "k");
+        LLVMValueRef j = add(e, mul(e, row, d->K), k), t = add(e, mul(e, u, d->K), k);
+        if (pass == 0) {
+            LLVMValueRef gv = dedupe_take(e, d, u, row, k);
+            LLVMValueRef a = LLVMBuildFAdd(b, ldf(e, ap->slot[0], j), LLVMBuildFMul(b, gv, gv, ""), "");
+            put(e, a, ap->slot[0], j);
+            put(e, a, sq, t);
+            put(e, gv, g, t);
+        } else {
+            put(e, LLVMBuildFSub(b, ldf(e, ap->var, j), ldf(e, g, t), ""), ap->var, j);
+        }
+        loop_end(e, &lk);
+        if (pass == 0) dedupe_done(e, d, row);
+        loop_end(e, &lu);
+    }
+}
+
+/* a zero-initialised global of node n's own, private to the module */
+static LLVMValueRef node_global(cg_emitter *e, const gr_node *n, const char *what, LLVMTypeRef t)
+{
+    char gname[512];
+    snprintf(gname, sizeof gname, "%s.n%d.%s", e->name, (int)(n - e->g->nodes), what);
+    LLVMValueRef gv = LLVMAddGlobal(e->mod, t, gname);
+    LLVMSetInitializer(gv, LLVMConstNull(t));
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    LLVMSetAlignment(gv, 64);
+    return gv;
+}
+
+static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, int nslots)
+{
+    const gr_node *var = input(e, n, 0), *ids = input(e, n, 1 + nslots);
+    LLVMValueRef idp = e->arg[1 + nslots], rows = e->arg[2 + nslots];
+    LLVMValueRef R, M;
+    ids_dims(e, ids, &R, &M);
+    int64_t Vc = var->shape.d[0], Kc = var->shape.d[1];
+    cg_dedupe d = { .K = ci(e, Kc), .banks = Kc == 1 ? CG_BANKS : 1 };
+    d.dense = Vc * Kc * d.banks <= CG_DENSE_ELEMS;
+    if (!d.dense) d.banks = 1;
+    LLVMValueRef nids = mul(e, R, M);
+    LLVMBuilderRef b = e->b;
+    int adagrad = n->op == GR_APPLY_ADAGRAD;
+
+    /* per-call scratch, one block: the hash table (keys[cap], where[cap],
+     * cap the power of two above max(2 * nids, 15)); uniq[nids + 1] (the
+     * extra entry takes the dense step's store for an id already seen); the
+     * row of zeros and acc of the compact form; for Adagrad, g and sq */
+    LLVMValueRef mask = NULL, map_bytes = ci(e, 0);
+    if (!d.dense) {
+        LLVMValueRef x = LLVMBuildOr(b, mul(e, nids, ci(e, 2)), ci(e, 15), "");
+        LLVMValueRef lz[2] = { x, LLVMConstInt(e->i1, 0, 0) };
+        LLVMValueRef cap = LLVMBuildShl(b, ci(e, 1), LLVMBuildSub(b, ci(e, 64), intrinsic(e, "llvm.ctlz", e->i64, lz, 2), ""), "");
+        mask = LLVMBuildSub(b, cap, ci(e, 1), "");
+        map_bytes = mul(e, cap, ci(e, 8));
+    }
+    LLVMValueRef uniq_bytes = round16(e, mul(e, add(e, nids, ci(e, 1)), ci(e, 4)));
+    LLVMValueRef compact_bytes = round16(e, mul(e, mul(e, nids, d.K), ci(e, 4)));
+    int64_t zero_bytes = (Kc * 4 + 15) & ~(int64_t)15;
+    LLVMValueRef acc_bytes = d.dense ? ci(e, 0) : add(e, compact_bytes, ci(e, zero_bytes));
+    LLVMValueRef bytes = add(e, add(e, map_bytes, uniq_bytes), acc_bytes);
+    if (adagrad) bytes = add(e, bytes, mul(e, compact_bytes, ci(e, 2)));
+    LLVMValueRef on_heap;
+    LLVMValueRef map = scratch_alloc(e, bytes, &on_heap);
+    d.uniq = gep(e, e->i8, map, map_bytes);
+    LLVMValueRef after = gep(e, e->i8, d.uniq, add(e, uniq_bytes, acc_bytes));   /* Adagrad's g, sq */
+    LLVMValueRef where = NULL;
+    if (d.dense) {
+        d.acc = node_global(e, n, "sums", LLVMArrayType(e->f32, (unsigned)(Vc * d.banks * Kc)));
+        d.seen = node_global(e, n, "seen", LLVMArrayType(e->i8, (unsigned)Vc));
+    } else {
+        d.acc = gep(e, e->i8, d.uniq, add(e, uniq_bytes, ci(e, zero_bytes)));
+        LLVMBuildMemSet(b, gep(e, e->f32, d.acc, ci(e, -Kc)), LLVMConstInt(e->i8, 0, 0), ci(e, Kc * 4), 4);
+        LLVMValueRef half = LLVMBuildLShr(b, map_bytes, ci(e, 1), "");
+        where = gep(e, e->i8, map, half);
+        LLVMBuildMemSet(b, map, LLVMConstInt(e->i8, 0xff, 0), half, 4);   /* -1: empty */
+    }
+    d.cnt = local(e, e->i32, "nuniq");
+    set(e, d.cnt, ci32(e, 0));
+
+    cg_ids_loop l;
+    ids_begin(e, &l, idp, R, M, Vc);
+    if (d.dense) dedupe_dense(e, &d, l.id, l.i, rows, l.ri);
+    else dedupe_hash(e, &d, map, where, mask, l.id, rows, l.ri);
+    ids_end(e, &l);
 
     /* one update per touched row */
-    LLVMValueRef nu = LLVMBuildSExt(b, get(e, cnt), e->i64, "");
-    LLVMValueRef uu = loop_begin(e, &lr, nu, "u");
-    LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, uniq, uu), e->i64, "");
-    LLVMValueRef vbase = mul(e, row, K), abase = mul(e, uu, K);
-    k = loop_begin(e, &lk, K, "k");
-    apply_elem(e, n, ap, add(e, vbase, k), ldf(e, acc, add(e, abase, k)));
-    loop_end(e, &lk);
-    loop_end(e, &lr);
+    LLVMValueRef nu = LLVMBuildZExt(b, get(e, d.cnt), e->i64, "");
+    if (adagrad) {
+        sparse_adagrad(e, n, ap, &d, after, gep(e, e->i8, after, compact_bytes), nu);
+    } else {
+        cg_loop lr, lk;
+        LLVMValueRef u = loop_begin(e, &lr, nu, "u");
+        LLVMValueRef row = LLVMBuildSExt(b, ld(e, e->i32, d.uniq, u), e->i64, "");
+        LLVMValueRef k = loop_begin(e, &lk, d.K, "k");
+        apply_elem(e, n, ap, add(e, mul(e, row, d.K), k), dedupe_take(e, &d, u, row, k));
+        loop_end(e, &lk);
+        dedupe_done(e, &d, row);
+        loop_end(e, &lr);
+    }
 
-    scratch_free(e, keys, on_heap);
+    scratch_free(e, map, on_heap);
 }
 
 static void emit_apply(cg_emitter *e, const gr_node *n)
@@ -1239,14 +1561,10 @@ static void emit_weighted(cg_emitter *e, const gr_node *n)
     else { V = input(e, n, 0)->shape.d[0]; K = input(e, n, 0)->shape.d[1]; }
     zero_fill(e, e->arg[0], numel(e, n->shape));
 
-    cg_loop lr, lm, lk;
-    LLVMValueRef r = loop_begin(e, &lr, R, "r");
-    LLVMValueRef m = loop_begin(e, &lm, M, "m");
-    LLVMValueRef rm = add(e, mul(e, r, M), m);
-    LLVMValueRef id32 = ld(e, e->i32, idp, rm);
-    cg_if f;
-    if_begin(e, &f, id_valid(e, id32, ci(e, V)));
-    LLVMValueRef id = LLVMBuildSExt(e->b, id32, e->i64, "");
+    cg_ids_loop l;
+    cg_loop lk;
+    ids_begin(e, &l, idp, R, M, V);
+    LLVMValueRef r = l.ri, rm = l.i, id = LLVMBuildSExt(e->b, l.id, e->i64, "");
     if (n->op == GR_COUNT_IDS) {
         accum(e, e->arg[0], r, cf(e, 1));
     } else if (n->op == GR_GATHER_DOT) {
@@ -1267,9 +1585,7 @@ static void emit_weighted(cg_emitter *e, const gr_node *n)
         else accum(e, e->arg[0], idk, LLVMBuildFMul(e->b, w, ldf(e, e->arg[3], rowk), ""));
         loop_end(e, &lk);
     }
-    if_end(e, &f);
-    loop_end(e, &lm);
-    loop_end(e, &lr);
+    ids_end(e, &l);
 }
 
 /* splitmix64's finaliser, as gr_mix64 (graph/eval.c) */

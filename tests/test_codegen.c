@@ -27,6 +27,7 @@
 #include "../codegen/codegen.h"
 #include "check.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +193,8 @@ static void twin_free(twin *t)
     free(t->jit);
 }
 
-/* One graph, compiled once, run at B = 1, 7 and 0 (an empty batch must be
+/* One graph, compiled once, run at B = 1, 7, 19 and 0 (19: kernels that
+ * take rows eight at a time, and the rest; an empty batch must be
  * harmless): all buffers must agree. */
 static void check_graph(fixture *fx, gr_graph *g, const char *what)
 {
@@ -202,8 +204,8 @@ static void check_graph(fixture *fx, gr_graph *g, const char *what)
     cg_entry_fn fn;
     cg_jit *j = compile(g, &fn, what);
     if (!fn) { cg_jit_free(j); return; }
-    int64_t Bs[3] = { 1, 7, 0 };
-    for (int b = 0; b < 3; b++) {
+    int64_t Bs[4] = { 1, 7, 19, 0 };
+    for (int b = 0; b < 4; b++) {
         twin t;
         twin_init(&t, fx, g, Bs[b], 0, fn);
         int bad = twin_run(&t, what);
@@ -404,6 +406,18 @@ static void test_sparse(fixture *fx)
         check_graph(fx, t.g, multi ? "gather_sum/one_hot/scatter_add, ids [B,3]" : "gather_sum/one_hot/scatter_add, ids [B]");
         es_arena_free(t.a);
     }
+    /* a one-column table (a linear model's weights), one id per row: the
+     * kernel gathers eight rows at a time */
+    for (int rank = 1; rank <= 2; rank++) {
+        tg t = tg_new();
+        int W = in_f(&t, "w", sh(2, 10, 1, 0));
+        int z = gr_const(t.g, sh(2, 2, 1, 0), (float[]){ -0.0f, 1.5f }, nospan());
+        int ids = in_i(&t, "ids:11", rank == 1 ? sh(1, B_, 0, 0) : sh(2, B_, 1, 0));
+        gr_binary(t.g, GR_GATHER_SUM, W, ids, nospan());
+        gr_add_output(t.g, "zeros", gr_binary(t.g, GR_GATHER_SUM, z, in_i(&t, "ids2:1", sh(1, B_, 0, 0)), nospan()));
+        check_graph(fx, t.g, rank == 1 ? "gather_sum one column, ids [B]" : "gather_sum one column, ids [B,1]");
+        es_arena_free(t.a);
+    }
 }
 
 static void test_rowwise(fixture *fx)
@@ -432,10 +446,15 @@ static void test_rowwise(fixture *fx)
 static void test_apply(fixture *fx)
 {
     static const gr_op ops[] = { GR_APPLY_SGD, GR_APPLY_ADAGRAD, GR_APPLY_ADAM, GR_APPLY_FTRL, GR_APPLY_FTRL };
+    /* sparse = 2: the same ids into a table of 5000 rows, which the kernels
+     * dedupe with a hash table rather than sums indexed by the id; sparse =
+     * 3: a table of one column, whose sums the kernels split in partial sums */
+    static const char *const forms[] = { "dense", "sparse", "sparse 5000 rows", "sparse one column" };
     for (size_t i = 0; i < ES_ARRAY_LEN(ops); i++)
-        for (int sparse = 0; sparse < 2; sparse++) {
+        for (int sparse = 0; sparse < 4; sparse++) {
             tg t = tg_new();
-            gr_shape vs = sh(2, 6, 3, 0);
+            int64_t K = sparse == 3 ? 1 : 3;
+            gr_shape vs = sh(2, sparse == 2 ? 5000 : 6, K, 0);
             int in[GR_MAXIN], nin = 0;
             in[nin++] = par(&t, "var", vs);
             double f[4] = { 0.1, 0, 0, 0 };
@@ -453,20 +472,99 @@ static void test_apply(fixture *fx)
                 f[0] = 0.2; f[1] = 0.05; f[2] = 0.01; f[3] = i == 3 ? -0.5 : -0.7;   /* sqrt and pow paths */
             }
             if (sparse) {
-                /* 6 rows, ids in [-1, 6]: duplicates, invalid ids and untouched rows */
+                /* ids in [-1, 6]: duplicates, invalid ids (6 and -1 for the small
+                 * table) and untouched rows */
                 in[nin++] = in_i(&t, "ids:6", sh(2, B_, 2, 0));
-                in[nin++] = in_f(&t, "rows", sh(2, B_, 3, 0));
+                in[nin++] = in_f(&t, "rows", sh(2, B_, K, 0));
             } else {
                 in[nin++] = in_f(&t, "grad", vs);
             }
-            int64_t a[4] = { sparse, 0, 0, 0 };
+            int64_t a[4] = { sparse != 0, 0, 0, 0 };
             gr_op_node(t.g, ops[i], nin, in, a, f, nospan());
             char what[96];
-            snprintf(what, sizeof what, "%s %s%s", gr_ops[ops[i]].name, sparse ? "sparse" : "dense",
+            snprintf(what, sizeof what, "%s %s%s", gr_ops[ops[i]].name, forms[sparse],
                      ops[i] == GR_APPLY_FTRL ? (i == 3 ? " lr_power -0.5" : " lr_power -0.7") : "");
             check_graph(fx, t.g, what);
             es_arena_free(t.a);
         }
+}
+
+/* ---- accuracy of the inline exp and log1p ------------------------------------------------- *
+ * sigmoid, softplus and sigmoid_xent compute exp and log1p inline (emit.c:
+ * exp_f32, log1p_unit) rather than through libm. Measured in ulps against
+ * the double-precision functions over the whole f32 range (sigmoid is 0
+ * where exp(-x) overflows f32, as with libm's expf): every binade
+ * from the smallest denormal up, a fine sweep of [-110, 110] where results
+ * go from 1 to denormal to overflow, and the special values. */
+
+#define ULP_BOUND 4
+
+/* distance in representable floats (0 for two NaNs; -0 and +0 are 1 apart) */
+static int64_t ulps(float a, float b)
+{
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b) ? 0 : INT64_MAX;
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    int64_t oa = ia < 0 ? (int64_t)INT32_MIN - ia : ia, ob = ib < 0 ? (int64_t)INT32_MIN - ib : ib;
+    return oa > ob ? oa - ob : ob - oa;
+}
+
+static double softplus_d(double x) { return (x > 0 ? x : 0) + log1p(exp(-fabs(x))); }
+
+static void test_exp_log1p_ulps(fixture *fx)
+{
+    enum { SPECIALS = 9, SWEEP = 220001 };
+    static const float specials[SPECIALS] = { 0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-45f, -1e-45f,
+                                              3.4028235e38f, -3.4028235e38f };
+    int64_t n = SPECIALS + SWEEP + 2 * 277 * 64;
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    int64_t k = 0;
+    for (int i = 0; i < SPECIALS; i++) x[k++] = specials[i];
+    for (int i = 0; i < SWEEP; i++) x[k++] = (float)(-110.0 + 0.001 * i);
+    for (int ex = -149; ex <= 127; ex++)
+        for (int m = 0; m < 64; m++) {
+            float v = ldexpf(1.0f + (float)es_rng_uniform(&fx->rng), ex);
+            x[k++] = v;
+            x[k++] = -v;
+        }
+    for (int64_t i = 0; i < n; i++) y[i] = (float)(i & 1);
+
+    tg t = tg_new();
+    int xi = in_f(&t, "x", sh(1, B_, 0, 0)), yi = in_f(&t, "y", sh(1, B_, 0, 0));
+    int outs[3] = { gr_unary(t.g, GR_SIGMOID, xi, nospan()), gr_unary(t.g, GR_SOFTPLUS, xi, nospan()),
+                    gr_binary(t.g, GR_SIGMOID_XENT, xi, yi, nospan()) };
+    static const char *names[3] = { "sigmoid", "softplus", "sigmoid_xent" };
+    for (int o = 0; o < 3; o++) gr_add_output(t.g, names[o], outs[o]);
+    cg_entry_fn fn = NULL;
+    cg_jit *j = bind_and_verify(t.g, "exp/log1p") == 0 ? compile(t.g, &fn, "exp/log1p") : NULL;
+    if (fn) {
+        void **bufs = calloc((size_t)t.g->nbufs, sizeof *bufs);
+        bufs[t.g->nodes[xi].buf] = x;
+        bufs[t.g->nodes[yi].buf] = y;
+        for (int o = 0; o < 3; o++) bufs[t.g->nodes[outs[o]].buf] = malloc((size_t)n * sizeof(float));
+        fn(bufs, n);
+        for (int o = 0; o < 3; o++) {
+            const float *got = bufs[t.g->nodes[outs[o]].buf];
+            int64_t worst = 0, at = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double xd = x[i], want;
+                if (o == 0) want = exp(-xd) > FLT_MAX ? 0 : 1 / (1 + exp(-xd));   /* f32 exp(-x) is inf */
+                else if (o == 1) want = softplus_d(xd);
+                else want = (xd > 0 ? xd : 0) - xd * y[i] + log1p(exp(-fabs(xd)));
+                int64_t u = ulps(got[i], (float)want);
+                if (u > worst) { worst = u; at = i; }
+            }
+            CHECK(worst <= ULP_BOUND, "%s: %lld ulps from the double result at x = %.9g (got %.9g)", names[o],
+                  (long long)worst, (double)x[at], (double)got[at]);
+            free(bufs[t.g->nodes[outs[o]].buf]);
+        }
+        free(bufs);
+    }
+    cg_jit_free(j);
+    es_arena_free(t.a);
+    free(x);
+    free(y);
 }
 
 /* ---- the model-function ops ------------------------------------------------------------ */
@@ -1080,6 +1178,7 @@ int main(void)
     memset(&fx, 0, sizeof fx);
     es_rng_seed(&fx.rng, 20240611);
     test_unary(&fx);
+    test_exp_log1p_ulps(&fx);
     test_binary(&fx);
     test_shape_movers(&fx);
     test_reductions(&fx);
