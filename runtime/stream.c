@@ -671,13 +671,16 @@ static int assemble(rt_stream *s, int k, rt_batch *b, es_status *st)
 
 /* ---- a batch assembled ahead, on a thread ------------------------------------ */
 
-enum { AS_IDLE, AS_ASKED, AS_DONE };
+/* IDLE -> ASKED (the caller asks) -> WORKING (the thread took it) -> DONE;
+ * or ASKED -> IDLE again when the caller needs the batch before the thread
+ * took it (withdraw): then it assembles the batch itself. */
+enum { AS_IDLE, AS_ASKED, AS_WORKING, AS_DONE };
 
 typedef struct assembler {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_int state;         /* AS_*: while AS_ASKED the thread owns the stream */
+    atomic_int state;         /* AS_*: while AS_WORKING the thread owns the stream */
     atomic_int quit;
     int spin[2];              /* per side (0 the stream's caller, 1 the thread): spin before sleeping */
     int result;               /* assemble's, for the batch asked */
@@ -689,7 +692,11 @@ typedef struct assembler {
  * little before it sleeps, so that a tight loop hands batches over without
  * a system call. Whether it spins follows its last wait: one that ended while
  * spinning, or after a short sleep, spins again; after a long one (a slow
- * step: a large model) it goes to sleep at once and burns nothing. */
+ * step: a large model) it goes to sleep at once and burns nothing.
+ * The caller never waits for a batch the thread has not started: on a busy
+ * machine the thread may not run for a while, and the caller withdraws the
+ * request and assembles the batch itself (withdraw). It waits only while the
+ * thread is assembling. */
 #define SPINS 4000
 #define SHORT_WAIT 200e-6     /* seconds */
 
@@ -733,6 +740,8 @@ static void *assemble_ahead(void *arg)
     for (;;) {
         wait_state(a, 1, AS_ASKED, 0);
         if (atomic_load(&a->quit)) break;
+        int asked = AS_ASKED;
+        if (!atomic_compare_exchange_strong(&a->state, &asked, AS_WORKING)) continue;   /* withdrawn */
         es_status_clear(&a->st);
         a->result = assemble(s, s->set ^ 1, &a->b, &a->st);
         set_state(a, AS_DONE);
@@ -740,10 +749,19 @@ static void *assemble_ahead(void *arg)
     return NULL;
 }
 
-/* Waits until no batch is being assembled: the stream is the caller's again. */
+/* Takes back a request the thread has not started; 1 if it did. */
+static int withdraw(assembler *a)
+{
+    int asked = AS_ASKED;
+    return atomic_compare_exchange_strong(&a->state, &asked, AS_IDLE);
+}
+
+/* Waits until no batch is being assembled (a request not started is
+ * withdrawn): the stream is the caller's again. */
 static void settle(const rt_stream *s)
 {
-    if (s->as) wait_state(s->as, 0, AS_ASKED, 1);
+    if (!s->as || withdraw(s->as)) return;
+    wait_state(s->as, 0, AS_WORKING, 1);
 }
 
 static void assembler_stop(rt_stream *s)
