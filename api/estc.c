@@ -60,12 +60,14 @@
 #include "frontend/frontend.h"
 #include "internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const prog_names[3] = { "estc_train_step", "estc_eval_step", "estc_predict" };
@@ -811,6 +813,24 @@ static int input_thread(void)
 
 static void stream_thread(rt_stream *s) { rt_stream_background(s, input_thread()); }
 
+/* ESTC_STEP_DELAY_US=N sleeps N microseconds after every train step: tests
+ * that interrupt training at a chosen step (SIGKILL, SIGTERM) watch the log
+ * from outside, and a step of a few microseconds outruns any polling. 0 (or
+ * unset): no delay. */
+static long step_delay_us(void)
+{
+    const char *v = getenv("ESTC_STEP_DELAY_US");
+    long us = v && *v ? strtol(v, NULL, 10) : 0;
+    return us > 0 && us <= 1000000 ? us : 0;
+}
+
+static void step_delay(long us)
+{
+    if (us <= 0) return;
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
 /* ---- evaluation (estc_evaluate and train-and-evaluate) ---------------------------- */
 
 static int run_eval(estc_model *m, const char *path, estc_metrics *out, estc_status *st)
@@ -1284,6 +1304,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
     estimate_total(&t);
     m->train_last = t.total;   /* what the tier choice weighs (prog_entry) */
     int stop = 0, asked = 0;
+    long delay = step_delay_us();
     t.ahead = input_thread();
     rt_batch b;
     for (;;) {
@@ -1332,6 +1353,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
         if (save_now && save_checkpoint(&t, st) != 0) { rc = -1; break; }
         if (stop) break;
         if (t.bar) rt_progress_update(t.pg, gs, t.total, loss);
+        step_delay(delay);
     }
     if (rc != 0) goto out;
     /* the end: a last evaluation (not after a signal: the user wants out), then the checkpoint */

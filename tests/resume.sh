@@ -19,9 +19,11 @@
 # Set RESUME_SEED to replay a failing sequence of moments.
 . "$(dirname "$0")/testlib.bash"
 M=examples/census/linear.est
-# (far enough that ten kills, each landing some hundreds of steps after its
-# target on a fast or loaded machine, all happen before the run is done)
-FINAL=20000
+# The runs to kill sleep DELAY us after each step (ESTC_STEP_DELAY_US): a step
+# takes microseconds, faster than the log can be polled, and the kills must
+# land near their targets. The reference and the last restart run at speed.
+DELAY=200
+FINAL=4000
 ARGS="--max-steps $FINAL --save-checkpoints-steps 40 --keep-checkpoint-max 3 --log-step-count-steps 10 --seed 11 --no-progress"
 REF=$SCRATCH/ref
 RUN=$SCRATCH/killed
@@ -42,7 +44,7 @@ for moment in $moments; do
     log=$SCRATCH/run.$attempt.log
     from=$(sed -n 's/^latest: model-\([0-9]*\).safetensors$/\1/p' "$RUN/checkpoint" 2>/dev/null)
     target=$(( ${from:-0} + 20 + RANDOM % 250 ))
-    "$ESTC" train $M --model-dir "$RUN" $ARGS >/dev/null 2>"$log" &
+    ESTC_STEP_DELAY_US=$DELAY "$ESTC" train $M --model-dir "$RUN" $ARGS >/dev/null 2>"$log" &
     pid=$!
     if [ "$moment" = startup ]; then
         sleep "0.$(printf '%03d' $((RANDOM % 120)))"
@@ -82,7 +84,7 @@ check "and the final checkpoint is valid" bash -c "\"\$1\" checkpoints \"\$2\" >
 
 # SIGTERM (and SIGINT the same way): save at the current step, exit 128 + signal
 TERM_DIR=$SCRATCH/term
-"$ESTC" train $M --model-dir "$TERM_DIR" $ARGS >/dev/null 2>"$SCRATCH/term.log" &
+ESTC_STEP_DELAY_US=$DELAY "$ESTC" train $M --model-dir "$TERM_DIR" $ARGS >/dev/null 2>"$SCRATCH/term.log" &
 pid=$!
 while kill -0 $pid 2>/dev/null; do
     s=$(last_step "$SCRATCH/term.log"); [ -n "$s" ] && [ "$s" -ge 1500 ] && break; sleep 0.005
@@ -102,7 +104,7 @@ EARGS="--epochs 2 --save-checkpoints-steps 50 --log-step-count-steps 10 --no-pro
 "$ESTC" train $M --model-dir "$SCRATCH/ep_ref" $EARGS --quiet || fail "epochs reference"
 # (the run to kill is given more epochs, which only end the stream, so that it
 # cannot finish before the kill lands: the cached second epoch is fast)
-"$ESTC" train $M --model-dir "$SCRATCH/ep" $EARGS --epochs 20 2>"$SCRATCH/ep.log" >/dev/null & pid=$!
+ESTC_STEP_DELAY_US=$DELAY "$ESTC" train $M --model-dir "$SCRATCH/ep" $EARGS --epochs 20 2>"$SCRATCH/ep.log" >/dev/null & pid=$!
 target=$((560 + RANDOM % 300))
 while kill -0 $pid 2>/dev/null; do
     s=$(last_step "$SCRATCH/ep.log"); [ -n "$s" ] && [ "$s" -ge $target ] && break; sleep 0.005
@@ -118,7 +120,7 @@ WD=examples/census/wide_deep.est
 WARGS="--max-steps 400 --save-checkpoints-steps 50 --log-step-count-steps 10 --no-progress"
 check "wide_deep's train program reads the global step (dropout)" bash -c "\"\$1\" graph $WD --program train | grep -q 'input.*global_step\|global_step.*input'" _ "$ESTC"
 "$ESTC" train $WD --model-dir "$SCRATCH/wd_ref" $WARGS --quiet || fail "wide_deep reference"
-"$ESTC" train $WD --model-dir "$SCRATCH/wd" $WARGS 2>"$SCRATCH/wd.log" >/dev/null & pid=$!
+ESTC_STEP_DELAY_US=$DELAY "$ESTC" train $WD --model-dir "$SCRATCH/wd" $WARGS 2>"$SCRATCH/wd.log" >/dev/null & pid=$!
 target=$((120 + RANDOM % 200))
 while kill -0 $pid 2>/dev/null; do
     s=$(last_step "$SCRATCH/wd.log"); [ -n "$s" ] && [ "$s" -ge $target ] && break; sleep 0.005

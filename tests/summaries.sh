@@ -18,7 +18,8 @@ check "an event file in model_dir/eval" bash -c "ls '$MD'/eval/events.out.tfeven
 
 # early stopping keeps its history in the checkpoints: killed and resumed, it stops at the same step
 E2=$SCRATCH/early_killed
-"$ESTC" train tests/loop/early.est --model-dir "$E2" --no-progress 2>"$SCRATCH/e2.log" >/dev/null & pid=$!
+# (ESTC_STEP_DELAY_US slows the run to kill, so that the kill lands near its step)
+ESTC_STEP_DELAY_US=200 "$ESTC" train tests/loop/early.est --model-dir "$E2" --no-progress 2>"$SCRATCH/e2.log" >/dev/null & pid=$!
 while kill -0 $pid 2>/dev/null; do
     s=$(grep -o '^step [0-9]*' "$SCRATCH/e2.log" | tail -1 | cut -d' ' -f2); [ -n "$s" ] && [ "$s" -ge 500 ] && break; sleep 0.005
 done
@@ -61,7 +62,7 @@ K=$SCRATCH/killed
 # loaded machine, still leaves the restart steps to train)
 ARGS="--max-steps 20000 --save-checkpoints-steps 500 --save-summary-steps 10 --log-step-count-steps 10 --no-progress"
 # (the run to kill has a far target so that it cannot finish before the kill lands)
-"$ESTC" train examples/census/linear.est --model-dir "$K" $ARGS --max-steps 1000000 2>"$SCRATCH/k.log" & pid=$!
+ESTC_STEP_DELAY_US=200 "$ESTC" train examples/census/linear.est --model-dir "$K" $ARGS --max-steps 1000000 2>"$SCRATCH/k.log" & pid=$!
 while kill -0 $pid 2>/dev/null; do
     s=$(grep -o '^step [0-9]*' "$SCRATCH/k.log" | tail -1 | cut -d' ' -f2); [ -n "$s" ] && [ "$s" -ge 700 ] && break; sleep 0.005
 done
