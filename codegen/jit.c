@@ -1,22 +1,24 @@
 /*
- * jit.c — compiled programs in an ORC LLJIT session (cg_jit_*), and the IR
- * text of a program (cg_module_text).
+ * jit.c — compiled programs in a JIT session (cg_jit_*), and the IR text of
+ * a program (cg_module_text).
  *
- * A cg_jit owns one thread-safe LLVM context, one LLJIT and one target
- * machine, so two models in one process share nothing. Modules are emitted
- * into that context, verified and optimised for the host before they
- * are handed to the JIT; cg_jit_new then looks every entry up at once, which
- * makes ORC compile and link them there, so a module that cannot be linked
- * (a missing symbol) fails cg_jit_new with a status instead of failing
- * later. The external functions kernels call (cblas_sgemm, the libm calls
- * that intrinsics lower to, malloc/free) are defined in the session as the
- * addresses this file was linked against, so they resolve even when the
- * linker dropped an "unused" libopenblas (--as-needed) or the executable does
- * not export its symbols; anything else resolves from the running process.
+ * A cg_jit owns its LLVM context and target machines (made on the first
+ * cache miss) and the objects it has loaded, so two models in one process
+ * share nothing. Modules are emitted into that context, verified, optimised
+ * for the host and compiled to relocatable objects, which objload.c links
+ * into the process: LLVM is not needed to link, so a start served from the
+ * cache never initialises it. An object is linked when it is added, so a
+ * module that cannot be linked (a missing symbol) fails cg_jit_new or
+ * cg_jit_add_ir with a status naming the symbol. The external functions
+ * kernels call (cblas_sgemm, the libm calls that intrinsics lower to,
+ * malloc/free) resolve to the addresses this file was linked against, so
+ * they resolve even when the linker dropped an "unused" libopenblas
+ * (--as-needed) or the executable does not export its symbols; anything
+ * else resolves from the session's own objects, then the running process
+ * (dlsym).
  *
- * Object cache. Every module is compiled to a relocatable object here (not
- * by ORC's IR layer) and added with LLVMOrcLLJITAddObjectFile, so the same
- * object can be kept on disk: under $ESTC_CACHE_DIR, else
+ * Object cache. Every module is compiled to a relocatable object, so the
+ * same object can be kept on disk: under $ESTC_CACHE_DIR, else
  * $XDG_CACHE_HOME/estc, else ~/.cache/estc, named by a 64-bit xxHash of what
  * the code is made from: the bound graph and the build ID of the binary that
  * emits it (program_key; a hit then emits no IR at all), or for IR given as
@@ -24,27 +26,24 @@
  * estc's version and the pass pipeline. The fast tier's objects (codegen.h)
  * are stored under keys of their own, found only when there is no optimised
  * one, which removes them when it is stored. Every entry records how long
- * its compile took, for the runtime's cost estimates. A file holds a magic word, the hash of its payload and the
- * object; one that fails the check is ignored and rewritten. ESTC_NO_CACHE=1
- * (the CLI's --no-cache) bypasses the cache. Writes are atomic, so two
- * processes racing on one entry leave a whole file either way.
- *
- * Errors ORC cannot return to a caller (failures inside the linker) arrive
- * through the session's error reporter; they are kept in the cg_jit and
- * added to the status of the lookup that triggered them, never printed.
+ * its compile took, for the runtime's cost estimates. A file holds a magic
+ * word, the hash of its payload and the object; one that fails the check, or
+ * whose object the loader refuses, is counted as rejected, compiled again and
+ * rewritten. ESTC_NO_CACHE=1 (the CLI's --no-cache) bypasses the cache.
+ * Writes are atomic, so two processes racing on one entry leave a whole file
+ * either way.
  */
-#define _GNU_SOURCE   /* dl_iterate_phdr */
+#define _GNU_SOURCE   /* dl_iterate_phdr, RTLD_DEFAULT */
 #include "codegen.h"
+#include "objload.h"
 
 #include <llvm-c/BitWriter.h>
 #include <llvm-c/Core.h>
-#include <llvm-c/Error.h>
 #include <llvm-c/IRReader.h>
-#include <llvm-c/LLJIT.h>
-#include <llvm-c/Orc.h>
 #include <llvm-c/TargetMachine.h>
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <link.h>
 #include <math.h>
 #include <pthread.h>
@@ -55,8 +54,9 @@
 typedef struct cg_sym { char *name; cg_entry_fn fn; } cg_sym;
 
 struct cg_jit {
-    LLVMOrcThreadSafeContextRef tsc;
-    LLVMOrcLLJITRef jit;
+    LLVMContextRef ctx;          /* made on the first cache miss */
+    cg_obj **objs;               /* the loaded objects, in the order added */
+    int nobjs;
     LLVMTargetMachineRef tm;     /* the optimiser's view of the host */
     LLVMTargetMachineRef objtm;  /* emits the objects (position independent) */
     LLVMTargetMachineRef fasttm; /* the fast tier's object emitter (CodeGenOpt::None) */
@@ -68,28 +68,10 @@ struct cg_jit {
     cg_timings time;
     cg_sym *syms;
     int nsyms, cap;
-    char session_error[512];     /* the last error the session reported */
 };
 
 static char *cache_dir_from_env(void);
 static uint64_t target_key(uint64_t h);
-
-/* consumes err; writes "what: message" into st */
-static int fail_llvm(es_status *st, LLVMErrorRef err, const char *what)
-{
-    char *m = LLVMGetErrorMessage(err);
-    es_fail(st, ES_ECOMPILE, "%s: %s", what, m);
-    LLVMDisposeErrorMessage(m);
-    return -1;
-}
-
-static void report_session_error(void *ctx, LLVMErrorRef err)
-{
-    cg_jit *j = ctx;
-    char *m = LLVMGetErrorMessage(err);
-    snprintf(j->session_error, sizeof j->session_error, "%s", m);
-    LLVMDisposeErrorMessage(m);
-}
 
 /* every external function emit.c calls or LLVM lowers its intrinsics to */
 static const struct { const char *name; void (*addr)(void); } known_symbols[] = {
@@ -99,66 +81,43 @@ static const struct { const char *name; void (*addr)(void); } known_symbols[] = 
 #undef SYM
 };
 
-static int define_known_symbols(cg_jit *j, es_status *st)
+/* the address of an external symbol: the session's own objects first, then
+ * the known functions, then the process */
+static void *resolve_symbol(void *ctx, const char *name)
 {
-    enum { N = sizeof known_symbols / sizeof known_symbols[0] };
-    LLVMOrcExecutionSessionRef es = LLVMOrcLLJITGetExecutionSession(j->jit);
-    char prefix = LLVMOrcLLJITGetGlobalPrefix(j->jit);
-    LLVMOrcCSymbolMapPair pairs[N];
-    for (int i = 0; i < N; i++) {
-        char mangled[64];
-        snprintf(mangled, sizeof mangled, "%s%s", prefix ? (char[]){ prefix, 0 } : "", known_symbols[i].name);
-        uintptr_t a;
-        memcpy(&a, &known_symbols[i].addr, sizeof a);
-        pairs[i].Name = LLVMOrcExecutionSessionIntern(es, mangled);
-        pairs[i].Sym.Address = (LLVMOrcExecutorAddress)a;
-        pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
-        pairs[i].Sym.Flags.TargetFlags = 0;
+    cg_jit *j = ctx;
+    for (int i = 0; i < j->nobjs; i++) {
+        void *a = cg_obj_symbol(j->objs[i], name);
+        if (a) return a;
     }
-    LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(pairs, N);   /* owns the names now */
-    LLVMErrorRef err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu);
-    if (err) {
-        LLVMOrcDisposeMaterializationUnit(mu);
-        return fail_llvm(st, err, "codegen: cannot define the runtime symbols");
-    }
-    return 0;
+    for (size_t i = 0; i < sizeof known_symbols / sizeof known_symbols[0]; i++)
+        if (strcmp(known_symbols[i].name, name) == 0) {
+            void *a;
+            memcpy(&a, &known_symbols[i].addr, sizeof a);   /* a function pointer as an address */
+            return a;
+        }
+    return dlsym(RTLD_DEFAULT, name);
 }
 
-static cg_jit *jit_create(es_status *st)
+static cg_jit *jit_create(void)
 {
-    cg_jit *j = calloc(1, sizeof *j);
-    if (!j) { es_fail(st, ES_EINTERNAL, "codegen: out of memory"); return NULL; }
-    /* the optimiser's and the object emitter's target machines are made on the
-     * first cache miss: a start served from the cache never needs them */
-    LLVMTargetMachineRef jtm = cg_host_target_machine(0, st);
-    if (!jtm) { cg_jit_free(j); return NULL; }
-    /* the JIT's code generator gets the same CPU, features and level as the optimiser */
-    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
-    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jtm));
-    LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->jit, builder);
-    if (err) {
-        j->jit = NULL;
-        fail_llvm(st, err, "codegen: cannot create the JIT");
-        cg_jit_free(j);
-        return NULL;
-    }
-    LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j->jit), report_session_error, j);
-    LLVMOrcDefinitionGeneratorRef gen;
-    err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL);
-    if (err) {
-        fail_llvm(st, err, "codegen: cannot expose the process's symbols to the JIT");
-        cg_jit_free(j);
-        return NULL;
-    }
-    LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
-    if (define_known_symbols(j, st) != 0) { cg_jit_free(j); return NULL; }
-    j->tsc = LLVMOrcCreateNewThreadSafeContext();
-    /* value names only serve readers of the IR text (cg_module_text uses a
-     * context of its own); without them emission, the cache key and the
-     * optimiser all do less work */
-    LLVMContextSetDiscardValueNames(LLVMOrcThreadSafeContextGetContext(j->tsc), 1);
+    cg_jit *j = es_xcalloc(1, sizeof *j);
     j->cache_dir = cache_dir_from_env();
     return j;
+}
+
+/* the session's LLVM context, made on first use: a start served from the
+ * cache never needs one */
+static LLVMContextRef jit_context(cg_jit *j)
+{
+    if (!j->ctx) {
+        j->ctx = LLVMContextCreate();
+        /* value names only serve readers of the IR text (cg_module_text uses
+         * a context of its own); without them emission, the cache key and the
+         * optimiser all do less work */
+        LLVMContextSetDiscardValueNames(j->ctx, 1);
+    }
+    return j->ctx;
 }
 
 /* ---- object cache ---------------------------------------------------------- */
@@ -313,28 +272,30 @@ static char *cache_path_in(const char *dir, uint64_t key)
 
 static char *cache_path(const cg_jit *j, uint64_t key) { return cache_path_in(j->cache_dir, key); }
 
-/* The object stored under key, or NULL if absent or damaged (then ignored);
- * *cost gets the seconds its compile took. */
-static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key, double *cost)
+/* a cache entry read into memory: the file, and the object within it */
+typedef struct cached { char *file; const char *obj; size_t n; double cost; int fast; } cached;
+
+/* The entry stored under key; 0, or -1 if absent or damaged (then ignored). */
+static int cache_read(cg_jit *j, uint64_t key, cached *c)
 {
     char *path = cache_path(j, key);
     es_status st = {0};
     size_t len = 0;
     char *data = es_read_file(path, &len, &st);
     free(path);
-    if (!data) return NULL;
-    LLVMMemoryBufferRef buf = NULL;
-    if (len > CACHE_HEAD && memcmp(data, cache_magic, 8) == 0) {
-        uint64_t sum;
-        memcpy(&sum, data + 8, 8);
-        if (sum == es_hash64(data + 16, len - 16, 0)) {
-            memcpy(cost, data + 16, sizeof *cost);
-            buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + CACHE_HEAD, len - CACHE_HEAD, "estc-cached-object");
-        }
+    if (!data) return -1;
+    uint64_t sum;
+    if (len > CACHE_HEAD && memcmp(data, cache_magic, 8) == 0 && (memcpy(&sum, data + 8, 8), 1) &&
+        sum == es_hash64(data + 16, len - 16, 0)) {
+        memcpy(&c->cost, data + 16, sizeof c->cost);
+        c->file = data;
+        c->obj = data + CACHE_HEAD;
+        c->n = len - CACHE_HEAD;
+        return 0;
     }
-    if (!buf) j->stats.rejected++;
+    j->stats.rejected++;
     free(data);
-    return buf;
+    return -1;
 }
 
 /* data to path through a temporary file and a rename, so a reader sees a
@@ -355,15 +316,14 @@ static int write_entry(const char *path, const char *data, size_t n)
     return ok ? 0 : -1;
 }
 
-static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj, double cost)
+static void cache_write(cg_jit *j, uint64_t key, const void *obj, size_t n, double cost)
 {
     es_status st = {0};
     if (es_mkdirs(j->cache_dir, &st) != 0) return;     /* no cache is not an error */
-    size_t n = LLVMGetBufferSize(obj);
     char *data = es_xmalloc(n + CACHE_HEAD);
     memcpy(data, cache_magic, 8);
     memcpy(data + 16, &cost, sizeof cost);
-    memcpy(data + CACHE_HEAD, LLVMGetBufferStart(obj), n);
+    memcpy(data + CACHE_HEAD, obj, n);
     uint64_t sum = es_hash64(data + 16, n + CACHE_HEAD - 16, 0);
     memcpy(data + 8, &sum, 8);
     char *path = cache_path(j, key);
@@ -379,19 +339,16 @@ static uint64_t fast_key(uint64_t key)
     return es_hash64(p, strlen(p), key);
 }
 
-/* The object cached for key: the optimised one, else, in a fast session, the
- * fast tier's. Counted as a hit either way. */
-static LLVMMemoryBufferRef cache_lookup(cg_jit *j, uint64_t key)
+/* The entry cached for key: the optimised one, else, in a fast session, the
+ * fast tier's. 0, or -1 if there is none. */
+static int cache_lookup(cg_jit *j, uint64_t key, cached *c)
 {
-    double t = es_now(), cost = 0;
-    LLVMMemoryBufferRef obj = cache_read(j, key, &cost);
-    if (!obj && j->fast && (obj = cache_read(j, fast_key(key), &cost))) {
-        j->nfast++;
-        j->fast_cost += cost;
-    }
-    if (obj) j->stats.hits++;
+    double t = es_now();
+    memset(c, 0, sizeof *c);
+    int rc = cache_read(j, key, c);
+    if (rc != 0 && j->fast && (rc = cache_read(j, fast_key(key), c)) == 0) c->fast = 1;
     j->time.cache += es_now() - t;
-    return obj;
+    return rc;
 }
 
 /* Verifies and optimises m for the session's tier, compiles it to an object
@@ -424,7 +381,7 @@ static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t k
         j->fast_cost += t - t0;
     }
     if (j->cache_dir && key) {
-        cache_write(j, fast ? fast_key(key) : key, obj, t - t0);
+        cache_write(j, fast ? fast_key(key) : key, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj), t - t0);
         if (!fast) {
             char *old = cache_path(j, fast_key(key));
             unlink(old);
@@ -435,49 +392,83 @@ static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t k
     return obj;
 }
 
-/* hands obj (taken) to the JIT */
-static int add_object(cg_jit *j, LLVMMemoryBufferRef obj, es_status *st)
+/* links the object data[0..n) into the session; a symbol it defines that
+ * the session already has is an error */
+static int add_object(cg_jit *j, const void *data, size_t n, es_status *st)
 {
     double t = es_now();
-    LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), obj);
+    cg_obj *o = cg_obj_load(data, n, resolve_symbol, j, st);
+    const char *dup = NULL;
+    for (int i = 0; o && !dup && i < cg_obj_nexports(o); i++)
+        for (int k = 0; k < j->nobjs && !dup; k++)
+            if (cg_obj_symbol(j->objs[k], cg_obj_export(o, i))) dup = cg_obj_export(o, i);
+    if (dup) {
+        es_fail(st, ES_ECOMPILE, "codegen: symbol '%s' is already defined in this session", dup);
+        cg_obj_free(o);
+        o = NULL;
+    }
+    if (o) {
+        j->objs = es_xrealloc(j->objs, (size_t)(j->nobjs + 1) * sizeof *j->objs);
+        j->objs[j->nobjs++] = o;
+    }
     j->time.link += es_now() - t;
-    return err ? fail_llvm(st, err, "codegen: the JIT rejected an object") : 0;
+    return o ? 0 : -1;
+}
+
+/* Links a cached entry (freed); 0, or -1 if the loader refuses it: then it
+ * counts as rejected, and the caller compiles the module again. */
+static int add_cached(cg_jit *j, cached *c)
+{
+    es_status st = {0};
+    int rc = add_object(j, c->obj, c->n, &st);
+    free(c->file);
+    if (rc != 0) {
+        j->stats.rejected++;
+        return -1;
+    }
+    j->stats.hits++;
+    if (c->fast) {
+        j->nfast++;
+        j->fast_cost += c->cost;
+    }
+    return 0;
 }
 
 /* Adds m (consumed either way): the object cached under key, or under its
  * bitcode's hash when key is 0, or a fresh compile. */
 static int jit_add_module(cg_jit *j, LLVMModuleRef m, uint64_t key, es_status *st)
 {
-    LLVMMemoryBufferRef obj = NULL;
+    cached c;
     if (j->cache_dir && !key) {
         double t = es_now();
         key = cache_key(m);
         j->time.cache += es_now() - t;
-        obj = cache_lookup(j, key);
+        if (cache_lookup(j, key, &c) == 0 && add_cached(j, &c) == 0) {
+            LLVMDisposeModule(m);
+            return 0;
+        }
     }
-    if (!obj) obj = compile_module(j, m, key, st);
+    LLVMMemoryBufferRef obj = compile_module(j, m, key, st);
     LLVMDisposeModule(m);
-    return obj ? add_object(j, obj, st) : -1;
+    if (!obj) return -1;
+    int rc = add_object(j, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj), st);
+    LLVMDisposeMemoryBuffer(obj);
+    return rc;
 }
 
 cg_cache_stats cg_jit_cache_stats(const cg_jit *j) { return j->stats; }
 cg_timings cg_jit_timings(const cg_jit *j) { return j->time; }
 
-/* looks name up (compiling and linking its module on first use) */
+/* the entry `name` among the session's objects */
 static cg_entry_fn jit_resolve(cg_jit *j, const char *name, es_status *st)
 {
-    LLVMOrcExecutorAddress addr = 0;
-    j->session_error[0] = 0;
-    LLVMErrorRef err = LLVMOrcLLJITLookup(j->jit, &addr, name);
-    if (err) {
-        char *m = LLVMGetErrorMessage(err);
-        es_fail(st, ES_ECOMPILE, "codegen: cannot compile '%s': %s%s%s", name, m,
-                j->session_error[0] ? "; " : "", j->session_error);
-        LLVMDisposeErrorMessage(m);
+    void *a = NULL;
+    for (int i = 0; i < j->nobjs && !a; i++) a = cg_obj_symbol(j->objs[i], name);
+    if (!a) {
+        es_fail(st, ES_ECOMPILE, "codegen: no compiled function is named '%s'", name);
         return NULL;
     }
     cg_entry_fn fn;
-    uintptr_t a = (uintptr_t)addr;
     memcpy(&fn, &a, sizeof fn);   /* an address to a function pointer, without a cast warning */
     return fn;
 }
@@ -502,11 +493,11 @@ static int jit_add_program(cg_jit *j, gr_graph *prog, const char *name, es_statu
         double t = es_now();
         key = program_key(prog, name);
         j->time.cache += es_now() - t;
-        LLVMMemoryBufferRef obj = key ? cache_lookup(j, key) : NULL;
-        if (obj) return add_object(j, obj, st);
+        cached c;
+        if (key && cache_lookup(j, key, &c) == 0 && add_cached(j, &c) == 0) return 0;
     }
     double t = es_now();
-    LLVMModuleRef m = cg_emit(LLVMOrcThreadSafeContextGetContext(j->tsc), prog, name, st);
+    LLVMModuleRef m = cg_emit(jit_context(j), prog, name, st);
     j->time.emit += es_now() - t;
     return m ? jit_add_module(j, m, key, st) : -1;
 }
@@ -543,8 +534,7 @@ cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int 
                 return NULL;
             }
     double t = es_now();
-    cg_jit *j = jit_create(st);
-    if (!j) return NULL;
+    cg_jit *j = jit_create();
     j->time.setup = es_now() - t;
     j->fast = fast;
     for (int i = 0; i < nprogs; i++)
@@ -561,7 +551,7 @@ cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int 
 
 int cg_jit_add_ir(cg_jit *j, const char *ir_text, es_status *st)
 {
-    LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(j->tsc);
+    LLVMContextRef ctx = jit_context(j);
     LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(ir_text, strlen(ir_text), "ir");
     LLVMModuleRef m = NULL;
     char *msg = NULL;
@@ -590,11 +580,9 @@ cg_entry_fn cg_jit_lookup(cg_jit *j, const char *name)
 void cg_jit_free(cg_jit *j)
 {
     if (!j) return;
-    if (j->jit) {
-        LLVMErrorRef err = LLVMOrcDisposeLLJIT(j->jit);
-        if (err) LLVMConsumeError(err);
-    }
-    if (j->tsc) LLVMOrcDisposeThreadSafeContext(j->tsc);
+    for (int i = 0; i < j->nobjs; i++) cg_obj_free(j->objs[i]);
+    free(j->objs);
+    if (j->ctx) LLVMContextDispose(j->ctx);
     if (j->tm) LLVMDisposeTargetMachine(j->tm);
     if (j->objtm) LLVMDisposeTargetMachine(j->objtm);
     if (j->fasttm) LLVMDisposeTargetMachine(j->fasttm);
