@@ -2,12 +2,13 @@
  * jit.c — compiled programs in a JIT session (cg_jit_*), and the IR text of
  * a program (cg_module_text).
  *
- * A cg_jit owns its LLVM context and target machines (made on the first
- * cache miss) and the objects it has loaded, so two models in one process
- * share nothing. Modules are emitted into that context, verified, optimised
- * for the host and compiled to relocatable objects, which objload.c links
- * into the process: LLVM is not needed to link, so a start served from the
- * cache never initialises it. An object is linked when it is added, so a
+ * A cg_jit owns the objects it has loaded and, from its first cache miss
+ * on, its backend state (an LLVM context and target machines, backend.h),
+ * so two models in one process share nothing. On a miss the backend emits
+ * the module, verifies and optimises it for the host and compiles it to a
+ * relocatable object; objload.c links objects into the process. This file
+ * needs no LLVM: a start served from the cache never loads it (the estc
+ * command has the backend in a module of its own, backend_dl.c). An object is linked when it is added, so a
  * module that cannot be linked (a missing symbol) fails cg_jit_new or
  * cg_jit_add_ir with a status naming the symbol. The external functions
  * kernels call (cblas_sgemm, the libm calls that intrinsics lower to,
@@ -22,8 +23,9 @@
  * $XDG_CACHE_HOME/estc, else ~/.cache/estc, named by a 64-bit xxHash of what
  * the code is made from: the bound graph and the build ID of the binary that
  * emits it (program_key; a hit then emits no IR at all), or for IR given as
- * text its bitcode, with the host CPU name and features, the LLVM version,
- * estc's version and the pass pipeline. The fast tier's objects (codegen.h)
+ * text its bitcode, with the backend's build ID (its emitter, pass lists and
+ * LLVM), the host CPU as cpuid describes it (ident.c), the LLVM version and
+ * estc's version. The fast tier's objects (codegen.h)
  * are stored under keys of their own, found only when there is no optimised
  * one, which removes them when it is stored. Every entry records how long
  * its compile took, for the runtime's cost estimates. A file holds a magic
@@ -33,18 +35,13 @@
  * Writes are atomic, so two processes racing on one entry leave a whole file
  * either way.
  */
-#define _GNU_SOURCE   /* dl_iterate_phdr, RTLD_DEFAULT */
+#define _GNU_SOURCE   /* RTLD_DEFAULT */
+#include "backend.h"
 #include "codegen.h"
 #include "objload.h"
 
-#include <llvm-c/BitWriter.h>
-#include <llvm-c/Core.h>
-#include <llvm-c/IRReader.h>
-#include <llvm-c/TargetMachine.h>
-
 #include <cblas.h>
 #include <dlfcn.h>
-#include <link.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -54,12 +51,10 @@
 typedef struct cg_sym { char *name; cg_entry_fn fn; } cg_sym;
 
 struct cg_jit {
-    LLVMContextRef ctx;          /* made on the first cache miss */
+    const cg_backend *be;        /* from the first cache miss on */
+    cg_llvm *llvm;
     cg_obj **objs;               /* the loaded objects, in the order added */
     int nobjs;
-    LLVMTargetMachineRef tm;     /* the optimiser's view of the host */
-    LLVMTargetMachineRef objtm;  /* emits the objects (position independent) */
-    LLVMTargetMachineRef fasttm; /* the fast tier's object emitter (CodeGenOpt::None) */
     int fast;                    /* a miss is compiled by the fast tier */
     int nfast;                   /* programs that run fast-tier code */
     double fast_cost;            /* seconds their fast compiles took */
@@ -106,18 +101,12 @@ static cg_jit *jit_create(void)
     return j;
 }
 
-/* the session's LLVM context, made on first use: a start served from the
- * cache never needs one */
-static LLVMContextRef jit_context(cg_jit *j)
+/* the backend and the session's state in it, made on first use: a start
+ * served from the cache never needs them */
+static cg_llvm *jit_backend(cg_jit *j, es_status *st)
 {
-    if (!j->ctx) {
-        j->ctx = LLVMContextCreate();
-        /* value names only serve readers of the IR text (cg_module_text uses
-         * a context of its own); without them emission, the cache key and the
-         * optimiser all do less work */
-        LLVMContextSetDiscardValueNames(j->ctx, 1);
-    }
-    return j->ctx;
+    if (!j->llvm && (j->be || (j->be = cg_backend_get(st)))) j->llvm = j->be->open();
+    return j->llvm;
 }
 
 /* ---- object cache ---------------------------------------------------------- */
@@ -141,69 +130,28 @@ static char *cache_dir_from_env(void)
     return es_xstrdup(buf);
 }
 
-/* The cache key: the IR and everything else that decides the machine code.
- * The IR is hashed as bitcode, which LLVM writes several times faster than
- * the text form and which holds the same module. */
-static uint64_t cache_key(LLVMModuleRef m)
-{
-    LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(m);
-    uint64_t h = es_hash64(LLVMGetBufferStart(bc), LLVMGetBufferSize(bc), 0);
-    LLVMDisposeMemoryBuffer(bc);
-    return target_key(h);
-}
+/* The cache key of a module: its IR and everything else that decides the
+ * machine code. */
+static uint64_t cache_key(cg_jit *j, void *m) { return target_key(j->be->module_hash(m)); }
 
 /* ---- keys without IR ------------------------------------------------------
  * A hit should not pay for emitting the IR it would hash, so a program's key
  * is computed from what the IR is made of: the bound graph (every field the
- * emitter reads) and the code that turns it into IR, identified by the GNU
- * build ID of the binary this file is linked into (any rebuilt emitter has a
- * new one). Without a build ID the key falls back to the bitcode. */
+ * emitter reads) and the code that makes it and turns it into IR, identified
+ * by the GNU build IDs of the binary this file is linked into and of the
+ * backend (target_key; one and the same binary where the backend is linked
+ * in): any rebuilt emitter has a new one. Without build IDs the key falls
+ * back to the bitcode, which needs the backend. */
 
 static struct { int ok; uint64_t id; } build;
 static pthread_once_t build_once = PTHREAD_ONCE_INIT;
-
-static int note_build_id(const ElfW(Nhdr) *nh, const char *end)
-{
-    for (const char *p = (const char *)nh; p + sizeof *nh <= end;) {
-        const ElfW(Nhdr) *h = (const void *)p;
-        const char *name = p + sizeof *h, *desc = name + ((h->n_namesz + 3) & ~3u);
-        if (desc + h->n_descsz > end) return 0;
-        if (h->n_type == NT_GNU_BUILD_ID && h->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 && h->n_descsz) {
-            build.id = es_hash64(desc, h->n_descsz, 0);
-            return 1;
-        }
-        p = desc + ((h->n_descsz + 3) & ~3u);
-    }
-    return 0;
-}
-
-/* the object whose loaded segments hold this function: its build-ID note */
-static int find_build_id(struct dl_phdr_info *info, size_t size, void *self)
-{
-    (void)size;
-    uintptr_t at = (uintptr_t)self;
-    int mine = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && at >= lo && at < lo + ph->p_memsz) mine = 1;
-    }
-    if (!mine) return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_NOTE) continue;
-        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
-        if (note_build_id((const void *)p, p + ph->p_memsz)) { build.ok = 1; break; }
-    }
-    return 1;   /* found the object, with or without an ID: stop */
-}
 
 static void build_init(void)
 {
     void (*self)(void) = build_init;
     void *addr;
     memcpy(&addr, &self, sizeof addr);
-    dl_iterate_phdr(find_build_id, addr);
+    build.ok = cg_build_id_of(addr, &build.id) == 0;
 }
 
 static void hash_into(uint64_t *h, const void *p, size_t n) { *h = es_hash64(p, n, *h); }
@@ -215,14 +163,17 @@ static void hash_str(uint64_t *h, const char *s)
     if (s) hash_into(h, s, n);
 }
 
-/* what decides the machine code besides the IR: host, LLVM, estc, pipeline */
+/* What decides the machine code besides the IR: the backend's code (its
+ * build ID covers the pass lists and a statically linked LLVM), the host,
+ * LLVM's and estc's versions. "keys 2": keys before it hashed LLVM's host
+ * CPU name and features instead of cpuid. */
 static uint64_t target_key(uint64_t h)
 {
-    unsigned maj, min, patch;
-    LLVMGetVersion(&maj, &min, &patch);
-    char ctx[4096];
-    int n = snprintf(ctx, sizeof ctx, "%s|%s|llvm %u.%u.%u|estc %s|%s", cg_host_cpu(), cg_host_features(),
-                     maj, min, patch, ESTC_VERSION, cg_jit_pipeline());
+    uint64_t backend;
+    if (cg_backend_id(&backend) != 0) backend = 0;   /* then only bitcode keys, made by the backend */
+    char ctx[256];
+    int n = snprintf(ctx, sizeof ctx, "keys 2|backend %016llx|host %016llx|llvm %s|estc %s",
+                     (unsigned long long)backend, (unsigned long long)cg_host_id(), ESTC_LLVM_VERSION, ESTC_VERSION);
     if (n < 0 || n >= (int)sizeof ctx) n = (int)sizeof ctx - 1;   /* truncated: still a key */
     return es_hash64(ctx, (size_t)n, h);
 }
@@ -233,7 +184,8 @@ static uint64_t target_key(uint64_t h)
 static uint64_t program_key(const gr_graph *g, const char *name)
 {
     pthread_once(&build_once, build_init);
-    if (!build.ok) return 0;
+    uint64_t backend;
+    if (!build.ok || cg_backend_id(&backend) != 0) return 0;
     uint64_t h = build.id;
     hash_str(&h, name);
     int head[3] = { (int)g->kind, g->n, g->nbufs };
@@ -332,12 +284,9 @@ static void cache_write(cg_jit *j, uint64_t key, const void *obj, size_t n, doub
     free(data);
 }
 
-/* the fast tier's entries live under keys of their own */
-static uint64_t fast_key(uint64_t key)
-{
-    const char *p = cg_fast_pipeline();
-    return es_hash64(p, strlen(p), key);
-}
+/* the fast tier's entries live under keys of their own (its pipeline is
+ * the backend's, which the key already names) */
+static uint64_t fast_key(uint64_t key) { return es_hash64("fast tier", 9, key); }
 
 /* The entry cached for key: the optimised one, else, in a fast session, the
  * fast tier's. 0, or -1 if there is none. */
@@ -351,37 +300,25 @@ static int cache_lookup(cg_jit *j, uint64_t key, cached *c)
     return rc;
 }
 
-/* Verifies and optimises m for the session's tier, compiles it to an object
- * and stores that under key (0: not stored), or under fast_key(key) for the
+/* Has the backend optimise m for the session's tier and compile it to an
+ * object, stored under key (0: not stored), or under fast_key(key) for the
  * fast tier. An optimised entry supersedes the fast one, which is removed.
- * m is kept. */
-static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t key, es_status *st)
+ * m is kept. 0, or -1 with st set. */
+static int compile_module(cg_jit *j, void *m, uint64_t key, cg_object *obj, es_status *st)
 {
     int fast = j->fast;
-    LLVMTargetMachineRef *emitter = fast ? &j->fasttm : &j->objtm;
-    if ((!j->tm && !(j->tm = cg_host_target_machine(0, st))) ||
-        (!*emitter && !(*emitter = cg_host_target_machine_at(1, fast ? CG_CODEGEN_NONE : CG_CODEGEN_DEFAULT, st))))
-        return NULL;
-    double t = es_now(), t0 = t;
-    if (cg_prepare_module(m, j->tm, fast ? CG_OPT_FAST : CG_OPT_JIT, st) != 0) return NULL;
-    double t1 = es_now();
-    j->time.optimize += t1 - t;
-    char *msg = NULL;
-    LLVMMemoryBufferRef obj = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(*emitter, m, LLVMObjectFile, &msg, &obj)) {
-        es_fail(st, ES_ECOMPILE, "codegen: cannot emit machine code: %s", msg ? msg : "?");
-        LLVMDisposeMessage(msg);
-        return NULL;
-    }
-    t = es_now();
-    j->time.codegen += t - t1;
+    double t0 = es_now();
+    if (j->be->compile(j->llvm, m, fast, obj, st) != 0) return -1;
+    double t = es_now();
+    j->time.optimize += obj->optimize;
+    j->time.codegen += obj->codegen;
     j->stats.compiled++;
     if (fast) {
         j->nfast++;
         j->fast_cost += t - t0;
     }
     if (j->cache_dir && key) {
-        cache_write(j, fast ? fast_key(key) : key, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj), t - t0);
+        cache_write(j, fast ? fast_key(key) : key, obj->data, obj->size, t - t0);
         if (!fast) {
             char *old = cache_path(j, fast_key(key));
             unlink(old);
@@ -389,7 +326,7 @@ static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t k
         }
     }
     j->time.cache += es_now() - t;
-    return obj;
+    return 0;
 }
 
 /* links the object data[0..n) into the session; a symbol it defines that
@@ -434,25 +371,25 @@ static int add_cached(cg_jit *j, cached *c)
     return 0;
 }
 
-/* Adds m (consumed either way): the object cached under key, or under its
- * bitcode's hash when key is 0, or a fresh compile. */
-static int jit_add_module(cg_jit *j, LLVMModuleRef m, uint64_t key, es_status *st)
+/* Adds the backend's module m (consumed either way): the object cached under
+ * key, or under its bitcode's hash when key is 0, or a fresh compile. */
+static int jit_add_module(cg_jit *j, void *m, uint64_t key, es_status *st)
 {
     cached c;
     if (j->cache_dir && !key) {
         double t = es_now();
-        key = cache_key(m);
+        key = cache_key(j, m);
         j->time.cache += es_now() - t;
         if (cache_lookup(j, key, &c) == 0 && add_cached(j, &c) == 0) {
-            LLVMDisposeModule(m);
+            j->be->dispose(m);
             return 0;
         }
     }
-    LLVMMemoryBufferRef obj = compile_module(j, m, key, st);
-    LLVMDisposeModule(m);
-    if (!obj) return -1;
-    int rc = add_object(j, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj), st);
-    LLVMDisposeMemoryBuffer(obj);
+    cg_object obj = { 0 };
+    int rc = compile_module(j, m, key, &obj, st);
+    j->be->dispose(m);
+    if (rc == 0) rc = add_object(j, obj.data, obj.size, st);
+    free(obj.data);
     return rc;
 }
 
@@ -496,8 +433,9 @@ static int jit_add_program(cg_jit *j, gr_graph *prog, const char *name, es_statu
         cached c;
         if (key && cache_lookup(j, key, &c) == 0 && add_cached(j, &c) == 0) return 0;
     }
+    if (!jit_backend(j, st)) return -1;
     double t = es_now();
-    LLVMModuleRef m = cg_emit(jit_context(j), prog, name, st);
+    void *m = j->be->emit(j->llvm, prog, name, st);
     j->time.emit += es_now() - t;
     return m ? jit_add_module(j, m, key, st) : -1;
 }
@@ -551,20 +489,9 @@ cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int 
 
 int cg_jit_add_ir(cg_jit *j, const char *ir_text, es_status *st)
 {
-    LLVMContextRef ctx = jit_context(j);
-    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(ir_text, strlen(ir_text), "ir");
-    LLVMModuleRef m = NULL;
-    char *msg = NULL;
-    /* the IR parser needs names (its text refers to values by name) */
-    LLVMContextSetDiscardValueNames(ctx, 0);
-    int bad = LLVMParseIRInContext(ctx, buf, &m, &msg);   /* consumes buf */
-    LLVMContextSetDiscardValueNames(ctx, 1);
-    if (bad) {
-        es_fail(st, ES_ECOMPILE, "codegen: cannot parse IR: %s", msg ? msg : "?");
-        LLVMDisposeMessage(msg);
-        return -1;
-    }
-    return jit_add_module(j, m, 0, st);
+    if (!jit_backend(j, st)) return -1;
+    void *m = j->be->parse_ir(j->llvm, ir_text, st);
+    return m ? jit_add_module(j, m, 0, st) : -1;
 }
 
 cg_entry_fn cg_jit_lookup(cg_jit *j, const char *name)
@@ -582,30 +509,9 @@ void cg_jit_free(cg_jit *j)
     if (!j) return;
     for (int i = 0; i < j->nobjs; i++) cg_obj_free(j->objs[i]);
     free(j->objs);
-    if (j->ctx) LLVMContextDispose(j->ctx);
-    if (j->tm) LLVMDisposeTargetMachine(j->tm);
-    if (j->objtm) LLVMDisposeTargetMachine(j->objtm);
-    if (j->fasttm) LLVMDisposeTargetMachine(j->fasttm);
+    if (j->llvm) j->be->close(j->llvm);
     free(j->cache_dir);
     for (int i = 0; i < j->nsyms; i++) free(j->syms[i].name);
     free(j->syms);
     free(j);
-}
-
-char *cg_module_text(gr_graph *prog, const char *name, int optimized, es_status *st)
-{
-    LLVMTargetMachineRef tm = cg_host_target_machine(0, st);
-    if (!tm) return NULL;
-    LLVMContextRef ctx = LLVMContextCreate();
-    char *text = NULL;
-    LLVMModuleRef m = cg_emit(ctx, prog, name, st);
-    if (m && cg_prepare_module(m, tm, optimized ? CG_OPT_JIT : CG_OPT_NONE, st) == 0) {
-        char *s = LLVMPrintModuleToString(m);
-        text = es_xstrdup(s);
-        LLVMDisposeMessage(s);
-    }
-    if (m) LLVMDisposeModule(m);
-    LLVMContextDispose(ctx);
-    LLVMDisposeTargetMachine(tm);
-    return text;
 }
