@@ -50,6 +50,10 @@ const cg_backend *cg_backend_get(es_status *st);
 /* What identifies the backend's code, for cache keys, without loading it
  * (its build ID); 0, or -1 if unknown. */
 int cg_backend_id(uint64_t *id);
+/* The address kernels call for cblas_sgemm: OpenBLAS's, or in the estc
+ * command a function that loads OpenBLAS on its first call (a start that
+ * runs no kernel then never pays for loading it). */
+void *cg_blas_sgemm(void);
 /* The table itself (llvm.c), exported by libestc-llvm.so. */
 const cg_backend *estc_llvm_backend(void);
 

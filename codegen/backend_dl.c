@@ -12,15 +12,25 @@
  * relative to it (bin/../lib/estc), else the one configured at build time.
  * The backend's functions the rest of estc calls by name (the IR text, export,
  * C identifiers) are defined here as calls through the loaded table.
+ *
+ * OpenBLAS is loaded late too: mapping and initialising it is most of what
+ * is left of the command's start (some 3 ms of CPU), and only a kernel with
+ * a matrix product calls it. Kernels call cblas_sgemm through lazy_sgemm,
+ * which loads the library the first time (the one estc was built against,
+ * else the system's libopenblas.so.0). If it cannot be loaded there is no
+ * caller to return an error to, so, like the dynamic linker with a missing
+ * lazy symbol, it prints what it looked for and aborts.
  */
 #define _GNU_SOURCE
 #include "backend.h"
 #include "prep.h"
 
+#include <cblas.h>
 #include <dlfcn.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -122,4 +132,46 @@ char *cg_prep_c_ident(const char *s)
     es_status st;
     const cg_backend *be = cg_backend_get(&st);
     return be ? be->c_ident(s) : es_xstrdup(s);
+}
+
+/* ---- OpenBLAS, on first use ---------------------------------------------------- */
+
+typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
+                         const blasint, const blasint, const blasint, const float, const float *, const blasint,
+                         const float *, const blasint, const float, float *, const blasint);
+static sgemm_fn blas_sgemm;
+static char blas_error[1024];
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void load_blas(void)
+{
+    const char *names[] = { ESTC_OPENBLAS_LIB, "libopenblas.so.0" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !blas_sgemm; i++) {
+        void *h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
+        void *f = h ? dlsym(h, "cblas_sgemm") : NULL;
+        if (f) memcpy(&blas_sgemm, &f, sizeof f);
+        else if (!blas_error[0]) snprintf(blas_error, sizeof blas_error, "%s", dlerror());
+    }
+}
+
+static void lazy_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta, const enum CBLAS_TRANSPOSE tb,
+                       const blasint m, const blasint n, const blasint k, const float alpha, const float *a,
+                       const blasint lda, const float *b, const blasint ldb, const float beta, float *c,
+                       const blasint ldc)
+{
+    pthread_once(&blas_once, load_blas);
+    if (!blas_sgemm) {
+        fprintf(stderr, "estc: a kernel needs OpenBLAS, which cannot be loaded from %s or libopenblas.so.0: %s\n",
+                ESTC_OPENBLAS_LIB, blas_error);
+        abort();
+    }
+    blas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void *cg_blas_sgemm(void)
+{
+    sgemm_fn f = lazy_sgemm;
+    void *a;
+    memcpy(&a, &f, sizeof a);
+    return a;
 }

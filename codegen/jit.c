@@ -40,7 +40,6 @@
 #include "codegen.h"
 #include "objload.h"
 
-#include <cblas.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
@@ -68,10 +67,11 @@ struct cg_jit {
 static char *cache_dir_from_env(void);
 static uint64_t target_key(uint64_t h);
 
-/* every external function emit.c calls or LLVM lowers its intrinsics to */
+/* every external function emit.c calls or LLVM lowers its intrinsics to,
+ * but cblas_sgemm (cg_blas_sgemm) */
 static const struct { const char *name; void (*addr)(void); } known_symbols[] = {
 #define SYM(f) { #f, (void (*)(void))(f) }
-    SYM(cblas_sgemm), SYM(expf), SYM(logf), SYM(powf), SYM(pow), SYM(tanhf), SYM(log1pf),
+    SYM(expf), SYM(logf), SYM(powf), SYM(pow), SYM(tanhf), SYM(log1pf),
     SYM(memset), SYM(memcpy), SYM(memmove), SYM(malloc), SYM(calloc), SYM(free), SYM(abort),
 #undef SYM
 };
@@ -81,6 +81,7 @@ static const struct { const char *name; void (*addr)(void); } known_symbols[] = 
 static void *resolve_symbol(void *ctx, const char *name)
 {
     cg_jit *j = ctx;
+    if (strcmp(name, "cblas_sgemm") == 0) return cg_blas_sgemm();
     for (int i = 0; i < j->nobjs; i++) {
         void *a = cg_obj_symbol(j->objs[i], name);
         if (a) return a;
