@@ -214,6 +214,12 @@ static int lay_out(loader *L)
         const Elf64_Shdr *h = &L->sh[i];
         L->secregion[i] = -1;
         if (!(h->sh_flags & SHF_ALLOC)) continue;
+        /* what a loaded object would need run or set up per thread: the
+         * kernels have neither, so an object that does is not one of ours */
+        if (h->sh_flags & SHF_TLS) return bad(L, "section %s holds thread-local data, which is not supported", sec_name(L, i));
+        if ((h->sh_type == SHT_INIT_ARRAY || h->sh_type == SHT_PREINIT_ARRAY || h->sh_type == SHT_FINI_ARRAY) &&
+            h->sh_size)
+            return bad(L, "section %s holds constructors or destructors, which are not supported", sec_name(L, i));
         uint64_t al = h->sh_addralign ? h->sh_addralign : 1;
         if (al & (al - 1) || al > page) return bad(L, "section %s has an alignment the loader cannot give", sec_name(L, i));
         int r = h->sh_flags & SHF_EXECINSTR ? REGION_TEXT : h->sh_flags & SHF_WRITE ? REGION_RW : REGION_RO;

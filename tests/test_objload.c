@@ -9,7 +9,8 @@
  *
  * Broken objects, made from that one: truncated at several lengths, a bad
  * magic, a relocation type the loader does not know, a relocation naming a
- * symbol that does not exist, a symbol the resolver cannot find. Each is an
+ * symbol that does not exist, a symbol the resolver cannot find, a section
+ * of constructors. Each is an
  * error whose message says what is wrong; then a few thousand random byte
  * changes, each loaded (not run): none may crash (the ASan build checks that
  * nothing is read or written out of bounds).
@@ -212,6 +213,19 @@ static void check_broken(const unsigned char *obj, size_t n)
         check_refused(b, n, resolve, "outside", "a relocation outside its section");
     }
     check_refused(obj, n, resolve_no_hook, "undefined symbol 'objload_test_hook'", "an unresolved symbol");
+
+    /* a section of constructors: the loader would have to run them */
+    memcpy(b, obj, n);
+    const Elf64_Ehdr *eh = (const void *)b;
+    Elf64_Shdr *sh = (void *)(b + eh->e_shoff);
+    int data = -1;
+    for (int i = 0; i < eh->e_shnum; i++)
+        if ((sh[i].sh_flags & SHF_ALLOC) && (sh[i].sh_flags & SHF_WRITE) && sh[i].sh_size) data = i;
+    CHECK(data >= 0, "the object has writable data");
+    if (data >= 0) {
+        sh[data].sh_type = SHT_INIT_ARRAY;
+        check_refused(b, n, resolve, "constructors", "a section of constructors");
+    }
 
     /* random damage: loaded or refused, never a crash */
     es_rng rng;
