@@ -7,8 +7,9 @@
  * with the buffer binding of gr_bind. The module is verified, optimised with
  * the new pass manager for the host CPU (its name and real features; 512-bit
  * vectors where AVX-512 exists) with a pass list chosen for compile speed
- * (cg_jit_pipeline; export uses default<O2>), and JIT-compiled with ORC
- * LLJIT; the programs of a model may compile on parallel threads.
+ * (cg_jit_pipeline; export uses default<O2>), compiled to a relocatable
+ * object and linked into the process by objload.c; the programs of a model
+ * may compile on parallel threads.
  * Each cg_jit owns its own thread-safe context, so several models can live in
  * one process. Dense matrix products call OpenBLAS cblas_sgemm; the session
  * binds it and the libm/libc functions kernels call to the addresses libestc
@@ -36,7 +37,7 @@ cg_cache_stats cg_jit_cache_stats(const cg_jit *j);
 
 /* Where a session's time went, in seconds of the thread that did the work:
  * creating the session, emitting the IR, the cache (key, lookup, load or
- * store), LLVM's optimiser, its code generator, and ORC linking the objects. */
+ * store), LLVM's optimiser, its code generator, and linking the objects. */
 typedef struct cg_timings { double setup, emit, cache, optimize, codegen, link; } cg_timings;
 cg_timings cg_jit_timings(const cg_jit *j);
 
@@ -50,7 +51,7 @@ const char *cg_host_features(void);
 /* Adds a module given as LLVM IR text (for tools and tests): parsed, verified,
  * optimised and added like an emitted one; its functions are then found with
  * cg_jit_lookup. Returns 0, or -1 with st set (bad text, a module that fails
- * verification, a symbol already defined). */
+ * verification, a symbol already defined, a symbol nothing defines). */
 int cg_jit_add_ir(cg_jit *j, const char *ir_text, es_status *st);
 
 /* ---- shared by the JIT and the AOT back end (codegen/ only) ----------------

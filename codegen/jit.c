@@ -1,51 +1,46 @@
 /*
- * jit.c — compiled programs in an ORC LLJIT session (cg_jit_*), and the IR
- * text of a program (cg_module_text).
+ * jit.c — compiled programs in a JIT session (cg_jit_*), and the IR text of
+ * a program (cg_module_text).
  *
- * A cg_jit owns one thread-safe LLVM context, one LLJIT and one target
- * machine, so two models in one process share nothing. Modules are emitted
- * into that context, verified and optimised for the host before they
- * are handed to the JIT; cg_jit_new then looks every entry up at once, which
- * makes ORC compile and link them there, so a module that cannot be linked
- * (a missing symbol) fails cg_jit_new with a status instead of failing
- * later. The external functions kernels call (cblas_sgemm, the libm calls
- * that intrinsics lower to, malloc/free) are defined in the session as the
- * addresses this file was linked against, so they resolve even when the
- * linker dropped an "unused" libopenblas (--as-needed) or the executable does
- * not export its symbols; anything else resolves from the running process.
+ * A cg_jit owns the objects it has loaded and, from its first cache miss
+ * on, its backend state (an LLVM context and target machines, backend.h),
+ * so two models in one process share nothing. On a miss the backend emits
+ * the module, verifies and optimises it for the host and compiles it to a
+ * relocatable object; objload.c links objects into the process. This file
+ * needs no LLVM: a start served from the cache never loads it (the estc
+ * command has the backend in a module of its own, backend_dl.c). An object is linked when it is added, so a
+ * module that cannot be linked (a missing symbol) fails cg_jit_new or
+ * cg_jit_add_ir with a status naming the symbol. The external functions
+ * kernels call (cblas_sgemm, the libm calls that intrinsics lower to,
+ * malloc/free) resolve to the addresses this file was linked against, so
+ * they resolve even when the linker dropped an "unused" libopenblas
+ * (--as-needed) or the executable does not export its symbols; anything
+ * else resolves from the session's own objects, then the running process
+ * (dlsym).
  *
- * Object cache. Every module is compiled to a relocatable object here (not
- * by ORC's IR layer) and added with LLVMOrcLLJITAddObjectFile, so the same
- * object can be kept on disk: under $ESTC_CACHE_DIR, else
+ * Object cache. Every module is compiled to a relocatable object, so the
+ * same object can be kept on disk: under $ESTC_CACHE_DIR, else
  * $XDG_CACHE_HOME/estc, else ~/.cache/estc, named by a 64-bit xxHash of what
  * the code is made from: the bound graph and the build ID of the binary that
  * emits it (program_key; a hit then emits no IR at all), or for IR given as
- * text its bitcode, with the host CPU name and features, the LLVM version,
- * estc's version and the pass pipeline. The fast tier's objects (codegen.h)
+ * text its bitcode, with the backend's build ID (its emitter, pass lists and
+ * LLVM), the host CPU as cpuid describes it (ident.c), the LLVM version and
+ * estc's version. The fast tier's objects (codegen.h)
  * are stored under keys of their own, found only when there is no optimised
  * one, which removes them when it is stored. Every entry records how long
- * its compile took, for the runtime's cost estimates. A file holds a magic word, the hash of its payload and the
- * object; one that fails the check is ignored and rewritten. ESTC_NO_CACHE=1
- * (the CLI's --no-cache) bypasses the cache. Writes are atomic, so two
- * processes racing on one entry leave a whole file either way.
- *
- * Errors ORC cannot return to a caller (failures inside the linker) arrive
- * through the session's error reporter; they are kept in the cg_jit and
- * added to the status of the lookup that triggered them, never printed.
+ * its compile took, for the runtime's cost estimates. A file holds a magic
+ * word, the hash of its payload and the object; one that fails the check, or
+ * whose object the loader refuses, is counted as rejected, compiled again and
+ * rewritten. ESTC_NO_CACHE=1 (the CLI's --no-cache) bypasses the cache.
+ * Writes are atomic, so two processes racing on one entry leave a whole file
+ * either way.
  */
-#define _GNU_SOURCE   /* dl_iterate_phdr */
+#define _GNU_SOURCE   /* RTLD_DEFAULT */
+#include "backend.h"
 #include "codegen.h"
+#include "objload.h"
 
-#include <llvm-c/BitWriter.h>
-#include <llvm-c/Core.h>
-#include <llvm-c/Error.h>
-#include <llvm-c/IRReader.h>
-#include <llvm-c/LLJIT.h>
-#include <llvm-c/Orc.h>
-#include <llvm-c/TargetMachine.h>
-
-#include <cblas.h>
-#include <link.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -55,11 +50,10 @@
 typedef struct cg_sym { char *name; cg_entry_fn fn; } cg_sym;
 
 struct cg_jit {
-    LLVMOrcThreadSafeContextRef tsc;
-    LLVMOrcLLJITRef jit;
-    LLVMTargetMachineRef tm;     /* the optimiser's view of the host */
-    LLVMTargetMachineRef objtm;  /* emits the objects (position independent) */
-    LLVMTargetMachineRef fasttm; /* the fast tier's object emitter (CodeGenOpt::None) */
+    const cg_backend *be;        /* from the first cache miss on */
+    cg_llvm *llvm;
+    cg_obj **objs;               /* the loaded objects, in the order added */
+    int nobjs;
     int fast;                    /* a miss is compiled by the fast tier */
     int nfast;                   /* programs that run fast-tier code */
     double fast_cost;            /* seconds their fast compiles took */
@@ -68,97 +62,52 @@ struct cg_jit {
     cg_timings time;
     cg_sym *syms;
     int nsyms, cap;
-    char session_error[512];     /* the last error the session reported */
 };
 
 static char *cache_dir_from_env(void);
 static uint64_t target_key(uint64_t h);
 
-/* consumes err; writes "what: message" into st */
-static int fail_llvm(es_status *st, LLVMErrorRef err, const char *what)
-{
-    char *m = LLVMGetErrorMessage(err);
-    es_fail(st, ES_ECOMPILE, "%s: %s", what, m);
-    LLVMDisposeErrorMessage(m);
-    return -1;
-}
-
-static void report_session_error(void *ctx, LLVMErrorRef err)
-{
-    cg_jit *j = ctx;
-    char *m = LLVMGetErrorMessage(err);
-    snprintf(j->session_error, sizeof j->session_error, "%s", m);
-    LLVMDisposeErrorMessage(m);
-}
-
-/* every external function emit.c calls or LLVM lowers its intrinsics to */
+/* every external function emit.c calls or LLVM lowers its intrinsics to,
+ * but cblas_sgemm (cg_blas_sgemm) */
 static const struct { const char *name; void (*addr)(void); } known_symbols[] = {
 #define SYM(f) { #f, (void (*)(void))(f) }
-    SYM(cblas_sgemm), SYM(expf), SYM(logf), SYM(powf), SYM(pow), SYM(tanhf), SYM(log1pf),
+    SYM(expf), SYM(logf), SYM(powf), SYM(pow), SYM(tanhf), SYM(log1pf),
     SYM(memset), SYM(memcpy), SYM(memmove), SYM(malloc), SYM(calloc), SYM(free), SYM(abort),
 #undef SYM
 };
 
-static int define_known_symbols(cg_jit *j, es_status *st)
+/* the address of an external symbol: the session's own objects first, then
+ * the known functions, then the process */
+static void *resolve_symbol(void *ctx, const char *name)
 {
-    enum { N = sizeof known_symbols / sizeof known_symbols[0] };
-    LLVMOrcExecutionSessionRef es = LLVMOrcLLJITGetExecutionSession(j->jit);
-    char prefix = LLVMOrcLLJITGetGlobalPrefix(j->jit);
-    LLVMOrcCSymbolMapPair pairs[N];
-    for (int i = 0; i < N; i++) {
-        char mangled[64];
-        snprintf(mangled, sizeof mangled, "%s%s", prefix ? (char[]){ prefix, 0 } : "", known_symbols[i].name);
-        uintptr_t a;
-        memcpy(&a, &known_symbols[i].addr, sizeof a);
-        pairs[i].Name = LLVMOrcExecutionSessionIntern(es, mangled);
-        pairs[i].Sym.Address = (LLVMOrcExecutorAddress)a;
-        pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
-        pairs[i].Sym.Flags.TargetFlags = 0;
+    cg_jit *j = ctx;
+    if (strcmp(name, "cblas_sgemm") == 0) return cg_blas_sgemm();
+    for (int i = 0; i < j->nobjs; i++) {
+        void *a = cg_obj_symbol(j->objs[i], name);
+        if (a) return a;
     }
-    LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(pairs, N);   /* owns the names now */
-    LLVMErrorRef err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(j->jit), mu);
-    if (err) {
-        LLVMOrcDisposeMaterializationUnit(mu);
-        return fail_llvm(st, err, "codegen: cannot define the runtime symbols");
-    }
-    return 0;
+    for (size_t i = 0; i < sizeof known_symbols / sizeof known_symbols[0]; i++)
+        if (strcmp(known_symbols[i].name, name) == 0) {
+            void *a;
+            memcpy(&a, &known_symbols[i].addr, sizeof a);   /* a function pointer as an address */
+            return a;
+        }
+    return dlsym(RTLD_DEFAULT, name);
 }
 
-static cg_jit *jit_create(es_status *st)
+static cg_jit *jit_create(void)
 {
-    cg_jit *j = calloc(1, sizeof *j);
-    if (!j) { es_fail(st, ES_EINTERNAL, "codegen: out of memory"); return NULL; }
-    /* the optimiser's and the object emitter's target machines are made on the
-     * first cache miss: a start served from the cache never needs them */
-    LLVMTargetMachineRef jtm = cg_host_target_machine(0, st);
-    if (!jtm) { cg_jit_free(j); return NULL; }
-    /* the JIT's code generator gets the same CPU, features and level as the optimiser */
-    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
-    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jtm));
-    LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->jit, builder);
-    if (err) {
-        j->jit = NULL;
-        fail_llvm(st, err, "codegen: cannot create the JIT");
-        cg_jit_free(j);
-        return NULL;
-    }
-    LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j->jit), report_session_error, j);
-    LLVMOrcDefinitionGeneratorRef gen;
-    err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL);
-    if (err) {
-        fail_llvm(st, err, "codegen: cannot expose the process's symbols to the JIT");
-        cg_jit_free(j);
-        return NULL;
-    }
-    LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
-    if (define_known_symbols(j, st) != 0) { cg_jit_free(j); return NULL; }
-    j->tsc = LLVMOrcCreateNewThreadSafeContext();
-    /* value names only serve readers of the IR text (cg_module_text uses a
-     * context of its own); without them emission, the cache key and the
-     * optimiser all do less work */
-    LLVMContextSetDiscardValueNames(LLVMOrcThreadSafeContextGetContext(j->tsc), 1);
+    cg_jit *j = es_xcalloc(1, sizeof *j);
     j->cache_dir = cache_dir_from_env();
     return j;
+}
+
+/* the backend and the session's state in it, made on first use: a start
+ * served from the cache never needs them */
+static cg_llvm *jit_backend(cg_jit *j, es_status *st)
+{
+    if (!j->llvm && (j->be || (j->be = cg_backend_get(st)))) j->llvm = j->be->open();
+    return j->llvm;
 }
 
 /* ---- object cache ---------------------------------------------------------- */
@@ -182,69 +131,28 @@ static char *cache_dir_from_env(void)
     return es_xstrdup(buf);
 }
 
-/* The cache key: the IR and everything else that decides the machine code.
- * The IR is hashed as bitcode, which LLVM writes several times faster than
- * the text form and which holds the same module. */
-static uint64_t cache_key(LLVMModuleRef m)
-{
-    LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(m);
-    uint64_t h = es_hash64(LLVMGetBufferStart(bc), LLVMGetBufferSize(bc), 0);
-    LLVMDisposeMemoryBuffer(bc);
-    return target_key(h);
-}
+/* The cache key of a module: its IR and everything else that decides the
+ * machine code. */
+static uint64_t cache_key(cg_jit *j, void *m) { return target_key(j->be->module_hash(m)); }
 
 /* ---- keys without IR ------------------------------------------------------
  * A hit should not pay for emitting the IR it would hash, so a program's key
  * is computed from what the IR is made of: the bound graph (every field the
- * emitter reads) and the code that turns it into IR, identified by the GNU
- * build ID of the binary this file is linked into (any rebuilt emitter has a
- * new one). Without a build ID the key falls back to the bitcode. */
+ * emitter reads) and the code that makes it and turns it into IR, identified
+ * by the GNU build IDs of the binary this file is linked into and of the
+ * backend (target_key; one and the same binary where the backend is linked
+ * in): any rebuilt emitter has a new one. Without build IDs the key falls
+ * back to the bitcode, which needs the backend. */
 
 static struct { int ok; uint64_t id; } build;
 static pthread_once_t build_once = PTHREAD_ONCE_INIT;
-
-static int note_build_id(const ElfW(Nhdr) *nh, const char *end)
-{
-    for (const char *p = (const char *)nh; p + sizeof *nh <= end;) {
-        const ElfW(Nhdr) *h = (const void *)p;
-        const char *name = p + sizeof *h, *desc = name + ((h->n_namesz + 3) & ~3u);
-        if (desc + h->n_descsz > end) return 0;
-        if (h->n_type == NT_GNU_BUILD_ID && h->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 && h->n_descsz) {
-            build.id = es_hash64(desc, h->n_descsz, 0);
-            return 1;
-        }
-        p = desc + ((h->n_descsz + 3) & ~3u);
-    }
-    return 0;
-}
-
-/* the object whose loaded segments hold this function: its build-ID note */
-static int find_build_id(struct dl_phdr_info *info, size_t size, void *self)
-{
-    (void)size;
-    uintptr_t at = (uintptr_t)self;
-    int mine = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && at >= lo && at < lo + ph->p_memsz) mine = 1;
-    }
-    if (!mine) return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_NOTE) continue;
-        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
-        if (note_build_id((const void *)p, p + ph->p_memsz)) { build.ok = 1; break; }
-    }
-    return 1;   /* found the object, with or without an ID: stop */
-}
 
 static void build_init(void)
 {
     void (*self)(void) = build_init;
     void *addr;
     memcpy(&addr, &self, sizeof addr);
-    dl_iterate_phdr(find_build_id, addr);
+    build.ok = cg_build_id_of(addr, &build.id) == 0;
 }
 
 static void hash_into(uint64_t *h, const void *p, size_t n) { *h = es_hash64(p, n, *h); }
@@ -256,14 +164,17 @@ static void hash_str(uint64_t *h, const char *s)
     if (s) hash_into(h, s, n);
 }
 
-/* what decides the machine code besides the IR: host, LLVM, estc, pipeline */
+/* What decides the machine code besides the IR: the backend's code (its
+ * build ID covers the pass lists and a statically linked LLVM), the host,
+ * LLVM's and estc's versions. "keys 2": keys before it hashed LLVM's host
+ * CPU name and features instead of cpuid. */
 static uint64_t target_key(uint64_t h)
 {
-    unsigned maj, min, patch;
-    LLVMGetVersion(&maj, &min, &patch);
-    char ctx[4096];
-    int n = snprintf(ctx, sizeof ctx, "%s|%s|llvm %u.%u.%u|estc %s|%s", cg_host_cpu(), cg_host_features(),
-                     maj, min, patch, ESTC_VERSION, cg_jit_pipeline());
+    uint64_t backend;
+    if (cg_backend_id(&backend) != 0) backend = 0;   /* then only bitcode keys, made by the backend */
+    char ctx[256];
+    int n = snprintf(ctx, sizeof ctx, "keys 2|backend %016llx|host %016llx|llvm %s|estc %s",
+                     (unsigned long long)backend, (unsigned long long)cg_host_id(), ESTC_LLVM_VERSION, ESTC_VERSION);
     if (n < 0 || n >= (int)sizeof ctx) n = (int)sizeof ctx - 1;   /* truncated: still a key */
     return es_hash64(ctx, (size_t)n, h);
 }
@@ -274,7 +185,8 @@ static uint64_t target_key(uint64_t h)
 static uint64_t program_key(const gr_graph *g, const char *name)
 {
     pthread_once(&build_once, build_init);
-    if (!build.ok) return 0;
+    uint64_t backend;
+    if (!build.ok || cg_backend_id(&backend) != 0) return 0;
     uint64_t h = build.id;
     hash_str(&h, name);
     int head[3] = { (int)g->kind, g->n, g->nbufs };
@@ -313,28 +225,30 @@ static char *cache_path_in(const char *dir, uint64_t key)
 
 static char *cache_path(const cg_jit *j, uint64_t key) { return cache_path_in(j->cache_dir, key); }
 
-/* The object stored under key, or NULL if absent or damaged (then ignored);
- * *cost gets the seconds its compile took. */
-static LLVMMemoryBufferRef cache_read(cg_jit *j, uint64_t key, double *cost)
+/* a cache entry read into memory: the file, and the object within it */
+typedef struct cached { char *file; const char *obj; size_t n; double cost; int fast; } cached;
+
+/* The entry stored under key; 0, or -1 if absent or damaged (then ignored). */
+static int cache_read(cg_jit *j, uint64_t key, cached *c)
 {
     char *path = cache_path(j, key);
     es_status st = {0};
     size_t len = 0;
     char *data = es_read_file(path, &len, &st);
     free(path);
-    if (!data) return NULL;
-    LLVMMemoryBufferRef buf = NULL;
-    if (len > CACHE_HEAD && memcmp(data, cache_magic, 8) == 0) {
-        uint64_t sum;
-        memcpy(&sum, data + 8, 8);
-        if (sum == es_hash64(data + 16, len - 16, 0)) {
-            memcpy(cost, data + 16, sizeof *cost);
-            buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(data + CACHE_HEAD, len - CACHE_HEAD, "estc-cached-object");
-        }
+    if (!data) return -1;
+    uint64_t sum;
+    if (len > CACHE_HEAD && memcmp(data, cache_magic, 8) == 0 && (memcpy(&sum, data + 8, 8), 1) &&
+        sum == es_hash64(data + 16, len - 16, 0)) {
+        memcpy(&c->cost, data + 16, sizeof c->cost);
+        c->file = data;
+        c->obj = data + CACHE_HEAD;
+        c->n = len - CACHE_HEAD;
+        return 0;
     }
-    if (!buf) j->stats.rejected++;
+    j->stats.rejected++;
     free(data);
-    return buf;
+    return -1;
 }
 
 /* data to path through a temporary file and a rename, so a reader sees a
@@ -355,15 +269,14 @@ static int write_entry(const char *path, const char *data, size_t n)
     return ok ? 0 : -1;
 }
 
-static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj, double cost)
+static void cache_write(cg_jit *j, uint64_t key, const void *obj, size_t n, double cost)
 {
     es_status st = {0};
     if (es_mkdirs(j->cache_dir, &st) != 0) return;     /* no cache is not an error */
-    size_t n = LLVMGetBufferSize(obj);
     char *data = es_xmalloc(n + CACHE_HEAD);
     memcpy(data, cache_magic, 8);
     memcpy(data + 16, &cost, sizeof cost);
-    memcpy(data + CACHE_HEAD, LLVMGetBufferStart(obj), n);
+    memcpy(data + CACHE_HEAD, obj, n);
     uint64_t sum = es_hash64(data + 16, n + CACHE_HEAD - 16, 0);
     memcpy(data + 8, &sum, 8);
     char *path = cache_path(j, key);
@@ -372,59 +285,41 @@ static void cache_write(cg_jit *j, uint64_t key, LLVMMemoryBufferRef obj, double
     free(data);
 }
 
-/* the fast tier's entries live under keys of their own */
-static uint64_t fast_key(uint64_t key)
-{
-    const char *p = cg_fast_pipeline();
-    return es_hash64(p, strlen(p), key);
-}
+/* the fast tier's entries live under keys of their own (its pipeline is
+ * the backend's, which the key already names) */
+static uint64_t fast_key(uint64_t key) { return es_hash64("fast tier", 9, key); }
 
-/* The object cached for key: the optimised one, else, in a fast session, the
- * fast tier's. Counted as a hit either way. */
-static LLVMMemoryBufferRef cache_lookup(cg_jit *j, uint64_t key)
+/* The entry cached for key: the optimised one, else, in a fast session, the
+ * fast tier's. 0, or -1 if there is none. */
+static int cache_lookup(cg_jit *j, uint64_t key, cached *c)
 {
-    double t = es_now(), cost = 0;
-    LLVMMemoryBufferRef obj = cache_read(j, key, &cost);
-    if (!obj && j->fast && (obj = cache_read(j, fast_key(key), &cost))) {
-        j->nfast++;
-        j->fast_cost += cost;
-    }
-    if (obj) j->stats.hits++;
+    double t = es_now();
+    memset(c, 0, sizeof *c);
+    int rc = cache_read(j, key, c);
+    if (rc != 0 && j->fast && (rc = cache_read(j, fast_key(key), c)) == 0) c->fast = 1;
     j->time.cache += es_now() - t;
-    return obj;
+    return rc;
 }
 
-/* Verifies and optimises m for the session's tier, compiles it to an object
- * and stores that under key (0: not stored), or under fast_key(key) for the
+/* Has the backend optimise m for the session's tier and compile it to an
+ * object, stored under key (0: not stored), or under fast_key(key) for the
  * fast tier. An optimised entry supersedes the fast one, which is removed.
- * m is kept. */
-static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t key, es_status *st)
+ * m is kept. 0, or -1 with st set. */
+static int compile_module(cg_jit *j, void *m, uint64_t key, cg_object *obj, es_status *st)
 {
     int fast = j->fast;
-    LLVMTargetMachineRef *emitter = fast ? &j->fasttm : &j->objtm;
-    if ((!j->tm && !(j->tm = cg_host_target_machine(0, st))) ||
-        (!*emitter && !(*emitter = cg_host_target_machine_at(1, fast ? CG_CODEGEN_NONE : CG_CODEGEN_DEFAULT, st))))
-        return NULL;
-    double t = es_now(), t0 = t;
-    if (cg_prepare_module(m, j->tm, fast ? CG_OPT_FAST : CG_OPT_JIT, st) != 0) return NULL;
-    double t1 = es_now();
-    j->time.optimize += t1 - t;
-    char *msg = NULL;
-    LLVMMemoryBufferRef obj = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(*emitter, m, LLVMObjectFile, &msg, &obj)) {
-        es_fail(st, ES_ECOMPILE, "codegen: cannot emit machine code: %s", msg ? msg : "?");
-        LLVMDisposeMessage(msg);
-        return NULL;
-    }
-    t = es_now();
-    j->time.codegen += t - t1;
+    double t0 = es_now();
+    if (j->be->compile(j->llvm, m, fast, obj, st) != 0) return -1;
+    double t = es_now();
+    j->time.optimize += obj->optimize;
+    j->time.codegen += obj->codegen;
     j->stats.compiled++;
     if (fast) {
         j->nfast++;
         j->fast_cost += t - t0;
     }
     if (j->cache_dir && key) {
-        cache_write(j, fast ? fast_key(key) : key, obj, t - t0);
+        cache_write(j, fast ? fast_key(key) : key, obj->data, obj->size, t - t0);
         if (!fast) {
             char *old = cache_path(j, fast_key(key));
             unlink(old);
@@ -432,52 +327,86 @@ static LLVMMemoryBufferRef compile_module(cg_jit *j, LLVMModuleRef m, uint64_t k
         }
     }
     j->time.cache += es_now() - t;
-    return obj;
+    return 0;
 }
 
-/* hands obj (taken) to the JIT */
-static int add_object(cg_jit *j, LLVMMemoryBufferRef obj, es_status *st)
+/* links the object data[0..n) into the session; a symbol it defines that
+ * the session already has is an error */
+static int add_object(cg_jit *j, const void *data, size_t n, es_status *st)
 {
     double t = es_now();
-    LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), obj);
+    cg_obj *o = cg_obj_load(data, n, resolve_symbol, j, st);
+    const char *dup = NULL;
+    for (int i = 0; o && !dup && i < cg_obj_nexports(o); i++)
+        for (int k = 0; k < j->nobjs && !dup; k++)
+            if (cg_obj_symbol(j->objs[k], cg_obj_export(o, i))) dup = cg_obj_export(o, i);
+    if (dup) {
+        es_fail(st, ES_ECOMPILE, "codegen: symbol '%s' is already defined in this session", dup);
+        cg_obj_free(o);
+        o = NULL;
+    }
+    if (o) {
+        j->objs = es_xrealloc(j->objs, (size_t)(j->nobjs + 1) * sizeof *j->objs);
+        j->objs[j->nobjs++] = o;
+    }
     j->time.link += es_now() - t;
-    return err ? fail_llvm(st, err, "codegen: the JIT rejected an object") : 0;
+    return o ? 0 : -1;
 }
 
-/* Adds m (consumed either way): the object cached under key, or under its
- * bitcode's hash when key is 0, or a fresh compile. */
-static int jit_add_module(cg_jit *j, LLVMModuleRef m, uint64_t key, es_status *st)
+/* Links a cached entry (freed); 0, or -1 if the loader refuses it: then it
+ * counts as rejected, and the caller compiles the module again. */
+static int add_cached(cg_jit *j, cached *c)
 {
-    LLVMMemoryBufferRef obj = NULL;
+    es_status st = {0};
+    int rc = add_object(j, c->obj, c->n, &st);
+    free(c->file);
+    if (rc != 0) {
+        j->stats.rejected++;
+        return -1;
+    }
+    j->stats.hits++;
+    if (c->fast) {
+        j->nfast++;
+        j->fast_cost += c->cost;
+    }
+    return 0;
+}
+
+/* Adds the backend's module m (consumed either way): the object cached under
+ * key, or under its bitcode's hash when key is 0, or a fresh compile. */
+static int jit_add_module(cg_jit *j, void *m, uint64_t key, es_status *st)
+{
+    cached c;
     if (j->cache_dir && !key) {
         double t = es_now();
-        key = cache_key(m);
+        key = cache_key(j, m);
         j->time.cache += es_now() - t;
-        obj = cache_lookup(j, key);
+        if (cache_lookup(j, key, &c) == 0 && add_cached(j, &c) == 0) {
+            j->be->dispose(m);
+            return 0;
+        }
     }
-    if (!obj) obj = compile_module(j, m, key, st);
-    LLVMDisposeModule(m);
-    return obj ? add_object(j, obj, st) : -1;
+    cg_object obj = { 0 };
+    int rc = compile_module(j, m, key, &obj, st);
+    j->be->dispose(m);
+    if (rc == 0) rc = add_object(j, obj.data, obj.size, st);
+    free(obj.data);
+    return rc;
 }
 
 cg_cache_stats cg_jit_cache_stats(const cg_jit *j) { return j->stats; }
 cg_timings cg_jit_timings(const cg_jit *j) { return j->time; }
 
-/* looks name up (compiling and linking its module on first use) */
+/* the entry `name` among the session's objects */
 static cg_entry_fn jit_resolve(cg_jit *j, const char *name, es_status *st)
 {
-    LLVMOrcExecutorAddress addr = 0;
-    j->session_error[0] = 0;
-    LLVMErrorRef err = LLVMOrcLLJITLookup(j->jit, &addr, name);
-    if (err) {
-        char *m = LLVMGetErrorMessage(err);
-        es_fail(st, ES_ECOMPILE, "codegen: cannot compile '%s': %s%s%s", name, m,
-                j->session_error[0] ? "; " : "", j->session_error);
-        LLVMDisposeErrorMessage(m);
+    void *a = NULL;
+    for (int i = 0; i < j->nobjs && !a; i++) a = cg_obj_symbol(j->objs[i], name);
+    if (!a) {
+        es_fail(st, ES_ECOMPILE, "codegen: no compiled function is named '%s'", name);
         return NULL;
     }
     cg_entry_fn fn;
-    uintptr_t a = (uintptr_t)addr;
     memcpy(&fn, &a, sizeof fn);   /* an address to a function pointer, without a cast warning */
     return fn;
 }
@@ -502,11 +431,12 @@ static int jit_add_program(cg_jit *j, gr_graph *prog, const char *name, es_statu
         double t = es_now();
         key = program_key(prog, name);
         j->time.cache += es_now() - t;
-        LLVMMemoryBufferRef obj = key ? cache_lookup(j, key) : NULL;
-        if (obj) return add_object(j, obj, st);
+        cached c;
+        if (key && cache_lookup(j, key, &c) == 0 && add_cached(j, &c) == 0) return 0;
     }
+    if (!jit_backend(j, st)) return -1;
     double t = es_now();
-    LLVMModuleRef m = cg_emit(LLVMOrcThreadSafeContextGetContext(j->tsc), prog, name, st);
+    void *m = j->be->emit(j->llvm, prog, name, st);
     j->time.emit += es_now() - t;
     return m ? jit_add_module(j, m, key, st) : -1;
 }
@@ -543,8 +473,7 @@ cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int 
                 return NULL;
             }
     double t = es_now();
-    cg_jit *j = jit_create(st);
-    if (!j) return NULL;
+    cg_jit *j = jit_create();
     j->time.setup = es_now() - t;
     j->fast = fast;
     for (int i = 0; i < nprogs; i++)
@@ -561,20 +490,9 @@ cg_jit *cg_jit_new_tiered(gr_graph *const *progs, const char *const *names, int 
 
 int cg_jit_add_ir(cg_jit *j, const char *ir_text, es_status *st)
 {
-    LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(j->tsc);
-    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(ir_text, strlen(ir_text), "ir");
-    LLVMModuleRef m = NULL;
-    char *msg = NULL;
-    /* the IR parser needs names (its text refers to values by name) */
-    LLVMContextSetDiscardValueNames(ctx, 0);
-    int bad = LLVMParseIRInContext(ctx, buf, &m, &msg);   /* consumes buf */
-    LLVMContextSetDiscardValueNames(ctx, 1);
-    if (bad) {
-        es_fail(st, ES_ECOMPILE, "codegen: cannot parse IR: %s", msg ? msg : "?");
-        LLVMDisposeMessage(msg);
-        return -1;
-    }
-    return jit_add_module(j, m, 0, st);
+    if (!jit_backend(j, st)) return -1;
+    void *m = j->be->parse_ir(j->llvm, ir_text, st);
+    return m ? jit_add_module(j, m, 0, st) : -1;
 }
 
 cg_entry_fn cg_jit_lookup(cg_jit *j, const char *name)
@@ -590,34 +508,11 @@ cg_entry_fn cg_jit_lookup(cg_jit *j, const char *name)
 void cg_jit_free(cg_jit *j)
 {
     if (!j) return;
-    if (j->jit) {
-        LLVMErrorRef err = LLVMOrcDisposeLLJIT(j->jit);
-        if (err) LLVMConsumeError(err);
-    }
-    if (j->tsc) LLVMOrcDisposeThreadSafeContext(j->tsc);
-    if (j->tm) LLVMDisposeTargetMachine(j->tm);
-    if (j->objtm) LLVMDisposeTargetMachine(j->objtm);
-    if (j->fasttm) LLVMDisposeTargetMachine(j->fasttm);
+    for (int i = 0; i < j->nobjs; i++) cg_obj_free(j->objs[i]);
+    free(j->objs);
+    if (j->llvm) j->be->close(j->llvm);
     free(j->cache_dir);
     for (int i = 0; i < j->nsyms; i++) free(j->syms[i].name);
     free(j->syms);
     free(j);
-}
-
-char *cg_module_text(gr_graph *prog, const char *name, int optimized, es_status *st)
-{
-    LLVMTargetMachineRef tm = cg_host_target_machine(0, st);
-    if (!tm) return NULL;
-    LLVMContextRef ctx = LLVMContextCreate();
-    char *text = NULL;
-    LLVMModuleRef m = cg_emit(ctx, prog, name, st);
-    if (m && cg_prepare_module(m, tm, optimized ? CG_OPT_JIT : CG_OPT_NONE, st) == 0) {
-        char *s = LLVMPrintModuleToString(m);
-        text = es_xstrdup(s);
-        LLVMDisposeMessage(s);
-    }
-    if (m) LLVMDisposeModule(m);
-    LLVMContextDispose(ctx);
-    LLVMDisposeTargetMachine(tm);
-    return text;
 }

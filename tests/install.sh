@@ -1,6 +1,7 @@
 # `cmake --install` gives a usable libestc: a C program built with pkg-config
 # only, and a CMake project using find_package(estc), both open the census
-# model, train it a little and evaluate it through the public API.
+# model, train it a little and evaluate it through the public API; and the
+# installed estc command finds its LLVM module and compiles.
 . "$(dirname "$0")/testlib.bash"
 BUILD=$(dirname "$ESTC")
 P=$SCRATCH/prefix
@@ -52,4 +53,7 @@ check "and builds" cmake --build "$SCRATCH/proj/build"
 out=$(LD_LIBRARY_PATH="$P/lib" "$SCRATCH/proj/build/use" examples/census/linear.est "$SCRATCH/m2")
 echo "find_package program: $out"
 check "the CMake-built program runs" awk -v a="${out#accuracy }" 'BEGIN { exit !(a > 0.75) }'
+# the installed command finds its LLVM module (lib/estc/) and compiles
+check "the LLVM module is installed" test -f "$P/lib/estc/libestc-llvm.so"
+check "the installed estc compiles" env ESTC_CACHE_DIR="$SCRATCH/cache" "$P/bin/estc" compile examples/census/linear.est --no-cache
 finish
