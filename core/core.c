@@ -35,7 +35,8 @@ void es_arena_free(es_arena *a)
     free(a);
 }
 
-void *es_alloc(es_arena *a, size_t n)
+/* n bytes from the arena, not cleared (16-byte aligned) */
+void *es_alloc_raw(es_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     if (n == 0) n = 16;
@@ -47,13 +48,18 @@ void *es_alloc(es_arena *a, size_t n)
         if (b && n > ES_BLOCK) {            /* keep the current block for small ones */
             nb->next = b->next; b->next = nb;
             nb->used = n;
-            memset(nb->data, 0, n);
             return nb->data;
         }
         nb->next = b; a->head = nb; b = nb;
     }
     void *p = (char *)b->data + b->used;
     b->used += n;
+    return p;
+}
+
+void *es_alloc(es_arena *a, size_t n)
+{
+    void *p = es_alloc_raw(a, n);
     memset(p, 0, n);
     return p;
 }

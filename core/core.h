@@ -27,6 +27,7 @@ typedef struct es_arena es_arena;
 es_arena *es_arena_new(void);
 void es_arena_free(es_arena *a);
 void *es_alloc(es_arena *a, size_t n);          /* zeroed, 16-byte aligned */
+void *es_alloc_raw(es_arena *a, size_t n);      /* not zeroed: for what is written at once */
 char *es_strdup(es_arena *a, const char *s);
 char *es_strndup(es_arena *a, const char *s, size_t n);
 char *es_sprintf(es_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -70,15 +70,18 @@ int gr_infer(gr_graph *g, gr_node *n)
 
 /* ---- appending ------------------------------------------------------------- */
 
+void gr_reserve(gr_graph *g, int n)
+{
+    if (n <= g->cap) return;
+    gr_node *nv = es_alloc_raw(g->arena, (size_t)n * sizeof *nv);   /* each slot is written when pushed */
+    if (g->n) memcpy(nv, g->nodes, (size_t)g->n * sizeof *nv);
+    g->nodes = nv;
+    g->cap = n;
+}
+
 int gr_push_raw(gr_graph *g, const gr_node *nd)
 {
-    if (g->n == g->cap) {
-        int ncap = g->cap ? g->cap * 2 : 64;
-        gr_node *nv = es_alloc(g->arena, (size_t)ncap * sizeof *nv);
-        if (g->n) memcpy(nv, g->nodes, (size_t)g->n * sizeof *nv);
-        g->nodes = nv;
-        g->cap = ncap;
-    }
+    if (g->n == g->cap) gr_reserve(g, g->cap ? g->cap * 2 : 64);
     g->nodes[g->n] = *nd;
     return g->n++;
 }

@@ -20,6 +20,10 @@ int gr_infer_msg(const gr_graph *g, gr_node *n, char *msg, size_t len);
  * input is GR_NONE). */
 int gr_push(gr_graph *g, const gr_node *nd);
 
+/* Makes room for n nodes in all (the passes that rebuild a graph know how
+ * many: growing by doubling would leave every smaller array in the arena). */
+void gr_reserve(gr_graph *g, int n);
+
 /* Appends nd as is (no inference): for copies of nodes known to be valid. */
 int gr_push_raw(gr_graph *g, const gr_node *nd);
 

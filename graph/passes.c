@@ -13,6 +13,7 @@ gr_graph *gr_rebuild_begin(const gr_graph *g)
     gr_graph *ng = gr_new(g->arena, g->diags);
     ng->kind = g->kind;
     ng->nerrors = g->nerrors;
+    gr_reserve(ng, g->n + 16);     /* a rebuild keeps about as many nodes */
     return ng;
 }
 
