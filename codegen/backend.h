@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 /* the table's layout: a module built from other sources is refused */
-enum { CG_BACKEND_VERSION = 1 };
+enum { CG_BACKEND_VERSION = 2 };
 
 typedef struct cg_llvm cg_llvm;   /* one session's LLVM context and target machines */
 
@@ -29,8 +29,9 @@ typedef struct cg_backend {
     size_t size;                  /* sizeof(cg_backend) */
     cg_llvm *(*open)(void);
     void (*close)(cg_llvm *l);
-    /* a module (opaque) for a program, or for IR text; NULL and st set on failure */
-    void *(*emit)(cg_llvm *l, const gr_graph *prog, const char *name, es_status *st);
+    /* a module (opaque) for a program (fast: for the first tier, cg_emit_ex's
+     * CG_EMIT_FAST), or for IR text; NULL and st set on failure */
+    void *(*emit)(cg_llvm *l, const gr_graph *prog, const char *name, int fast, es_status *st);
     void *(*parse_ir)(cg_llvm *l, const char *text, es_status *st);
     uint64_t (*module_hash)(void *module);          /* of its bitcode */
     /* verifies, optimises (fast: the first tier's pipeline) and compiles the

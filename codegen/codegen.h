@@ -70,7 +70,11 @@ struct LLVMOpaqueModule *cg_emit(struct LLVMOpaqueContext *ctx, const gr_graph *
  * matrix products become plain loops instead of cblas_sgemm calls, and a
  * CONST's buffer is written only when the CONST is a program output (kernels
  * read constants from their globals), so the caller need not allocate it. */
-enum { CG_EMIT_AOT = 1 };
+/* CG_EMIT_FAST is for the first tier (FastISel): the same results from code
+ * that is quicker to compile, where a vector form exists only for speed (a
+ * one-column gather takes its rows one at a time, not eight lanes at once,
+ * which FastISel cannot select and hands to the slower selector). */
+enum { CG_EMIT_AOT = 1, CG_EMIT_FAST = 2 };
 struct LLVMOpaqueModule *cg_emit_ex(struct LLVMOpaqueContext *ctx, const gr_graph *prog,
                                     const char *name, int flags, es_status *st);
 /* A target machine for the host CPU and its features at O2; `pic` for code

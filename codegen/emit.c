@@ -896,7 +896,7 @@ static void emit_gather_one(cg_emitter *e, const gr_node *n, LLVMValueRef R)
     int64_t V = input(e, n, 0)->shape.d[0], K = input(e, n, 0)->shape.d[1];
     cg_loop lr, lk;
     LLVMValueRef r0 = ci(e, 0);
-    if (K == 1 && V <= INT32_MAX) {
+    if (K == 1 && V <= INT32_MAX && !(e->flags & CG_EMIT_FAST)) {
         LLVMValueRef nv = LLVMBuildUDiv(b, R, ci(e, CG_GATHER_LANES), "");
         LLVMValueRef v = loop_begin(e, &lr, nv, "v");
         gather_lanes(e, V, mul(e, v, ci(e, CG_GATHER_LANES)));

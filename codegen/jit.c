@@ -436,7 +436,7 @@ static int jit_add_program(cg_jit *j, gr_graph *prog, const char *name, es_statu
     }
     if (!jit_backend(j, st)) return -1;
     double t = es_now();
-    void *m = j->be->emit(j->llvm, prog, name, st);
+    void *m = j->be->emit(j->llvm, prog, name, j->fast, st);
     j->time.emit += es_now() - t;
     return m ? jit_add_module(j, m, key, st) : -1;
 }

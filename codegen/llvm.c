@@ -47,9 +47,9 @@ static void llvm_close(cg_llvm *l)
     free(l);
 }
 
-static void *llvm_emit(cg_llvm *l, const gr_graph *prog, const char *name, es_status *st)
+static void *llvm_emit(cg_llvm *l, const gr_graph *prog, const char *name, int fast, es_status *st)
 {
-    return cg_emit(l->ctx, prog, name, st);
+    return cg_emit_ex(l->ctx, prog, name, fast ? CG_EMIT_FAST : 0, st);
 }
 
 static void *llvm_parse_ir(cg_llvm *l, const char *text, es_status *st)
