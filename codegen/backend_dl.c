@@ -17,9 +17,12 @@
  * is left of the command's start (some 3 ms of CPU), and only a kernel with
  * a matrix product calls it. Kernels call cblas_sgemm through lazy_sgemm,
  * which loads the library the first time (the one estc was built against,
- * else the system's libopenblas.so.0). If it cannot be loaded there is no
- * caller to return an error to, so, like the dynamic linker with a missing
- * lazy symbol, it prints what it looked for and aborts.
+ * else the system's libopenblas.so.0). When the first is missing, linking a
+ * kernel that needs it loads the second at once, and fails the link if it
+ * cannot. Only a library that is there but will not load (a broken file)
+ * leaves the first call without a caller to return an error to: like the
+ * dynamic linker with a missing lazy symbol, it prints what it looked for
+ * and aborts.
  */
 #define _GNU_SOURCE
 #include "backend.h"
@@ -170,6 +173,13 @@ static void lazy_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE 
 
 void *cg_blas_sgemm(void)
 {
+    /* linking a kernel that calls it: when the library estc was built
+     * against is not there, load now (the system's), so that a missing
+     * OpenBLAS is the link's error (an undefined cblas_sgemm), not an abort */
+    if (access(ESTC_OPENBLAS_LIB, R_OK) != 0) {
+        pthread_once(&blas_once, load_blas);
+        if (!blas_sgemm) return NULL;
+    }
     sgemm_fn f = lazy_sgemm;
     void *a;
     memcpy(&a, &f, sizeof a);
