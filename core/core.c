@@ -327,9 +327,14 @@ double es_rng_normal(es_rng *r)
 uint64_t es_rng_below(es_rng *r, uint64_t n)
 {
     if (n <= 1) return 0;
-    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do x = es_rng_next(r); while (x >= lim);
+    /* draws at or above lim = 2^64 - 1 - (2^64 - 1) % n are rejected (the
+     * last, partial run of n); lim > 2^64 - 1 - n, so a draw at or below that
+     * is kept without computing lim, a division, which it almost always is */
+    uint64_t x = es_rng_next(r);
+    if (x > UINT64_MAX - n) {
+        uint64_t lim = UINT64_MAX - UINT64_MAX % n;
+        while (x >= lim) x = es_rng_next(r);
+    }
     return x % n;
 }
 

@@ -152,6 +152,9 @@ struct rt_stream {
     unsigned char *buf;
     unsigned char *out;       /* the example just emitted */
     es_rng rng;
+    /* prefetch_next's draw, kept for next_example: valid while the stream's
+     * generator and fill are still those it was drawn from */
+    struct { es_rng before, after; int64_t fill, i; } ahead;
 
     void **feat[2];           /* batch storage, per used feature: two sets, used in turn */
     void *label[2];
@@ -521,7 +524,14 @@ static int next_example(rt_stream *s, es_status *st)
             if (end_epoch(s, st) < 0) return -1;
             continue;
         }
-        int64_t i = (int64_t)es_rng_below(&s->rng, (uint64_t)s->fill);
+        int64_t i;
+        if (s->ahead.fill == s->fill && memcmp(&s->ahead.before, &s->rng, sizeof s->rng) == 0) {
+            i = s->ahead.i;
+            s->rng = s->ahead.after;
+        } else {
+            i = (int64_t)es_rng_below(&s->rng, (uint64_t)s->fill);
+        }
+        s->ahead.fill = -1;
         size_t rb = s->lay.rec_bytes;
         memcpy(s->out, slot(s, i), rb);
         s->in_epoch++;
@@ -540,12 +550,19 @@ static int next_example(rt_stream *s, es_status *st)
 
 /* Prefetches the slot the next draw will pick (computed on a copy of the
  * generator, so the stream's state is untouched): a shuffle buffer larger
- * than the cache makes that read a miss, most of a cached epoch's time. */
-static void prefetch_next(const rt_stream *s)
+ * than the cache makes that read a miss, most of a cached epoch's time. The
+ * draw is kept (ahead): it is a function of the generator's state and the
+ * fill alone, so next_example takes it when both are unchanged. */
+static void prefetch_next(rt_stream *s)
 {
     if (s->fill <= 0) return;
     es_rng r = s->rng;
-    const unsigned char *p = slot((rt_stream *)s, (int64_t)es_rng_below(&r, (uint64_t)s->fill));
+    int64_t i = (int64_t)es_rng_below(&r, (uint64_t)s->fill);
+    s->ahead.before = s->rng;
+    s->ahead.after = r;
+    s->ahead.fill = s->fill;
+    s->ahead.i = i;
+    const unsigned char *p = slot(s, i);
     __builtin_prefetch(p);
     __builtin_prefetch(p + s->lay.rec_bytes - 1);
 }
@@ -557,6 +574,7 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
     if (batch_size <= 0) { es_fail(st, ES_EINVAL, "batch size must be positive, not %lld", (long long)batch_size); return NULL; }
     if (shuffle_buffer < 0) { es_fail(st, ES_EINVAL, "shuffle buffer must be >= 0, not %lld", (long long)shuffle_buffer); return NULL; }
     rt_stream *s = es_xcalloc(1, sizeof *s);
+    s->ahead.fill = -1;
     s->spec = spec;
     s->src = src;
     s->with_label = with_label;
