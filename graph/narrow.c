@@ -96,11 +96,8 @@ gr_graph *gr_narrow(gr_graph *g)
         for (int k = 0; k < n.nin; k++) n.in[k] = map[n.in[k]];
         n.buf = -1;
         if (narrow[i]) {
-            gr_node s = { .op = GR_SLICE, .nin = 1, .in = { n.in[1] }, .span = n.span, .buf = -1 };
-            s.a[0] = n.a[1] ? 0 : 1;
-            s.a[1] = lo[i];
-            s.a[2] = hi[i] - lo[i];
-            n.in[1] = gr_push(ng, &s);
+            int64_t a[4] = { n.a[1] ? 0 : 1, lo[i], hi[i] - lo[i], 0 };
+            n.in[1] = gr_op_node(ng, GR_SLICE, 1, &n.in[1], a, NULL, n.span);
             n.shape.d[1] = hi[i] - lo[i];
         } else if (n.op == GR_SLICE && narrow[g->nodes[i].in[0]]) {
             int src = g->nodes[i].in[0];

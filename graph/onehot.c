@@ -41,6 +41,8 @@ typedef struct plan {
     leaf lv[MAXLEAVES];
     int nlv;
     int64_t hot, ids;            /* one-hot columns, ids per example */
+    int nruns;                   /* runs of adjacent dense leaves: rows [start, start + len) of W */
+    int64_t start[MAXLEAVES], len[MAXLEAVES];
     int R, Xd, Wd;               /* nodes of the new graph (GR_NONE until built) */
 } plan;
 
@@ -64,6 +66,21 @@ static int collect(const gr_graph *g, int x, plan *p, int64_t *col)
     return 0;
 }
 
+/* the runs of adjacent dense leaves */
+static void find_runs(plan *p)
+{
+    p->nruns = 0;
+    for (int i = 0; i < p->nlv; i++) {
+        const leaf *l = &p->lv[i];
+        if (l->hot) continue;
+        int r = p->nruns;
+        if (r && p->start[r - 1] + p->len[r - 1] == l->col) { p->len[r - 1] += l->width; continue; }
+        p->start[r] = l->col;
+        p->len[r] = l->width;
+        p->nruns++;
+    }
+}
+
 /* Is m = matmul(X, W) a product worth rewriting? Fills p. */
 static int worth(const gr_rw *rw, int m, plan *p)
 {
@@ -79,34 +96,14 @@ static int worth(const gr_rw *rw, int m, plan *p)
     /* the product reads the columns where the concat stored them */
     for (int i = 0; i < p->nlv; i++)
         if (!gr_rw_unchanged(rw, p->lv[i].node, n->in[0], m)) return 0;
+    find_runs(p);
     return 1;
-}
-
-static int push(gr_graph *ng, gr_op op, int nin, const int *in, const int64_t *a, es_span sp)
-{
-    gr_node nd = { .op = op, .nin = nin, .span = sp, .buf = -1 };
-    for (int k = 0; k < nin; k++) nd.in[k] = in[k];
-    for (int k = 0; a && k < 4; k++) nd.a[k] = a[k];
-    return gr_push(ng, &nd);
 }
 
 /* concat along axis ax of n nodes, or the node itself when n is 1 */
 static int join(gr_graph *ng, const int *in, int n, int ax, es_span sp)
 {
-    return n == 1 ? in[0] : push(ng, GR_CONCAT, n, in, (int64_t[]){ ax, 0, 0, 0 }, sp);
-}
-
-/* the runs of adjacent dense leaves: rows [start, start + len) of W */
-static int runs(const plan *p, int64_t *start, int64_t *len)
-{
-    int nr = 0;
-    for (int i = 0; i < p->nlv; i++) {
-        if (p->lv[i].hot) continue;
-        if (nr && start[nr - 1] + len[nr - 1] == p->lv[i].col) { len[nr - 1] += p->lv[i].width; continue; }
-        start[nr] = p->lv[i].col;
-        len[nr++] = p->lv[i].width;
-    }
-    return nr;
+    return n == 1 ? in[0] : gr_op_node(ng, GR_CONCAT, n, in, (int64_t[]){ ax, 0, 0, 0 }, NULL, sp);
 }
 
 /* R, X_d, W_d in the new graph, before the product (map: old ids to new) */
@@ -117,7 +114,7 @@ static void build_inputs(const gr_graph *g, gr_graph *ng, plan *p, const int *ma
         const leaf *l = &p->lv[i];
         if (!l->hot) { dense[nd++] = map[l->node]; continue; }
         const gr_node *oh = &g->nodes[l->node];
-        int s = push(ng, GR_SHIFT_IDS, 1, &map[oh->in[0]], (int64_t[]){ oh->a[0], l->col, 0, 0 }, sp);
+        int s = gr_op_node(ng, GR_SHIFT_IDS, 1, &map[oh->in[0]], (int64_t[]){ oh->a[0], l->col, 0, 0 }, NULL, sp);
         if (ng->nodes[s].shape.rank == 1) {
             gr_shape col = gr_shape2(ng->nodes[s].shape.d[0], 1);
             s = gr_reshape(ng, s, col, sp);
@@ -127,17 +124,16 @@ static void build_inputs(const gr_graph *g, gr_graph *ng, plan *p, const int *ma
     p->R = join(ng, ids, nids, 1, sp);
     if (!nd) return;
     p->Xd = join(ng, dense, nd, 1, sp);
-    int64_t start[MAXLEAVES], len[MAXLEAVES];
-    int nr = runs(p, start, len), rows[MAXLEAVES];
-    for (int r = 0; r < nr; r++)
-        rows[r] = push(ng, GR_SLICE, 1, &w, (int64_t[]){ 0, start[r], len[r], 0 }, sp);
-    p->Wd = join(ng, rows, nr, 0, sp);
+    int rows[MAXLEAVES];
+    for (int r = 0; r < p->nruns; r++)
+        rows[r] = gr_op_node(ng, GR_SLICE, 1, &w, (int64_t[]){ 0, p->start[r], p->len[r], 0 }, NULL, sp);
+    p->Wd = join(ng, rows, p->nruns, 0, sp);
 }
 
 /* the forward product: matmul(X_d, W_d) + gather_sum(W, R) */
 static int build_product(gr_graph *ng, const plan *p, int w, es_span sp)
 {
-    int gath = push(ng, GR_GATHER_SUM, 2, (int[]){ w, p->R }, NULL, sp);
+    int gath = gr_op_node(ng, GR_GATHER_SUM, 2, (int[]){ w, p->R }, NULL, NULL, sp);
     if (p->Xd == GR_NONE) return gath;
     int d = gr_matmul(ng, p->Xd, p->Wd, 0, 0, sp);
     return gr_binary(ng, GR_ADD, d, gath, sp);
@@ -146,16 +142,16 @@ static int build_product(gr_graph *ng, const plan *p, int w, es_span sp)
 /* the weight gradient: scatter_add(R, dY, W) + each dense run's rows of X_d^T dY */
 static int build_gradient(gr_graph *ng, const plan *p, int w, int dy, es_span sp)
 {
-    int sum = push(ng, GR_SCATTER_ADD, 3, (int[]){ p->R, dy, w }, NULL, sp);
+    int sum = gr_op_node(ng, GR_SCATTER_ADD, 3, (int[]){ p->R, dy, w }, NULL, NULL, sp);
     if (p->Xd == GR_NONE) return sum;
     int gd = gr_matmul(ng, p->Xd, dy, 1, 0, sp);
-    int64_t start[MAXLEAVES], len[MAXLEAVES], at = 0;
-    int nr = runs(p, start, len);
-    for (int r = 0; r < nr; r++) {
-        int part = nr == 1 ? gd : push(ng, GR_SLICE, 1, &gd, (int64_t[]){ 0, at, len[r], 0 }, sp);
-        int pad = push(ng, GR_PAD_SLICE, 2, (int[]){ part, w }, (int64_t[]){ 0, start[r], len[r], 0 }, sp);
+    int64_t at = 0;
+    for (int r = 0; r < p->nruns; r++) {
+        int64_t len = p->len[r];
+        int part = p->nruns == 1 ? gd : gr_op_node(ng, GR_SLICE, 1, &gd, (int64_t[]){ 0, at, len, 0 }, NULL, sp);
+        int pad = gr_op_node(ng, GR_PAD_SLICE, 2, (int[]){ part, w }, (int64_t[]){ 0, p->start[r], len, 0 }, NULL, sp);
         sum = gr_binary(ng, GR_ADD, sum, pad, sp);
-        at += len[r];
+        at += len;
     }
     return sum;
 }
