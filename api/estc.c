@@ -180,6 +180,7 @@ static void apply_options(es_run_spec *run, es_arena *a, const estc_open_options
     if (opt->early_stopping_patience > 0) run->early_stopping_patience = opt->early_stopping_patience;
     if (opt->nan_guard >= 0) run->nan_guard = opt->nan_guard;
     if (opt->histograms >= 0) run->histograms = opt->histograms;
+    if (opt->threads > 0) run->threads = opt->threads;
 
     if (run->save_checkpoints_steps <= 0 && run->save_checkpoints_secs <= 0) run->save_checkpoints_secs = 600;
     if (run->keep_checkpoint_max < 0) run->keep_checkpoint_max = 5;
@@ -213,6 +214,7 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
     /* --seed also re-derives the seeds compiled into the programs (dropout) */
     if (opt->seed >= 0) fe_model_reseed(m->fm, (uint64_t)opt->seed);
     apply_options(&sp->run, a, opt);
+    if (sp->run.threads > 0) cg_blas_threads((int)sp->run.threads);
     if (opt->data) m->data_override = es_strdup(a, opt->data);
     if (opt->eval_data) m->eval_data = es_strdup(a, opt->eval_data);
     m->progress = opt->progress;

@@ -3,18 +3,20 @@
 mlp.est (bench/gen_dense.py) on estc's own encoded examples
 (`estc-bench-loop --dump DIR`): the numeric features side by side, hidden
 layers with ReLU, Glorot-uniform kernels and zero biases, softmax
-cross-entropy, Adagrad (accumulator 0.1). One thread, data in memory as one
-tensor, the same batch size, epochs and example order.
+cross-entropy, Adagrad (accumulator 0.1). Data in memory as one tensor, the
+same batch size, epochs and example order. PyTorch's own threads (its
+intra-op pool) are B3_TORCH_THREADS (default 1); OpenBLAS's, which run its
+matrix products, come from OPENBLAS_NUM_THREADS as usual.
 
     mlp_dense_torch.py DIR EPOCHS BATCH LR HIDDEN (e.g. 1024,1024)
 
 Prints one line: train_seconds examples accuracy
 """
-import sys, time
+import os, sys, time
 import numpy as np
 import torch
 
-torch.set_num_threads(1)
+torch.set_num_threads(int(os.environ.get("B3_TORCH_THREADS", "1")))
 torch.manual_seed(42)
 
 

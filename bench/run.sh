@@ -47,7 +47,7 @@ for n in "${NAMES[@]}"; do
         echo "\`bash bench/$s $RUNS\` ($(( $(date +%s) - t0 )) s, exit $rc)"
         echo
         echo '```'
-        printf '%s\n' "$out" | tail -40
+        printf '%s\n' "$out" | tail -70
         echo '```'
     } >> "$REPORT"
 done

@@ -25,6 +25,8 @@
  * NORM, NORM being a numeric feature's normalisation (none, zscore, minmax,
  * expr: the peer applies it; "-" for the others).
  *
+ * The run block's `threads` applies, as in `estc train`.
+ *
  * With ESTC_SHARED_BUFFERS=1 the program's intermediates share buffers by
  * liveness (gr_bind_shared) instead of having one each.
  *
@@ -169,6 +171,7 @@ int main(int argc, char **argv)
     fe_model *fm = fe_compile_file(argv[1], &d);
     if (!fm) die("the model does not compile", NULL);
     es_spec *sp = &fm->spec;
+    if (sp->run.threads > 0) cg_blas_threads((int)sp->run.threads);   /* as estc train does */
     int64_t bs = argc > 3 ? atoll(argv[3]) : sp->run.batch_size;
     es_status st = {0};
     gr_graph *g = gr_optimize(fm->prog[GR_PROG_TRAIN], &st);

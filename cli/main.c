@@ -17,6 +17,7 @@
 #include "estc/export.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <math.h>
 #include <signal.h>
@@ -91,16 +92,20 @@ static const struct { const char *cmd, *help; } cmd_help[] = {
                "  --no-nan-guard               keep training when the loss is NaN or infinite\n"
                "  --progress, --no-progress    force the progress bar on or off (default: on a terminal)\n"
                "  --quiet                      no progress or log lines\n"
+               "  --threads N                  cores the matrix products use (default: OpenBLAS's choice)\n"
                "SIGINT or SIGTERM saves a checkpoint after the current step and exits with 128+signal.\n" },
-    { "evaluate", "usage: estc evaluate FILE.est [--model-dir DIR] [--data PATH] [--json]\n\n"
+    { "evaluate", "usage: estc evaluate FILE.est [--model-dir DIR] [--data PATH] [--json] [--threads N]\n\n"
                   "Evaluates the trained model on its evaluation source (or PATH) and prints\n"
                   "the metrics of its head (TensorFlow's names).\n"
-                  "  --json   print one JSON object of metric name -> value on stdout\n" },
-    { "predict", "usage: estc predict FILE.est [--model-dir DIR] [--data PATH] [--out PATH] [--format csv|jsonl]\n\n"
+                  "  --json        print one JSON object of metric name -> value on stdout\n"
+                  "  --threads N   cores the matrix products use (default: OpenBLAS's choice)\n" },
+    { "predict", "usage: estc predict FILE.est [--model-dir DIR] [--data PATH] [--out PATH] [--format csv|jsonl]\n"
+                 "                    [--threads N]\n\n"
                  "Writes one prediction per row of the evaluation source (or PATH): class_ids,\n"
                  "class, probabilities and logits for classifiers; predictions for regressors.\n"
-                 "  --out PATH   write to PATH (atomically) instead of stdout\n"
-                 "  --format F   csv (default) or jsonl\n" },
+                 "  --out PATH    write to PATH (atomically) instead of stdout\n"
+                 "  --format F    csv (default) or jsonl\n"
+                 "  --threads N   cores the matrix products use (default: OpenBLAS's choice)\n" },
     { "graph", "usage: estc graph FILE.est [--program train|eval|predict] [--llvm]\n\n"
                "Prints a program of the model in estc's graph text form, after dead-code\n"
                "elimination, or with --llvm the optimised LLVM IR of its kernels.\n" },
@@ -144,6 +149,7 @@ typedef struct args {
     const char *eval_data, *warm_from, *warm_vars, *early;
     const char *name, *cpu;                      /* export */
     long long seed, steps, epochs, max_steps, ckpt_steps, keep, log_steps, summary_steps, eval_steps, patience;
+    long long threads;
     double ckpt_secs, eval_secs;
     int json, llvm, quiet, csv, no_purge, no_nan_guard, histograms, progress, no_cache, timings;
 } args;
@@ -180,7 +186,7 @@ static int parse_int(const char *s, long long *out)
 static int parse_args(int argc, char **argv, args *a)
 {
     memset(a, 0, sizeof *a);
-    a->seed = a->keep = a->summary_steps = -1;
+    a->seed = a->keep = a->summary_steps = a->threads = -1;
     a->progress = -1;
     a->program = "train";
     if (argc < 2) { fputs(usage_main, stderr); return EXIT_USAGE; }
@@ -216,6 +222,7 @@ static int parse_args(int argc, char **argv, args *a)
         { "--save-summary-steps", offsetof(args, summary_steps) },
         { "--eval-every-steps", offsetof(args, eval_steps) },
         { "--early-stopping-patience", offsetof(args, patience) },
+        { "--threads", offsetof(args, threads) },
     };
     static const struct { const char *flag; int off; } secs[] = {
         { "--save-checkpoints-secs", offsetof(args, ckpt_secs) }, { "--eval-every-secs", offsetof(args, eval_secs) },
@@ -251,6 +258,7 @@ static int parse_args(int argc, char **argv, args *a)
         else if (dval && parse_secs(argv[i], dval) != 0)
             return usage_error(a->cmd, "option needs a positive number of seconds, got '%s'", argv[i]);
     }
+    if (a->threads == 0) return usage_error(a->cmd, "%s needs at least 1 (leave it out for OpenBLAS's choice)", "--threads");
     int dir_cmd = !strcmp(a->cmd, "summaries") || !strcmp(a->cmd, "plot") || !strcmp(a->cmd, "checkpoints");
     if (!a->file && dir_cmd) return usage_error(a->cmd, "%s: missing the directory", a->cmd);
     if (!a->file) return usage_error(a->cmd, "%s: missing the model file", a->cmd);
@@ -542,6 +550,7 @@ int main(int argc, char **argv)
     opt.warm_start_vars = a.warm_vars;
     opt.early_stopping = a.early;
     opt.early_stopping_patience = a.patience;
+    opt.threads = a.threads > INT_MAX ? INT_MAX : a.threads > 0 ? (int)a.threads : 0;
     if (a.no_nan_guard) opt.nan_guard = 0;
     if (a.histograms) opt.histograms = 1;
     opt.progress = a.progress;

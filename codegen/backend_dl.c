@@ -143,6 +143,8 @@ typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, con
                          const blasint, const blasint, const blasint, const float, const float *, const blasint,
                          const float *, const blasint, const float, float *, const blasint);
 static sgemm_fn blas_sgemm;
+static void (*blas_set_threads)(int);
+static _Atomic int blas_threads;        /* asked for before the load; 0 = OpenBLAS's choice */
 static char blas_error[1024];
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
@@ -154,7 +156,19 @@ static void load_blas(void)
         void *f = h ? dlsym(h, "cblas_sgemm") : NULL;
         if (f) memcpy(&blas_sgemm, &f, sizeof f);
         else if (!blas_error[0]) snprintf(blas_error, sizeof blas_error, "%s", dlerror());
+        void *t = f ? dlsym(h, "openblas_set_num_threads") : NULL;
+        if (t) memcpy(&blas_set_threads, &t, sizeof t);
     }
+    int n = blas_threads;
+    if (n > 0 && blas_set_threads) blas_set_threads(n);
+}
+
+void cg_blas_threads(int n)
+{
+    if (n <= 0) return;
+    blas_threads = n;
+    /* once loaded (blas_once done), apply it here; else load_blas will */
+    if (blas_sgemm && blas_set_threads) blas_set_threads(n);
 }
 
 static void lazy_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta, const enum CBLAS_TRANSPOSE tb,

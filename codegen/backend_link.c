@@ -12,6 +12,11 @@ const cg_backend *cg_backend_get(es_status *st)
     return estc_llvm_backend();
 }
 
+void cg_blas_threads(int n)
+{
+    if (n > 0) openblas_set_num_threads(n);
+}
+
 void *cg_blas_sgemm(void)
 {
     void (*f)(void) = (void (*)(void))cblas_sgemm;

@@ -46,6 +46,10 @@ char *cg_module_text(gr_graph *prog, const char *name, int optimized, es_status 
 
 /* The host target as LLVM sees it ("znver3", "+avx2,+fma,..."), for reports. */
 const char *cg_host_cpu(void);
+/* The number of threads the kernels' matrix products (OpenBLAS) use, n > 0;
+ * applied now if OpenBLAS is loaded, else when it is. Without a call,
+ * OpenBLAS's own choice stands (every core, or OPENBLAS_NUM_THREADS). */
+void cg_blas_threads(int n);
 const char *cg_host_features(void);
 
 /* Adds a module given as LLVM IR text (for tools and tests): parsed, verified,

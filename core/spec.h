@@ -150,6 +150,8 @@ typedef struct es_run_spec {
     int64_t log_every;        /* log loss every N steps (default 100; the run block's
                                  log_every or log_step_count_steps) */
     int64_t eval_batch_size;  /* default 1024 */
+    int64_t threads;          /* cores the matrix products use; 0 = OpenBLAS's own choice
+                                 (every core, or OPENBLAS_NUM_THREADS) */
 
     /* The safe training loop (docs/model_dir.md). 0 / NULL = not given; the
      * runtime applies the defaults noted, so a CLI flag can still override. */

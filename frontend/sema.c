@@ -652,7 +652,7 @@ static void check_source(sema *s, sem_name *n)
 
 static const char *const run_settings[] = {
     "train_data", "eval_data", "batch_size", "epochs", "steps", "shuffle_buffer", "seed",
-    "model_dir", "log_every", "eval_batch_size",
+    "model_dir", "log_every", "eval_batch_size", "threads",
     /* the safe training loop (check_loop_settings) */
     "max_steps", "save_checkpoints_steps", "save_checkpoints_secs", "keep_checkpoint_max",
     "log_step_count_steps", "save_summary_steps", "eval_every_steps", "eval_every_secs",
@@ -660,7 +660,7 @@ static const char *const run_settings[] = {
     "warm_start_vars",
 };
 enum { R_TRAIN, R_EVAL, R_BATCH, R_EPOCHS, R_STEPS, R_SHUFFLE, R_SEED, R_MODEL_DIR, R_LOG,
-       R_EVAL_BATCH,
+       R_EVAL_BATCH, R_THREADS,
        R_MAX_STEPS, R_CKPT_STEPS, R_CKPT_SECS, R_KEEP, R_LOG_STEPS, R_SUMMARY_STEPS, R_EVAL_STEPS,
        R_EVAL_SECS, R_EARLY, R_PATIENCE, R_NAN_GUARD, R_HISTOGRAMS, R_WARM_FROM, R_WARM_VARS, R_N };
 
@@ -841,6 +841,7 @@ static void check_run(sema *s)
         { R_SHUFFLE, &run->shuffle_buffer, 0, " (0 = no shuffling)" },
         { R_LOG, &run->log_every, 1, "" },
         { R_EVAL_BATCH, &run->eval_batch_size, 1, "" },
+        { R_THREADS, &run->threads, 0, " (0 = OpenBLAS's own choice)" },
     };
     for (size_t i = 0; i < ES_ARRAY_LEN(ints); i++) {
         const fe_arg *g = r[ints[i].idx];

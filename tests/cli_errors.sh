@@ -10,6 +10,7 @@ expect_fail "unknown command" 2 "unknown command 'trian'" "$ESTC" trian $M
 expect_fail "unknown option" 2 "unknown option '--bogus'" "$ESTC" train $M --bogus
 expect_fail "option without value" 2 "needs a value" "$ESTC" train $M --steps
 expect_fail "non-numeric steps" 2 "non-negative integer" "$ESTC" train $M --steps many
+expect_fail "no threads" 2 "--threads needs at least 1" "$ESTC" train $M --threads 0
 expect_fail "missing model file argument" 2 "missing the model file" "$ESTC" evaluate
 expect_fail "bad predict format" 2 "unknown format 'xml'" "$ESTC" predict $M --format xml
 check "--help exits 0" "$ESTC" --help

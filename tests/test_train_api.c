@@ -5,13 +5,16 @@
  * model handle continues from the in-memory state and ends bit-identical to
  * one call (and to a fresh process resuming from the model_dir); the stop
  * flag a signal handler would set makes estc_train return ESTC_STOP_SIGNAL
- * after saving; the result fields report what happened. Uses the census
- * model and data from the source tree, a few hundred steps.
+ * after saving; the result fields report what happened; the threads option
+ * sets how many threads OpenBLAS runs, and training on two gives the loss of
+ * training on one. Uses the census models and data from the source tree, a
+ * few hundred steps.
  */
 #define _GNU_SOURCE
 #include "check.h"
 #include "estc/estc.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -92,6 +95,44 @@ static void test_two_calls_one_handle(void)
     CHECK(same_file(f1, f2), "3 x 100 steps on one handle = 300 steps in one call, byte for byte");
 }
 
+int openblas_get_num_threads(void);
+
+/* 20 steps of the census DNN (its products are OpenBLAS's) on n threads:
+ * the final loss, and OpenBLAS's thread count after opening. */
+static double dnn_on_threads(int n, int *blas_threads)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/threads%d", tmpdir, n);
+    estc_open_options o;
+    estc_open_options_init(&o);
+    o.model_dir = dir;
+    o.steps = 20;
+    o.save_summary_steps = 0;
+    o.seed = 5;
+    o.threads = n;
+    o.progress = 0;
+    estc_status st;
+    estc_model *m = estc_model_open(check_src("examples/census/dnn.est"), &o, &st);
+    CHECK(m != NULL, "open the census DNN: %s", st.message);
+    if (!m) return NAN;
+    *blas_threads = openblas_get_num_threads();
+    estc_train_result r;
+    double loss = NAN;
+    if (estc_train(m, NULL, &r, &st) == 0 && r.steps_run == 20) loss = r.final_loss;
+    else CHECK(0, "train the census DNN on %d threads: %s", n, st.message);
+    estc_model_free(m);
+    return loss;
+}
+
+static void test_threads(void)
+{
+    int t1 = 0, t2 = 0;
+    double l1 = dnn_on_threads(1, &t1), l2 = dnn_on_threads(2, &t2);
+    CHECK(t1 == 1 && t2 == 2, "threads = 1 and 2 set OpenBLAS's thread count (it reports %d and %d)", t1, t2);
+    CHECK(isfinite(l1) && fabs(l1 - l2) <= 1e-4 * fabs(l1), "the same loss on one and two threads: %.7g, %.7g",
+          l1, l2);
+}
+
 static void test_stop_flag(void)
 {
     char dir[128], f[160];
@@ -116,6 +157,7 @@ int main(void)
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     test_two_calls_one_handle();
     test_stop_flag();
+    test_threads();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -76,6 +76,7 @@ typedef struct estc_open_options {
     /* When *stop becomes non-zero (a signal handler sets it), training saves a
      * checkpoint after the current step and returns with ESTC_STOP_SIGNAL. */
     const volatile sig_atomic_t *stop;
+    int threads;                      /* > 0: overrides run.threads, the cores matrix products use */
 } estc_open_options;
 
 /* Defaults: every override unset. Always start from this: in a zeroed struct
