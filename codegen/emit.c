@@ -766,28 +766,46 @@ static void emit_matmul_blas(cg_emitter *e, const gr_node *n)
  * and for small products (matmul_is_small).
  * Each C[i,j] is the sum of its products in p order, starting from zero,
  * however the loops are arranged. Without a transposed B and with N fixed,
- * columns go in blocks of 64, 32, 16 and 8 whose sums are kept in one vector
- * register set across the whole p loop (C is written once per block, not
- * once per p); the last N % 8 columns, and the transposed cases, take the
- * plain i, p, j loops, whose innermost loop walks a row of C. */
-static void matmul_block(cg_emitter *e, LLVMValueRef i, LLVMValueRef j0, int64_t width, LLVMValueRef K,
-                         int ta, LLVMValueRef lda, LLVMValueRef ldb, LLVMValueRef N)
+ * the columns go in blocks of 8 or more whose sums stay in vector registers
+ * across the whole p loop (C is written once per block, not once per p):
+ * rows four at a time in tiles of 4 x 16 (and 4 x 8), so that each vector of
+ * B loaded serves four rows, and the rows left over (all of a single-row
+ * prediction) one at a time in blocks of 64, 32, 16 and 8. The last N % 8
+ * columns, and the transposed cases, take the plain i, p, j loops, whose
+ * innermost loop walks a row of C. */
+#define CG_TILE_ROWS 4
+
+/* C[i0 .. i0 + rows, j0 .. j0 + width) as rows x width sums held across
+ * the p loop: per p, one load of B's row segment, and per row one element
+ * of A broadcast, multiplied and added. */
+static void matmul_tile(cg_emitter *e, LLVMValueRef i0, int rows, LLVMValueRef j0, int64_t width, LLVMValueRef K,
+                        int ta, LLVMValueRef lda, LLVMValueRef ldb, LLVMValueRef N)
 {
     LLVMBuilderRef b = e->b;
     LLVMTypeRef vt = LLVMVectorType(e->f32, (unsigned)width);
-    LLVMValueRef acc = local(e, vt, "acc");
-    set(e, acc, LLVMConstNull(vt));
+    LLVMValueRef acc[CG_TILE_ROWS];
+    for (int r = 0; r < rows; r++) {
+        acc[r] = local(e, vt, "acc");
+        set(e, acc[r], LLVMConstNull(vt));
+    }
     cg_loop lp;
     LLVMValueRef p = loop_begin(e, &lp, K, "p");
-    LLVMValueRef av = ldf(e, e->arg[1], ta ? add(e, mul(e, p, lda), i) : add(e, mul(e, i, lda), p));
-    LLVMValueRef splat = LLVMBuildInsertElement(b, LLVMGetPoison(vt), av, ci32(e, 0), "");
-    splat = LLVMBuildShuffleVector(b, splat, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(e->i32, (unsigned)width)), "");
     LLVMValueRef bv = LLVMBuildLoad2(b, vt, gep(e, e->f32, e->arg[2], add(e, mul(e, p, ldb), j0)), "");
     LLVMSetAlignment(bv, 4);
-    set(e, acc, LLVMBuildFAdd(b, get(e, acc), LLVMBuildFMul(b, splat, bv, ""), ""));
+    LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(e->i32, (unsigned)width));
+    for (int r = 0; r < rows; r++) {
+        LLVMValueRef i = add(e, i0, ci(e, r));
+        LLVMValueRef av = ldf(e, e->arg[1], ta ? add(e, mul(e, p, lda), i) : add(e, mul(e, i, lda), p));
+        LLVMValueRef splat = LLVMBuildInsertElement(b, LLVMGetPoison(vt), av, ci32(e, 0), "");
+        splat = LLVMBuildShuffleVector(b, splat, LLVMGetPoison(vt), zeros, "");
+        set(e, acc[r], LLVMBuildFAdd(b, get(e, acc[r]), LLVMBuildFMul(b, splat, bv, ""), ""));
+    }
     loop_end(e, &lp);
-    LLVMValueRef st = LLVMBuildStore(b, get(e, acc), gep(e, e->f32, e->arg[0], add(e, mul(e, i, N), j0)));
-    LLVMSetAlignment(st, 4);
+    for (int r = 0; r < rows; r++) {
+        LLVMValueRef i = add(e, i0, ci(e, r));
+        LLVMValueRef st = LLVMBuildStore(b, get(e, acc[r]), gep(e, e->f32, e->arg[0], add(e, mul(e, i, N), j0)));
+        LLVMSetAlignment(st, 4);
+    }
 }
 
 static void emit_matmul_loops(cg_emitter *e, const gr_node *n)
@@ -798,24 +816,39 @@ static void emit_matmul_loops(cg_emitter *e, const gr_node *n)
     LLVMValueRef K = dimv(e, a->shape.d[ta ? 0 : 1]);
     LLVMValueRef lda = dimv(e, a->shape.d[1]), ldb = dimv(e, bm->shape.d[1]);
     int blocked = !tb && n->shape.d[1] != GR_BATCH;
-    int64_t Nc = blocked ? n->shape.d[1] : 0, done = 0;
-    if (!blocked || Nc % 8) zero_fill(e, e->arg[0], mul(e, M, N));   /* the plain loops accumulate in C */
+    int64_t Nc = blocked ? n->shape.d[1] : 0, done = blocked ? Nc / 8 * 8 : 0;
+    if (done < Nc || !blocked) zero_fill(e, e->arg[0], mul(e, M, N));   /* the plain loops accumulate in C */
     cg_loop li, lp, lj, lb;
-    LLVMValueRef i = loop_begin(e, &li, M, "i");
-    if (blocked) {
+    if (done > 0) {
+        /* rows in fours */
+        LLVMValueRef groups = LLVMBuildUDiv(e->b, M, ci(e, CG_TILE_ROWS), "");
+        LLVMValueRef i0 = mul(e, loop_begin(e, &li, groups, "ig"), ci(e, CG_TILE_ROWS));
+        if (Nc >= 16) {
+            LLVMValueRef jb = loop_begin(e, &lb, ci(e, Nc / 16), "jb");
+            matmul_tile(e, i0, CG_TILE_ROWS, mul(e, jb, ci(e, 16)), 16, K, ta, lda, ldb, N);
+            loop_end(e, &lb);
+        }
+        if (Nc % 16 >= 8) matmul_tile(e, i0, CG_TILE_ROWS, ci(e, Nc / 16 * 16), 8, K, ta, lda, ldb, N);
+        loop_end(e, &li);
+        /* the rows left over, one by one */
+        LLVMValueRef first = mul(e, groups, ci(e, CG_TILE_ROWS));
+        LLVMValueRef i = add(e, first, loop_begin(e, &li, LLVMBuildSub(e->b, M, first, ""), "i"));
+        int64_t c = 0;
         if (Nc >= 64) {
             LLVMValueRef jb = loop_begin(e, &lb, ci(e, Nc / 64), "jb");
-            matmul_block(e, i, mul(e, jb, ci(e, 64)), 64, K, ta, lda, ldb, N);
+            matmul_tile(e, i, 1, mul(e, jb, ci(e, 64)), 64, K, ta, lda, ldb, N);
             loop_end(e, &lb);
-            done = Nc / 64 * 64;
+            c = Nc / 64 * 64;
         }
         for (int64_t w = 32; w >= 8; w /= 2)
-            if (Nc - done >= w) {
-                matmul_block(e, i, ci(e, done), w, K, ta, lda, ldb, N);
-                done += w;
+            if (Nc - c >= w) {
+                matmul_tile(e, i, 1, ci(e, c), w, K, ta, lda, ldb, N);
+                c += w;
             }
+        loop_end(e, &li);
     }
-    if (!blocked || done < Nc) {
+    if (done < Nc || !blocked) {
+        LLVMValueRef i = loop_begin(e, &li, M, "i");
         LLVMValueRef j0 = ci(e, done);
         LLVMValueRef p = loop_begin(e, &lp, K, "p");
         LLVMValueRef av = ldf(e, e->arg[1], ta ? add(e, mul(e, p, lda), i) : add(e, mul(e, i, lda), p));
@@ -824,8 +857,8 @@ static void emit_matmul_loops(cg_emitter *e, const gr_node *n)
         accum(e, e->arg[0], add(e, mul(e, i, N), j), LLVMBuildFMul(e->b, av, bv, ""));
         loop_end(e, &lj);
         loop_end(e, &lp);
+        loop_end(e, &li);
     }
-    loop_end(e, &li);
 }
 
 /* ---- sparse (categorical) ------------------------------------------------------ */

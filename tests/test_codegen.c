@@ -367,12 +367,15 @@ static void test_matmul(fixture *fx)
 {
     /* small products are loops, larger ones cblas_sgemm calls (emit.c's
      * CG_SMALL_MATMUL, 128 multiply-adds per example): both kinds, each
-     * operand stored transposed or not */
-    static const int64_t dims[2][4] = { { 4, 3, 5, 2 }, { 16, 12, 20, 12 } };
-    for (int big = 0; big < 2; big++)
+     * operand stored transposed or not. The second set has loops with
+     * column blocks (40 = 16 + 16 + 8 and 24 = 16 + 8) over rows in tiles of
+     * four and the rows left over (B = 7, 19; 5 rows of the gradient) */
+    static const int64_t dims[3][4] = { { 4, 3, 5, 2 }, { 3, 40, 5, 24 }, { 16, 12, 20, 12 } };
+    for (int set = 0; set < 3; set++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++) {
-                int64_t k = dims[big][0], n = dims[big][1], gk = dims[big][2], gn = dims[big][3];
+                int big = set == 2;
+                int64_t k = dims[set][0], n = dims[set][1], gk = dims[set][2], gn = dims[set][3];
                 tg t = tg_new();
                 /* [B,k] x [k,n] */
                 int a = in_f(&t, "a", ta ? sh(2, k, B_, 0) : sh(2, B_, k, 0));
@@ -384,7 +387,8 @@ static void test_matmul(fixture *fx)
                 if (ta) gr_matmul(t.g, x, dy, 1, tb, nospan());
                 else gr_matmul(t.g, x, dy, 0, tb, nospan());
                 char what[64];
-                snprintf(what, sizeof what, "matmul %s ta=%d tb=%d", big ? "sgemm" : "loops", ta, tb);
+                snprintf(what, sizeof what, "matmul %s ta=%d tb=%d", big ? "sgemm" : set ? "column blocks" : "loops",
+                         ta, tb);
                 check_graph(fx, t.g, what);
                 es_arena_free(t.a);
             }
