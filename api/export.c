@@ -306,8 +306,19 @@ int estc_export(estc_model *m, const estc_export_options *o, estc_status *st)
     uint64_t whash;
     const float **values = es_alloc(a, (size_t)(v.predict->n + 1) * sizeof *values);
     if (param_values(v.predict, v.vars, values, &whash, &es) != 0) { estc__status_from(st, &es); goto out; }
+    /* what depends on the weights alone, computed once here (graph/freeze.c) */
+    const gr_graph *prog = v.predict;
+    const float **fvalues = NULL;
+    gr_graph *frozen = gr_optimize_frozen(v.predict, values, a, &fvalues, &es);
+    if (frozen) {
+        prog = frozen;
+        values = fvalues;
+    } else if (es.code) {
+        estc__status_from(st, &es);
+        goto out;
+    }
     cg_aot_model am = {
-        .name = name, .cpu = o->cpu, .prog = v.predict, .param_values = values, .spec = &v.fm->spec,
+        .name = name, .cpu = o->cpu, .prog = prog, .param_values = values, .spec = &v.fm->spec,
         .model_file = v.fm->src->path, .estimator = v.fm->estimator, .model_dir = v.model_dir,
         .version = ESTC_VERSION, .fingerprint = v.fm->fingerprint, .weights_hash = whash,
         .global_step = v.global_step,

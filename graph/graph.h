@@ -209,6 +209,17 @@ gr_graph *gr_dce(gr_graph *g);
  * bits before and after. Bind the result again (gr_bind) before running it.
  * docs/passes.md describes each rewrite. */
 gr_graph *gr_fold(gr_graph *g);       /* constant folding */
+/* The program with its variables as known values (graph/freeze.c): values[i]
+ * holds PARAM i's; what depends on them alone is computed once, and comes
+ * back as variables (*out_values, per node of the result) of a new bound
+ * graph in a. NULL when g has side effects. For the exported predictor. */
+gr_graph *gr_freeze(const gr_graph *g, const float *const *values, es_arena *a, const float ***out_values);
+/* gr_freeze as the pipeline's pass "freeze": skipped (NULL) when ESTC_DISABLE
+ * names it, verified and dumped (ESTC_DUMP) like the others; NULL with st
+ * set when the environment or the verifier fails, NULL with st clear when
+ * the program is left as it is. */
+gr_graph *gr_optimize_frozen(const gr_graph *g, const float *const *values, es_arena *a, const float ***out_values,
+                             es_status *st);
 gr_graph *gr_simplify(gr_graph *g);   /* exact algebraic identities */
 gr_graph *gr_cse(gr_graph *g);        /* common-subexpression elimination */
 /* Narrowing (graph/narrow.c): a product whose readers are all slices of its

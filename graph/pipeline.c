@@ -34,6 +34,7 @@ static const pass passes[] = {
     { "dce", gr_dce },
     { "fuse", gr_fuse },
     { "epilogue", gr_epilogue },
+    { "freeze", NULL },          /* export only: gr_optimize_frozen */
 };
 enum { NPASSES = (int)ES_ARRAY_LEN(passes), VERIFY = 0 /* passes[VERIFY] */ };
 
@@ -52,7 +53,7 @@ static int find(const char *name, size_t len)
 
 static int unknown(es_status *st, const char *where, const char *name, size_t len)
 {
-    return es_fail(st, ES_EINVAL, "%s: unknown pass '%.*s' (passes: verify, fold, simplify, cse, narrow, onehot, dce, fuse, epilogue)",
+    return es_fail(st, ES_EINVAL, "%s: unknown pass '%.*s' (passes: verify, fold, simplify, cse, narrow, onehot, dce, fuse, epilogue, freeze)",
                    where, (int)len, name);
 }
 
@@ -146,7 +147,11 @@ typedef struct list_ctx { pipeline *p; gr_graph *g; const char *list; } list_ctx
 static int check_name(void *vc, const char *name, size_t len)
 {
     list_ctx *c = vc;
-    if (find(name, len) >= 0) return 0;
+    int k = find(name, len);
+    if (k >= 0 && !passes[k].run && k != VERIFY)
+        return es_fail(c->p->st, ES_EINVAL, "pass list \"%s\": pass '%.*s' runs only at export, on the trained values",
+                       c->list, (int)len, name);
+    if (k >= 0) return 0;
     char where[256];
     snprintf(where, sizeof where, "pass list \"%s\"", c->list);
     return unknown(c->p->st, where, name, len);
@@ -168,4 +173,15 @@ gr_graph *gr_run_passes(gr_graph *g, const char *list, es_status *st)
     c.g = step(&p, c.g, "verify");
     each_name(list, run_name, &c);
     return c.g;
+}
+
+gr_graph *gr_optimize_frozen(const gr_graph *g, const float *const *values, es_arena *a, const float ***out_values,
+                             es_status *st)
+{
+    pipeline p;
+    if (pipe_init(&p, st)) return NULL;
+    int k = find("freeze", 6);
+    if (p.disabled[k]) return NULL;
+    gr_graph *ng = gr_freeze(g, values, a, out_values);
+    return ng ? run(&p, ng, k) : NULL;
 }

@@ -484,6 +484,92 @@ static void test_onehot_step(void)
     es_arena_free(a);
 }
 
+/* g (bound) run once at batch B with PARAM i holding values[i]: outputs into rec */
+static void evaluate_values(const gr_graph *g, const float *const *values, int64_t B, record *rec)
+{
+    void **bufs = calloc((size_t)g->nbufs + 1, sizeof *bufs);
+    for (int i = 0; i < g->n; i++) {
+        const gr_node *n = &g->nodes[i];
+        if (n->buf < 0 || bufs[n->buf]) continue;
+        size_t nb = gr_buf_bytes(g, i, B);
+        bufs[n->buf] = calloc(1, nb ? nb : 4);
+        if (n->op == GR_PARAM) memcpy(bufs[n->buf], values[i], nb);
+        if (n->op == GR_INPUT) fill_input(n, bufs[n->buf], B, 0);
+    }
+    gr_eval(g, bufs, B);
+    for (int o = 0; o < g->noutputs; o++) {
+        int id = g->outputs[o].node;
+        put(rec, "output", 0, g->outputs[o].name, bufs[g->nodes[id].buf], gr_buf_bytes(g, id, B));
+    }
+    for (int i = 0; i < g->nbufs; i++) free(bufs[i]);
+    free(bufs);
+}
+
+/* gr_freeze on a predict program that onehot leaves slices of its first
+ * layer's kernel in: those become one variable of the trained values, and
+ * the outputs keep their bits */
+static void test_freeze(void)
+{
+    es_arena *a = es_arena_new();
+    gr_graph *g = gr_new(a, NULL);
+    g->kind = GR_PROG_PREDICT;
+    es_span sp = nospan;
+    int x = gr_input(g, "x", GR_F32, gr_shape2(GR_BATCH, 3), sp);
+    int ia = gr_input(g, "a", GR_I32, gr_shape1(GR_BATCH), sp);
+    int x2 = gr_input(g, "x2", GR_F32, gr_shape2(GR_BATCH, 2), sp);
+    int W1 = gr_param(g, "w1", gr_shape2(15, 5), GR_INIT_GLOROT_UNIFORM, 0, 0, 1, sp);
+    int b1 = gr_param(g, "b1", gr_shape1(5), GR_INIT_CONST, 0.1, 0, 1, sp);
+    int mean = gr_param(g, "mean", gr_shape1(3), GR_INIT_NORMAL, 0, 1, 0, sp);
+    int xn = gr_binary(g, GR_SUB, x, mean, sp);
+    /* dense rows 0-2 and 13-14 of w1 around ten one-hot ones */
+    int X = opn(g, GR_CONCAT, 3, (int[]){ xn, opn(g, GR_ONE_HOT, 1, &ia, 10, 0, 0, 0), x2 }, 1, 0, 0, 0);
+    int h = gr_unary(g, GR_RELU, gr_binary(g, GR_ADD, gr_matmul(g, X, W1, 0, 0, sp), b1, sp), sp);
+    gr_add_output(g, "hidden", h);
+    es_status st = {0};
+    gr_graph *opt = gr_optimize(g, &st);
+    CHECK(opt != NULL, "the passes run: %s", st.msg);
+    if (!opt) { es_arena_free(a); return; }
+    gr_bind_shared(opt);
+    const float **values = es_alloc(a, (size_t)opt->n * sizeof *values);
+    for (int i = 0; i < opt->n; i++) {
+        const gr_node *n = &opt->nodes[i];
+        if (n->op != GR_PARAM) continue;
+        float *v = es_alloc(a, gr_buf_bytes(opt, i, 1));
+        es_rng r = rng_for(n->name, 7);
+        gr_init_param(n, v, &r);
+        values[i] = v;
+    }
+    const float **fv = NULL;
+    gr_graph *fz = gr_freeze(opt, values, a, &fv);
+    CHECK(fz != NULL, "a predict program freezes");
+    if (!fz) { es_arena_free(a); return; }
+    int folded = 0;
+    for (int i = 0; i < fz->n; i++)
+        if (fz->nodes[i].op == GR_PARAM && strncmp(fz->nodes[i].name, "frozen/", 7) == 0) folded++;
+    CHECK(count_op(opt, GR_SLICE) > 0 && count_op(fz, GR_SLICE) == 0 && folded == 1,
+          "the kernel's slices (%d before) become one frozen variable (%d slices left, %d frozen)",
+          count_op(opt, GR_SLICE), count_op(fz, GR_SLICE), folded);
+    CHECK(gr_find_named(fz, GR_PARAM, "mean") != GR_NONE && gr_find_named(fz, GR_PARAM, "b1") != GR_NONE,
+          "variables read by the batch's work stay variables");
+    CHECK(gr_verify(fz, &st) == 0, "the frozen program verifies: %s", st.msg);
+    record r0 = {0}, r1 = {0};
+    evaluate_values(opt, values, 7, &r0);
+    evaluate_values(fz, fv, 7, &r1);
+    CHECK(r0.n == 1 && same_results(&r0, &r1, "freeze"), "freezing changes the outputs");
+    record_free(&r0);
+    record_free(&r1);
+    /* a program that writes a variable is left alone */
+    gr_graph *t = gr_new(a, NULL);
+    int p = gr_param(t, "p", gr_shape1(2), GR_INIT_ZEROS, 0, 0, 1, sp);
+    int in = gr_input(t, "g", GR_F32, gr_shape1(2), sp);
+    opn(t, GR_APPLY_SGD, 2, (int[]){ p, in }, 0, 0, 0, 0.1);
+    gr_bind(t);
+    const float *tv[3] = { (float[]){ 1, 2 }, NULL, NULL };
+    const float **tfv = NULL;
+    CHECK(gr_freeze(t, tv, a, &tfv) == NULL, "a program with an update is not frozen");
+    es_arena_free(a);
+}
+
 /* ---- random graphs --------------------------------------------------------------- */
 
 typedef struct rg {
@@ -848,6 +934,7 @@ int main(void)
     test_train_step();
     test_model_step();
     test_onehot_step();
+    test_freeze();
     test_random();
     test_fuse();
     return check_done("test_passes");
