@@ -689,7 +689,7 @@ static void emit_reduce(cg_emitter *e, const gr_node *n)
 /* C[m,n] = op(A) op(B) through cblas_sgemm (row-major). m, n, k may be the
  * runtime B; an empty product still defines C (zeros when k is 0), and BLAS is
  * not called with an empty operand, whose leading dimension it would reject. */
-static void emit_matmul_loops(cg_emitter *e, const gr_node *n);
+static void emit_matmul_loops(cg_emitter *e, const gr_node *n, int tiles);
 
 /* A product whose fixed dimensions multiply to at most this many is emitted
  * as loops, however large the batch: a linear model's [B,k] x [k,1] and its
@@ -715,12 +715,17 @@ static void emit_matmul_blas(cg_emitter *e, const gr_node *n);
 
 static void emit_matmul(cg_emitter *e, const gr_node *n)
 {
-    if ((e->flags & CG_EMIT_AOT) || matmul_is_small(e, n)) { emit_matmul_loops(e, n); return; }
+    /* row tiles pay for their code where many rows can come: not in the
+     * fast tier, whose point is a short compile, nor for the few rows below */
+    if ((e->flags & CG_EMIT_AOT) || matmul_is_small(e, n)) {
+        emit_matmul_loops(e, n, !(e->flags & CG_EMIT_FAST));
+        return;
+    }
     if (n->shape.d[0] != GR_BATCH || n->a[1] || n->shape.d[1] == GR_BATCH) { emit_matmul_blas(e, n); return; }
     LLVMValueRef few = LLVMBuildICmp(e->b, LLVMIntSLE, dimv(e, n->shape.d[0]), ci(e, CG_FEW_ROWS), "");
     cg_if f;
     if_begin(e, &f, few);
-    emit_matmul_loops(e, n);
+    emit_matmul_loops(e, n, 0);
     if_end(e, &f);
     if_begin(e, &f, LLVMBuildNot(e->b, few, ""));
     emit_matmul_blas(e, n);
@@ -768,9 +773,12 @@ static void emit_matmul_blas(cg_emitter *e, const gr_node *n)
  * however the loops are arranged. Without a transposed B and with N fixed,
  * the columns go in blocks of 8 or more whose sums stay in vector registers
  * across the whole p loop (C is written once per block, not once per p):
- * rows four at a time in tiles of 4 x 16 (and 4 x 8), so that each vector of
- * B loaded serves four rows, and the rows left over (all of a single-row
- * prediction) one at a time in blocks of 64, 32, 16 and 8. The last N % 8
+ * with `tiles`, rows four at a time in tiles of 4 x 16 (and 4 x 8), so that
+ * each vector of B loaded serves four rows, and the rows left over (all of a
+ * single-row prediction; all rows without tiles) one at a time in blocks of
+ * 64, 32, 16 and 8. Tiles are left out where their code costs more than it
+ * gives: in the fast tier (compile time: the census DNN's cold start grew by
+ * a third with them) and in the JIT's branch for a batch of at most four rows. The last N % 8
  * columns, and the transposed cases, take the plain i, p, j loops, whose
  * innermost loop walks a row of C. */
 #define CG_TILE_ROWS 4
@@ -808,7 +816,7 @@ static void matmul_tile(cg_emitter *e, LLVMValueRef i0, int rows, LLVMValueRef j
     }
 }
 
-static void emit_matmul_loops(cg_emitter *e, const gr_node *n)
+static void emit_matmul_loops(cg_emitter *e, const gr_node *n, int tiles)
 {
     const gr_node *a = input(e, n, 0), *bm = input(e, n, 1);
     int ta = n->a[0] != 0, tb = n->a[1] != 0;
@@ -820,18 +828,20 @@ static void emit_matmul_loops(cg_emitter *e, const gr_node *n)
     if (done < Nc || !blocked) zero_fill(e, e->arg[0], mul(e, M, N));   /* the plain loops accumulate in C */
     cg_loop li, lp, lj, lb;
     if (done > 0) {
-        /* rows in fours */
-        LLVMValueRef groups = LLVMBuildUDiv(e->b, M, ci(e, CG_TILE_ROWS), "");
-        LLVMValueRef i0 = mul(e, loop_begin(e, &li, groups, "ig"), ci(e, CG_TILE_ROWS));
-        if (Nc >= 16) {
-            LLVMValueRef jb = loop_begin(e, &lb, ci(e, Nc / 16), "jb");
-            matmul_tile(e, i0, CG_TILE_ROWS, mul(e, jb, ci(e, 16)), 16, K, ta, lda, ldb, N);
-            loop_end(e, &lb);
+        LLVMValueRef first = ci(e, 0);
+        if (tiles) {      /* rows in fours */
+            LLVMValueRef groups = LLVMBuildUDiv(e->b, M, ci(e, CG_TILE_ROWS), "");
+            LLVMValueRef i0 = mul(e, loop_begin(e, &li, groups, "ig"), ci(e, CG_TILE_ROWS));
+            if (Nc >= 16) {
+                LLVMValueRef jb = loop_begin(e, &lb, ci(e, Nc / 16), "jb");
+                matmul_tile(e, i0, CG_TILE_ROWS, mul(e, jb, ci(e, 16)), 16, K, ta, lda, ldb, N);
+                loop_end(e, &lb);
+            }
+            if (Nc % 16 >= 8) matmul_tile(e, i0, CG_TILE_ROWS, ci(e, Nc / 16 * 16), 8, K, ta, lda, ldb, N);
+            loop_end(e, &li);
+            first = mul(e, groups, ci(e, CG_TILE_ROWS));
         }
-        if (Nc % 16 >= 8) matmul_tile(e, i0, CG_TILE_ROWS, ci(e, Nc / 16 * 16), 8, K, ta, lda, ldb, N);
-        loop_end(e, &li);
-        /* the rows left over, one by one */
-        LLVMValueRef first = mul(e, groups, ci(e, CG_TILE_ROWS));
+        /* the rows left over (all of them without tiles), one by one */
         LLVMValueRef i = add(e, first, loop_begin(e, &li, LLVMBuildSub(e->b, M, first, ""), "i"));
         int64_t c = 0;
         if (Nc >= 64) {
