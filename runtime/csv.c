@@ -269,10 +269,40 @@ static char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int col, char
 static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
 {
     char *e = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+    /* the plan's arrays in locals: the NUL stores below may alias anything */
+    const int ncols = plan->ncols;
+    const unsigned char *kind = plan->kind;
+    char **fields = plan->fields;
+    int *len = plan->len;
+    double *val = plan->val;
+    int64_t *stamp = plan->stamp;
+    const int64_t now = plan->now;
+    const char s0 = c->sep[0];
+    const size_t sl = c->seplen;
     int n = 0;
     for (;; n++) {
         char *b = p, *t, *at = NULL;
-        if (n < plan->ncols && plan->kind[n] != RT_CSV_TEXT) at = parse_field(c, plan, n, p, e, &b, &t);
+        int k = n < ncols ? kind[n] : RT_CSV_TEXT;
+        if (k != RT_CSV_TEXT) {
+            /* the usual field: a number right at p and the separator (or the
+             * line's end) right after it; anything else the general way */
+            double v;
+            const char *q;
+            if (k == RT_CSV_F64) {
+                q = rt_scan_f64_padded(p, &v);
+            } else {
+                int64_t x;
+                q = rt_scan_i64(p, &x);
+                v = (double)x;
+            }
+            if (q && (*q == s0 ? sl == 1 : q == e)) {   /* a line end is never s0 */
+                val[n] = v;
+                stamp[n] = now;
+                at = t = (char *)q;
+            } else {
+                at = parse_field(c, plan, n, p, e, &b, &t);
+            }
+        }
         if (!at) {
             at = find_sep(c, p, e);
             t = at;
@@ -280,12 +310,12 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
             while (t > b && is_trim(c, t[-1])) t--;
         }
         *t = 0;
-        if (n < plan->ncols) {
-            plan->fields[n] = b;
-            if (plan->len) plan->len[n] = (int)(t - b);
+        if (n < ncols) {
+            fields[n] = b;
+            if (len) len[n] = (int)(t - b);
         }
         if (at == e) break;
-        p = at + c->seplen;
+        p = at + sl;
     }
     c->nfields = n + 1;
     c->walked = 1;

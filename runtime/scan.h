@@ -116,9 +116,9 @@ __attribute__((always_inline)) static inline const char *rt_scan_f64_padded(cons
 {
 #ifdef RT_SCAN_SSE2
     static const double sign[2] = { 1.0, -1.0 };        /* a multiply: signs are random */
-    int neg = *s == '-';
+    int neg = *s == '-';            /* a '+' takes the long way */
     double x;
-    const char *p = rt_scan_short(s + (neg | (*s == '+')), &x);
+    const char *p = rt_scan_short(s + neg, &x);
     if (p) {
         *v = x * sign[neg];
         return p;

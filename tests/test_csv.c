@@ -180,7 +180,7 @@ static int no_quotes;   /* plain rows only: every row is split where it lies */
 
 static char *random_field(es_rng *r, const char *sep, char **buf, size_t *len, size_t *cap, int64_t *lines)
 {
-    static const char alpha[] = "abcxyz0123456789.-_e";
+    static const char alpha[] = "abcxyz0123456789.-+_e";
     char val[64];
     size_t n = 0;
     int blank_sep = sep[0] == '\t';
