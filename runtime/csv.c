@@ -58,6 +58,7 @@ struct rt_csv {
     int trim_space, trim_tab;
     int inplace;             /* the separator allows split_inplace (no quote, CR or LF in it) */
     int walked;              /* the last row was split by walk_inplace, into the plan's fields */
+    int parsed;              /* ... and how many of its number fields it parsed */
     int skip_left;           /* physical lines still to skip */
 
     char *row;               /* unquoted field text of the current row */
@@ -279,7 +280,7 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
     const int64_t now = plan->now;
     const char s0 = c->sep[0];
     const size_t sl = c->seplen;
-    int n = 0;
+    int n = 0, parsed = 0;
     for (;; n++) {
         char *b = p, *t, *at = NULL;
         int k = n < ncols ? kind[n] : RT_CSV_TEXT;
@@ -302,6 +303,7 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
             } else {
                 at = parse_field(c, plan, n, p, e, &b, &t);
             }
+            parsed += at != NULL;
         }
         if (!at) {
             at = find_sep(c, p, e);
@@ -319,6 +321,7 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
     }
     c->nfields = n + 1;
     c->walked = 1;
+    c->parsed = parsed;
 }
 
 /* One attempt at the next row starting at buf[pos]. On P_ROW the fields are
@@ -566,6 +569,7 @@ const char *const *rt_csv_header(const rt_csv *c, int *n)
 }
 
 int64_t rt_csv_line(const rt_csv *c) { return c->row_line; }
+int rt_csv_parsed(const rt_csv *c) { return c->walked ? c->parsed : -1; }
 int rt_csv_can_parse(const rt_csv *c) { return !strchr("+-.0123456789eE", c->sep[0]); }
 const char *rt_csv_path(const rt_csv *c) { return c->path; }
 int64_t rt_csv_offset(const rt_csv *c) { return c->buf_off + (int64_t)c->pos; }

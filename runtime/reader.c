@@ -146,6 +146,7 @@ struct rt_reader {
     int *flen;                /* [ncols] strlen of each field of the row */
     rt_csv_plan plan;         /* the columns parsed while the row is split */
     int in_split;             /* use the plan (rt_reader_parse_in_split) */
+    int nplanned;             /* columns the plan parses */
     int ndirect;              /* numeric features whose column the plan parses: */
     int *direct_col, *direct_slot;   /* their column and float slot, */
     int nrest, *rest;         /* and the other used features (indices into spec->used) */
@@ -516,9 +517,24 @@ static int encode_feature(rt_reader *r, int i, int32_t *ids, float *dense, es_st
 
 /* The numeric features whose value was parsed while splitting, in a tight
  * loop; 0 when one was not (missing, read by strtod) or is out of float
- * range, for the general loop to handle in feature order, errors included. */
+ * range, for the general loop to handle in feature order, errors included.
+ * When the split parsed every column of the plan, each value is current and
+ * only its range is checked. */
 static int encode_direct(rt_reader *r, float *dense)
 {
+    if (rt_csv_parsed(r->csv) == r->nplanned) {
+        /* locals: the float stores may alias the reader's fields */
+        const double *val = r->col_val;
+        const int *col = r->direct_col, *slot = r->direct_slot;
+        int n = r->ndirect, in = 1;
+        for (int k = 0; k < n; k++) {
+            double v = val[col[k]];
+            int ok = fabs(v) <= FLT_MAX;
+            in &= ok;
+            dense[slot[k]] = ok ? (float)v : 0.0f;   /* converting a larger double is undefined */
+        }
+        return in;
+    }
     int ok = 1;
     for (int k = 0; k < r->ndirect; k++) {
         int c = r->direct_col[k];
@@ -795,6 +811,7 @@ static void plan_columns(rt_reader *r)
         const es_column *c = &r->src->cols[cols[i]];
         if (c->type != ES_COL_STRING) kind[cols[i]] = c->type == ES_COL_INT ? RT_CSV_I64 : RT_CSV_F64;
     }
+    for (int i = 0; i < n; i++) r->nplanned += kind[i] != RT_CSV_TEXT;
 }
 
 /* Splits the used features into those encode_direct handles (numeric, their

@@ -78,6 +78,9 @@ int rt_csv_next_parsed(rt_csv *c, const rt_csv_plan *plan, int *nfields, char **
  * separator starts with a character a number may hold (a number would run
  * into it). */
 int rt_csv_can_parse(const rt_csv *c);
+/* How many of the plan's number fields the last rt_csv_next_parsed parsed
+ * (each has its stamp set to now); -1 when that row was not walked. */
+int rt_csv_parsed(const rt_csv *c);
 
 /* ---- numbers (number.c) ----------------------------------------------------- *
  * The whole of s as strtod / strtoll (base 10) read it in the "C" locale
