@@ -296,7 +296,8 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
                 q = rt_scan_i64(p, &x);
                 v = (double)x;
             }
-            if (q && (*q == s0 ? sl == 1 : q == e)) {   /* a line end is never s0 */
+            /* a line end is never s0; a longer separator ("a, b") is checked whole */
+            if (q && (*q == s0 ? sl == 1 || sep_rest(c, q, e) : q == e)) {
                 val[n] = v;
                 stamp[n] = now;
                 at = t = (char *)q;
