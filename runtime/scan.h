@@ -28,6 +28,15 @@ static const double rt_pow10[] = {
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
+/* the same with the sign of a number: [neg][k] = (-1)^neg 10^k; x * -p and
+ * x / -p are -(x * p) and -(x / p) exactly (rounding to nearest is
+ * symmetric), and 0 * -p is -0, so the sign costs no operation of its own */
+static const double rt_pow10_signed[2][23] = {
+    { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22 },
+    { -1e0, -1e1, -1e2, -1e3, -1e4, -1e5, -1e6, -1e7, -1e8, -1e9, -1e10, -1e11,
+      -1e12, -1e13, -1e14, -1e15, -1e16, -1e17, -1e18, -1e19, -1e20, -1e21, -1e22 },
+};
 
 static inline int rt_is_digit(char c) { return (unsigned)(c - '0') < 10; }
 
@@ -80,10 +89,10 @@ __attribute__((always_inline)) static inline uint64_t rt_sixteen_digits(__m128i 
  * m * 10^(15 - nd) for the nd digits' value m: below 10^15 < 2^53, exact as a
  * double, and the value is that times 10^(n1 - 15 + exponent) for n1 integer
  * digits, which takes Clinger's step (the same rational, so the same one
- * rounding). Returns the end, or NULL for any other shape (no digit, longer,
- * an exponent marker without digits, a final exponent beyond +-22), which
- * the caller reads the long way. */
-__attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, double *v)
+ * rounding), negated when neg is set. Returns the end, or NULL for any other
+ * shape (no digit, longer, an exponent marker without digits, a final
+ * exponent beyond +-22), which the caller reads the long way. */
+__attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, int neg, double *v)
 {
     __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
     __m128i d = _mm_sub_epi8(w, _mm_set1_epi8('0'));
@@ -96,17 +105,19 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const cha
     int n1 = __builtin_ctz(other);                      /* integer digits */
     int end = __builtin_ctz(other ^ point);             /* past the fraction's digits */
     if (end > 15 || end == (point != 0)) return NULL;   /* long, or no digit */
-    d = _mm_and_si128(_mm_and_si128(d, isdigit),
-                      _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - end)));
+    /* bytes from end on cleared; the point's byte, the one non-digit before
+     * end, is dropped by the move below */
+    d = _mm_and_si128(d, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - end)));
     __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - n1));
     d = _mm_or_si128(_mm_and_si128(keep, d), _mm_andnot_si128(keep, _mm_srli_si128(d, 1)));
     uint64_t m = rt_sixteen_digits(_mm_slli_si128(d, 1));
     int e10;
     const char *p = rt_scan_exponent(s + end, &e10);
     e10 += n1 - 15;
-    if (!p || e10 < -22 || e10 > 22) return NULL;
+    if (!p || (unsigned)(e10 + 22) > 44) return NULL;
     double f = (double)m;
-    *v = e10 >= 0 ? f * rt_pow10[e10] : f / rt_pow10[-e10];
+    const double *pw = rt_pow10_signed[neg];
+    *v = e10 >= 0 ? f * pw[e10] : f / pw[-e10];
     return p;
 }
 #endif
@@ -115,14 +126,9 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const cha
 __attribute__((always_inline)) static inline const char *rt_scan_f64_padded(const char *s, double *v)
 {
 #ifdef RT_SCAN_SSE2
-    static const double sign[2] = { 1.0, -1.0 };        /* a multiply: signs are random */
     int neg = *s == '-';            /* a '+' takes the long way */
-    double x;
-    const char *p = rt_scan_short(s + neg, &x);
-    if (p) {
-        *v = x * sign[neg];
-        return p;
-    }
+    const char *p = rt_scan_short(s + neg, neg, v);
+    if (p) return p;
 #endif
     return rt_scan_f64_long(s, v);
 }
