@@ -45,8 +45,10 @@ static int same_file(const char *a, const char *b)
     return same;
 }
 
-static estc_model *open_model(const char *dir, int64_t steps, int64_t max_steps,
-                              const volatile sig_atomic_t *stop)
+/* model (a path under the source tree) into dir, for `steps` more steps or
+ * up to max_steps, on `threads` OpenBLAS threads (0: unset) */
+static estc_model *open_model_file(const char *model, const char *dir, int64_t steps, int64_t max_steps,
+                                   const volatile sig_atomic_t *stop, int threads)
 {
     estc_open_options o;
     estc_open_options_init(&o);
@@ -57,10 +59,18 @@ static estc_model *open_model(const char *dir, int64_t steps, int64_t max_steps,
     o.save_checkpoints_steps = 1000;
     o.stop = stop;
     o.seed = 17;
+    o.threads = threads;
+    o.progress = 0;
     estc_status st;
-    estc_model *m = estc_model_open(check_src("examples/census/linear.est"), &o, &st);
-    CHECK(m != NULL, "open the census model: %s", st.message);
+    estc_model *m = estc_model_open(check_src(model), &o, &st);
+    CHECK(m != NULL, "open %s: %s", model, st.message);
     return m;
+}
+
+static estc_model *open_model(const char *dir, int64_t steps, int64_t max_steps,
+                              const volatile sig_atomic_t *stop)
+{
+    return open_model_file("examples/census/linear.est", dir, steps, max_steps, stop, 0);
 }
 
 static void test_two_calls_one_handle(void)
@@ -103,19 +113,10 @@ static double dnn_on_threads(int n, int *blas_threads)
 {
     char dir[128];
     snprintf(dir, sizeof dir, "%s/threads%d", tmpdir, n);
-    estc_open_options o;
-    estc_open_options_init(&o);
-    o.model_dir = dir;
-    o.steps = 20;
-    o.save_summary_steps = 0;
-    o.seed = 5;
-    o.threads = n;
-    o.progress = 0;
-    estc_status st;
-    estc_model *m = estc_model_open(check_src("examples/census/dnn.est"), &o, &st);
-    CHECK(m != NULL, "open the census DNN: %s", st.message);
+    estc_model *m = open_model_file("examples/census/dnn.est", dir, 20, 0, NULL, n);
     if (!m) return NAN;
     *blas_threads = openblas_get_num_threads();
+    estc_status st;
     estc_train_result r;
     double loss = NAN;
     if (estc_train(m, NULL, &r, &st) == 0 && r.steps_run == 20) loss = r.final_loss;
