@@ -245,7 +245,7 @@ static char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int col, char
      * neither a separator (rt_csv_can_parse) nor a line end starts a number */
     double v;
     const char *q;
-    if (plan->kind[col] == RT_CSV_F64) {
+    if ((plan->kind[col] & ~RT_CSV_VALUE_ONLY) == RT_CSV_F64) {
         q = rt_scan_f64_padded(p, &v);
     } else {
         int64_t x;
@@ -289,7 +289,7 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
              * line's end) right after it; anything else the general way */
             double v;
             const char *q;
-            if (k == RT_CSV_F64) {
+            if ((k & ~RT_CSV_VALUE_ONLY) == RT_CSV_F64) {
                 q = rt_scan_f64_padded(p, &v);
             } else {
                 int64_t x;
@@ -300,11 +300,17 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
             if (q && (*q == s0 ? sl == 1 || sep_rest(c, q, e) : q == e)) {
                 val[n] = v;
                 stamp[n] = now;
+                parsed++;
+                if (k & RT_CSV_VALUE_ONLY) {      /* no text wanted: on to the next field */
+                    if (q == e) break;
+                    p = (char *)q + sl;
+                    continue;
+                }
                 at = t = (char *)q;
             } else {
                 at = parse_field(c, plan, n, p, e, &b, &t);
+                parsed += at != NULL;
             }
-            parsed += at != NULL;
         }
         if (!at) {
             at = find_sep(c, p, e);

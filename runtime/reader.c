@@ -811,6 +811,24 @@ static void plan_columns(rt_reader *r)
         const es_column *c = &r->src->cols[cols[i]];
         if (c->type != ES_COL_STRING) kind[cols[i]] = c->type == ES_COL_INT ? RT_CSV_I64 : RT_CSV_F64;
     }
+    /* columns only numeric features read want their value alone: no
+     * encoder, weight list or label reads their text (or their cache, which
+     * the split still fills) */
+    char *text = es_alloc(r->arena, (size_t)(n > 0 ? n : 1));
+    memset(text, 0, (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < r->spec->nused; i++) {
+        const es_feature *f = r->spec->used[i];
+        if (f->kind != ES_FEAT_NUMERIC && f->column >= 0 && f->column < n) text[f->column] = 1;
+        if (f->of && f->of->column >= 0 && f->of->column < n) text[f->of->column] = 1;
+    }
+    for (int i = 0; i < r->enc.n; i++) {
+        int col = r->enc.v[i]->f->column;
+        if (col >= 0 && col < n) text[col] = 1;
+    }
+    int lc = r->spec->label.column;
+    if (lc >= 0 && lc < n) text[lc] = 1;
+    for (int c = 0; c < n; c++)
+        if (kind[c] != RT_CSV_TEXT && !text[c]) kind[c] |= RT_CSV_VALUE_ONLY;
     for (int i = 0; i < n; i++) r->nplanned += kind[i] != RT_CSV_TEXT;
 }
 

@@ -63,7 +63,11 @@ const char *const *rt_csv_header(const rt_csv *c, int *n);
  * into the plan's own array (its first ncols; *nfields still counts them
  * all); a row that needed the quote-aware parser comes in the reader's array
  * with nothing parsed. */
-enum { RT_CSV_TEXT, RT_CSV_F64, RT_CSV_I64 };
+enum { RT_CSV_TEXT, RT_CSV_F64, RT_CSV_I64,
+       /* a flag on F64 and I64: only the value is wanted, so a field parsed
+        * at once leaves fields[c] and len[c] as they were (and the row's
+        * bytes unterminated); one that is not is split as usual */
+       RT_CSV_VALUE_ONLY = 4 };
 typedef struct rt_csv_plan {
     int ncols;
     const unsigned char *kind;   /* [ncols] RT_CSV_* */
