@@ -286,7 +286,9 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
         int k = n < ncols ? kind[n] : RT_CSV_TEXT;
         if (k != RT_CSV_TEXT) {
             /* the usual field: a number right at p and the separator (or the
-             * line's end) right after it; anything else the general way */
+             * line's end) right after it; anything else the general way. The
+             * number is read here as parse_field reads it: a helper shared by
+             * the two, even forced inline, cost 1% more instructions here */
             double v;
             const char *q;
             if ((k & ~RT_CSV_VALUE_ONLY) == RT_CSV_F64) {

@@ -814,8 +814,7 @@ static void plan_columns(rt_reader *r)
     /* columns only numeric features read want their value alone: no
      * encoder, weight list or label reads their text (or their cache, which
      * the split still fills) */
-    char *text = es_alloc(r->arena, (size_t)(n > 0 ? n : 1));
-    memset(text, 0, (size_t)(n > 0 ? n : 1));
+    char *text = es_alloc(r->arena, (size_t)(n > 0 ? n : 1));   /* zeroed */
     for (int i = 0; i < r->spec->nused; i++) {
         const es_feature *f = r->spec->used[i];
         if (f->kind != ES_FEAT_NUMERIC && f->column >= 0 && f->column < n) text[f->column] = 1;
