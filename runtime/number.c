@@ -77,15 +77,10 @@ static const char *scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
         any |= p > f;
     }
     if (!any || sig > 19) return NULL;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        int eneg = *p == '-';
-        if (*p == '-' || *p == '+') p++;
-        if (!rt_is_digit(*p)) return NULL;
-        long x = 0;
-        for (; rt_is_digit(*p); p++) if (x < 100000) x = x * 10 + (*p - '0');
-        exp += eneg ? -x : x;
-    }
+    int x;
+    p = rt_scan_exponent(p, &x);
+    if (!p) return NULL;
+    exp += x;
     *m = v;
     *e10 = (int)exp;
     return p;
