@@ -57,6 +57,9 @@
  * the hash. */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static inline uint64_t hash64(const void *p, size_t n) { return XXH64(p, n, 0); }
 
@@ -149,6 +152,8 @@ struct rt_reader {
     int nplanned;             /* columns the plan parses */
     int ndirect;              /* numeric features whose column the plan parses: */
     int *direct_col, *direct_slot;   /* their column and float slot, */
+    int nruns;                /* ... and the same as runs of consecutive columns */
+    int *run_col, *run_slot, *run_len;   /* going to consecutive slots, */
     int nrest, *rest;         /* and the other used features (indices into spec->used) */
     int64_t mem_row;          /* without a file: the row being encoded, for messages */
     int err_col;              /* column of the last row error, -1 for none or the whole row */
@@ -515,6 +520,29 @@ static int encode_feature(rt_reader *r, int i, int32_t *ids, float *dense, es_st
     return 0;
 }
 
+int rt_narrow(const double *v, float *out, int n)
+{
+    int k = 0, in = 1;
+#ifdef __SSE2__
+    const __m128d mag = _mm_castsi128_pd(_mm_set1_epi64x(INT64_MAX)), lim = _mm_set1_pd(FLT_MAX);
+    __m128d all = _mm_castsi128_pd(_mm_set1_epi64x(-1));
+    for (; k + 4 <= n; k += 4) {
+        __m128d a = _mm_loadu_pd(v + k), b = _mm_loadu_pd(v + k + 2);
+        __m128d oka = _mm_cmple_pd(_mm_and_pd(a, mag), lim), okb = _mm_cmple_pd(_mm_and_pd(b, mag), lim);
+        all = _mm_and_pd(all, _mm_and_pd(oka, okb));
+        __m128 fa = _mm_cvtpd_ps(_mm_and_pd(a, oka)), fb = _mm_cvtpd_ps(_mm_and_pd(b, okb));
+        _mm_storeu_ps(out + k, _mm_movelh_ps(fa, fb));
+    }
+    in = _mm_movemask_pd(all) == 3;
+#endif
+    for (; k < n; k++) {
+        int ok = fabs(v[k]) <= FLT_MAX;
+        in &= ok;
+        out[k] = ok ? (float)v[k] : 0.0f;
+    }
+    return in;
+}
+
 /* The numeric features whose value was parsed while splitting, in a tight
  * loop; 0 when one was not (missing, read by strtod) or is out of float
  * range, for the general loop to handle in feature order, errors included.
@@ -525,14 +553,9 @@ static int encode_direct(rt_reader *r, float *dense)
     if (rt_csv_parsed(r->csv) == r->nplanned) {
         /* locals: the float stores may alias the reader's fields */
         const double *val = r->col_val;
-        const int *col = r->direct_col, *slot = r->direct_slot;
-        int n = r->ndirect, in = 1;
-        for (int k = 0; k < n; k++) {
-            double v = val[col[k]];
-            int ok = fabs(v) <= FLT_MAX;
-            in &= ok;
-            dense[slot[k]] = ok ? (float)v : 0.0f;   /* converting a larger double is undefined */
-        }
+        int in = 1;
+        for (int k = 0, n = r->nruns; k < n; k++)
+            in &= rt_narrow(val + r->run_col[k], dense + r->run_slot[k], r->run_len[k]);
         return in;
     }
     int ok = 1;
@@ -605,6 +628,56 @@ void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, v
         }
     }
     if (label) memcpy((char *)label + row * 4, (const char *)rec + (size_t)(l->ncat + l->ndense) * 4, 4);
+}
+
+void rt_layout_gather(const rt_layout *l, const void *recs, int64_t n, void *const *feat, void *label, int64_t row)
+{
+    const size_t rb = l->rec_bytes;
+    const char *base = recs;
+    for (int i = 0; i < l->nfeat; i++) {
+        const size_t w = (size_t)l->width[i] * 4;
+        const char *src = base + (size_t)l->word[i] * 4;
+        char *dst = (char *)feat[i] + (size_t)row * w;
+#ifdef __SSE2__
+        /* four one-word features side by side: blocks of 4 x 4 words transposed */
+        if (w == 4 && i + 4 <= l->nfeat && l->width[i + 1] == 1 && l->width[i + 2] == 1 && l->width[i + 3] == 1 &&
+            l->word[i + 1] == l->word[i] + 1 && l->word[i + 2] == l->word[i] + 2 && l->word[i + 3] == l->word[i] + 3) {
+            float *d0 = (float *)dst, *d1 = (float *)feat[i + 1] + row, *d2 = (float *)feat[i + 2] + row,
+                  *d3 = (float *)feat[i + 3] + row;
+            int64_t r = 0;
+            for (; r + 4 <= n; r += 4) {
+                const char *q = src + (size_t)r * rb;
+                __m128 a = _mm_loadu_ps((const float *)(const void *)q);
+                __m128 b = _mm_loadu_ps((const float *)(const void *)(q + rb));
+                __m128 c = _mm_loadu_ps((const float *)(const void *)(q + 2 * rb));
+                __m128 d = _mm_loadu_ps((const float *)(const void *)(q + 3 * rb));
+                _MM_TRANSPOSE4_PS(a, b, c, d);
+                _mm_storeu_ps(d0 + r, a);
+                _mm_storeu_ps(d1 + r, b);
+                _mm_storeu_ps(d2 + r, c);
+                _mm_storeu_ps(d3 + r, d);
+            }
+            for (; r < n; r++) {
+                const char *q = src + (size_t)r * rb;
+                memcpy(d0 + r, q, 4);
+                memcpy(d1 + r, q + 4, 4);
+                memcpy(d2 + r, q + 8, 4);
+                memcpy(d3 + r, q + 12, 4);
+            }
+            i += 3;
+            continue;
+        }
+#endif
+        if (w == 4) {
+            for (int64_t r = 0; r < n; r++) memcpy(dst + r * 4, src + (size_t)r * rb, 4);
+        } else {
+            for (int64_t r = 0; r < n; r++) memcpy(dst + (size_t)r * w, src + (size_t)r * rb, w);
+        }
+    }
+    if (label) {
+        const char *src = base + (size_t)(l->ncat + l->ndense) * 4;
+        for (int64_t r = 0; r < n; r++) memcpy((char *)label + (row + r) * 4, src + (size_t)r * rb, 4);
+    }
 }
 
 /* ---- open: check the spec against the source, build encoders ------------------- */
@@ -838,12 +911,24 @@ static void plan_features(rt_reader *r)
     size_t n = (size_t)(r->spec->nused ? r->spec->nused : 1);
     r->direct_col = es_alloc(r->arena, n * sizeof *r->direct_col);
     r->direct_slot = es_alloc(r->arena, n * sizeof *r->direct_slot);
+    r->run_col = es_alloc(r->arena, n * sizeof *r->run_col);
+    r->run_slot = es_alloc(r->arena, n * sizeof *r->run_slot);
+    r->run_len = es_alloc(r->arena, n * sizeof *r->run_len);
     r->rest = es_alloc(r->arena, n * sizeof *r->rest);
     for (int i = 0; i < r->spec->nused; i++) {
         const es_feature *f = r->spec->used[i];
         if (f->kind == ES_FEAT_NUMERIC && r->plan.kind[f->column] != RT_CSV_TEXT) {
             r->direct_col[r->ndirect] = f->column;
             r->direct_slot[r->ndirect++] = r->lay.offset[i];
+            int k = r->nruns - 1;
+            if (k >= 0 && f->column == r->run_col[k] + r->run_len[k] && r->lay.offset[i] == r->run_slot[k] + r->run_len[k]) {
+                r->run_len[k]++;
+            } else {
+                r->run_col[++k] = f->column;
+                r->run_slot[k] = r->lay.offset[i];
+                r->run_len[k] = 1;
+                r->nruns++;
+            }
         } else {
             r->rest[r->nrest++] = i;
         }

@@ -127,6 +127,10 @@ typedef struct producer {
     int blk_recs;
 } producer;
 
+/* Examples staged before they are moved into a batch: enough to make the
+ * move a loop per feature, few enough to stay in the first-level cache. */
+enum { RT_STAGE = 16 };
+
 struct rt_stream {
     const es_spec *spec;
     const es_source_spec *src;
@@ -151,6 +155,7 @@ struct rt_stream {
     int64_t fill;
     unsigned char *buf;
     unsigned char *out;       /* the example just emitted */
+    unsigned char *stage;     /* RT_STAGE examples on their way into a batch */
     es_rng rng;
     /* prefetch_next's draw, kept for next_example: valid while the stream's
      * generator and fill are still those it was drawn from */
@@ -512,8 +517,8 @@ static int end_epoch(rt_stream *s, es_status *st)
     return 0;
 }
 
-/* The next example into s->out: 1, 0 after the last epoch, -1 on error. */
-static int next_example(rt_stream *s, es_status *st)
+/* The next example into out: 1, 0 after the last epoch, -1 on error. */
+static int next_example(rt_stream *s, void *out, es_status *st)
 {
     for (;;) {
         if (s->in.kind == IN_NONE) {
@@ -533,7 +538,7 @@ static int next_example(rt_stream *s, es_status *st)
         }
         s->ahead.fill = -1;
         size_t rb = s->lay.rec_bytes;
-        memcpy(s->out, slot(s, i), rb);
+        memcpy(out, slot(s, i), rb);
         s->in_epoch++;
         s->emitted++;
         if (!s->input_done) {
@@ -588,6 +593,7 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
     s->cache.on = src->cache && s->epochs > 1;
     s->buf = es_xmalloc((size_t)s->cap * s->lay.rec_bytes);
     s->out = es_xmalloc(s->lay.rec_bytes);
+    s->stage = es_xmalloc(RT_STAGE * s->lay.rec_bytes);
     es_rng_seed(&s->rng, seed);
     for (int k = 0; k < 2; k++) {
         s->feat[k] = es_alloc(s->arena, (size_t)(spec->nused ? spec->nused : 1) * sizeof *s->feat[k]);
@@ -670,15 +676,22 @@ static int assemble(rt_stream *s, int k, rt_batch *b, es_status *st)
     }
     start_background(s);
     const rt_layout *l = &s->lay;
-    int64_t n = 0;
+    const size_t rb = l->rec_bytes;
+    /* examples are staged RT_STAGE at a time and moved into the batch's
+     * per-feature arrays a feature at a time */
+    int64_t n = 0, staged = 0;
     while (n < s->batch_size) {
-        int r = next_example(s, st);
+        int r = next_example(s, s->stage + (size_t)staged * rb, st);
         if (r < 0) { s->state = -1; return -1; }
         if (r == 0) { s->state = 1; break; }
         prefetch_next(s);
-        rt_layout_scatter(l, s->out, s->feat[k], s->label[k], n);
         n++;
+        if (++staged == RT_STAGE) {
+            rt_layout_gather(l, s->stage, staged, s->feat[k], s->label[k], n - staged);
+            staged = 0;
+        }
     }
+    if (staged) rt_layout_gather(l, s->stage, staged, s->feat[k], s->label[k], n - staged);
     if (n == 0) return 0;
     b->n = n;
     b->nfeat = l->nfeat;
@@ -871,7 +884,7 @@ int64_t rt_stream_skip(rt_stream *s, int64_t n, es_status *st)
             done += R;
             continue;
         }
-        int k = next_example(s, st);
+        int k = next_example(s, s->out, st);
         if (k < 0) { s->state = -1; return -1; }
         if (k == 0) { s->state = 1; break; }
         done++;
@@ -923,6 +936,7 @@ void rt_stream_close(rt_stream *s)
     cache_drop(&s->cache);
     free(s->buf);
     free(s->out);
+    free(s->stage);
     es_arena_free(s->arena);
     free(s);
 }

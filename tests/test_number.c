@@ -398,6 +398,36 @@ static void test_values(void)
     CHECK(!rt_parse_i64("12x", &n, &er), "12x is not an int");
 }
 
+/* rt_narrow against a conversion one value at a time: every length up to 11
+ * (the four-wide loop and its tail), values in range and at its edges, and
+ * out of it (then 0 stored and 0 returned) at every position. */
+static void test_narrow(void)
+{
+    static const double edge[] = { 0.0, -0.0, 1.5, -3.25e-40, FLT_MAX, -FLT_MAX, 1e-50, 3.4028235e38,
+                                   3.5e38, -1e39, INFINITY, -INFINITY, NAN, DBL_MAX };
+    es_rng g;
+    es_rng_seed(&g, 7);
+    for (int n = 0; n <= 11; n++) {
+        for (int trial = 0; trial < 200; trial++) {
+            double v[11];
+            float out[12], want[12];
+            int want_in = 1;
+            for (int i = 0; i < n; i++) {
+                v[i] = es_rng_below(&g, 3) ? (es_rng_uniform(&g) - 0.5) * pow(10.0, (double)es_rng_below(&g, 60) - 30)
+                                           : edge[es_rng_below(&g, ES_ARRAY_LEN(edge))];
+                int ok = fabs(v[i]) <= FLT_MAX;
+                want_in &= ok;
+                want[i] = ok ? (float)v[i] : 0.0f;
+            }
+            out[n] = want[n] = 42.0f;                 /* nothing past n is written */
+            int in = rt_narrow(v, out, n);
+            CHECK(in == want_in, "length %d, trial %d: in range %d, want %d", n, trial, in, want_in);
+            CHECK(memcmp(out, want, (size_t)(n + 1) * sizeof *out) == 0, "length %d, trial %d: floats differ", n,
+                  trial);
+        }
+    }
+}
+
 int main(void)
 {
     const char *loc = getenv("ESTC_TEST_LOCALE");
@@ -406,6 +436,7 @@ int main(void)
         return check_done("test_number");
     }
     test_values();
+    test_narrow();
     test_f64();
     test_long_mantissas();
     test_scan();
