@@ -60,6 +60,9 @@ struct rt_csv {
     int walked;              /* the last row was split by walk_inplace, into the plan's fields */
     int parsed;              /* ... and how many of its number fields it parsed */
     int skip_left;           /* physical lines still to skip */
+    const unsigned char *run_for;   /* the plan's kinds that run[] was made for */
+    int run_cols, *run;      /* run[c]: columns from c on of kind F64 | VALUE_ONLY */
+    int any_run;             /* some run[c] > 0 */
 
     char *row;               /* unquoted field text of the current row */
     size_t rowcap;
@@ -205,7 +208,7 @@ static void split_inplace(rt_csv *c, char *p, char *nl)
 
 /* The first separator in [p, e), or e: the leftmost match, as split_inplace
  * finds it, eight bytes at a time (SLACK makes the loads past e safe). */
-static char *find_sep(const rt_csv *c, char *p, char *e)
+__attribute__((always_inline)) static inline char *find_sep(const rt_csv *c, char *p, char *e)
 {
     const char s0 = c->sep[0];
 #ifdef RT_CSV_SWAR
@@ -267,7 +270,8 @@ static char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int col, char
  * (trimmed, NUL-terminated where they lie), parsing the plan's number
  * columns on the way: a number is read where it starts, and the separator is
  * then expected where it stops, so those fields are not scanned twice. */
-static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
+__attribute__((always_inline)) static inline void walk(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl,
+                                                       const size_t sl, const int runs)
 {
     char *e = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
     /* the plan's arrays in locals: the NUL stores below may alias anything */
@@ -278,10 +282,33 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
     double *val = plan->val;
     int64_t *stamp = plan->stamp;
     const int64_t now = plan->now;
+    const int *run = c->run;
     const char s0 = c->sep[0];
-    const size_t sl = c->seplen;
     int n = 0, parsed = 0;
-    for (;; n++) {
+    for (;;) {
+        if (runs && n < ncols && run[n]) {
+            /* a run of float columns that want their value alone: the usual
+             * field, a number and then the separator, in a loop of its own */
+            const int m = n + run[n], from = n;
+            const char *q = NULL;
+            double v = 0;
+            for (; n < m; n++) {
+                q = rt_scan_f64_padded(p, &v);
+                if (!q || *q != s0 || (sl > 1 && !sep_rest(c, q, e))) break;
+                val[n] = v;
+                stamp[n] = now;
+                p = (char *)q + sl;
+            }
+            parsed += n - from;
+            if (n == m) continue;
+            if (q == e) {                 /* the line's last field */
+                val[n] = v;
+                stamp[n] = now;
+                parsed++;
+                break;
+            }
+            /* anything else: field n the general way, below */
+        }
         char *b = p, *t, *at = NULL;
         int k = n < ncols ? kind[n] : RT_CSV_TEXT;
         if (k != RT_CSV_TEXT) {
@@ -306,6 +333,7 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
                 if (k & RT_CSV_VALUE_ONLY) {      /* no text wanted: on to the next field */
                     if (q == e) break;
                     p = (char *)q + sl;
+                    n++;
                     continue;
                 }
                 at = t = (char *)q;
@@ -327,10 +355,42 @@ static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
         }
         if (at == e) break;
         p = at + sl;
+        n++;
     }
     c->nfields = n + 1;
     c->walked = 1;
     c->parsed = parsed;
+}
+
+/* walk, compiled apart for the usual one-byte separator, and for plans
+ * with and without runs */
+__attribute__((noinline)) static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
+{
+    if (c->run_for != plan->kind || c->run_cols != plan->ncols) {
+        /* run[n]: how many columns from n on are floats wanting their value alone */
+        c->run = es_xrealloc(c->run, (size_t)(plan->ncols + 1) * sizeof *c->run);
+        c->run[plan->ncols] = 0;
+        for (int n = plan->ncols - 1; n >= 0; n--)
+            c->run[n] = plan->kind[n] == (RT_CSV_F64 | RT_CSV_VALUE_ONLY) ? c->run[n + 1] + 1 : 0;
+        c->run_for = plan->kind;
+        c->run_cols = plan->ncols;
+        /* a run shorter than four columns costs more to enter than it saves */
+        c->any_run = 0;
+        for (int n = 0; n < plan->ncols;) {
+            int len = c->run[n];
+            if (len == 0) { n++; continue; }
+            if (len < 4) for (int i = 0; i < len; i++) c->run[n + i] = 0;
+            else c->any_run = 1;
+            n += len;
+        }
+    }
+    if (c->seplen == 1) {
+        if (c->any_run) walk(c, plan, p, nl, 1, 1);
+        else walk(c, plan, p, nl, 1, 0);
+    } else {
+        if (c->any_run) walk(c, plan, p, nl, c->seplen, 1);
+        else walk(c, plan, p, nl, c->seplen, 0);
+    }
 }
 
 /* One attempt at the next row starting at buf[pos]. On P_ROW the fields are
@@ -591,6 +651,7 @@ void rt_csv_close(rt_csv *c)
     free(c->header);
     free(c->fields);
     free(c->row);
+    free(c->run);
     free(c->buf);
     free(c->path);
     free(c);

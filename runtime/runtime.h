@@ -62,7 +62,8 @@ const char *const *rt_csv_header(const rt_csv *c, int *n);
  * split, for the caller to handle from its text. The fields of such a row go
  * into the plan's own array (its first ncols; *nfields still counts them
  * all); a row that needed the quote-aware parser comes in the reader's array
- * with nothing parsed. */
+ * with nothing parsed. A plan's kinds are read once (runs of columns are
+ * worked out from them): they must not change between calls. */
 enum { RT_CSV_TEXT, RT_CSV_F64, RT_CSV_I64,
        /* a flag on F64 and I64: only the value is wanted, so a field parsed
         * at once leaves fields[c] and len[c] as they were (and the row's

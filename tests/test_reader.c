@@ -854,6 +854,8 @@ static void test_parse_in_split(void)
                 if (bad && es_rng_below(&g, 100) == 0) nf = es_rng_below(&g, 2) ? NC - 1 : NC + 1;   /* wrong field count */
                 for (int c = 0; c < nf; c++) {
                     random_field(&g, types[c < NC ? c : 0], field, bad);
+                    /* a number, then the first byte of a longer separator but not the rest */
+                    if (bad && seps[si][1] && es_rng_below(&g, 50) == 0) sprintf(field, "1.5%cx", seps[si][0]);
                     if (!bad && c != 3 && c != 4 &&
                         (field[0] == 0 || strchr(field, '?') || strcmp(field, missing[si]) == 0))
                         strcpy(field, "1");
