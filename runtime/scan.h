@@ -21,6 +21,9 @@
 #if defined(__SSE2__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define RT_SCAN_SSE2 1
 #include <emmintrin.h>
+#ifdef __SSSE3__
+#include <tmmintrin.h>
+#endif
 #endif
 
 /* 10^0 .. 10^22: exact doubles */
@@ -78,6 +81,32 @@ __attribute__((always_inline)) static inline uint64_t rt_sixteen_digits(__m128i 
     return (both & 0xffffffff) * 100000000 + (both >> 32);
 }
 
+#ifdef __SSSE3__
+/* rt_gather_digits[n1][end]: the shuffle that, for digits in bytes [0, end)
+ * with the point at n1 (n1 == end: no point), puts a cleared byte first and
+ * then the digits in order, the point dropped, and clears the rest: out[0]
+ * = 0, out[k] = in[k - 1] for k <= n1, in[k] for n1 < k < end, then 0. */
+#define RT_GD(n1, end, k) ((k) == 0 ? 0x80 : (k) - 1 < (n1) ? (k) - 1 : (k) < (end) ? (k) : 0x80)
+#define RT_GD_ROW(n1, end)                                                                              \
+    { RT_GD(n1, end, 0), RT_GD(n1, end, 1), RT_GD(n1, end, 2), RT_GD(n1, end, 3), RT_GD(n1, end, 4),    \
+      RT_GD(n1, end, 5), RT_GD(n1, end, 6), RT_GD(n1, end, 7), RT_GD(n1, end, 8), RT_GD(n1, end, 9),    \
+      RT_GD(n1, end, 10), RT_GD(n1, end, 11), RT_GD(n1, end, 12), RT_GD(n1, end, 13), RT_GD(n1, end, 14), \
+      RT_GD(n1, end, 15) }
+#define RT_GD_ROWS(n1)                                                                                  \
+    { RT_GD_ROW(n1, 0), RT_GD_ROW(n1, 1), RT_GD_ROW(n1, 2), RT_GD_ROW(n1, 3), RT_GD_ROW(n1, 4),        \
+      RT_GD_ROW(n1, 5), RT_GD_ROW(n1, 6), RT_GD_ROW(n1, 7), RT_GD_ROW(n1, 8), RT_GD_ROW(n1, 9),        \
+      RT_GD_ROW(n1, 10), RT_GD_ROW(n1, 11), RT_GD_ROW(n1, 12), RT_GD_ROW(n1, 13), RT_GD_ROW(n1, 14),   \
+      RT_GD_ROW(n1, 15) }
+static const unsigned char rt_gather_digits[16][16][16] __attribute__((aligned(16))) = {
+    RT_GD_ROWS(0), RT_GD_ROWS(1), RT_GD_ROWS(2), RT_GD_ROWS(3), RT_GD_ROWS(4), RT_GD_ROWS(5),
+    RT_GD_ROWS(6), RT_GD_ROWS(7), RT_GD_ROWS(8), RT_GD_ROWS(9), RT_GD_ROWS(10), RT_GD_ROWS(11),
+    RT_GD_ROWS(12), RT_GD_ROWS(13), RT_GD_ROWS(14), RT_GD_ROWS(15),
+};
+#undef RT_GD_ROWS
+#undef RT_GD_ROW
+#undef RT_GD
+#endif
+
 /* The short way for s (past any sign) when the digits, the point and the
  * byte after them lie within s[0, 16): at most 15 digits. Everything is found
  * and gathered in 16-byte registers, with no branch on the number's shape:
@@ -105,12 +134,24 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const cha
     int n1 = __builtin_ctz(other);                      /* integer digits */
     int end = __builtin_ctz(other ^ point);             /* past the fraction's digits */
     if (end > 15 || end == (point != 0)) return NULL;   /* long, or no digit */
+#ifdef __SSSE3__
+    /* one shuffle: a leading zero, the digits closed over the point, the
+     * rest cleared; digit pairs with one multiply-add of bytes */
+    d = _mm_shuffle_epi8(d, _mm_load_si128((const __m128i *)(const void *)rt_gather_digits[n1][end]));
+    __m128i pairs = _mm_maddubs_epi16(d, _mm_set1_epi16(0x010a));
+    __m128i quads = _mm_madd_epi16(pairs, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
+    __m128i eights = _mm_madd_epi16(_mm_packs_epi32(quads, quads),
+                                    _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
+    uint64_t both = (uint64_t)_mm_cvtsi128_si64(eights);
+    uint64_t m = (both & 0xffffffff) * 100000000 + (both >> 32);
+#else
     /* bytes from end on cleared; the point's byte, the one non-digit before
      * end, is dropped by the move below */
     d = _mm_and_si128(d, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - end)));
     __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - n1));
     d = _mm_or_si128(_mm_and_si128(keep, d), _mm_andnot_si128(keep, _mm_srli_si128(d, 1)));
     uint64_t m = rt_sixteen_digits(_mm_slli_si128(d, 1));
+#endif
     int e10;
     const char *p = rt_scan_exponent(s + end, &e10);
     e10 += n1 - 15;

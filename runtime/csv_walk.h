@@ -1,0 +1,253 @@
+/*
+ * csv_walk.h — the CSV reader's state and its walk over a plain line (csv.c),
+ * in a header so that the walk is compiled twice: for any x86-64 (SSE2) in
+ * csv.c, and with SSSE3 in csv_ssse3.c, whose short float parse (scan.h)
+ * closes the point with one shuffle and pairs digits with one multiply-add.
+ * csv.c picks the build the CPU can run, once, when the file is opened.
+ */
+#ifndef ESTC_RUNTIME_CSV_WALK_H
+#define ESTC_RUNTIME_CSV_WALK_H
+
+#include "runtime.h"
+#include "scan.h"
+
+#include <string.h>
+
+/* SLACK bytes past the end of the buffer let word-wide scans load 8 bytes,
+ * and rt_scan_f64_padded its RT_SCAN_PAD, at any position before the end of
+ * the data (what they read there is ignored). */
+enum { RT_CSV_BUFSIZE = 1 << 20, SLACK = RT_SCAN_PAD > 8 ? RT_SCAN_PAD : 8 };
+
+struct rt_csv {
+    int fd;
+    char *path;
+    char *buf;
+    size_t cap, len, pos;    /* unread data is buf[pos, len) */
+    int64_t buf_off;         /* file offset of buf[0] */
+    int eof;                 /* read(2) has returned 0 */
+    int64_t pos_line;        /* 1-based line number at buf[pos] */
+    int64_t row_line;        /* line where the last returned row began */
+
+    const char *sep;
+    size_t seplen;
+    const char *comment;
+    size_t commentlen;
+    int trim_space, trim_tab;
+    int inplace;             /* the separator allows split_inplace (no quote, CR or LF in it) */
+    int walked;              /* the last row was split by walk_inplace, into the plan's fields */
+    int parsed;              /* ... and how many of its number fields it parsed */
+    int skip_left;           /* physical lines still to skip */
+    const unsigned char *run_for;   /* the plan's kinds that run[] was made for */
+    int run_cols, *run;      /* run[c]: columns from c on of kind F64 | VALUE_ONLY */
+    int any_run;             /* some run[c] > 0 */
+    int ssse3;               /* the CPU has SSSE3: csv_ssse3.c walks rows */
+
+    char *row;               /* unquoted field text of the current row */
+    size_t rowcap;
+    char **fields;           /* pointers into row */
+    int nfields, fieldcap;
+
+    int nheader;             /* header names (copies), when src->header */
+    char **header;
+};
+
+static inline int is_trim(const rt_csv *c, char ch)
+{
+    return (ch == ' ' && c->trim_space) || (ch == '\t' && c->trim_tab);
+}
+
+/* Does the rest of a multi-byte separator follow its first byte at p (< e)?
+ * Byte by byte: separators are short, and a call to memcmp costs more. */
+static inline int sep_rest(const rt_csv *c, const char *p, const char *e)
+{
+    if ((size_t)(e - p) < c->seplen) return 0;
+    for (size_t i = 1; i < c->seplen; i++) if (p[i] != c->sep[i]) return 0;
+    return 1;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define RT_CSV_SWAR 1
+#define ONES UINT64_C(0x0101010101010101)
+#define LOW7 UINT64_C(0x7f7f7f7f7f7f7f7f)
+/* 0x80 in each byte of w equal to the byte of pat (ONES * byte), else 0: exact,
+ * no false positives, so the bits can be walked. */
+static inline uint64_t bytes_equal(uint64_t w, uint64_t pat)
+{
+    uint64_t x = w ^ pat;
+    return ~(((x & LOW7) + LOW7) | x | LOW7);
+}
+#endif
+
+/* The first separator in [p, e), or e: the leftmost match, as split_inplace
+ * finds it, eight bytes at a time (SLACK makes the loads past e safe). */
+__attribute__((always_inline)) static inline char *find_sep(const rt_csv *c, char *p, char *e)
+{
+    const char s0 = c->sep[0];
+#ifdef RT_CSV_SWAR
+    const uint64_t pat = ONES * (unsigned char)s0;
+    for (; p < e; p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        for (uint64_t m = bytes_equal(w, pat); m; m &= m - 1) {
+            char *at = p + (__builtin_ctzll(m) >> 3);
+            if (at >= e) return e;
+            if (c->seplen == 1 || sep_rest(c, at, e)) return at;
+        }
+    }
+    return e;
+#else
+    for (; p < e; p++)
+        if (*p == s0 && (c->seplen == 1 || sep_rest(c, p, e))) return p;
+    return e;
+#endif
+}
+
+/* A separator at p (< e)? */
+static inline int sep_here(const rt_csv *c, const char *p, const char *e)
+{
+    return *p == c->sep[0] && (c->seplen == 1 || sep_rest(c, p, e));
+}
+
+/* A number field of the plan starting at p: its value into the plan when the
+ * whole trimmed field [p, next separator or e) is a decimal that the fast
+ * path reads. Returns where the field ends (a separator or e), or NULL to
+ * have the field split as text. *b and *t are the trimmed field. */
+static inline char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int col, char *p, char *e,
+                         char **b, char **t)
+{
+    while (p < e && is_trim(c, *p) && !sep_here(c, p, e)) p++;
+    /* an empty field (missing: the caller decides) fails the scan below, as
+     * neither a separator (rt_csv_can_parse) nor a line end starts a number */
+    double v;
+    const char *q;
+    if ((plan->kind[col] & ~RT_CSV_VALUE_ONLY) == RT_CSV_F64) {
+        q = rt_scan_f64_padded(p, &v);
+    } else {
+        int64_t x;
+        q = rt_scan_i64(p, &x);
+        v = (double)x;
+    }
+    if (!q) return NULL;
+    char *n = (char *)q, *f = n;
+    for (; f < e && !sep_here(c, f, e); f++)
+        if (!is_trim(c, *f)) return NULL;                /* more than a number */
+    plan->val[col] = v;
+    plan->stamp[col] = plan->now;
+    *b = p;
+    *t = n;
+    return f;
+}
+
+/* The plain line [p, nl) split into plan->fields as split_inplace splits it
+ * (trimmed, NUL-terminated where they lie), parsing the plan's number
+ * columns on the way: a number is read where it starts, and the separator is
+ * then expected where it stops, so those fields are not scanned twice. */
+__attribute__((always_inline)) static inline void walk(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl,
+                                                       const size_t sl, const int runs)
+{
+    char *e = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+    /* the plan's arrays in locals: the NUL stores below may alias anything */
+    const int ncols = plan->ncols;
+    const unsigned char *kind = plan->kind;
+    char **fields = plan->fields;
+    int *len = plan->len;
+    double *val = plan->val;
+    int64_t *stamp = plan->stamp;
+    const int64_t now = plan->now;
+    const int *run = c->run;
+    const char s0 = c->sep[0];
+    int n = 0, parsed = 0;
+    for (;;) {
+        if (runs && n < ncols && run[n]) {
+            /* a run of float columns that want their value alone: the usual
+             * field, a number and then the separator, in a loop of its own */
+            const int m = n + run[n], from = n;
+            const char *q = NULL;
+            double v = 0;
+            for (; n < m; n++) {
+                q = rt_scan_f64_padded(p, &v);
+                if (!q || *q != s0 || (sl > 1 && !sep_rest(c, q, e))) break;
+                val[n] = v;
+                stamp[n] = now;
+                p = (char *)q + sl;
+            }
+            parsed += n - from;
+            if (n == m) continue;
+            if (q == e) {                 /* the line's last field */
+                val[n] = v;
+                stamp[n] = now;
+                parsed++;
+                break;
+            }
+            /* anything else: field n the general way, below */
+        }
+        char *b = p, *t, *at = NULL;
+        int k = n < ncols ? kind[n] : RT_CSV_TEXT;
+        if (k != RT_CSV_TEXT) {
+            /* the usual field: a number right at p and the separator (or the
+             * line's end) right after it; anything else the general way. The
+             * number is read here as parse_field reads it: a helper shared by
+             * the two, even forced inline, cost 1% more instructions here */
+            double v;
+            const char *q;
+            if ((k & ~RT_CSV_VALUE_ONLY) == RT_CSV_F64) {
+                q = rt_scan_f64_padded(p, &v);
+            } else {
+                int64_t x;
+                q = rt_scan_i64(p, &x);
+                v = (double)x;
+            }
+            /* a line end is never s0; a longer separator ("a, b") is checked whole */
+            if (q && (*q == s0 ? sl == 1 || sep_rest(c, q, e) : q == e)) {
+                val[n] = v;
+                stamp[n] = now;
+                parsed++;
+                if (k & RT_CSV_VALUE_ONLY) {      /* no text wanted: on to the next field */
+                    if (q == e) break;
+                    p = (char *)q + sl;
+                    n++;
+                    continue;
+                }
+                at = t = (char *)q;
+            } else {
+                at = parse_field(c, plan, n, p, e, &b, &t);
+                parsed += at != NULL;
+            }
+        }
+        if (!at) {
+            at = find_sep(c, p, e);
+            t = at;
+            while (b < t && is_trim(c, *b)) b++;
+            while (t > b && is_trim(c, t[-1])) t--;
+        }
+        *t = 0;
+        if (n < ncols) {
+            fields[n] = b;
+            if (len) len[n] = (int)(t - b);
+        }
+        if (at == e) break;
+        p = at + sl;
+        n++;
+    }
+    c->nfields = n + 1;
+    c->walked = 1;
+    c->parsed = parsed;
+}
+
+/* walk, compiled apart for the usual one-byte separator, and for plans
+ * with and without runs */
+#define RT_CSV_WALK(c, plan, p, nl)                                       \
+    do {                                                                  \
+        if ((c)->seplen == 1) {                                           \
+            if ((c)->any_run) walk(c, plan, p, nl, 1, 1);                 \
+            else walk(c, plan, p, nl, 1, 0);                              \
+        } else {                                                          \
+            if ((c)->any_run) walk(c, plan, p, nl, (c)->seplen, 1);       \
+            else walk(c, plan, p, nl, (c)->seplen, 0);                    \
+        }                                                                 \
+    } while (0)
+
+/* the walk's SSSE3 build (csv_ssse3.c), when compiled */
+void rt_csv_walk_ssse3(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl);
+
+#endif
