@@ -141,20 +141,24 @@ static void split_inplace(rt_csv *c, char *p, char *nl)
     end_field(c, p, e);
 }
 
-/* run[n]: how many columns from n on are floats wanting their value alone,
- * worked out once per plan */
+/* run[n]: how many columns from n on are of n's type (float, or int:
+ * negative) and want their value alone, worked out once per plan */
 static void plan_runs(rt_csv *c, const rt_csv_plan *plan)
 {
+    const unsigned char *k = plan->kind;
     c->run = es_xrealloc(c->run, (size_t)(plan->ncols + 1) * sizeof *c->run);
     c->run[plan->ncols] = 0;
-    for (int n = plan->ncols - 1; n >= 0; n--)
-        c->run[n] = plan->kind[n] == (RT_CSV_F64 | RT_CSV_VALUE_ONLY) ? c->run[n + 1] + 1 : 0;
+    for (int n = plan->ncols - 1; n >= 0; n--) {
+        int next = n + 1 < plan->ncols && k[n + 1] == k[n] ? c->run[n + 1] : 0;
+        c->run[n] = k[n] == (RT_CSV_F64 | RT_CSV_VALUE_ONLY) ? next + 1
+                  : k[n] == (RT_CSV_I64 | RT_CSV_VALUE_ONLY) ? next - 1 : 0;
+    }
     c->run_for = plan->kind;
     c->run_cols = plan->ncols;
     /* a run shorter than four columns costs more to enter than it saves */
     c->any_run = 0;
     for (int n = 0; n < plan->ncols;) {
-        int len = c->run[n];
+        int len = abs(c->run[n]);
         if (len == 0) { n++; continue; }
         if (len < 4) for (int i = 0; i < len; i++) c->run[n + i] = 0;
         else c->any_run = 1;

@@ -11,6 +11,7 @@
 #include "runtime.h"
 #include "scan.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* SLACK bytes past the end of the buffer let word-wide scans load 8 bytes,
@@ -38,8 +39,8 @@ struct rt_csv {
     int parsed;              /* ... and how many of its number fields it parsed */
     int skip_left;           /* physical lines still to skip */
     const unsigned char *run_for;   /* the plan's kinds that run[] was made for */
-    int run_cols, *run;      /* run[c]: columns from c on of kind F64 | VALUE_ONLY */
-    int any_run;             /* some run[c] > 0 */
+    int run_cols, *run;      /* run[c]: columns from c on of c's kind, F64 or (< 0) I64, VALUE_ONLY */
+    int any_run;             /* some run[c] != 0 */
     int ssse3;               /* the CPU has SSSE3: csv_ssse3.c walks rows */
 
     char *row;               /* unquoted field text of the current row */
@@ -138,6 +139,41 @@ static inline char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int co
     return f;
 }
 
+/* Where a run of fields stopped: the next field, the end of the number
+ * that stopped it (NULL: none) and that number's value. */
+typedef struct run_t {
+    char *p;
+    const char *q;
+    double v;
+} run_t;
+
+/* Columns [n, m) of a run from r->p on, while each holds a number followed by
+ * the separator: their values into the plan, r->p past each. Returns the
+ * column it stopped at (m when all were read). */
+__attribute__((always_inline)) static inline int walk_run(const rt_csv *c, const rt_csv_plan *plan, run_t *r,
+                                                          const char *e, int n, const int m, const size_t sl,
+                                                          const int integer)
+{
+    double *val = plan->val;
+    int64_t *stamp = plan->stamp;
+    const int64_t now = plan->now;
+    const char s0 = c->sep[0];
+    char *p = r->p;
+    const char *q = NULL;
+    double v = 0;
+    for (; n < m; n++) {
+        q = integer ? rt_scan_int_padded(p, &v) : rt_scan_f64_padded(p, &v);
+        if (!q || *q != s0 || (sl > 1 && !sep_rest(c, q, e))) break;
+        val[n] = v;
+        stamp[n] = now;
+        p = (char *)q + sl;
+    }
+    r->p = p;
+    r->q = q;
+    r->v = v;
+    return n;
+}
+
 /* The plain line [p, nl) split into plan->fields as split_inplace splits it
  * (trimmed, NUL-terminated where they lie), parsing the plan's number
  * columns on the way: a number is read where it starts, and the separator is
@@ -159,22 +195,17 @@ __attribute__((always_inline)) static inline void walk(rt_csv *c, const rt_csv_p
     int n = 0, parsed = 0;
     for (;;) {
         if (runs && n < ncols && run[n]) {
-            /* a run of float columns that want their value alone: the usual
-             * field, a number and then the separator, in a loop of its own */
-            const int m = n + run[n], from = n;
-            const char *q = NULL;
-            double v = 0;
-            for (; n < m; n++) {
-                q = rt_scan_f64_padded(p, &v);
-                if (!q || *q != s0 || (sl > 1 && !sep_rest(c, q, e))) break;
-                val[n] = v;
-                stamp[n] = now;
-                p = (char *)q + sl;
-            }
+            /* a run of number columns of one type that want their value
+             * alone: the usual field, a number and then the separator, in a
+             * loop of its own (run[n] < 0 for ints) */
+            const int m = n + abs(run[n]), from = n;
+            run_t r = { p, NULL, 0 };
+            n = run[n] > 0 ? walk_run(c, plan, &r, e, n, m, sl, 0) : walk_run(c, plan, &r, e, n, m, sl, 1);
+            p = r.p;
             parsed += n - from;
             if (n == m) continue;
-            if (q == e) {                 /* the line's last field */
-                val[n] = v;
+            if (r.q == e) {               /* the line's last field */
+                val[n] = r.v;
                 stamp[n] = now;
                 parsed++;
                 break;
@@ -193,9 +224,7 @@ __attribute__((always_inline)) static inline void walk(rt_csv *c, const rt_csv_p
             if ((k & ~RT_CSV_VALUE_ONLY) == RT_CSV_F64) {
                 q = rt_scan_f64_padded(p, &v);
             } else {
-                int64_t x;
-                q = rt_scan_i64(p, &x);
-                v = (double)x;
+                q = rt_scan_int_padded(p, &v);
             }
             /* a line end is never s0; a longer separator ("a, b") is checked whole */
             if (q && (*q == s0 ? sl == 1 || sep_rest(c, q, e) : q == e)) {

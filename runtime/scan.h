@@ -121,7 +121,8 @@ static const unsigned char rt_gather_digits[16][16][16] __attribute__((aligned(1
  * rounding), negated when neg is set. Returns the end, or NULL for any other
  * shape (no digit, longer, an exponent marker without digits, a final
  * exponent beyond +-22), which the caller reads the long way. */
-__attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, int neg, double *v)
+__attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, int neg, double *v,
+                                                                      const int integer)
 {
     __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
     __m128i d = _mm_sub_epi8(w, _mm_set1_epi8('0'));
@@ -134,6 +135,7 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const cha
     int n1 = __builtin_ctz(other);                      /* integer digits */
     int end = __builtin_ctz(other ^ point);             /* past the fraction's digits */
     if (end > 15 || end == (point != 0)) return NULL;   /* long, or no digit */
+    if (integer && point) return NULL;
 #ifdef __SSSE3__
     /* one shuffle: a leading zero, the digits closed over the point, the
      * rest cleared; digit pairs with one multiply-add of bytes */
@@ -152,13 +154,19 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const cha
     d = _mm_or_si128(_mm_and_si128(keep, d), _mm_andnot_si128(keep, _mm_srli_si128(d, 1)));
     uint64_t m = rt_sixteen_digits(_mm_slli_si128(d, 1));
 #endif
-    int e10;
-    const char *p = rt_scan_exponent(s + end, &e10);
+    int e10 = 0;
+    const char *p = s + end;
+    if (integer) {
+        if ((*p | 0x20) == 'e') return NULL;
+    } else {
+        p = rt_scan_exponent(p, &e10);
+    }
     e10 += n1 - 15;
     if (!p || (unsigned)(e10 + 22) > 44) return NULL;
     double f = (double)m;
     const double *pw = rt_pow10_signed[neg];
-    *v = e10 >= 0 ? f * pw[e10] : f / pw[-e10];
+    double x = e10 >= 0 ? f * pw[e10] : f / pw[-e10];
+    *v = integer ? x + 0.0 : x;         /* an integer's -0 is 0 */
     return p;
 }
 #endif
@@ -168,10 +176,25 @@ __attribute__((always_inline)) static inline const char *rt_scan_f64_padded(cons
 {
 #ifdef RT_SCAN_SSE2
     int neg = *s == '-';            /* a '+' takes the long way */
-    const char *p = rt_scan_short(s + neg, neg, v);
+    const char *p = rt_scan_short(s + neg, neg, v, 0);
     if (p) return p;
 #endif
     return rt_scan_f64_long(s, v);
+}
+
+/* rt_scan_i64 for such a text, its value as a double: the same end, and the
+ * same value for the at most 15 digits it reads the short way. */
+__attribute__((always_inline)) static inline const char *rt_scan_int_padded(const char *s, double *v)
+{
+#ifdef RT_SCAN_SSE2
+    int neg = *s == '-';
+    const char *p = rt_scan_short(s + neg, neg, v, 1);
+    if (p) return p;
+#endif
+    int64_t x;
+    const char *q = rt_scan_i64(s, &x);
+    *v = (double)x;
+    return q;
 }
 
 

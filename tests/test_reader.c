@@ -780,6 +780,9 @@ static void random_field(es_rng *g, es_coltype t, char *o, int allow_bad)
     if (t == ES_COL_INT) {
         sprintf(o, "%s%lld%s", pad, (long long)es_rng_below(g, 2000) - 1000, pad);
         if (k == 3) strcpy(o, "-1234567890123456789");           /* past the fast path: strtoll */
+        if (k == 4) strcpy(o, "-0");                              /* an int's zero has no sign */
+        if (k == 5) strcpy(o, "00042");
+        if (k == 6 && allow_bad) strcpy(o, "12.5");               /* no int */
         return;
     }
     double x = (es_rng_uniform(g) - 0.3) * pow(10.0, (double)es_rng_below(g, 12) - 6);
@@ -830,12 +833,14 @@ static void compare_paths(const es_spec *spec, const es_source_spec *src, const 
 
 static void test_parse_in_split(void)
 {
-    /* a0..a4: numeric features on consecutive columns, stored side by side */
-    enum { NC = 12 };
-    static const char *const cols[NC] = { "f", "g", "n", "s", "t", "unused", "y", "a0", "a1", "a2", "a3", "a4" };
+    /* a0..a4, i0..i3: numeric features on consecutive columns of one type
+     * (runs, for the split), stored side by side */
+    enum { NC = 16 };
+    static const char *const cols[NC] = { "f", "g", "n", "s", "t", "unused", "y", "a0", "a1", "a2", "a3", "a4",
+                                          "i0", "i1", "i2", "i3" };
     static const es_coltype types[NC] = { ES_COL_FLOAT, ES_COL_FLOAT, ES_COL_INT, ES_COL_STRING, ES_COL_STRING,
                                           ES_COL_FLOAT, ES_COL_FLOAT, ES_COL_FLOAT, ES_COL_FLOAT, ES_COL_FLOAT,
-                                          ES_COL_FLOAT, ES_COL_FLOAT };
+                                          ES_COL_FLOAT, ES_COL_FLOAT, ES_COL_INT, ES_COL_INT, ES_COL_INT, ES_COL_INT };
     /* the last: a missing token that reads as a number must stay missing */
     static const char *const seps[] = { ",", ", ", ";", "\t", " ;", "::", "-", "," };
     static const char *const missing[] = { "?", "?", "?", "?", "?", "?", "?", "-0" };
@@ -869,7 +874,7 @@ static void test_parse_in_split(void)
             es_source_spec *src = source(path, seps[si], NC, cols, types);
             src->missing = missing[si];
             src->bad_rows = bad ? ES_BAD_ROWS_SKIP : ES_BAD_ROWS_ERROR;
-            es_feature *fs[12] = { feature("f", ES_FEAT_NUMERIC, 0), bucketized("g", 1, 4, bounds),
+            es_feature *fs[16] = { feature("f", ES_FEAT_NUMERIC, 0), bucketized("g", 1, 4, bounds),
                                   feature("n", ES_FEAT_IDENTITY, 2), vocab("s", 3, 3, words, 97), hashed("t", 4, 50) };
             fs[0]->num_default = 7;
             fs[2]->num_buckets = 600;
@@ -880,12 +885,12 @@ static void test_parse_in_split(void)
                 fs[c] = feature(cols[c], ES_FEAT_NUMERIC, c);
                 fs[c]->num_default = c;
             }
-            es_spec *spec = spec_of(src, 12, fs);
+            es_spec *spec = spec_of(src, 16, fs);
             spec->label = (es_label_spec){ .name = "y", .kind = ES_LABEL_NUMERIC, .column = 6 };
             char *what = es_sprintf(A, "separator \"%s\", missing \"%s\"%s", seps[si], missing[si],
                                     bad ? ", bad rows skipped" : "");
             /* with "-", a row holding a negative number has too many fields */
-            compare_paths(spec, src, what, !bad ? 3000 : seps[si][0] == '-' ? 5 : 100);
+            compare_paths(spec, src, what, !bad ? 3000 : seps[si][0] == '-' ? 1 : 100);
             src->bad_rows = ES_BAD_ROWS_ERROR;       /* the first bad row's message, both ways */
             if (bad) compare_paths(spec, src, es_sprintf(A, "%s, then stopping", what), 0);
         }
