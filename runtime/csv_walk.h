@@ -162,7 +162,7 @@ __attribute__((always_inline)) static inline int walk_run(const rt_csv *c, const
     const char *q = NULL;
     double v = 0;
     for (; n < m; n++) {
-        q = integer ? rt_scan_int_padded(p, &v) : rt_scan_f64_padded(p, &v);
+        q = integer ? rt_scan_int_until(p, &v, s0) : rt_scan_f64_until(p, &v, s0);
         if (!q || *q != s0 || (sl > 1 && !sep_rest(c, q, e))) break;
         val[n] = v;
         stamp[n] = now;
@@ -222,9 +222,9 @@ __attribute__((always_inline)) static inline void walk(rt_csv *c, const rt_csv_p
             double v;
             const char *q;
             if ((k & ~RT_CSV_VALUE_ONLY) == RT_CSV_F64) {
-                q = rt_scan_f64_padded(p, &v);
+                q = rt_scan_f64_until(p, &v, s0);
             } else {
-                q = rt_scan_int_padded(p, &v);
+                q = rt_scan_int_until(p, &v, s0);
             }
             /* a line end is never s0; a longer separator ("a, b") is checked whole */
             if (q && (*q == s0 ? sl == 1 || sep_rest(c, q, e) : q == e)) {

@@ -122,7 +122,7 @@ static const unsigned char rt_gather_digits[16][16][16] __attribute__((aligned(1
  * shape (no digit, longer, an exponent marker without digits, a final
  * exponent beyond +-22), which the caller reads the long way. */
 __attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, int neg, double *v,
-                                                                      const int integer)
+                                                                      const int integer, const int stop)
 {
     __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
     __m128i d = _mm_sub_epi8(w, _mm_set1_epi8('0'));
@@ -156,6 +156,13 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const cha
 #endif
     int e10 = 0;
     const char *p = s + end;
+    double f = (double)m;
+    const double *pw = rt_pow10_signed[neg];
+    if (*p == stop) {           /* the usual end: no exponent, a divide by 10^(15 - n1) */
+        double x = f / pw[15 - n1];
+        *v = integer ? x + 0.0 : x;
+        return p;
+    }
     if (integer) {
         if ((*p | 0x20) == 'e') return NULL;
     } else {
@@ -163,35 +170,42 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const cha
     }
     e10 += n1 - 15;
     if (!p || (unsigned)(e10 + 22) > 44) return NULL;
-    double f = (double)m;
-    const double *pw = rt_pow10_signed[neg];
     double x = e10 >= 0 ? f * pw[e10] : f / pw[-e10];
     *v = integer ? x + 0.0 : x;         /* an integer's -0 is 0 */
     return p;
 }
 #endif
 
-/* rt_scan_f64 for a text followed by at least RT_SCAN_PAD readable bytes. */
-__attribute__((always_inline)) static inline const char *rt_scan_f64_padded(const char *s, double *v)
+/* rt_scan_f64_padded where the text usually goes on with the byte stop (a
+ * separator; 256 for none): then the number ends without an exponent, which
+ * is checked for only when it does not. */
+__attribute__((always_inline)) static inline const char *rt_scan_f64_until(const char *s, double *v, const int stop)
 {
 #ifdef RT_SCAN_SSE2
     int neg = *s == '-';            /* a '+' takes the long way */
-    const char *p = rt_scan_short(s + neg, neg, v, 0);
+    const char *p = rt_scan_short(s + neg, neg, v, 0, stop);
     if (p) return p;
 #endif
     return rt_scan_f64_long(s, v);
 }
 
+/* rt_scan_f64 for a text followed by at least RT_SCAN_PAD readable bytes. */
+__attribute__((always_inline)) static inline const char *rt_scan_f64_padded(const char *s, double *v)
+{
+    return rt_scan_f64_until(s, v, 256);
+}
+
 /* rt_scan_i64 for such a text, its value as a double: the same end, and the
- * same value for the at most 15 digits it reads the short way. */
-__attribute__((always_inline)) static inline const char *rt_scan_int_padded(const char *s, double *v)
+ * same value for the at most 15 digits it reads the short way (stop as for
+ * rt_scan_f64_until). */
+__attribute__((always_inline)) static inline const char *rt_scan_int_until(const char *s, double *v, const int stop)
 {
 #ifdef RT_SCAN_SSE2
     int neg = *s == '-';
-    const char *p = rt_scan_short(s + neg, neg, v, 1);
+    const char *p = rt_scan_short(s + neg, neg, v, 1, stop);
     if (p) return p;
 #endif
-    int64_t x;
+    int64_t x = 0;
     const char *q = rt_scan_i64(s, &x);
     *v = (double)x;
     return q;

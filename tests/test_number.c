@@ -50,6 +50,25 @@ static void cmp_i64(const char *s)
         CHECK(0, "\"%s\": rt_parse_i64 says %s %lld (range error %d), strtoll says %s %lld (range error %d)", s,
               ok ? "number" : "not a number", (long long)got, er, want_ok ? "number" : "not a number",
               want, want_er);
+    /* the CSV walk's int scan, s followed by a separator and slack: where
+     * rt_scan_i64 stops, with its value as a double (an int's zero unsigned) */
+    size_t n = strlen(s);
+    char *buf = malloc(n + 2 + RT_SCAN_PAD);
+    memcpy(buf, s, n);
+    buf[n] = ',';
+    memset(buf + n + 1, '7', RT_SCAN_PAD + 1);
+    int64_t x = 0;
+    const char *q = rt_scan_i64(buf, &x);
+    static const char stops[] = { ',', ';', 'x' };
+    for (size_t i = 0; i < sizeof stops; i++) {
+        double v, wv = (double)x;
+        const char *r = rt_scan_int_until(buf, &v, stops[i]);
+        if ((r != q || (q && memcmp(&v, &wv, sizeof v) != 0)) && i64_mismatches++ < 10)
+            CHECK(0, "\"%s\": the walk's int scan (until '%c') stops at %td with %a, rt_scan_i64 at %td with %lld",
+                  s, stops[i], r ? r - buf : (ptrdiff_t)-1, r ? v : 0.0, q ? q - buf : (ptrdiff_t)-1,
+                  (long long)x);
+    }
+    free(buf);
 }
 
 static const char *const edge_f64[] = {
@@ -259,6 +278,17 @@ static void cmp_padded(const char *num, const char *after, int64_t *fast, int64_
         CHECK(0, "\"%s\" then \"%s\": padded scan %s %a (stops at %td), strtod %a (stops at %td), rt_scan_f64 %s",
               num, after, p ? "reads" : "declines", p ? v : 0.0, p ? p - buf : (ptrdiff_t)-1, want, end - buf,
               q ? "reads" : "declines");
+    /* told the separator that usually follows (the CSV walk's way): the same
+     * end and value, whatever follows */
+    static const char stops[] = { ',', '|', ';', '\n', ' ' };
+    for (size_t i = 0; i < sizeof stops; i++) {
+        double u;
+        const char *r = rt_scan_f64_until(buf, &u, stops[i]);
+        if ((r != p || (p && memcmp(&u, &v, sizeof u) != 0)) && (*bad)++ < 10)
+            CHECK(0, "\"%s\" then \"%s\": the scan until '%c' %s %a (stops at %td), the padded scan %a (at %td)",
+                  num, after, stops[i], r ? "reads" : "declines", r ? u : 0.0, r ? r - buf : (ptrdiff_t)-1,
+                  p ? v : 0.0, p ? p - buf : (ptrdiff_t)-1);
+    }
     free(buf);
 }
 
