@@ -186,7 +186,10 @@ __attribute__((always_inline)) static inline const char *rt_scan_f64_until(const
     const char *p = rt_scan_short(s + neg, neg, v, 0, stop);
     if (p) return p;
 #endif
-    return rt_scan_f64_long(s, v);
+    double x;                       /* not v: its address would keep v out of registers */
+    const char *q = rt_scan_f64_long(s, &x);
+    *v = x;
+    return q;
 }
 
 /* rt_scan_f64 for a text followed by at least RT_SCAN_PAD readable bytes. */
