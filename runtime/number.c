@@ -7,12 +7,13 @@
  * mantissa is below 2^53 and the exponent within +-22, both the mantissa and
  * the power of ten are exact doubles, so one IEEE multiply or divide gives the
  * correctly rounded result, which is what strtod returns (Clinger's fast
- * path). Where long double has a 64-bit mantissa (x87), longer mantissas (up
- * to 19 digits, such as the 17 digits a double is printed with) and exponents
- * up to +-27 take one long double operation instead; rounding that result to
- * double can only differ from rounding the exact value when the long double
- * lands exactly halfway between two doubles, and those rare cases go to
- * strtod. Everything else — leading white space, "inf", "nan", hexadecimal,
+ * path). Longer mantissas (up to 19 digits, such as the 17 digits a double is
+ * printed with) and exponents up to +-27 take the Eisel-Lemire step instead:
+ * a 64 x 128-bit product with a table of powers of five decides the rounding
+ * exactly (eisel_lemire). Where the compiler has no 128-bit integers, a long
+ * double with a 64-bit mantissa (x87) does that job, except when it lands
+ * exactly halfway between two doubles: those rare cases go to strtod.
+ * Everything else — leading white space, "inf", "nan", hexadecimal,
  * more digits, larger exponents, and anything strtod would reject — is left
  * to strtod/strtoll themselves, so acceptance, values and range errors are
  * theirs by construction.
@@ -36,7 +37,106 @@
 
 #include "scan.h"
 
-#if LDBL_MANT_DIG == 64 && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#ifdef __SIZEOF_INT128__
+#define RT_EISEL_LEMIRE 1
+/* rt_pow5_128[q + 27]: the 128 most significant bits of 5^q, q in [-27, 27]
+ * (scripts/pow5_table.py prints them) */
+static const uint64_t rt_pow5_128[55][2] = {
+    { UINT64_C(0x9e74d1b791e07e48), UINT64_C(0x775ea264cf55347e) },   /* 5^-27 */
+    { UINT64_C(0xc612062576589dda), UINT64_C(0x95364afe032a819e) },   /* 5^-26 */
+    { UINT64_C(0xf79687aed3eec551), UINT64_C(0x3a83ddbd83f52205) },   /* 5^-25 */
+    { UINT64_C(0x9abe14cd44753b52), UINT64_C(0xc4926a9672793543) },   /* 5^-24 */
+    { UINT64_C(0xc16d9a0095928a27), UINT64_C(0x75b7053c0f178294) },   /* 5^-23 */
+    { UINT64_C(0xf1c90080baf72cb1), UINT64_C(0x5324c68b12dd6339) },   /* 5^-22 */
+    { UINT64_C(0x971da05074da7bee), UINT64_C(0xd3f6fc16ebca5e04) },   /* 5^-21 */
+    { UINT64_C(0xbce5086492111aea), UINT64_C(0x88f4bb1ca6bcf585) },   /* 5^-20 */
+    { UINT64_C(0xec1e4a7db69561a5), UINT64_C(0x2b31e9e3d06c32e6) },   /* 5^-19 */
+    { UINT64_C(0x9392ee8e921d5d07), UINT64_C(0x3aff322e62439fd0) },   /* 5^-18 */
+    { UINT64_C(0xb877aa3236a4b449), UINT64_C(0x09befeb9fad487c3) },   /* 5^-17 */
+    { UINT64_C(0xe69594bec44de15b), UINT64_C(0x4c2ebe687989a9b4) },   /* 5^-16 */
+    { UINT64_C(0x901d7cf73ab0acd9), UINT64_C(0x0f9d37014bf60a11) },   /* 5^-15 */
+    { UINT64_C(0xb424dc35095cd80f), UINT64_C(0x538484c19ef38c95) },   /* 5^-14 */
+    { UINT64_C(0xe12e13424bb40e13), UINT64_C(0x2865a5f206b06fba) },   /* 5^-13 */
+    { UINT64_C(0x8cbccc096f5088cb), UINT64_C(0xf93f87b7442e45d4) },   /* 5^-12 */
+    { UINT64_C(0xafebff0bcb24aafe), UINT64_C(0xf78f69a51539d749) },   /* 5^-11 */
+    { UINT64_C(0xdbe6fecebdedd5be), UINT64_C(0xb573440e5a884d1c) },   /* 5^-10 */
+    { UINT64_C(0x89705f4136b4a597), UINT64_C(0x31680a88f8953031) },   /* 5^-9 */
+    { UINT64_C(0xabcc77118461cefc), UINT64_C(0xfdc20d2b36ba7c3e) },   /* 5^-8 */
+    { UINT64_C(0xd6bf94d5e57a42bc), UINT64_C(0x3d32907604691b4d) },   /* 5^-7 */
+    { UINT64_C(0x8637bd05af6c69b5), UINT64_C(0xa63f9a49c2c1b110) },   /* 5^-6 */
+    { UINT64_C(0xa7c5ac471b478423), UINT64_C(0x0fcf80dc33721d54) },   /* 5^-5 */
+    { UINT64_C(0xd1b71758e219652b), UINT64_C(0xd3c36113404ea4a9) },   /* 5^-4 */
+    { UINT64_C(0x83126e978d4fdf3b), UINT64_C(0x645a1cac083126ea) },   /* 5^-3 */
+    { UINT64_C(0xa3d70a3d70a3d70a), UINT64_C(0x3d70a3d70a3d70a4) },   /* 5^-2 */
+    { UINT64_C(0xcccccccccccccccc), UINT64_C(0xcccccccccccccccd) },   /* 5^-1 */
+    { UINT64_C(0x8000000000000000), UINT64_C(0x0000000000000000) },   /* 5^0 */
+    { UINT64_C(0xa000000000000000), UINT64_C(0x0000000000000000) },   /* 5^1 */
+    { UINT64_C(0xc800000000000000), UINT64_C(0x0000000000000000) },   /* 5^2 */
+    { UINT64_C(0xfa00000000000000), UINT64_C(0x0000000000000000) },   /* 5^3 */
+    { UINT64_C(0x9c40000000000000), UINT64_C(0x0000000000000000) },   /* 5^4 */
+    { UINT64_C(0xc350000000000000), UINT64_C(0x0000000000000000) },   /* 5^5 */
+    { UINT64_C(0xf424000000000000), UINT64_C(0x0000000000000000) },   /* 5^6 */
+    { UINT64_C(0x9896800000000000), UINT64_C(0x0000000000000000) },   /* 5^7 */
+    { UINT64_C(0xbebc200000000000), UINT64_C(0x0000000000000000) },   /* 5^8 */
+    { UINT64_C(0xee6b280000000000), UINT64_C(0x0000000000000000) },   /* 5^9 */
+    { UINT64_C(0x9502f90000000000), UINT64_C(0x0000000000000000) },   /* 5^10 */
+    { UINT64_C(0xba43b74000000000), UINT64_C(0x0000000000000000) },   /* 5^11 */
+    { UINT64_C(0xe8d4a51000000000), UINT64_C(0x0000000000000000) },   /* 5^12 */
+    { UINT64_C(0x9184e72a00000000), UINT64_C(0x0000000000000000) },   /* 5^13 */
+    { UINT64_C(0xb5e620f480000000), UINT64_C(0x0000000000000000) },   /* 5^14 */
+    { UINT64_C(0xe35fa931a0000000), UINT64_C(0x0000000000000000) },   /* 5^15 */
+    { UINT64_C(0x8e1bc9bf04000000), UINT64_C(0x0000000000000000) },   /* 5^16 */
+    { UINT64_C(0xb1a2bc2ec5000000), UINT64_C(0x0000000000000000) },   /* 5^17 */
+    { UINT64_C(0xde0b6b3a76400000), UINT64_C(0x0000000000000000) },   /* 5^18 */
+    { UINT64_C(0x8ac7230489e80000), UINT64_C(0x0000000000000000) },   /* 5^19 */
+    { UINT64_C(0xad78ebc5ac620000), UINT64_C(0x0000000000000000) },   /* 5^20 */
+    { UINT64_C(0xd8d726b7177a8000), UINT64_C(0x0000000000000000) },   /* 5^21 */
+    { UINT64_C(0x878678326eac9000), UINT64_C(0x0000000000000000) },   /* 5^22 */
+    { UINT64_C(0xa968163f0a57b400), UINT64_C(0x0000000000000000) },   /* 5^23 */
+    { UINT64_C(0xd3c21bcecceda100), UINT64_C(0x0000000000000000) },   /* 5^24 */
+    { UINT64_C(0x84595161401484a0), UINT64_C(0x0000000000000000) },   /* 5^25 */
+    { UINT64_C(0xa56fa5b99019a5c8), UINT64_C(0x0000000000000000) },   /* 5^26 */
+    { UINT64_C(0xcecb8f27f4200f3a), UINT64_C(0x0000000000000000) },   /* 5^27 */
+};
+
+/* m * 10^q (m > 0, q in [-27, 27]: a normal double) correctly rounded, by
+ * the Eisel-Lemire method: the top 64 bits of m (normalised) times 5^q's
+ * top 128 bits hold the double's 53 bits and the rounding bit, 2^q's part
+ * goes to the exponent with q's binary logarithm, and an exact halfway case
+ * (possible only for q in [-4, 23]) rounds to even. For mantissas of at most
+ * 19 digits these bits always decide (Mushtak and Lemire, 2023), so there is
+ * no fallback. */
+static double eisel_lemire(uint64_t m, int q)
+{
+    int lz = __builtin_clzll(m);
+    uint64_t w = m << lz;
+    const uint64_t *t = rt_pow5_128[q + 27];
+    unsigned __int128 p = (unsigned __int128)w * t[0];
+    uint64_t hi = (uint64_t)(p >> 64), lo = (uint64_t)p;
+    if ((hi & 0x1ff) == 0x1ff) {            /* the next 64 bits may carry into these */
+        uint64_t s = (uint64_t)(((unsigned __int128)w * t[1]) >> 64);
+        lo += s;
+        hi += lo < s;
+    }
+    int upper = (int)(hi >> 63);
+    uint64_t mant = hi >> (upper + 9);
+    int t2 = 217706 * q;                    /* floor(q log2 10) = t2 / 2^16, rounded down */
+    int log2q = t2 >= 0 ? t2 >> 16 : -((-t2 + 65535) >> 16);
+    int e2 = log2q + 63 + upper - lz + 1023;
+    if (lo <= 1 && q >= -4 && q <= 23 && (mant & 3) == 1 && (mant << (upper + 9)) == hi)
+        mant &= ~UINT64_C(1);               /* exactly halfway: to even, not up */
+    mant += mant & 1;
+    mant >>= 1;
+    if (mant >= UINT64_C(2) << 52) {        /* rounded up to the next power of two */
+        mant = UINT64_C(1) << 52;
+        e2++;
+    }
+    uint64_t bits = (mant & ~(UINT64_C(1) << 52)) | (uint64_t)e2 << 52;
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+#elif LDBL_MANT_DIG == 64 && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define RT_LONG_DOUBLE_PATH 1
 /* 10^k = 2^k * 5^k is exact in a 64-bit mantissa while 5^k < 2^64, k <= 27 */
 static const long double pow10_ld[] = {
@@ -95,7 +195,12 @@ static int fast_value(uint64_t m, int e10, double *out)
         *out = e10 >= 0 ? x * rt_pow10[e10] : x / rt_pow10[-e10];
         return 1;
     }
-#ifdef RT_LONG_DOUBLE_PATH
+#if defined(RT_EISEL_LEMIRE)
+    if (e10 >= -27 && e10 <= 27) {
+        *out = eisel_lemire(m, e10);
+        return 1;
+    }
+#elif defined(RT_LONG_DOUBLE_PATH)
     if (e10 >= -27 && e10 <= 27) {
         long double x = (long double)m;
         long double r = e10 >= 0 ? x * pow10_ld[e10] : x / pow10_ld[-e10];

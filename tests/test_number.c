@@ -204,6 +204,27 @@ static void test_long_mantissas(void)
         snprintf(s, sizeof s, "%.*f", bits, x);
         cmp_f64(s);
     }
+    /* 19-digit mantissas with every exponent of the Eisel-Lemire step, and
+     * exact midpoints between neighbouring doubles, (2a + 1) 2^k and (2a +
+     * 1) 5^k 10^-k for a 53-bit a, which must round to even */
+    for (int i = 0; i < 1000000; i++) {
+        uint64_t m = es_rng_below(&r, UINT64_C(10000000000000000000));
+        snprintf(s, sizeof s, "%llue%d", (unsigned long long)m, (int)es_rng_below(&r, 55) - 27);
+        cmp_f64(s);
+    }
+    for (int i = 0; i < 300000; i++) {
+        uint64_t a = es_rng_below(&r, UINT64_C(1) << 52) | UINT64_C(1) << 52, odd = 2 * a + 1;
+        int k = (int)es_rng_below(&r, 11);
+        if (k < 10 && odd < (UINT64_C(10000000000000000000) >> k)) {
+            snprintf(s, sizeof s, "%llu", (unsigned long long)(odd << k));
+            cmp_f64(s);
+        }
+        uint64_t x = odd;
+        int j = 0;
+        for (; j < 3 && x < UINT64_C(10000000000000000000) / 5; j++) x *= 5;
+        snprintf(s, sizeof s, "%llue-%d", (unsigned long long)x, j);
+        cmp_f64(s);
+    }
     CHECK(f64_mismatches == 0, "%lld strings parsed differently from strtod", (long long)f64_mismatches);
 }
 
