@@ -232,9 +232,8 @@ const char *rt_scan_f64(const char *s, double *v)
  * the point, if any, among the first 16: the 17 digits a double is printed
  * with, "0.8444218515250481". As in rt_scan_short, over two 16-byte windows:
  * the first is closed over the point and takes the second's first digit in
- * its last byte, and the three digits after those 16 are read one by one, so
- * that the mantissa is the 19-digit m * 10^(19 - nd) (< 10^19 < 2^64) for
- * fast_value. */
+ * its last byte, and the up to three digits after those 16 are read one by
+ * one: the mantissa m (< 10^19 < 2^64) for fast_value. */
 static const char *scan_wide(const char *s, double *v)
 {
     const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9), dot = _mm_set1_epi8('.');
@@ -259,10 +258,13 @@ static const char *scan_wide(const char *s, double *v)
     /* the digits after the first 16: nd - 16 of them, the rest cleared */
     d1 = _mm_and_si128(d1, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - (nd - 16))));
     uint32_t tail = (uint32_t)_mm_cvtsi128_si32(d1);
-    uint64_t m = rt_sixteen_digits(d0) * 1000 + (tail & 0xff) * 100 + ((tail >> 8) & 0xff) * 10 + ((tail >> 16) & 0xff);
+    /* the digits' own value, not scaled to 19 digits: below 2^53 (most of
+     * 16 and 17 digits) it takes Clinger's one divide */
+    uint64_t m = rt_sixteen_digits(d0);
+    for (int k = 16; k < nd; k++, tail >>= 8) m = m * 10 + (tail & 0xff);
     int e10;
     const char *p = rt_scan_exponent(s + end, &e10);
-    if (!p || !fast_value(m, e10 - n2 - (19 - nd), v)) return NULL;
+    if (!p || !fast_value(m, e10 - n2, v)) return NULL;
     return p;
 }
 #endif
