@@ -958,6 +958,7 @@ typedef struct trainer {
     int64_t consumed0;        /* examples of the stream consumed before this call */
     int total_final;          /* total no longer changes */
     int ahead;                /* the next batch may be assembled during a step */
+    int cache_warned;         /* the dropped cache has been reported */
 } trainer;
 
 static void log_line(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1020,6 +1021,13 @@ static int save_checkpoint(trainer *t, estc_status *st)
     meta->fingerprint = m->fm->fingerprint;
     meta->has_input = 1;
     rt_stream_position(t->s, &meta->input);
+    if (!t->cache_warned && rt_stream_cache_dropped(t->s)) {
+        const es_source_spec *src = m->fm->spec.train;
+        t->cache_warned = 1;
+        log_line(t, "warning: source %s: its examples did not fit in memory (cache = true%s), so they are not "
+                 "cached: every epoch reads the file", src->name ? src->name : "?",
+                 getenv("ESTC_CACHE_MAX_MB") ? ", ESTC_CACHE_MAX_MB" : "");
+    }
     meta->seed = t->run->seed;
     meta->shuffle_buffer = t->run->shuffle_buffer;
     meta->batch_size = t->run->batch_size;

@@ -220,6 +220,11 @@ int rt_stream_preload(rt_stream *s, es_status *st);
  * order, so the same figures, without reading the file again. -1 when the
  * cache is not complete. */
 int rt_stream_stats(const rt_stream *s, rt_stats *out);
+/* 1 when the source's cache (src->cache) did not fit, in memory or under
+ * ESTC_CACHE_MAX_MB, and was dropped: the epochs after the first then read
+ * the file again (what they give is the same). Waits for a batch being
+ * assembled ahead. */
+int rt_stream_cache_dropped(const rt_stream *s);
 /* Fills b with the next batch (storage owned by the stream, valid until the next
  * call). Returns 1, 0 when the data is exhausted, -1 on error (st set). */
 int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st);

@@ -89,6 +89,8 @@ typedef struct rt_cache {
     int64_t *bad_at;          /* per bad row skipped: records read before it */
     int64_t nbad, badcap;
     int64_t end_offset;       /* the reader's offset at the end of the file */
+    int dropped;              /* it did not fit (memory, or ESTC_CACHE_MAX_MB) and was dropped */
+    size_t max_bytes;         /* ESTC_CACHE_MAX_MB, in bytes; 0: as much as memory allows */
 } rt_cache;
 
 /* ---- the background reader ------------------------------------------------- */
@@ -345,6 +347,13 @@ static void cache_drop(rt_cache *c)
     memset(c, 0, sizeof *c);
 }
 
+/* The cache does not fit: dropped, and remembered for rt_stream_cache_dropped */
+static void cache_overflow(rt_cache *c)
+{
+    cache_drop(c);
+    c->dropped = 1;
+}
+
 /* Keeps the record just taken from the first epoch's file (rec == NULL: the
  * file has ended), with the bad rows skipped before it. Out of memory, the
  * cache is dropped: the epochs after the first then read the file again. */
@@ -357,7 +366,7 @@ static void cache_add(rt_stream *s, const void *rec, int64_t skipped_before)
         if (c->nbad == c->badcap) {
             int64_t n = c->badcap ? 2 * c->badcap : 64;
             int64_t *b = realloc(c->bad_at, (size_t)n * sizeof *b);
-            if (!b) { cache_drop(c); return; }
+            if (!b) { cache_overflow(c); return; }
             c->bad_at = b;
             c->badcap = n;
         }
@@ -371,11 +380,16 @@ static void cache_add(rt_stream *s, const void *rec, int64_t skipped_before)
     size_t rb = s->lay.rec_bytes;
     if (c->n == c->cap) {
         int64_t n = c->cap ? 2 * c->cap : 1024;
+        if (c->max_bytes && (size_t)n * (rb + sizeof *c->offset) > c->max_bytes) {
+            /* the cap: as much as it would hold, not the doubled array */
+            n = (int64_t)(c->max_bytes / (rb + sizeof *c->offset));
+            if (n <= c->cap) { cache_overflow(c); return; }
+        }
         unsigned char *r = realloc(c->rec, (size_t)n * rb);
-        if (!r) { cache_drop(c); return; }
+        if (!r) { cache_overflow(c); return; }
         c->rec = r;
         int64_t *o = realloc(c->offset, (size_t)n * sizeof *o);
-        if (!o) { cache_drop(c); return; }
+        if (!o) { cache_overflow(c); return; }
         c->offset = o;
         c->cap = n;
     }
@@ -591,6 +605,9 @@ rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const 
     s->cap = shuffle_buffer > 0 ? shuffle_buffer : 1;   /* one slot = file order */
     s->epoch_rows = -1;
     s->cache.on = src->cache && s->epochs > 1;
+    const char *cap = getenv("ESTC_CACHE_MAX_MB");
+    double mb = cap && cap[0] ? strtod(cap, NULL) : 0;
+    if (mb > 0 && mb < 1e12) s->cache.max_bytes = (size_t)(mb * 1048576.0);
     s->buf = es_xmalloc((size_t)s->cap * s->lay.rec_bytes);
     s->out = es_xmalloc(s->lay.rec_bytes);
     s->stage = es_xmalloc(RT_STAGE * s->lay.rec_bytes);
@@ -654,6 +671,12 @@ int rt_stream_preload(rt_stream *s, es_status *st)
     in->skipped = in->bad;
     in->offset = taken ? c->offset[taken - 1] : 0;
     return 1;
+}
+
+int rt_stream_cache_dropped(const rt_stream *s)
+{
+    settle(s);
+    return s->cache.dropped;
 }
 
 int rt_stream_stats(const rt_stream *s, rt_stats *out)

@@ -1,5 +1,7 @@
 # stream_cache.sh — the cache of encoded examples and the background reading
 # thread change how fast training reads its data, never what it learns.
+# Neither does a cache that does not fit and is dropped (ESTC_CACHE_MAX_MB
+# stands in for the memory running out), which a warning reports.
 #
 # The census linear model is trained for 3 epochs four ways: its training
 # source with and without `cache = true`, each with the reading thread on
@@ -31,6 +33,21 @@ check "the reference trained $STEPS steps" test -f "$REF"
 for run in plain-1 cached-0 cached-1; do
     check "$run: the checkpoint is byte for byte the reference's" cmp "$REF" "$SCRATCH/$run/model-$STEPS.safetensors"
 done
+
+# a cache that does not fit (capped here at half a megabyte; the census
+# examples take about two) is dropped with a warning, and changes nothing
+for th in 1 0; do
+    ESTC_CACHE_MAX_MB=0.5 ESTC_INPUT_THREAD=$th "$ESTC" train "$SCRATCH/cached.est" --model-dir "$SCRATCH/capped-$th" \
+        --epochs 3 --seed 7 --no-progress 2>"$SCRATCH/capped-$th.log" >/dev/null || fail "train capped, thread $th"
+    check "capped cache, thread $th: a warning names the source" \
+        grep -q "^warning: source adult: its examples did not fit in memory" "$SCRATCH/capped-$th.log"
+    check "capped cache, thread $th: the checkpoint is byte for byte the reference's" \
+        cmp "$REF" "$SCRATCH/capped-$th/model-$STEPS.safetensors"
+done
+"$ESTC" train "$SCRATCH/cached.est" --model-dir "$SCRATCH/fits" --epochs 3 --seed 7 --no-progress \
+    2>"$SCRATCH/fits.log" >/dev/null || fail "train cached, logged"
+check "a cache that fits warns of nothing" bash -c "! grep -q 'did not fit' '$SCRATCH/fits.log'"
+check "the logged run saved its checkpoint" grep -q "saved checkpoint model-$STEPS" "$SCRATCH/fits.log"
 
 # killed in the second epoch, resumed
 KARGS="--epochs 3 --seed 7 --save-checkpoints-steps 25 --log-step-count-steps 10 --no-progress"
