@@ -120,14 +120,8 @@ static inline char *parse_field(const rt_csv *c, const rt_csv_plan *plan, int co
     /* an empty field (missing: the caller decides) fails the scan below, as
      * neither a separator (rt_csv_can_parse) nor a line end starts a number */
     double v;
-    const char *q;
-    if ((plan->kind[col] & ~RT_CSV_VALUE_ONLY) == RT_CSV_F64) {
-        q = rt_scan_f64_padded(p, &v);
-    } else {
-        int64_t x;
-        q = rt_scan_i64(p, &x);
-        v = (double)x;
-    }
+    const char *q = (plan->kind[col] & ~RT_CSV_VALUE_ONLY) == RT_CSV_F64 ? rt_scan_f64_padded(p, &v)
+                                                                         : rt_scan_int_until(p, &v, 256);
     if (!q) return NULL;
     char *n = (char *)q, *f = n;
     for (; f < e && !sep_here(c, f, e); f++)
