@@ -166,18 +166,40 @@ static void plan_runs(rt_csv *c, const rt_csv_plan *plan)
     }
 }
 
-/* The walk for this machine: its SSSE3 build (csv_ssse3.c) where the CPU
- * has those instructions. */
+/* The walk for this machine: its AVX2 or SSSE3 build (csv_avx2.c,
+ * csv_ssse3.c) where the CPU has those instructions. */
 __attribute__((noinline)) static void walk_inplace(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl)
 {
     if (c->run_for != plan->kind || c->run_cols != plan->ncols) plan_runs(c, plan);
-#ifdef ESTC_CSV_SSSE3
-    if (c->ssse3) {
+#ifdef ESTC_CSV_X86
+    if (c->isa == RT_CSV_AVX2) {
+        rt_csv_walk_avx2(c, plan, p, nl);
+        return;
+    }
+    if (c->isa == RT_CSV_SSSE3) {
         rt_csv_walk_ssse3(c, plan, p, nl);
         return;
     }
 #endif
     RT_CSV_WALK(c, plan, p, nl);
+}
+
+/* The best build of the walk this CPU runs, or a lower one that
+ * ESTC_CSV_ISA names (sse2, ssse3, avx2; for tests and comparisons). */
+static int walk_isa(void)
+{
+    int isa = RT_CSV_SSE2;
+#ifdef ESTC_CSV_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("ssse3")) isa = RT_CSV_SSSE3;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+        __builtin_cpu_supports("fma"))
+        isa = RT_CSV_AVX2;
+#endif
+    const char *want = getenv("ESTC_CSV_ISA");
+    if (want && !strcmp(want, "sse2")) isa = RT_CSV_SSE2;
+    else if (want && !strcmp(want, "ssse3") && isa > RT_CSV_SSSE3) isa = RT_CSV_SSSE3;
+    return isa;
 }
 
 /* One attempt at the next row starting at buf[pos]. On P_ROW the fields are
@@ -382,10 +404,7 @@ rt_csv *rt_csv_open_bufsize(const es_source_spec *src, const char *path, size_t 
     c->trim_tab = !(only_blanks && strchr(c->sep, '\t'));
     c->skip_left = src->skip_rows > 0 ? src->skip_rows : 0;
     c->inplace = !strpbrk(c->sep, "\"\r\n");
-#ifdef ESTC_CSV_SSSE3
-    __builtin_cpu_init();
-    c->ssse3 = __builtin_cpu_supports("ssse3") && !getenv("ESTC_NO_SSSE3");
-#endif
+    c->isa = walk_isa();
     if (src->header) {
         int r = next_row(c, NULL, st);
         if (r < 0) { rt_csv_close(c); return NULL; }

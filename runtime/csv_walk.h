@@ -1,9 +1,11 @@
 /*
  * csv_walk.h — the CSV reader's state and its walk over a plain line (csv.c),
- * in a header so that the walk is compiled twice: for any x86-64 (SSE2) in
- * csv.c, and with SSSE3 in csv_ssse3.c, whose short float parse (scan.h)
- * closes the point with one shuffle and pairs digits with one multiply-add.
- * csv.c picks the build the CPU can run, once, when the file is opened.
+ * in a header so that the walk is compiled three times: for any x86-64
+ * (SSE2) in csv.c; with SSSE3 in csv_ssse3.c, whose short float parse
+ * (scan.h) closes the point with one shuffle and pairs digits with one
+ * multiply-add; and with AVX2 and BMI in csv_avx2.c, whose three-operand
+ * forms keep the parse's constants in registers. csv.c picks the best build
+ * the CPU can run, once, when the file is opened.
  */
 #ifndef ESTC_RUNTIME_CSV_WALK_H
 #define ESTC_RUNTIME_CSV_WALK_H
@@ -13,6 +15,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* The walk's builds, by the instructions they need: any x86-64 (or any
+ * other CPU: csv.c), SSSE3, and AVX2 with BMI1, BMI2 and FMA. */
+enum { RT_CSV_SSE2, RT_CSV_SSSE3, RT_CSV_AVX2 };
 
 /* SLACK bytes past the end of the buffer let word-wide scans load 8 bytes,
  * and rt_scan_f64_padded its RT_SCAN_PAD, at any position before the end of
@@ -41,7 +47,7 @@ struct rt_csv {
     const unsigned char *run_for;   /* the plan's kinds that run[] was made for */
     int run_cols, *run;      /* run[c]: columns from c on of c's kind, F64 or (< 0) I64, VALUE_ONLY */
     int any_run;             /* some run[c] != 0 */
-    int ssse3;               /* the CPU has SSSE3: csv_ssse3.c walks rows */
+    int isa;                 /* RT_CSV_SSE2, _SSSE3 or _AVX2: the walk's build that runs */
 
     char *row;               /* unquoted field text of the current row */
     size_t rowcap;
@@ -155,8 +161,9 @@ __attribute__((always_inline)) static inline int walk_run(const rt_csv *c, const
     char *p = r->p;
     const char *q = NULL;
     double v = 0;
+    const rt_scan_k k = rt_scan_k_make();
     for (; n < m; n++) {
-        q = integer ? rt_scan_int_until(p, &v, s0) : rt_scan_f64_until(p, &v, s0);
+        q = integer ? rt_scan_int_until_k(k, p, &v, s0) : rt_scan_f64_until_k(k, p, &v, s0);
         if (!q || *q != s0 || (sl > 1 && !sep_rest(c, q, e))) break;
         val[n] = v;
         stamp[n] = now;
@@ -167,6 +174,21 @@ __attribute__((always_inline)) static inline int walk_run(const rt_csv *c, const
     r->v = v;
     return n;
 }
+
+/* walk_run compiled apart for floats and ints, one-byte separators and
+ * longer: out of line, the loop has the registers to itself */
+#define RT_CSV_RUN(name, sl, integer)                                                                   \
+    __attribute__((noinline)) static int name(const rt_csv *c, const rt_csv_plan *plan, run_t *r,      \
+                                              const char *e, int n, const int m, const size_t seplen)  \
+    {                                                                                                   \
+        (void)seplen;                                                                                   \
+        return walk_run(c, plan, r, e, n, m, sl, integer);                                              \
+    }
+RT_CSV_RUN(run_f64_1, 1, 0)
+RT_CSV_RUN(run_i64_1, 1, 1)
+RT_CSV_RUN(run_f64_n, seplen, 0)
+RT_CSV_RUN(run_i64_n, seplen, 1)
+#undef RT_CSV_RUN
 
 /* The plain line [p, nl) split into plan->fields as split_inplace splits it
  * (trimmed, NUL-terminated where they lie), parsing the plan's number
@@ -194,7 +216,8 @@ __attribute__((always_inline)) static inline void walk(rt_csv *c, const rt_csv_p
              * loop of its own (run[n] < 0 for ints) */
             const int m = n + abs(run[n]), from = n;
             run_t r = { p, NULL, 0 };
-            n = run[n] > 0 ? walk_run(c, plan, &r, e, n, m, sl, 0) : walk_run(c, plan, &r, e, n, m, sl, 1);
+            if (sl == 1) n = run[n] > 0 ? run_f64_1(c, plan, &r, e, n, m, 1) : run_i64_1(c, plan, &r, e, n, m, 1);
+            else n = run[n] > 0 ? run_f64_n(c, plan, &r, e, n, m, sl) : run_i64_n(c, plan, &r, e, n, m, sl);
             p = r.p;
             parsed += n - from;
             if (n == m) continue;
@@ -270,7 +293,8 @@ __attribute__((always_inline)) static inline void walk(rt_csv *c, const rt_csv_p
         }                                                                 \
     } while (0)
 
-/* the walk's SSSE3 build (csv_ssse3.c), when compiled */
+/* the walk's SSSE3 and AVX2 builds (csv_ssse3.c, csv_avx2.c), when compiled */
 void rt_csv_walk_ssse3(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl);
+void rt_csv_walk_avx2(rt_csv *c, const rt_csv_plan *plan, char *p, char *nl);
 
 #endif

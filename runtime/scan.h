@@ -33,12 +33,20 @@ static const double rt_pow10[] = {
 };
 /* the same with the sign of a number: [neg][k] = (-1)^neg 10^k; x * -p and
  * x / -p are -(x * p) and -(x / p) exactly (rounding to nearest is
- * symmetric), and 0 * -p is -0, so the sign costs no operation of its own */
-static const double rt_pow10_signed[2][23] = {
+ * symmetric), and 0 * -p is -0, so the sign costs no operation of its own.
+ * Rows of 32, so that a row is found with a shift. */
+static const double rt_pow10_signed[2][32] = {
     { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
       1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22 },
     { -1e0, -1e1, -1e2, -1e3, -1e4, -1e5, -1e6, -1e7, -1e8, -1e9, -1e10, -1e11,
       -1e12, -1e13, -1e14, -1e15, -1e16, -1e17, -1e18, -1e19, -1e20, -1e21, -1e22 },
+};
+
+/* [neg][n]: the divisor for a short number with n integer digits (scan.h):
+ * (-1)^neg 10^(15 - n) */
+static const double rt_pow10_div[2][16] = {
+    { 1e15, 1e14, 1e13, 1e12, 1e11, 1e10, 1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 1e2, 1e1, 1e0 },
+    { -1e15, -1e14, -1e13, -1e12, -1e11, -1e10, -1e9, -1e8, -1e7, -1e6, -1e5, -1e4, -1e3, -1e2, -1e1, -1e0 },
 };
 
 static inline int rt_is_digit(char c) { return (unsigned)(c - '0') < 10; }
@@ -107,6 +115,20 @@ static const unsigned char rt_gather_digits[16][16][16] __attribute__((aligned(1
 #undef RT_GD
 #endif
 
+/* The constants of the short way, made once before a loop of scans: opaque
+ * to the compiler, which otherwise rebuilds them in the loop when registers
+ * are short. */
+typedef struct rt_scan_k {
+    __m128i zero, nine, dot;
+} rt_scan_k;
+
+__attribute__((always_inline)) static inline rt_scan_k rt_scan_k_make(void)
+{
+    rt_scan_k k = { _mm_set1_epi8('0'), _mm_set1_epi8(9), _mm_set1_epi8('.') };
+    __asm__("" : "+x"(k.zero), "+x"(k.nine), "+x"(k.dot));
+    return k;
+}
+
 /* The short way for s (past any sign) when the digits, the point and the
  * byte after them lie within s[0, 16): at most 15 digits. Everything is found
  * and gathered in 16-byte registers, with no branch on the number's shape:
@@ -121,45 +143,50 @@ static const unsigned char rt_gather_digits[16][16][16] __attribute__((aligned(1
  * rounding), negated when neg is set. Returns the end, or NULL for any other
  * shape (no digit, longer, an exponent marker without digits, a final
  * exponent beyond +-22), which the caller reads the long way. */
-__attribute__((always_inline)) static inline const char *rt_scan_short(const char *s, int neg, double *v,
-                                                                      const int integer, const int stop)
+__attribute__((always_inline)) static inline const char *rt_scan_short(const rt_scan_k k, const char *s, size_t neg,
+                                                                      double *v, const int integer, const int stop)
 {
     __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
-    __m128i d = _mm_sub_epi8(w, _mm_set1_epi8('0'));
+    __m128i d = _mm_sub_epi8(w, k.zero);
     /* digits are the bytes that d leaves in 0..9, compared unsigned */
-    __m128i isdigit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
-    unsigned digit = (unsigned)_mm_movemask_epi8(isdigit);
-    unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_set1_epi8('.')));
-    unsigned other = ~digit | 0x10000u;                 /* a stop past the window */
-    unsigned point = other & -other & dots;             /* the first non-digit, if a '.' */
-    int n1 = __builtin_ctz(other);                      /* integer digits */
-    int end = __builtin_ctz(other ^ point);             /* past the fraction's digits */
-    if (end > 15 || end == (point != 0)) return NULL;   /* long, or no digit */
+    __m128i isdigit = _mm_cmpeq_epi8(_mm_min_epu8(d, k.nine), d);
+    uint64_t digit = (uint64_t)(unsigned)_mm_movemask_epi8(isdigit);
+    uint64_t dots = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w, k.dot));
+    uint64_t other = digit ^ 0x1ffffu;                  /* non-digits, and a stop past the window */
+    uint64_t first = other & -other;                    /* the first non-digit */
+    __asm__("" : "+r"(first));                          /* one blsi, not reassociated with dots */
+    uint64_t point = first & dots;                      /* ... if a '.' */
+    size_t n1 = (size_t)__builtin_ctzll(other);         /* integer digits */
+    size_t end = (size_t)__builtin_ctzll(other ^ point); /* past the fraction's digits */
+    /* long, or no digit before end (the point is no digit) */
+    if (end > 15 || !(digit & ((UINT64_C(1) << end) - 1))) return NULL;
     if (integer && point) return NULL;
 #ifdef __SSSE3__
     /* one shuffle: a leading zero, the digits closed over the point, the
      * rest cleared; digit pairs with one multiply-add of bytes */
     d = _mm_shuffle_epi8(d, _mm_load_si128((const __m128i *)(const void *)rt_gather_digits[n1][end]));
     __m128i pairs = _mm_maddubs_epi16(d, _mm_set1_epi16(0x010a));
+#else
+    /* bytes from end on cleared; the point's byte, the one non-digit before
+     * end, is dropped by the move below; a leading zero shifted in */
+    d = _mm_and_si128(d, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - end)));
+    __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - n1));
+    d = _mm_slli_si128(_mm_or_si128(_mm_and_si128(keep, d), _mm_andnot_si128(keep, _mm_srli_si128(d, 1))), 1);
+    __m128i tens = _mm_and_si128(d, _mm_set1_epi16(0xff)), ones = _mm_srli_epi16(d, 8);
+    __m128i pairs = _mm_add_epi16(_mm_mullo_epi16(tens, _mm_set1_epi16(10)), ones);
+#endif
     __m128i quads = _mm_madd_epi16(pairs, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
     __m128i eights = _mm_madd_epi16(_mm_packs_epi32(quads, quads),
                                     _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
-    uint64_t both = (uint64_t)_mm_cvtsi128_si64(eights);
-    uint64_t m = (both & 0xffffffff) * 100000000 + (both >> 32);
-#else
-    /* bytes from end on cleared; the point's byte, the one non-digit before
-     * end, is dropped by the move below */
-    d = _mm_and_si128(d, _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - end)));
-    __m128i keep = _mm_loadu_si128((const __m128i *)(const void *)(rt_first_bytes + 16 - n1));
-    d = _mm_or_si128(_mm_and_si128(keep, d), _mm_andnot_si128(keep, _mm_srli_si128(d, 1)));
-    uint64_t m = rt_sixteen_digits(_mm_slli_si128(d, 1));
-#endif
+    /* the two eight-digit halves a and b as doubles: a * 10^8 is exact (a *
+     * 5^8 < 2^53, times 2^8), and so is the sum, m < 10^15 */
+    __m128d ab = _mm_cvtepi32_pd(eights);
+    double f = _mm_cvtsd_f64(_mm_add_sd(_mm_mul_sd(ab, _mm_set_sd(1e8)), _mm_unpackhi_pd(ab, ab)));
     int e10 = 0;
     const char *p = s + end;
-    double f = (double)m;
     const double *pw = rt_pow10_signed[neg];
     if (*p == stop) {           /* the usual end: no exponent, a divide by 10^(15 - n1) */
-        double x = f / pw[15 - n1];
+        double x = f / rt_pow10_div[neg][n1];
         *v = integer ? x + 0.0 : x;
         return p;
     }
@@ -168,28 +195,72 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const cha
     } else {
         p = rt_scan_exponent(p, &e10);
     }
-    e10 += n1 - 15;
+    e10 += (int)n1 - 15;
     if (!p || (unsigned)(e10 + 22) > 44) return NULL;
     double x = e10 >= 0 ? f * pw[e10] : f / pw[-e10];
     *v = integer ? x + 0.0 : x;         /* an integer's -0 is 0 */
     return p;
+}
+#else
+typedef struct rt_scan_k {
+    int none;
+} rt_scan_k;
+
+static inline rt_scan_k rt_scan_k_make(void)
+{
+    rt_scan_k k = { 0 };
+    return k;
 }
 #endif
 
 /* rt_scan_f64_padded where the text usually goes on with the byte stop (a
  * separator; 256 for none): then the number ends without an exponent, which
  * is checked for only when it does not. */
-__attribute__((always_inline)) static inline const char *rt_scan_f64_until(const char *s, double *v, const int stop)
+__attribute__((always_inline)) static inline const char *rt_scan_f64_until_k(const rt_scan_k k, const char *s,
+                                                                            double *v, const int stop)
 {
 #ifdef RT_SCAN_SSE2
-    int neg = *s == '-';            /* a '+' takes the long way */
-    const char *p = rt_scan_short(s + neg, neg, v, 0, stop);
+    size_t neg = *s == '-';         /* a '+' takes the long way */
+    const char *p = rt_scan_short(k, s + neg, neg, v, 0, stop);
     if (p) return p;
+#else
+    (void)k;
 #endif
     double x;                       /* not v: its address would keep v out of registers */
     const char *q = rt_scan_f64_long(s, &x);
     *v = x;
     return q;
+}
+
+
+/* rt_scan_i64 for such a text, its value as a double: the same end, and the
+ * same value for the at most 15 digits it reads the short way (stop as for
+ * rt_scan_f64_until). */
+__attribute__((always_inline)) static inline const char *rt_scan_int_until_k(const rt_scan_k k, const char *s,
+                                                                            double *v, const int stop)
+{
+#ifdef RT_SCAN_SSE2
+    size_t neg = *s == '-';
+    const char *p = rt_scan_short(k, s + neg, neg, v, 1, stop);
+    if (p) return p;
+#else
+    (void)k;
+#endif
+    int64_t x = 0;
+    const char *q = rt_scan_i64(s, &x);
+    *v = (double)x;
+    return q;
+}
+
+/* the same with the constants made here, for a scan outside a loop */
+__attribute__((always_inline)) static inline const char *rt_scan_f64_until(const char *s, double *v, const int stop)
+{
+    return rt_scan_f64_until_k(rt_scan_k_make(), s, v, stop);
+}
+
+__attribute__((always_inline)) static inline const char *rt_scan_int_until(const char *s, double *v, const int stop)
+{
+    return rt_scan_int_until_k(rt_scan_k_make(), s, v, stop);
 }
 
 /* rt_scan_f64 for a text followed by at least RT_SCAN_PAD readable bytes. */
@@ -198,21 +269,6 @@ __attribute__((always_inline)) static inline const char *rt_scan_f64_padded(cons
     return rt_scan_f64_until(s, v, 256);
 }
 
-/* rt_scan_i64 for such a text, its value as a double: the same end, and the
- * same value for the at most 15 digits it reads the short way (stop as for
- * rt_scan_f64_until). */
-__attribute__((always_inline)) static inline const char *rt_scan_int_until(const char *s, double *v, const int stop)
-{
-#ifdef RT_SCAN_SSE2
-    int neg = *s == '-';
-    const char *p = rt_scan_short(s + neg, neg, v, 1, stop);
-    if (p) return p;
-#endif
-    int64_t x = 0;
-    const char *q = rt_scan_i64(s, &x);
-    *v = (double)x;
-    return q;
-}
 
 
 #endif

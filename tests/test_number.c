@@ -479,7 +479,9 @@ static void test_narrow(void)
     }
 }
 
-#ifdef __SSSE3__
+#if defined(__AVX2__)
+#define TEST_NAME "test_number (AVX2)"
+#elif defined(__SSSE3__)
 #define TEST_NAME "test_number (SSSE3)"
 #else
 #define TEST_NAME "test_number"
@@ -487,7 +489,14 @@ static void test_narrow(void)
 
 int main(void)
 {
-#ifdef __SSSE3__
+#if defined(__AVX2__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("bmi") || !__builtin_cpu_supports("bmi2") ||
+        !__builtin_cpu_supports("fma")) {
+        puts(TEST_NAME ": this CPU has no AVX2, BMI or FMA, nothing to test");
+        return 0;
+    }
+#elif defined(__SSSE3__)
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("ssse3")) {
         puts(TEST_NAME ": this CPU has no SSSE3, nothing to test");
