@@ -187,7 +187,7 @@ static const char *scan_decimal(const char *s, uint64_t *m, int *e10, int *neg)
 }
 
 /* The correctly rounded double of m * 10^e10, when it can be had cheaply. */
-static int fast_value(uint64_t m, int e10, double *out)
+int rt_f64_decimal(uint64_t m, int e10, double *out)
 {
     if (m == 0) { *out = 0.0; return 1; }
     if (m < (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
@@ -222,7 +222,7 @@ const char *rt_scan_f64(const char *s, double *v)
     uint64_t m;
     int e10, neg;
     const char *p = scan_decimal(s, &m, &e10, &neg);
-    if (!p || !fast_value(m, e10, v)) return NULL;
+    if (!p || !rt_f64_decimal(m, e10, v)) return NULL;
     if (neg) *v = -*v;
     return p;
 }
@@ -233,7 +233,7 @@ const char *rt_scan_f64(const char *s, double *v)
  * with, "0.8444218515250481". As in rt_scan_short, over two 16-byte windows:
  * the first is closed over the point and takes the second's first digit in
  * its last byte, and the up to three digits after those 16 are read one by
- * one: the mantissa m (< 10^19 < 2^64) for fast_value. */
+ * one: the mantissa m (< 10^19 < 2^64) for rt_f64_decimal. */
 static const char *scan_wide(const char *s, double *v)
 {
     const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9), dot = _mm_set1_epi8('.');
@@ -264,7 +264,7 @@ static const char *scan_wide(const char *s, double *v)
     for (int k = 16; k < nd; k++, tail >>= 8) m = m * 10 + (tail & 0xff);
     int e10;
     const char *p = rt_scan_exponent(s + end, &e10);
-    if (!p || !fast_value(m, e10 - n2, v)) return NULL;
+    if (!p || !rt_f64_decimal(m, e10 - n2, v)) return NULL;
     return p;
 }
 #endif

@@ -110,6 +110,9 @@ const char *rt_scan_i64(const char *s, int64_t *v);
 enum { RT_SCAN_PAD = 32 };
 /* Its longer shapes (out of line): the same results as rt_scan_f64. */
 const char *rt_scan_f64_long(const char *s, double *v);
+/* The correctly rounded double of m * 10^e10 into *v, when the fast paths
+ * have it (Clinger's, or Eisel-Lemire's for e10 in [-27, 27]); 0 if not. */
+int rt_f64_decimal(uint64_t m, int e10, double *v);
 
 /* ---- encoding examples ------------------------------------------------------ *
  * An encoded example is a fixed-size record:

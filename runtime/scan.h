@@ -113,6 +113,21 @@ static const unsigned char rt_gather_digits[16][16][16] __attribute__((aligned(1
 #undef RT_GD_ROWS
 #undef RT_GD_ROW
 #undef RT_GD
+
+/* rt_close_point[n1]: the shuffle that drops the byte n1 (a point) from 16
+ * and clears the last: out[k] = in[k] for k < n1, in[k + 1] for n1 <= k < 15 */
+#define RT_CP(n1, k) ((k) < (n1) ? (k) : (k) < 15 ? (k) + 1 : 0x80)
+#define RT_CP_ROW(n1)                                                                                     \
+    { RT_CP(n1, 0), RT_CP(n1, 1), RT_CP(n1, 2), RT_CP(n1, 3), RT_CP(n1, 4), RT_CP(n1, 5), RT_CP(n1, 6),    \
+      RT_CP(n1, 7), RT_CP(n1, 8), RT_CP(n1, 9), RT_CP(n1, 10), RT_CP(n1, 11), RT_CP(n1, 12), RT_CP(n1, 13), \
+      RT_CP(n1, 14), RT_CP(n1, 15) }
+static const unsigned char rt_close_point[16][16] __attribute__((aligned(16))) = {
+    RT_CP_ROW(0), RT_CP_ROW(1), RT_CP_ROW(2), RT_CP_ROW(3), RT_CP_ROW(4), RT_CP_ROW(5), RT_CP_ROW(6),
+    RT_CP_ROW(7), RT_CP_ROW(8), RT_CP_ROW(9), RT_CP_ROW(10), RT_CP_ROW(11), RT_CP_ROW(12), RT_CP_ROW(13),
+    RT_CP_ROW(14), RT_CP_ROW(15),
+};
+#undef RT_CP_ROW
+#undef RT_CP
 #endif
 
 /* The constants of the short way, made once before a loop of scans: opaque
@@ -201,6 +216,55 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const rt_
     *v = integer ? x + 0.0 : x;         /* an integer's -0 is 0 */
     return p;
 }
+
+#ifdef __SSSE3__
+/* The 17 digits a double is printed with ("0.8444218515250481"): s (past
+ * any sign) holds 16 to 19 digits with the point among its first 16 bytes
+ * and no exponent. The point is closed with one shuffle and the 17th digit
+ * shifted in, the 16 digits paired as in rt_scan_short, and the up to three
+ * after them added: the mantissa m < 10^19, whose value m /
+ * 10^(digits after the point) takes Clinger's divide below 2^53 and the
+ * Eisel-Lemire step (rt_f64_decimal) above. Returns the end, or NULL for any
+ * other shape. */
+__attribute__((always_inline)) static inline const char *rt_scan_wide(const rt_scan_k k, const char *s, size_t neg,
+                                                                     double *v)
+{
+    __m128i w0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i w1 = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
+    __m128i d0 = _mm_sub_epi8(w0, k.zero), d1 = _mm_sub_epi8(w1, k.zero);
+    uint64_t digit = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d0, k.nine), d0)) |
+                     (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d1, k.nine), d1)) << 16;
+    uint64_t dots = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w0, k.dot));
+    uint64_t other = digit ^ UINT64_C(0x1ffffffff);
+    uint64_t first = other & -other;
+    __asm__("" : "+r"(first));
+    uint64_t point = first & dots;
+    size_t n1 = (size_t)__builtin_ctzll(other), end = (size_t)__builtin_ctzll(other ^ point);
+    size_t nd = end - 1;                                /* digits: all but the point */
+    if (!point || nd - 16 > 3 || (s[end] | 0x20) == 'e') return NULL;
+    /* the 16 first digits: s[16], a digit, moves into the byte the point frees */
+    d0 = _mm_or_si128(_mm_shuffle_epi8(d0, _mm_load_si128((const __m128i *)(const void *)rt_close_point[n1])),
+                      _mm_slli_si128(d1, 15));
+    __m128i pairs = _mm_maddubs_epi16(d0, _mm_set1_epi16(0x010a));
+    __m128i quads = _mm_madd_epi16(pairs, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
+    __m128i eights = _mm_madd_epi16(_mm_packs_epi32(quads, quads),
+                                    _mm_setr_epi16(10000, 1, 10000, 1, 10000, 1, 10000, 1));
+    uint64_t both = (uint64_t)_mm_cvtsi128_si64(eights);
+    uint64_t m = (both & 0xffffffff) * 100000000 + (both >> 32);
+    /* the t = nd - 16 digits after those, moved to the end of three bytes
+     * (the first digit in the low byte), with no branch on t */
+    size_t t = nd - 16;
+    uint64_t tail = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(d1, 1));
+    tail = (tail & ((UINT64_C(1) << 8 * t) - 1)) << (24 - 8 * t);
+    m = m * (uint64_t)rt_pow10[t] + (tail & 0xff) * 100 + (tail >> 8 & 0xff) * 10 + (tail >> 16 & 0xff);
+    size_t nf = nd - n1;                                /* digits after the point: 1 to 19 */
+    double x;
+    if (m < (UINT64_C(1) << 53)) x = (double)m / rt_pow10[nf];
+    else if (!rt_f64_decimal(m, -(int)nf, &x)) return NULL;
+    *v = neg ? -x : x;
+    return s + end;
+}
+#endif
 #else
 typedef struct rt_scan_k {
     int none;
@@ -216,6 +280,26 @@ static inline rt_scan_k rt_scan_k_make(void)
 /* rt_scan_f64_padded where the text usually goes on with the byte stop (a
  * separator; 256 for none): then the number ends without an exponent, which
  * is checked for only when it does not. */
+/* What the short way declines: the printed doubles' 17 digits in this
+ * build's registers where it has SSSE3, anything else the long way. Out of
+ * line, so that a loop of scans keeps its registers; one copy per build. */
+__attribute__((noinline, unused)) static const char *rt_scan_f64_slow(const char *s, double *v)
+{
+#ifdef __SSSE3__
+    size_t neg = *s == '-';
+    double y;
+    const char *p = rt_scan_wide(rt_scan_k_make(), s + neg, neg, &y);
+    if (p) {
+        *v = y;
+        return p;
+    }
+#endif
+    double x;                       /* not v: its address would keep v out of registers */
+    const char *q = rt_scan_f64_long(s, &x);
+    *v = x;
+    return q;
+}
+
 __attribute__((always_inline)) static inline const char *rt_scan_f64_until_k(const rt_scan_k k, const char *s,
                                                                             double *v, const int stop)
 {
@@ -225,9 +309,10 @@ __attribute__((always_inline)) static inline const char *rt_scan_f64_until_k(con
     if (p) return p;
 #else
     (void)k;
+    (void)stop;
 #endif
-    double x;                       /* not v: its address would keep v out of registers */
-    const char *q = rt_scan_f64_long(s, &x);
+    double x;
+    const char *q = rt_scan_f64_slow(s, &x);
     *v = x;
     return q;
 }
