@@ -60,6 +60,10 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RT_NARROW_AVX 1
+#include <immintrin.h>
+#endif
 
 static inline uint64_t hash64(const void *p, size_t n) { return XXH64(p, n, 0); }
 
@@ -520,7 +524,17 @@ static int encode_feature(rt_reader *r, int i, int32_t *ids, float *dense, es_st
     return 0;
 }
 
-int rt_narrow(const double *v, float *out, int n)
+/* the conversion of v[k, n) one value at a time, into *in */
+static void narrow_tail(const double *v, float *out, int k, int n, int *in)
+{
+    for (; k < n; k++) {
+        int ok = fabs(v[k]) <= FLT_MAX;
+        *in &= ok;
+        out[k] = ok ? (float)v[k] : 0.0f;
+    }
+}
+
+int rt_narrow_sse2(const double *v, float *out, int n)
 {
     int k = 0, in = 1;
 #ifdef __SSE2__
@@ -535,12 +549,35 @@ int rt_narrow(const double *v, float *out, int n)
     }
     in = _mm_movemask_pd(all) == 3;
 #endif
-    for (; k < n; k++) {
-        int ok = fabs(v[k]) <= FLT_MAX;
-        in &= ok;
-        out[k] = ok ? (float)v[k] : 0.0f;
-    }
+    narrow_tail(v, out, k, n, &in);
     return in;
+}
+
+#ifdef RT_NARROW_AVX
+/* the same four at a time in one AVX register: half the instructions */
+__attribute__((target("avx"))) static int narrow_avx(const double *v, float *out, int n)
+{
+    int k = 0;
+    const __m256d mag = _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MAX)), lim = _mm256_set1_pd(FLT_MAX);
+    __m256d all = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+    for (; k + 4 <= n; k += 4) {
+        __m256d a = _mm256_loadu_pd(v + k);
+        __m256d ok = _mm256_cmp_pd(_mm256_and_pd(a, mag), lim, _CMP_LE_OQ);
+        all = _mm256_and_pd(all, ok);
+        _mm_storeu_ps(out + k, _mm256_cvtpd_ps(_mm256_and_pd(a, ok)));
+    }
+    int in = _mm256_movemask_pd(all) == 15;
+    narrow_tail(v, out, k, n, &in);
+    return in;
+}
+#endif
+
+int rt_narrow(const double *v, float *out, int n)
+{
+#ifdef RT_NARROW_AVX
+    if (__builtin_cpu_supports("avx")) return narrow_avx(v, out, n);
+#endif
+    return rt_narrow_sse2(v, out, n);
 }
 
 /* The numeric features whose value was parsed while splitting, in a tight

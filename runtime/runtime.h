@@ -133,9 +133,11 @@ typedef struct rt_layout {
 
 void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a);
 /* n doubles to floats: 1, or 0 when one is beyond a float's range or NaN
- * (stored as 0: converting it is undefined). Four at a time in SSE2
- * registers where there are. */
+ * (stored as 0: converting it is undefined). Four at a time, in one AVX
+ * register where the CPU has them, else in two SSE2 registers where there
+ * are; rt_narrow_sse2 is the latter whatever the CPU (for tests). */
 int rt_narrow(const double *v, float *out, int n);
+int rt_narrow_sse2(const double *v, float *out, int n);
 /* Copies encoded example rec into row `row` of per-feature arrays feat[i]
  * (int32 [B, width] or float [B, width]) and of label (4 bytes a row; may be NULL). */
 void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, void *label, int64_t row);
