@@ -162,17 +162,18 @@ __attribute__((always_inline)) static inline int walk_run(const rt_csv *c, const
     const char *q = NULL;
     double v = 0;
     const rt_scan_k k = rt_scan_k_make();
-    for (; n < m; n++) {
+    size_t i = (size_t)n;
+    for (; i < (size_t)m; i++) {
         q = integer ? rt_scan_int_until_k(k, p, &v, s0) : rt_scan_f64_until_k(k, p, &v, s0);
         if (!q || *q != s0 || (sl > 1 && !sep_rest(c, q, e))) break;
-        val[n] = v;
-        stamp[n] = now;
+        val[i] = v;
+        stamp[i] = now;
         p = (char *)q + sl;
     }
     r->p = p;
     r->q = q;
     r->v = v;
-    return n;
+    return (int)i;
 }
 
 /* walk_run compiled apart for floats and ints, one-byte separators and
