@@ -15,10 +15,16 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 /* The walk's builds, by the instructions they need: any x86-64 (or any
  * other CPU: csv.c), SSSE3, and AVX2 with BMI1, BMI2 and FMA. */
 enum { RT_CSV_SSE2, RT_CSV_SSSE3, RT_CSV_AVX2 };
+
+/* runs of at least this many columns are read as two chains (walk_run2) */
+enum { RT_CSV_TWO_CHAINS = 16 };
 
 /* SLACK bytes past the end of the buffer let word-wide scans load 8 bytes,
  * and rt_scan_f64_padded its RT_SCAN_PAD, at any position before the end of
@@ -176,13 +182,89 @@ __attribute__((always_inline)) static inline int walk_run(const rt_csv *c, const
     return (int)i;
 }
 
+/* Where the field k >= 1 fields after the one at p starts: past the k-th
+ * byte s0 in [p, e), found 16 bytes (AVX2: 32) at a time; NULL when the line
+ * has fewer. The line holds no quote (walk), so with a one-byte separator
+ * every s0 ends a field. */
+static inline char *nth_field(char *p, const char *e, size_t k, const char s0)
+{
+#if defined(__AVX2__)
+    const __m256i sep = _mm256_set1_epi8(s0);
+    for (; p < e; p += 32) {
+        uint64_t mask = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
+            _mm256_loadu_si256((const __m256i *)(const void *)p), sep));
+        if (e - p < 32) mask &= (UINT64_C(1) << (e - p)) - 1;
+#elif defined(RT_SCAN_SSE2)
+    const __m128i sep = _mm_set1_epi8(s0);
+    for (; p < e; p += 16) {
+        uint64_t mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+                                                                   sep));
+        if (e - p < 16) mask &= (UINT64_C(1) << (e - p)) - 1;
+#else
+    for (; p < e; p += 8) {
+        uint64_t mask = 0;
+        for (int b = 0; b < 8 && p + b < e; b++) mask |= (uint64_t)(p[b] == s0) << b;
+#endif
+        size_t cnt = (size_t)__builtin_popcountll(mask);
+        if (cnt >= k) {
+            while (--k) mask &= mask - 1;
+            return p + __builtin_ctzll(mask) + 1;
+        }
+        k -= cnt;
+    }
+    return NULL;
+}
+
+/* walk_run for a one-byte separator as two chains: the run's second half
+ * starts where nth_field finds it, and each step reads a field of either
+ * half. A field's start hangs on where the number before it ended, a chain
+ * of some thirty cycles through a load, the compares and the bit scans;
+ * two such chains run side by side in the core. Where either half meets a
+ * field that is not a number and the separator, each half is finished one
+ * field after the other (so the stop and r are walk_run's). */
+__attribute__((always_inline)) static inline int walk_run2(const rt_csv *c, const rt_csv_plan *plan, run_t *r,
+                                                           const char *e, const int n, const int m,
+                                                           const int integer)
+{
+    const size_t h = (size_t)n + (size_t)(m - n) / 2;
+    const char s0 = c->sep[0];
+    char *pa = r->p, *pb = nth_field(pa, e, h - (size_t)n, s0);
+    if (!pb) return walk_run(c, plan, r, e, n, m, 1, integer);
+    double *val = plan->val;
+    int64_t *stamp = plan->stamp;
+    const int64_t now = plan->now;
+    const rt_scan_k k = rt_scan_k_make();
+    size_t i = (size_t)n, j = h;
+    for (; i < h; i++, j++) {
+        double va, vb;
+        const char *qa = integer ? rt_scan_int_until_k(k, pa, &va, s0) : rt_scan_f64_until_k(k, pa, &va, s0);
+        const char *qb = integer ? rt_scan_int_until_k(k, pb, &vb, s0) : rt_scan_f64_until_k(k, pb, &vb, s0);
+        if (!qa || *qa != s0 || !qb || *qb != s0) break;
+        val[i] = va;
+        stamp[i] = now;
+        val[j] = vb;
+        stamp[j] = now;
+        pa = (char *)qa + 1;
+        pb = (char *)qb + 1;
+    }
+    if (i < h) {                /* the first half on its own, up to where the second was */
+        r->p = pa;
+        int stop = walk_run(c, plan, r, e, (int)i, (int)h, 1, integer);
+        if (stop < (int)h) return stop;
+    }
+    r->p = pb;                  /* the rest of the second half (one field, when all went well and m - n is odd) */
+    return walk_run(c, plan, r, e, (int)j, m, 1, integer);
+}
+
 /* walk_run compiled apart for floats and ints, one-byte separators and
- * longer: out of line, the loop has the registers to itself */
+ * longer: out of line, the loop has the registers to itself. Long runs of
+ * a one-byte separator take two chains. */
 #define RT_CSV_RUN(name, sl, integer)                                                                   \
     __attribute__((noinline)) static int name(const rt_csv *c, const rt_csv_plan *plan, run_t *r,      \
                                               const char *e, int n, const int m, const size_t seplen)  \
     {                                                                                                   \
         (void)seplen;                                                                                   \
+        if ((sl) == 1 && m - n >= RT_CSV_TWO_CHAINS) return walk_run2(c, plan, r, e, n, m, integer);   \
         return walk_run(c, plan, r, e, n, m, sl, integer);                                              \
     }
 RT_CSV_RUN(run_f64_1, 1, 0)

@@ -897,6 +897,72 @@ static void test_parse_in_split(void)
     }
 }
 
+/* Long runs of number columns, which the split reads as two chains
+ * (csv_walk.h, walk_run2): odd and even lengths, a run that ends the line,
+ * and rows where any field of either half is missing, bad or read the long
+ * way; every record and message must be the general parser's. */
+static void test_long_runs(void)
+{
+    enum { NA = 37, NI = 16, NB = 20, NC = 2 + NA + NI + NB };
+    static const char *const seps[] = { ",", ";", "\t", ", " };
+    const char *cols[NC];
+    es_coltype types[NC];
+    for (int c = 0; c < NC; c++) {
+        cols[c] = es_sprintf(A, "c%d", c);
+        types[c] = c == 1 ? ES_COL_STRING : c >= 2 + NA && c < 2 + NA + NI ? ES_COL_INT : ES_COL_FLOAT;
+    }
+    es_rng g;
+    es_rng_seed(&g, 4242);
+    for (size_t si = 0; si < ES_ARRAY_LEN(seps); si++) {
+        for (int bad = 0; bad < 2; bad++) {
+            char *text = NULL, field[128];
+            size_t textlen = 0;
+            FILE *b = open_memstream(&text, &textlen);
+            for (int row = 0; row < 2000; row++) {
+                /* most rows clean, so that whole runs are read; in the others
+                 * one field or a few are not the usual number */
+                int odd = es_rng_below(&g, 2) ? 0 : 1 + (int)es_rng_below(&g, 3);
+                int at[3] = { (int)es_rng_below(&g, NC), (int)es_rng_below(&g, NC), (int)es_rng_below(&g, NC) };
+                /* a bad row may end anywhere: inside either half of a run */
+                int nf = bad && es_rng_below(&g, 20) == 0 ? 1 + (int)es_rng_below(&g, NC - 1) : NC;
+                for (int c = 0; c < nf; c++) {
+                    int irregular = 0;
+                    for (int k = 0; k < odd; k++) irregular |= at[k] == c;
+                    if (c == 1) strcpy(field, "w");
+                    else if (irregular) random_field(&g, types[c], field, bad);
+                    else if (types[c] == ES_COL_INT) sprintf(field, "%lld", (long long)es_rng_below(&g, 200000) - 100000);
+                    else {
+                        double x = (es_rng_uniform(&g) - 0.3) * pow(10.0, (double)es_rng_below(&g, 8) - 4);
+                        static const char *const fmts[] = { "%.6f", "%.1f", "%g", "%.2f", "%.4e", "%.17g", "%.16g" };
+                        sprintf(field, fmts[es_rng_below(&g, ES_ARRAY_LEN(fmts))], x);
+                    }
+                    if (!bad && (field[0] == 0 || strchr(field, '?'))) strcpy(field, "1");
+                    fprintf(b, "%s%s", c ? seps[si] : "", field);
+                }
+                fputs("\n", b);
+            }
+            fclose(b);
+            const char *path = write_tmp("runs.csv", text);
+            free(text);
+            es_source_spec *src = source(path, seps[si], NC, cols, types);
+            src->missing = "?";
+            src->bad_rows = bad ? ES_BAD_ROWS_SKIP : ES_BAD_ROWS_ERROR;
+            es_feature *fs[NC];
+            int nused = 0;
+            for (int c = 2; c < NC; c++) {
+                fs[nused] = feature(cols[c], ES_FEAT_NUMERIC, c);
+                fs[nused++]->num_default = c;
+            }
+            es_spec *spec = spec_of(src, nused, fs);
+            spec->label = (es_label_spec){ .name = "c0", .kind = ES_LABEL_NUMERIC, .column = 0 };
+            char *what = es_sprintf(A, "long runs, separator \"%s\"%s", seps[si], bad ? ", bad rows skipped" : "");
+            compare_paths(spec, src, what, bad ? 500 : 2000);
+            src->bad_rows = ES_BAD_ROWS_ERROR;
+            if (bad) compare_paths(spec, src, es_sprintf(A, "%s, then stopping", what), 0);
+        }
+    }
+}
+
 int main(void)
 {
     A = es_arena_new();
@@ -911,6 +977,7 @@ int main(void)
     test_multivalent();
     test_gather();
     test_parse_in_split();
+    test_long_runs();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
