@@ -258,13 +258,21 @@ __attribute__((always_inline)) static inline int walk_run2(const rt_csv *c, cons
 
 /* walk_run compiled apart for floats and ints, one-byte separators and
  * longer: out of line, the loop has the registers to itself. Long runs of
- * a one-byte separator take two chains. */
+ * a one-byte separator take two chains in the AVX2 build; with SSE's two-
+ * operand forms and 16 registers, the second chain spills more than it
+ * gains (measured). */
+#ifdef __AVX2__
+#define RT_CSV_CHAINS2 1
+#else
+#define RT_CSV_CHAINS2 0
+#endif
 #define RT_CSV_RUN(name, sl, integer)                                                                   \
     __attribute__((noinline)) static int name(const rt_csv *c, const rt_csv_plan *plan, run_t *r,      \
                                               const char *e, int n, const int m, const size_t seplen)  \
     {                                                                                                   \
         (void)seplen;                                                                                   \
-        if ((sl) == 1 && m - n >= RT_CSV_TWO_CHAINS) return walk_run2(c, plan, r, e, n, m, integer);   \
+        if (RT_CSV_CHAINS2 && (sl) == 1 && m - n >= RT_CSV_TWO_CHAINS)                                 \
+            return walk_run2(c, plan, r, e, n, m, integer);                                             \
         return walk_run(c, plan, r, e, n, m, sl, integer);                                              \
     }
 RT_CSV_RUN(run_f64_1, 1, 0)

@@ -90,26 +90,32 @@ __attribute__((always_inline)) static inline uint64_t rt_sixteen_digits(__m128i 
 }
 
 #ifdef __SSSE3__
-/* rt_gather_digits[n1][end]: the shuffle that, for digits in bytes [0, end)
- * with the point at n1 (n1 == end: no point), puts a cleared byte first and
- * then the digits in order, the point dropped, and clears the rest: out[0]
- * = 0, out[k] = in[k - 1] for k <= n1, in[k] for n1 < k < end, then 0. */
-#define RT_GD(n1, end, k) ((k) == 0 ? 0x80 : (k) - 1 < (n1) ? (k) - 1 : (k) < (end) ? (k) : 0x80)
-#define RT_GD_ROW(n1, end)                                                                              \
-    { RT_GD(n1, end, 0), RT_GD(n1, end, 1), RT_GD(n1, end, 2), RT_GD(n1, end, 3), RT_GD(n1, end, 4),    \
-      RT_GD(n1, end, 5), RT_GD(n1, end, 6), RT_GD(n1, end, 7), RT_GD(n1, end, 8), RT_GD(n1, end, 9),    \
-      RT_GD(n1, end, 10), RT_GD(n1, end, 11), RT_GD(n1, end, 12), RT_GD(n1, end, 13), RT_GD(n1, end, 14), \
-      RT_GD(n1, end, 15) }
-#define RT_GD_ROWS(n1)                                                                                  \
-    { RT_GD_ROW(n1, 0), RT_GD_ROW(n1, 1), RT_GD_ROW(n1, 2), RT_GD_ROW(n1, 3), RT_GD_ROW(n1, 4),        \
-      RT_GD_ROW(n1, 5), RT_GD_ROW(n1, 6), RT_GD_ROW(n1, 7), RT_GD_ROW(n1, 8), RT_GD_ROW(n1, 9),        \
-      RT_GD_ROW(n1, 10), RT_GD_ROW(n1, 11), RT_GD_ROW(n1, 12), RT_GD_ROW(n1, 13), RT_GD_ROW(n1, 14),   \
-      RT_GD_ROW(n1, 15) }
-static const unsigned char rt_gather_digits[16][16][16] __attribute__((aligned(16))) = {
-    RT_GD_ROWS(0), RT_GD_ROWS(1), RT_GD_ROWS(2), RT_GD_ROWS(3), RT_GD_ROWS(4), RT_GD_ROWS(5),
-    RT_GD_ROWS(6), RT_GD_ROWS(7), RT_GD_ROWS(8), RT_GD_ROWS(9), RT_GD_ROWS(10), RT_GD_ROWS(11),
-    RT_GD_ROWS(12), RT_GD_ROWS(13), RT_GD_ROWS(14), RT_GD_ROWS(15),
+/* rt_gather_digits[neg][n1][end]: the shuffle that, for digits in bytes
+ * [neg, end) with the point at n1 (n1 == end: no point) and a sign in byte 0
+ * when neg, puts a cleared byte first and then the digits in order, the
+ * point dropped, and clears the rest: out[0] = 0, out[k] = in[k - 1 + neg]
+ * while that is before n1, then in[k + neg] while before end, then 0. */
+#define RT_GD(g, n1, end, k) \
+    ((k) == 0 ? 0x80 : (k) - 1 + (g) < (n1) ? (k) - 1 + (g) : (k) + (g) < (end) ? (k) + (g) : 0x80)
+#define RT_GD_ROW(g, n1, end)                                                                                  \
+    { RT_GD(g, n1, end, 0), RT_GD(g, n1, end, 1), RT_GD(g, n1, end, 2), RT_GD(g, n1, end, 3),                 \
+      RT_GD(g, n1, end, 4), RT_GD(g, n1, end, 5), RT_GD(g, n1, end, 6), RT_GD(g, n1, end, 7),                 \
+      RT_GD(g, n1, end, 8), RT_GD(g, n1, end, 9), RT_GD(g, n1, end, 10), RT_GD(g, n1, end, 11),               \
+      RT_GD(g, n1, end, 12), RT_GD(g, n1, end, 13), RT_GD(g, n1, end, 14), RT_GD(g, n1, end, 15) }
+#define RT_GD_ROWS(g, n1)                                                                                      \
+    { RT_GD_ROW(g, n1, 0), RT_GD_ROW(g, n1, 1), RT_GD_ROW(g, n1, 2), RT_GD_ROW(g, n1, 3),                     \
+      RT_GD_ROW(g, n1, 4), RT_GD_ROW(g, n1, 5), RT_GD_ROW(g, n1, 6), RT_GD_ROW(g, n1, 7),                     \
+      RT_GD_ROW(g, n1, 8), RT_GD_ROW(g, n1, 9), RT_GD_ROW(g, n1, 10), RT_GD_ROW(g, n1, 11),                   \
+      RT_GD_ROW(g, n1, 12), RT_GD_ROW(g, n1, 13), RT_GD_ROW(g, n1, 14), RT_GD_ROW(g, n1, 15) }
+#define RT_GD_SIGN(g)                                                                                          \
+    { RT_GD_ROWS(g, 0), RT_GD_ROWS(g, 1), RT_GD_ROWS(g, 2), RT_GD_ROWS(g, 3), RT_GD_ROWS(g, 4),              \
+      RT_GD_ROWS(g, 5), RT_GD_ROWS(g, 6), RT_GD_ROWS(g, 7), RT_GD_ROWS(g, 8), RT_GD_ROWS(g, 9),              \
+      RT_GD_ROWS(g, 10), RT_GD_ROWS(g, 11), RT_GD_ROWS(g, 12), RT_GD_ROWS(g, 13), RT_GD_ROWS(g, 14),         \
+      RT_GD_ROWS(g, 15) }
+static const unsigned char rt_gather_digits[2][16][16][16] __attribute__((aligned(16))) = {
+    RT_GD_SIGN(0), RT_GD_SIGN(1),
 };
+#undef RT_GD_SIGN
 #undef RT_GD_ROWS
 #undef RT_GD_ROW
 #undef RT_GD
@@ -134,53 +140,69 @@ static const unsigned char rt_close_point[16][16] __attribute__((aligned(16))) =
  * to the compiler, which otherwise rebuilds them in the loop when registers
  * are short. */
 typedef struct rt_scan_k {
-    __m128i zero, nine, dot;
+    __m128i zero, nine, dot, minus_dot;     /* minus_dot: '-' then 15 '.' */
 } rt_scan_k;
 
 __attribute__((always_inline)) static inline rt_scan_k rt_scan_k_make(void)
 {
-    rt_scan_k k = { _mm_set1_epi8('0'), _mm_set1_epi8(9), _mm_set1_epi8('.') };
-    __asm__("" : "+x"(k.zero), "+x"(k.nine), "+x"(k.dot));
+    rt_scan_k k = { _mm_set1_epi8('0'), _mm_set1_epi8(9), _mm_set1_epi8('.'),
+                    _mm_setr_epi8('-', '.', '.', '.', '.', '.', '.', '.', '.', '.', '.', '.', '.', '.', '.', '.') };
+    __asm__("" : "+x"(k.zero), "+x"(k.nine), "+x"(k.dot), "+x"(k.minus_dot));
     return k;
 }
 
-/* The short way for s (past any sign) when the digits, the point and the
- * byte after them lie within s[0, 16): at most 15 digits. Everything is found
- * and gathered in 16-byte registers, with no branch on the number's shape:
- * one compare marks the digits, the first non-digit is the point when it is
- * a '.', and the number ends at the next non-digit. Every byte that is not
- * one of its digits is cleared (the point too), and the bytes after the
- * integer digits move down one place, closing the point's gap (with no point
- * only cleared bytes move). The 16 bytes, under a leading zero, then hold
- * m * 10^(15 - nd) for the nd digits' value m: below 10^15 < 2^53, exact as a
- * double, and the value is that times 10^(n1 - 15 + exponent) for n1 integer
- * digits, which takes Clinger's step (the same rational, so the same one
- * rounding), negated when neg is set. Returns the end, or NULL for any other
- * shape (no digit, longer, an exponent marker without digits, a final
- * exponent beyond +-22), which the caller reads the long way. */
-__attribute__((always_inline)) static inline const char *rt_scan_short(const rt_scan_k k, const char *s, size_t neg,
-                                                                      double *v, const int integer, const int stop)
+/* The short way for s (at its sign, if any: a '+' goes the long way) when
+ * the sign, the digits, the point and the byte after them lie within s[0,
+ * 16): at most 15 digits, 14 after a '-' in the SSSE3 builds. Everything is
+ * found and gathered in 16-byte registers, with no branch on the number's
+ * shape: one compare marks the digits, the first non-digit after the sign
+ * is the point when it is a '.', and the number ends at the next non-digit.
+ * Every byte that is not one of its digits is cleared (the sign and the
+ * point too), and the digits are closed up over the point. The 16 bytes,
+ * under a leading zero, then hold m * 10^(15 - nd) for the nd digits' value
+ * m: below 10^15 < 2^53, exact as a double, and the value is that times
+ * 10^(n - 15 + exponent) for n integer digits, which takes Clinger's step
+ * (the same rational, so the same one rounding), negated for a '-'. In the
+ * SSSE3 builds the sign is read from the same 16 bytes, one compare with
+ * the point's: a field's start then hangs on the last one's end through one
+ * load, not two. Returns the end, or NULL for any other shape (no digit,
+ * longer, an exponent marker without digits, a final exponent beyond +-22),
+ * which the caller reads the long way. */
+__attribute__((always_inline)) static inline const char *rt_scan_short(const rt_scan_k k, const char *s, double *v,
+                                                                      const int integer, const int stop)
 {
+#ifndef __SSSE3__
+    const size_t neg = *s == '-';
+    s += neg;
+#endif
     __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
     __m128i d = _mm_sub_epi8(w, k.zero);
     /* digits are the bytes that d leaves in 0..9, compared unsigned */
     __m128i isdigit = _mm_cmpeq_epi8(_mm_min_epu8(d, k.nine), d);
     uint64_t digit = (uint64_t)(unsigned)_mm_movemask_epi8(isdigit);
+#ifdef __SSSE3__
+    /* bit 0: a '-' first; the others: points */
+    uint64_t dots = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w, k.minus_dot));
+    const size_t neg = dots & 1;
+    uint64_t other = (digit ^ 0x1ffffu) & ~(uint64_t)neg;   /* non-digits after the sign, a stop past the window */
+#else
     uint64_t dots = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w, k.dot));
     uint64_t other = digit ^ 0x1ffffu;                  /* non-digits, and a stop past the window */
+#endif
     uint64_t first = other & -other;                    /* the first non-digit */
     __asm__("" : "+r"(first));                          /* one blsi, not reassociated with dots */
     uint64_t point = first & dots;                      /* ... if a '.' */
-    size_t n1 = (size_t)__builtin_ctzll(other);         /* integer digits */
+    size_t n1 = (size_t)__builtin_ctzll(other);         /* past the integer digits */
     size_t end = (size_t)__builtin_ctzll(other ^ point); /* past the fraction's digits */
-    /* long, or no digit before end (the point is no digit) */
+    /* long, or no digit before end (neither the sign nor the point is one) */
     if (end > 15 || !(digit & ((UINT64_C(1) << end) - 1))) return NULL;
     if (integer && point) return NULL;
 #ifdef __SSSE3__
     /* one shuffle: a leading zero, the digits closed over the point, the
      * rest cleared; digit pairs with one multiply-add of bytes */
-    d = _mm_shuffle_epi8(d, _mm_load_si128((const __m128i *)(const void *)rt_gather_digits[n1][end]));
+    d = _mm_shuffle_epi8(d, _mm_load_si128((const __m128i *)(const void *)rt_gather_digits[neg][n1][end]));
     __m128i pairs = _mm_maddubs_epi16(d, _mm_set1_epi16(0x010a));
+    const size_t nint = n1 - neg;                       /* integer digits */
 #else
     /* bytes from end on cleared; the point's byte, the one non-digit before
      * end, is dropped by the move below; a leading zero shifted in */
@@ -189,6 +211,7 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const rt_
     d = _mm_slli_si128(_mm_or_si128(_mm_and_si128(keep, d), _mm_andnot_si128(keep, _mm_srli_si128(d, 1))), 1);
     __m128i tens = _mm_and_si128(d, _mm_set1_epi16(0xff)), ones = _mm_srli_epi16(d, 8);
     __m128i pairs = _mm_add_epi16(_mm_mullo_epi16(tens, _mm_set1_epi16(10)), ones);
+    const size_t nint = n1;
 #endif
     __m128i quads = _mm_madd_epi16(pairs, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
     __m128i eights = _mm_madd_epi16(_mm_packs_epi32(quads, quads),
@@ -200,8 +223,8 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const rt_
     int e10 = 0;
     const char *p = s + end;
     const double *pw = rt_pow10_signed[neg];
-    if (*p == stop) {           /* the usual end: no exponent, a divide by 10^(15 - n1) */
-        double x = f / rt_pow10_div[neg][n1];
+    if (*p == stop) {           /* the usual end: no exponent, a divide by 10^(15 - nint) */
+        double x = f / rt_pow10_div[neg][nint];
         *v = integer ? x + 0.0 : x;
         return p;
     }
@@ -210,7 +233,7 @@ __attribute__((always_inline)) static inline const char *rt_scan_short(const rt_
     } else {
         p = rt_scan_exponent(p, &e10);
     }
-    e10 += (int)n1 - 15;
+    e10 += (int)nint - 15;
     if (!p || (unsigned)(e10 + 22) > 44) return NULL;
     double x = e10 >= 0 ? f * pw[e10] : f / pw[-e10];
     *v = integer ? x + 0.0 : x;         /* an integer's -0 is 0 */
@@ -304,8 +327,7 @@ __attribute__((always_inline)) static inline const char *rt_scan_f64_until_k(con
                                                                             double *v, const int stop)
 {
 #ifdef RT_SCAN_SSE2
-    size_t neg = *s == '-';         /* a '+' takes the long way */
-    const char *p = rt_scan_short(k, s + neg, neg, v, 0, stop);
+    const char *p = rt_scan_short(k, s, v, 0, stop);
     if (p) return p;
 #else
     (void)k;
@@ -325,8 +347,7 @@ __attribute__((always_inline)) static inline const char *rt_scan_int_until_k(con
                                                                             double *v, const int stop)
 {
 #ifdef RT_SCAN_SSE2
-    size_t neg = *s == '-';
-    const char *p = rt_scan_short(k, s + neg, neg, v, 1, stop);
+    const char *p = rt_scan_short(k, s, v, 1, stop);
     if (p) return p;
 #else
     (void)k;
