@@ -300,9 +300,6 @@ static inline rt_scan_k rt_scan_k_make(void)
 }
 #endif
 
-/* rt_scan_f64_padded where the text usually goes on with the byte stop (a
- * separator; 256 for none): then the number ends without an exponent, which
- * is checked for only when it does not. */
 /* What the short way declines: the printed doubles' 17 digits in this
  * build's registers where it has SSSE3, anything else the long way. Out of
  * line, so that a loop of scans keeps its registers; one copy per build. */
@@ -323,6 +320,9 @@ __attribute__((noinline, unused)) static const char *rt_scan_f64_slow(const char
     return q;
 }
 
+/* rt_scan_f64_padded where the text usually goes on with the byte stop (a
+ * separator; 256 for none): then the number ends without an exponent, which
+ * is checked for only when it does not. */
 __attribute__((always_inline)) static inline const char *rt_scan_f64_until_k(const rt_scan_k k, const char *s,
                                                                             double *v, const int stop)
 {
