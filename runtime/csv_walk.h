@@ -182,29 +182,18 @@ __attribute__((always_inline)) static inline int walk_run(const rt_csv *c, const
     return (int)i;
 }
 
+#ifdef __AVX2__
 /* Where the field k >= 1 fields after the one at p starts: past the k-th
- * byte s0 in [p, e), found 16 bytes (AVX2: 32) at a time; NULL when the line
- * has fewer. The line holds no quote (walk), so with a one-byte separator
- * every s0 ends a field. */
+ * byte s0 in [p, e), found 32 bytes at a time; NULL when the line has fewer.
+ * The line holds no quote (walk), so with a one-byte separator every s0
+ * ends a field. */
 static inline char *nth_field(char *p, const char *e, size_t k, const char s0)
 {
-#if defined(__AVX2__)
     const __m256i sep = _mm256_set1_epi8(s0);
     for (; p < e; p += 32) {
-        uint64_t mask = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(
-            _mm256_loadu_si256((const __m256i *)(const void *)p), sep));
+        uint64_t mask = (uint32_t)_mm256_movemask_epi8(
+            _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(const void *)p), sep));
         if (e - p < 32) mask &= (UINT64_C(1) << (e - p)) - 1;
-#elif defined(RT_SCAN_SSE2)
-    const __m128i sep = _mm_set1_epi8(s0);
-    for (; p < e; p += 16) {
-        uint64_t mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
-                                                                   sep));
-        if (e - p < 16) mask &= (UINT64_C(1) << (e - p)) - 1;
-#else
-    for (; p < e; p += 8) {
-        uint64_t mask = 0;
-        for (int b = 0; b < 8 && p + b < e; b++) mask |= (uint64_t)(p[b] == s0) << b;
-#endif
         size_t cnt = (size_t)__builtin_popcountll(mask);
         if (cnt >= k) {
             while (--k) mask &= mask - 1;
@@ -219,10 +208,8 @@ static inline char *nth_field(char *p, const char *e, size_t k, const char s0)
 static inline void fill_stamps(int64_t *stamp, size_t n, const int64_t now)
 {
     size_t t = 0;
-#ifdef __AVX2__
     const __m256i v = _mm256_set1_epi64x(now);
     for (; t + 4 <= n; t += 4) _mm256_storeu_si256((__m256i *)(void *)(stamp + t), v);
-#endif
     for (; t < n; t++) stamp[t] = now;
 }
 
@@ -268,6 +255,7 @@ __attribute__((always_inline)) static inline int walk_run2(const rt_csv *c, cons
     r->p = pb;                  /* the rest of the second half (one field, when all went well and m - n is odd) */
     return walk_run(c, plan, r, e, (int)j, m, 1, integer);
 }
+#endif
 
 /* walk_run compiled apart for floats and ints, one-byte separators and
  * longer: out of line, the loop has the registers to itself. Long runs of
@@ -275,17 +263,17 @@ __attribute__((always_inline)) static inline int walk_run2(const rt_csv *c, cons
  * operand forms and 16 registers, the second chain spills more than it
  * gains (measured). */
 #ifdef __AVX2__
-#define RT_CSV_CHAINS2 1
+#define RT_CSV_CHAINS2(sl, integer) \
+    if ((sl) == 1 && m - n >= RT_CSV_TWO_CHAINS) return walk_run2(c, plan, r, e, n, m, integer);
 #else
-#define RT_CSV_CHAINS2 0
+#define RT_CSV_CHAINS2(sl, integer)
 #endif
 #define RT_CSV_RUN(name, sl, integer)                                                                   \
     __attribute__((noinline)) static int name(const rt_csv *c, const rt_csv_plan *plan, run_t *r,      \
                                               const char *e, int n, const int m, const size_t seplen)  \
     {                                                                                                   \
         (void)seplen;                                                                                   \
-        if (RT_CSV_CHAINS2 && (sl) == 1 && m - n >= RT_CSV_TWO_CHAINS)                                 \
-            return walk_run2(c, plan, r, e, n, m, integer);                                             \
+        RT_CSV_CHAINS2(sl, integer)                                                                     \
         return walk_run(c, plan, r, e, n, m, sl, integer);                                              \
     }
 RT_CSV_RUN(run_f64_1, 1, 0)
@@ -293,6 +281,7 @@ RT_CSV_RUN(run_i64_1, 1, 1)
 RT_CSV_RUN(run_f64_n, seplen, 0)
 RT_CSV_RUN(run_i64_n, seplen, 1)
 #undef RT_CSV_RUN
+#undef RT_CSV_CHAINS2
 
 /* The plain line [p, nl) split into plan->fields as split_inplace splits it
  * (trimmed, NUL-terminated where they lie), parsing the plan's number

@@ -151,9 +151,10 @@ __attribute__((always_inline)) static inline rt_scan_k rt_scan_k_make(void)
     return k;
 }
 
-/* The short way for s (at its sign, if any: a '+' goes the long way) when
- * the sign, the digits, the point and the byte after them lie within s[0,
- * 16): at most 15 digits, 14 after a '-' in the SSSE3 builds. Everything is
+/* The short way for s (at its sign, if any: a '+' goes the long way, and
+ * so does a leading '.' in the SSSE3 builds) when the sign, the digits, the
+ * point and the byte after them lie within s[0, 16): at most 15 digits, 14
+ * after a '-' in the SSSE3 builds. Everything is
  * found and gathered in 16-byte registers, with no branch on the number's
  * shape: one compare marks the digits, the first non-digit after the sign
  * is the point when it is a '.', and the number ends at the next non-digit.
