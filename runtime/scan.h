@@ -321,42 +321,47 @@ __attribute__((noinline, unused)) static const char *rt_scan_f64_slow(const char
     return q;
 }
 
-/* rt_scan_f64_padded where the text usually goes on with the byte stop (a
- * separator; 256 for none): then the number ends without an exponent, which
- * is checked for only when it does not. */
-__attribute__((always_inline)) static inline const char *rt_scan_f64_until_k(const rt_scan_k k, const char *s,
-                                                                            double *v, const int stop)
+/* What the short way declines of an int: rt_scan_i64, out of line as
+ * rt_scan_f64_slow is. */
+__attribute__((noinline, unused)) static const char *rt_scan_int_slow(const char *s, double *v)
+{
+    int64_t x = 0;
+    const char *q = rt_scan_i64(s, &x);
+    *v = (double)x;
+    return q;
+}
+
+/* rt_scan_f64_padded (integer: rt_scan_i64, its value as a double) where
+ * the text usually goes on with the byte stop (a separator; 256 for none):
+ * then the number ends without an exponent, which is checked for only when
+ * it does not. An int's value is rt_scan_i64's for the at most 15 digits
+ * the short way reads. */
+__attribute__((always_inline)) static inline const char *rt_scan_until_k(const rt_scan_k k, const char *s, double *v,
+                                                                        const int integer, const int stop)
 {
 #ifdef RT_SCAN_SSE2
-    const char *p = rt_scan_short(k, s, v, 0, stop);
+    const char *p = rt_scan_short(k, s, v, integer, stop);
     if (p) return p;
 #else
     (void)k;
     (void)stop;
 #endif
-    double x;
-    const char *q = rt_scan_f64_slow(s, &x);
+    double x;                       /* not v: its address would keep v out of registers */
+    const char *q = integer ? rt_scan_int_slow(s, &x) : rt_scan_f64_slow(s, &x);
     *v = x;
     return q;
 }
 
+__attribute__((always_inline)) static inline const char *rt_scan_f64_until_k(const rt_scan_k k, const char *s,
+                                                                            double *v, const int stop)
+{
+    return rt_scan_until_k(k, s, v, 0, stop);
+}
 
-/* rt_scan_i64 for such a text, its value as a double: the same end, and the
- * same value for the at most 15 digits it reads the short way (stop as for
- * rt_scan_f64_until). */
 __attribute__((always_inline)) static inline const char *rt_scan_int_until_k(const rt_scan_k k, const char *s,
                                                                             double *v, const int stop)
 {
-#ifdef RT_SCAN_SSE2
-    const char *p = rt_scan_short(k, s, v, 1, stop);
-    if (p) return p;
-#else
-    (void)k;
-#endif
-    int64_t x = 0;
-    const char *q = rt_scan_i64(s, &x);
-    *v = (double)x;
-    return q;
+    return rt_scan_until_k(k, s, v, 1, stop);
 }
 
 /* the same with the constants made here, for a scan outside a loop */
