@@ -25,6 +25,16 @@
  * NORM, NORM being a numeric feature's normalisation (none, zscore, minmax,
  * expr: the peer applies it; "-" for the others).
  *
+ *     estc-bench-loop --stream MODEL.est [EPOCHS [REPEATS]]
+ *
+ * times the input pipeline alone: the training source's stream as `estc
+ * train` opens it (its cache; the run block's batch size, shuffle buffer and
+ * seed), the cache read in before the clock starts (as the statistics pass
+ * reads it), then every batch of EPOCHS epochs taken on this thread, REPEATS
+ * times (default 5). It prints, from the CPU time of the repeats:
+ *
+ *     best_examples_per_s median_examples_per_s ns_per_example_best examples
+ *
  * The run block's `threads` applies, as in `estc train`.
  *
  * With ESTC_SHARED_BUFFERS=1 the program's intermediates share buffers by
@@ -158,9 +168,53 @@ static int dump(const char *dir, const char *model)
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int stream_only(const char *model, int epochs, int repeats)
+{
+    if (repeats < 1 || repeats > 1000 || epochs < 1) {
+        fprintf(stderr, "estc-bench-loop: EPOCHS must be >= 1 and REPEATS 1 to 1000\n");
+        return 2;
+    }
+    es_diags d;
+    es_diags_init(&d, stderr);
+    fe_model *fm = fe_compile_file(model, &d);
+    if (!fm) die("the model does not compile", NULL);
+    const es_spec *sp = &fm->spec;
+    double *secs = calloc((size_t)repeats, sizeof *secs);
+    int64_t examples = 0;
+    for (int r = 0; r < repeats; r++) {
+        es_status st = {0};
+        rt_stream *s = rt_stream_open(sp, sp->train, sp->train->path, 1, sp->run.batch_size, epochs,
+                                      sp->run.shuffle_buffer, sp->run.seed, &st);
+        if (!s) die("data", &st);
+        if (rt_stream_preload(s, &st) < 0) die("data", &st);
+        rt_batch b;
+        int got;
+        examples = 0;
+        double t0 = cpu_now();
+        while ((got = rt_stream_next(s, &b, &st)) == 1) examples += b.n;
+        secs[r] = cpu_now() - t0;
+        if (got < 0) die("data", &st);
+        rt_stream_close(s);
+    }
+    qsort(secs, (size_t)repeats, sizeof *secs, cmp_double);
+    printf("%.0f %.0f %.2f %lld\n", (double)examples / secs[0], (double)examples / secs[repeats / 2],
+           1e9 * secs[0] / (double)examples, (long long)examples);
+    free(secs);
+    fe_model_free(fm);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--dump") == 0) return dump(argv[2], argv[3]);
+    if (argc >= 3 && strcmp(argv[1], "--stream") == 0)
+        return stream_only(argv[2], argc > 3 ? atoi(argv[3]) : 10, argc > 4 ? atoi(argv[4]) : 5);
     if (argc < 2) {
         fprintf(stderr, "usage: estc-bench-loop MODEL.est [EPOCHS [BATCH]]\n");
         return 2;

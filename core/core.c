@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY   /* XXH64_state_t on the stack */
 #include <xxhash.h>
 #include <math.h>
 #include <ctype.h>
@@ -287,6 +288,14 @@ char *es_dirname(es_arena *a, const char *path)
 /* ---- hashing and random numbers ------------------------------------------------ */
 
 uint64_t es_hash64(const void *data, size_t len, uint64_t seed) { return XXH64(data, len, seed); }
+
+uint64_t es_hash64_gather(const void *base, const uint32_t *idx, size_t n, size_t size, uint64_t seed)
+{
+    XXH64_state_t h;
+    XXH64_reset(&h, seed);
+    for (size_t k = 0; k < n; k++) XXH64_update(&h, (const char *)base + (size_t)idx[k] * size, size);
+    return XXH64_digest(&h);
+}
 
 static uint64_t splitmix64(uint64_t *x)
 {

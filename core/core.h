@@ -113,6 +113,9 @@ char *es_dirname(es_arena *a, const char *path);
 /* ---- hashing and random numbers --------------------------------------- */
 
 uint64_t es_hash64(const void *data, size_t len, uint64_t seed);   /* xxHash XXH64 */
+/* es_hash64 of the concatenation of n records of `size` bytes, record k at
+ * base + idx[k] * size: the hash of a gathered copy, without the copy. */
+uint64_t es_hash64_gather(const void *base, const uint32_t *idx, size_t n, size_t size, uint64_t seed);
 
 /* A small counter-free generator (SplitMix64 seeding xoshiro256**): deterministic
  * across machines given the seed; its state is four words so a checkpoint can keep it. */

@@ -243,6 +243,10 @@ int rt_stream_next(rt_stream *s, rt_batch *b, es_status *st);
  * record one before the next rt_stream_next. Without a thread it does
  * nothing and the next call assembles as usual. */
 void rt_stream_request(rt_stream *s);
+/* What a batch has taken to assemble, wherever it was assembled: a moving
+ * average of the last few, in seconds (0 before the first). A caller weighs
+ * it against what handing a batch between threads costs before asking ahead. */
+double rt_stream_batch_seconds(const rt_stream *s);
 int64_t rt_stream_skipped(const rt_stream *s);
 void rt_stream_close(rt_stream *s);
 

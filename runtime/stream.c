@@ -156,6 +156,11 @@ struct rt_stream {
     int64_t cap;              /* shuffle buffer slots (>= 1) */
     int64_t fill;
     unsigned char *buf;
+    /* A cached epoch's buffer holds indices of cache records, not copies:
+     * drawing an example then moves four bytes instead of a record in and a
+     * record out of a random slot (by_index; ibuf has min(cap, cache rows)). */
+    int by_index;
+    uint32_t *ibuf;
     unsigned char *out;       /* the example just emitted */
     unsigned char *stage;     /* RT_STAGE examples on their way into a batch */
     es_rng rng;
@@ -168,11 +173,19 @@ struct rt_stream {
     int set;                  /* the set of the batch last handed out */
     int state;                /* 0 running, 1 exhausted, -1 failed */
     struct assembler *as;     /* the thread that assembles a batch asked ahead */
+    double batch_s;           /* seconds a batch takes to assemble, a moving average (0: none yet) */
 };
 
 static void settle(const rt_stream *s);
 
 static unsigned char *slot(rt_stream *s, int64_t i) { return s->buf + (size_t)i * s->lay.rec_bytes; }
+
+/* The record slot i holds, in either form of the buffer. */
+static const unsigned char *slot_rec(const rt_stream *s, int64_t i)
+{
+    size_t rb = s->lay.rec_bytes;
+    return s->by_index ? s->cache.rec + (size_t)s->ibuf[i] * rb : s->buf + (size_t)i * rb;
+}
 
 /* Fills block b from the file; returns 1 when it is the thread's last. */
 static int produce_block(producer *p, qblock *b)
@@ -430,7 +443,8 @@ static int queue_next(rt_stream *s, void *rec, es_status *st)
     }
 }
 
-static int cache_next(rt_stream *s, void *rec)
+/* Takes the cache's next record: its index, or -1 at the epoch's end. */
+static int64_t cache_take(rt_stream *s)
 {
     const rt_cache *c = &s->cache;
     rt_input *in = &s->in;
@@ -438,14 +452,21 @@ static int cache_next(rt_stream *s, void *rec)
         in->rows = c->n;
         in->skipped = c->nbad;
         in->offset = c->end_offset;
-        return 0;
+        return -1;
     }
-    size_t rb = s->lay.rec_bytes;
-    memcpy(rec, c->rec + (size_t)in->taken * rb, rb);
-    in->offset = c->offset[in->taken];
-    in->taken++;
+    int64_t r = in->taken++;
+    in->offset = c->offset[r];
     while (in->bad < c->nbad && c->bad_at[in->bad] < in->taken) in->bad++;
     in->skipped = in->bad;
+    return r;
+}
+
+static int cache_next(rt_stream *s, void *rec)
+{
+    int64_t r = cache_take(s);
+    if (r < 0) return 0;
+    size_t rb = s->lay.rec_bytes;
+    memcpy(rec, s->cache.rec + (size_t)r * rb, rb);
     return 1;
 }
 
@@ -499,6 +520,26 @@ static void input_close(rt_stream *s)
 
 /* ---- epochs and examples ------------------------------------------------------- */
 
+/* Whether a buffer filled from the cache can hold indices (the cache is
+ * complete and its rows fit 32 bits); allocates them the first time. */
+static int index_ready(rt_stream *s)
+{
+    const rt_cache *c = &s->cache;
+    if (!c->complete || c->n > (int64_t)UINT32_MAX) return 0;
+    if (!s->ibuf) s->ibuf = es_xmalloc((size_t)(s->cap < c->n ? s->cap : c->n ? c->n : 1) * sizeof *s->ibuf);
+    return 1;
+}
+
+/* Puts the input's next record in slot i: 1, 0 at the input's end, -1 on error. */
+static int refill(rt_stream *s, int64_t i, es_status *st)
+{
+    if (!s->by_index) return input_next(s, slot(s, i), st);
+    int64_t r = cache_take(s);
+    if (r < 0) return 0;
+    s->ibuf[i] = (uint32_t)r;
+    return 1;
+}
+
 /* Opens the next epoch's input and fills the buffer. */
 static int start_epoch(rt_stream *s, es_status *st)
 {
@@ -507,8 +548,9 @@ static int start_epoch(rt_stream *s, es_status *st)
     s->in_epoch = 0;
     s->input_done = 0;
     s->fill = 0;
+    s->by_index = s->in.kind == IN_CACHE && index_ready(s);
     while (s->fill < s->cap) {
-        int k = input_next(s, slot(s, s->fill), st);
+        int k = refill(s, s->fill, st);
         if (k < 0) return -1;
         if (k == 0) { s->input_done = 1; break; }
         s->fill++;
@@ -552,17 +594,20 @@ static int next_example(rt_stream *s, void *out, es_status *st)
         }
         s->ahead.fill = -1;
         size_t rb = s->lay.rec_bytes;
-        memcpy(out, slot(s, i), rb);
+        memcpy(out, slot_rec(s, i), rb);
         s->in_epoch++;
         s->emitted++;
         if (!s->input_done) {
-            int k = input_next(s, slot(s, i), st);
+            int k = refill(s, i, st);
             if (k < 0) return -1;
             if (k == 1) return 1;
             s->input_done = 1;
         }
         s->fill--;
-        if (i != s->fill) memcpy(slot(s, i), slot(s, s->fill), rb);
+        if (i != s->fill) {
+            if (s->by_index) s->ibuf[i] = s->ibuf[s->fill];
+            else memcpy(slot(s, i), slot(s, s->fill), rb);
+        }
         return 1;
     }
 }
@@ -581,9 +626,39 @@ static void prefetch_next(rt_stream *s)
     s->ahead.after = r;
     s->ahead.fill = s->fill;
     s->ahead.i = i;
-    const unsigned char *p = slot(s, i);
+    const unsigned char *p = slot_rec(s, i);
     __builtin_prefetch(p);
     __builtin_prefetch(p + s->lay.rec_bytes - 1);
+}
+
+/* Up to n examples of a cached epoch into out, together: while the cache
+ * has records left, every draw refills its slot and the buffer stays as
+ * full, so the n draws do not depend on what they pick and are made first;
+ * the records they pick are then prefetched together, and copied out in the
+ * order next_example would take them. Returns how many it took: 0 when the
+ * stream is not in that state (next_example takes the example). */
+static int64_t take_block(rt_stream *s, unsigned char *out, int64_t n)
+{
+    if (!s->by_index || s->input_done || s->in.kind != IN_CACHE || s->fill == 0) return 0;
+    const rt_cache *c = &s->cache;
+    int64_t left = c->n - s->in.taken;
+    if (n > left) n = left;
+    if (n > RT_STAGE) n = RT_STAGE;
+    int64_t pick[RT_STAGE];
+    const unsigned char *rec[RT_STAGE];
+    const size_t rb = s->lay.rec_bytes;
+    for (int64_t k = 0; k < n; k++) pick[k] = (int64_t)es_rng_below(&s->rng, (uint64_t)s->fill);
+    for (int64_t k = 0; k < n; k++) {
+        rec[k] = c->rec + (size_t)s->ibuf[pick[k]] * rb;
+        __builtin_prefetch(rec[k]);
+        __builtin_prefetch(rec[k] + rb - 1);
+        s->ibuf[pick[k]] = (uint32_t)cache_take(s);
+    }
+    for (int64_t k = 0; k < n; k++) memcpy(out + (size_t)k * rb, rec[k], rb);
+    s->ahead.fill = -1;
+    s->in_epoch += n;
+    s->emitted += n;
+    return n;
 }
 
 rt_stream *rt_stream_open(const es_spec *spec, const es_source_spec *src, const char *path,
@@ -670,6 +745,11 @@ int rt_stream_preload(rt_stream *s, es_status *st)
     while (in->bad < c->nbad && c->bad_at[in->bad] < taken) in->bad++;
     in->skipped = in->bad;
     in->offset = taken ? c->offset[taken - 1] : 0;
+    /* the buffer holds the first `taken` records, which the cache holds too */
+    if (s->fill == taken && index_ready(s)) {
+        for (int64_t j = 0; j < s->fill; j++) s->ibuf[j] = (uint32_t)j;
+        s->by_index = 1;
+    }
     return 1;
 }
 
@@ -697,6 +777,7 @@ static int assemble(rt_stream *s, int k, rt_batch *b, es_status *st)
         if (s->state < 0) return es_fail(st, ES_EINVAL, "the stream has already failed");
         return 0;
     }
+    double t0 = es_now();
     start_background(s);
     const rt_layout *l = &s->lay;
     const size_t rb = l->rec_bytes;
@@ -704,17 +785,24 @@ static int assemble(rt_stream *s, int k, rt_batch *b, es_status *st)
      * per-feature arrays a feature at a time */
     int64_t n = 0, staged = 0;
     while (n < s->batch_size) {
-        int r = next_example(s, s->stage + (size_t)staged * rb, st);
-        if (r < 0) { s->state = -1; return -1; }
-        if (r == 0) { s->state = 1; break; }
-        prefetch_next(s);
-        n++;
-        if (++staged == RT_STAGE) {
+        int64_t got = take_block(s, s->stage + (size_t)staged * rb, s->batch_size - n < RT_STAGE - staged
+                                 ? s->batch_size - n : RT_STAGE - staged);
+        if (got == 0) {
+            int r = next_example(s, s->stage + (size_t)staged * rb, st);
+            if (r < 0) { s->state = -1; return -1; }
+            if (r == 0) { s->state = 1; break; }
+            prefetch_next(s);
+            got = 1;
+        }
+        n += got;
+        if ((staged += got) == RT_STAGE) {
             rt_layout_gather(l, s->stage, staged, s->feat[k], s->label[k], n - staged);
             staged = 0;
         }
     }
     if (staged) rt_layout_gather(l, s->stage, staged, s->feat[k], s->label[k], n - staged);
+    double dt = es_now() - t0;
+    s->batch_s = s->batch_s > 0 ? 0.875 * s->batch_s + 0.125 * dt : dt;
     if (n == 0) return 0;
     b->n = n;
     b->nfeat = l->nfeat;
@@ -927,7 +1015,9 @@ void rt_stream_position(const rt_stream *s, rt_stream_pos *p)
     /* a drained epoch and a closed one are the same position */
     int open = s->in.kind != IN_NONE && s->fill > 0;
     p->offset = open ? s->in.offset : -1;
-    p->buffer_hash = es_hash64(s->buf, open ? (size_t)s->fill * s->lay.rec_bytes : 0, 0);
+    size_t n = open ? (size_t)s->fill : 0;
+    p->buffer_hash = s->by_index ? es_hash64_gather(s->cache.rec, s->ibuf, n, s->lay.rec_bytes, 0)
+                                 : es_hash64(s->buf, n * s->lay.rec_bytes, 0);
 }
 
 int64_t rt_stream_epoch_rows(const rt_stream *s)
@@ -944,6 +1034,12 @@ int rt_stream_done(const rt_stream *s)
     return drained && s->epoch >= s->epochs;
 }
 
+double rt_stream_batch_seconds(const rt_stream *s)
+{
+    settle(s);
+    return s->batch_s;
+}
+
 int64_t rt_stream_skipped(const rt_stream *s)
 {
     settle(s);
@@ -958,6 +1054,7 @@ void rt_stream_close(rt_stream *s)
     input_close(s);
     cache_drop(&s->cache);
     free(s->buf);
+    free(s->ibuf);
     free(s->out);
     free(s->stage);
     es_arena_free(s->arena);
