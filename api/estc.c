@@ -815,6 +815,13 @@ static int input_thread(void)
 
 static void stream_thread(rt_stream *s) { rt_stream_background(s, input_thread()); }
 
+/* Training asks for its next batch ahead only when a batch takes at least
+ * this long to assemble: handing one between the threads costs about 2 us
+ * on this kind of virtual machine (a cached census batch of 64 takes 1 us,
+ * and the thread made the loop 0.8x; parsing one from the file takes
+ * 20-40 us, and it pays). */
+#define AHEAD_MIN_SECONDS 5e-6
+
 /* ESTC_STEP_DELAY_US=N sleeps N microseconds after every train step: tests
  * that interrupt training at a chosen step (SIGKILL, SIGTERM) watch the log
  * from outside, and a step of a few microseconds outruns any polling. 0 (or
@@ -1341,7 +1348,8 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
             estimate_total(&t);
             m->train_last = t.total;
         }
-        if (t.ahead && !signalled && !save_now && !(eval_now && t.early_dir) && next < t.target) {
+        if (t.ahead && !signalled && !save_now && !(eval_now && t.early_dir) && next < t.target &&
+            rt_stream_batch_seconds(t.s) >= AHEAD_MIN_SECONDS) {
             rt_stream_request(t.s);
             asked = 1;
         }
