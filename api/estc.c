@@ -1229,7 +1229,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
     es_spec *sp = &m->fm->spec;
     es_run_spec *run = &sp->run;
     es_status es = {0};
-    double t0 = es_now();
+    double t0 = es_now(), t_steps = 0;   /* t_steps: when the last step ended */
 
     trainer t;
     memset(&t, 0, sizeof t);
@@ -1373,6 +1373,7 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
         if (t.bar) rt_progress_update(t.pg, gs, t.total, loss);
         step_delay(delay);
     }
+    t_steps = es_now();
     if (rc != 0) goto out;
     /* the end: a last evaluation (not after a signal: the user wants out), then the checkpoint */
     if (res->steps_run > 0 && res->stop_reason == ESTC_STOP_DONE && t.last_eval != m->global_step &&
@@ -1418,7 +1419,9 @@ out:
         }
         rt_stream_close(t.s);
     }
-    res->seconds = es_now() - t0;
+    double t_end = es_now();
+    res->seconds = t_end - t0;
+    if (t_steps > 0) res->final_seconds = t_end - t_steps;
     res->global_step = m->global_step;
     es_status ignore = {0};
     if (t.ev && rt_events_flush(t.ev, &ignore) != 0 && rc == 0) rc = estc__status_from(st, &ignore);
@@ -1426,9 +1429,11 @@ out:
     rt_events_close(t.ev_eval);
     rt_progress_free(t.pg);
     if (rc == 0 && log && res->steps_run > 0) {
-        fprintf(log, "trained %lld steps (%lld examples) in %.2f s: %.0f examples/s; final loss %.6f\n",
+        double steps_s = res->seconds - res->final_seconds;
+        fprintf(log, "trained %lld steps (%lld examples) in %.2f s: %.0f examples/s in the steps, "
+                "%.3f s after them to finish; final loss %.6f\n",
                 (long long)res->steps_run, (long long)res->examples, res->seconds,
-                res->seconds > 0 ? (double)res->examples / res->seconds : 0.0, res->final_loss);
+                steps_s > 0 ? (double)res->examples / steps_s : 0.0, res->final_seconds, res->final_loss);
         if (res->rows_skipped)
             fprintf(log, "skipped %lld malformed rows\n", (long long)res->rows_skipped);
         if (res->stop_reason == ESTC_STOP_SIGNAL)

@@ -7,10 +7,11 @@
 #   bash bench/census_linear.sh [RUNS]        (default 3; run from the repo root)
 #
 # Rows:
-#   estc train            the figure `estc train` prints: the training loop over
-#                         the cached examples (cache = true: a fresh model reads the
+#   estc train            the figure `estc train` prints: its steps over the
+#                         cached examples (cache = true: a fresh model reads the
 #                         CSV once, before the loop, for its zscore/minmax statistics
-#                         and the cache together)
+#                         and the cache together); the final checkpoint after the
+#                         last step is counted in the whole command's row
 #   estc train, whole     the examples over the whole command's wall time (start,
 #                         compile, reading the CSV, 10 epochs, save)
 #   estc compute          the same compiled train step over the same examples

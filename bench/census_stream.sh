@@ -13,8 +13,8 @@
 #                                              processes, so that the reading
 #                                              thread can get the second core)
 #
-# The figure is `estc train`'s own examples/s (the training loop: reading,
-# kernels, checkpoint at the end; not compiling); next to it the CPU seconds
+# The figure is `estc train`'s own examples/s (its steps: reading and
+# kernels; not compiling, nor the checkpoint after the last step); next to it the CPU seconds
 # the whole command used, which a loaded machine disturbs less than the wall
 # clock (a second thread only pays when a second core is free). BLAS runs one
 # thread.

@@ -95,6 +95,8 @@ typedef struct estc_train_result {
     int64_t rows_skipped;     /* bad rows skipped (bad_rows = "skip") */
     int stop_reason;          /* ESTC_STOP_* */
     int64_t checkpoint_step;  /* step of the last checkpoint saved by this call, -1 if none */
+    double final_seconds;     /* of seconds: after the last step (the last evaluation, summaries and
+                               * checkpoint); examples / (seconds - final_seconds) is the steps' speed */
 } estc_train_result;
 
 enum {
