@@ -53,8 +53,10 @@ check "the logged run saved its checkpoint" grep -q "saved checkpoint model-$STE
 KARGS="--epochs 3 --seed 7 --save-checkpoints-steps 25 --log-step-count-steps 10 --no-progress"
 last_step() { grep -o '^step [0-9]*' "$1" | tail -1 | cut -d' ' -f2; }
 # (the run to kill is given more epochs, which only end the stream, so that it
-# cannot finish before the kill lands)
-"$ESTC" train "$SCRATCH/cached.est" --model-dir "$SCRATCH/killed" $KARGS --epochs 50 2>"$SCRATCH/k1.log" >/dev/null &
+# cannot finish before the kill lands, and sleeps 200 us after each step: an
+# epoch of cached steps takes a few milliseconds, less than the polling below)
+ESTC_STEP_DELAY_US=200 "$ESTC" train "$SCRATCH/cached.est" --model-dir "$SCRATCH/killed" $KARGS --epochs 50 \
+    2>"$SCRATCH/k1.log" >/dev/null &
 pid=$!
 target=$((560 + RANDOM % 400))
 while kill -0 $pid 2>/dev/null; do
