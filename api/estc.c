@@ -816,10 +816,10 @@ static int input_thread(void)
 static void stream_thread(rt_stream *s) { rt_stream_background(s, input_thread()); }
 
 /* Training asks for its next batch ahead only when a batch takes at least
- * this long to assemble: handing one between the threads costs about 2 us
- * on this kind of virtual machine (a cached census batch of 64 takes 1 us,
- * and the thread made the loop 0.8x; parsing one from the file takes
- * 20-40 us, and it pays). */
+ * this long to assemble: handing one between the threads costs 1-2 us, the
+ * batch's arrays moving from one core's cache to the other's (a cached census
+ * batch of 64 takes 1 us to assemble, and the thread made the loop 0.8x;
+ * parsing one from the file takes 20-40 us, and there it pays). */
 #define AHEAD_MIN_SECONDS 5e-6
 
 /* ESTC_STEP_DELAY_US=N sleeps N microseconds after every train step: tests
