@@ -230,6 +230,9 @@ estc_model *estc_model_open(const char *path, const estc_open_options *opt, estc
             estc_model_free(m);
             return NULL;
         }
+        /* the passes rewrote or copied the program: its nodes' memory goes to the next one's */
+        if (g != m->fm->prog[k]) gr_drop(m->fm->prog[k]);
+        m->fm->prog[k] = g;
         /* intermediates whose lives do not overlap share memory; not in a
          * train program the NaN guard watches, whose report names the first
          * non-finite tensor of the step (a shared buffer keeps only its last) */

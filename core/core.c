@@ -22,25 +22,71 @@
 
 /* ---- arena ---------------------------------------------------------------- */
 
+/* A block given back with es_release: its first bytes hold the free list. */
+typedef struct es_freed { struct es_freed *next; size_t n; } es_freed;
 typedef struct es_block { struct es_block *next; size_t used, cap; max_align_t data[]; } es_block;
-struct es_arena { es_block *head; };
+struct es_arena { es_block *head; es_freed *freed; };
 
-enum { ES_BLOCK = 64 * 1024 };
+/* ES_REUSE: blocks smaller than this are not worth a place on the free list */
+enum { ES_BLOCK = 64 * 1024, ES_REUSE = 1024 };
+
+/* AddressSanitizer is told which released bytes must not be touched, so a
+ * pointer kept into a released block is reported where it is used. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ES_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ES_ASAN 1
+#endif
+#endif
+#ifdef ES_ASAN
+#include <sanitizer/asan_interface.h>
+#define poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define poison(p, n) ((void)(p), (void)(n))
+#define unpoison(p, n) ((void)(p), (void)(n))
+#endif
 
 es_arena *es_arena_new(void) { return es_xcalloc(1, sizeof(es_arena)); }
 
 void es_arena_free(es_arena *a)
 {
     if (!a) return;
-    for (es_block *b = a->head, *nx; b; b = nx) { nx = b->next; free(b); }
+    for (es_block *b = a->head, *nx; b; b = nx) {
+        nx = b->next;
+        unpoison(b->data, b->cap);    /* malloc's own bookkeeping may reuse them */
+        free(b);
+    }
     free(a);
+}
+
+static size_t round16(size_t n) { n = (n + 15) & ~(size_t)15; return n ? n : 16; }
+
+/* the smallest released block of at least n bytes, taken off the list (its
+ * tail goes back if it is worth keeping), or NULL */
+static void *reuse(es_arena *a, size_t n)
+{
+    es_freed **best = NULL;
+    for (es_freed **f = &a->freed; *f; f = &(*f)->next)
+        if ((*f)->n >= n && (!best || (*f)->n < (*best)->n)) best = f;
+    if (!best) return NULL;
+    es_freed *b = *best;
+    *best = b->next;
+    size_t have = b->n;
+    unpoison(b, n);
+    if (have - n >= ES_REUSE) es_release(a, (char *)b + n, have - n);
+    return b;
 }
 
 /* n bytes from the arena, not cleared (16-byte aligned) */
 void *es_alloc_raw(es_arena *a, size_t n)
 {
-    n = (n + 15) & ~(size_t)15;
-    if (n == 0) n = 16;
+    n = round16(n);
+    if (n >= ES_REUSE && a->freed) {
+        void *p = reuse(a, n);
+        if (p) return p;
+    }
     es_block *b = a->head;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > ES_BLOCK ? n : ES_BLOCK;
@@ -63,6 +109,18 @@ void *es_alloc(es_arena *a, size_t n)
     void *p = es_alloc_raw(a, n);
     memset(p, 0, n);
     return p;
+}
+
+void es_release(es_arena *a, void *p, size_t n)
+{
+    n &= ~(size_t)15;     /* a tail of a rounded-up block is not counted on */
+    if (!p || n < ES_REUSE) return;
+    es_freed *f = p;
+    unpoison(f, sizeof *f);   /* the tail of a reused block was poisoned */
+    f->n = n;
+    f->next = a->freed;
+    a->freed = f;
+    poison((char *)p + sizeof *f, n - sizeof *f);
 }
 
 char *es_strndup(es_arena *a, const char *s, size_t n)

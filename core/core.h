@@ -28,17 +28,25 @@ es_arena *es_arena_new(void);
 void es_arena_free(es_arena *a);
 void *es_alloc(es_arena *a, size_t n);          /* zeroed, 16-byte aligned */
 void *es_alloc_raw(es_arena *a, size_t n);      /* not zeroed: for what is written at once */
+/* Gives back n bytes at p, allocated from a, for a later allocation of a to
+ * reuse (memory touched once costs less than fresh pages): only for what no
+ * pointer refers to any more. Blocks under 1 KB are left alone. */
+void es_release(es_arena *a, void *p, size_t n);
 char *es_strdup(es_arena *a, const char *s);
 char *es_strndup(es_arena *a, const char *s, size_t n);
 char *es_sprintf(es_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A growable array whose storage lives in an arena (old blocks are left to the arena). */
+/* A growable array whose storage lives in an arena. It starts at 64 bytes
+ * (two elements if they are larger); a block it outgrows is given back to the
+ * arena (es_release), so no pointer into it may be kept across a push. */
 #define ES_VEC(T) struct { T *v; int n, cap; }
 #define es_vec_push(arena, vec, x) do {                                        \
         if ((vec).n == (vec).cap) {                                            \
-            int ncap_ = (vec).cap ? (vec).cap * 2 : 8;                         \
-            void *nv_ = es_alloc((arena), (size_t)ncap_ * sizeof(*(vec).v));   \
-            if ((vec).n) memcpy(nv_, (vec).v, (size_t)(vec).n * sizeof(*(vec).v)); \
+            size_t sz_ = sizeof(*(vec).v);                                     \
+            int ncap_ = (vec).cap ? (vec).cap * 2 : sz_ >= 32 ? 2 : (int)(64 / sz_); \
+            void *nv_ = es_alloc((arena), (size_t)ncap_ * sz_);                \
+            if ((vec).n) memcpy(nv_, (vec).v, (size_t)(vec).n * sz_);          \
+            es_release((arena), (vec).v, (size_t)(vec).cap * sz_);             \
             (vec).v = nv_; (vec).cap = ncap_;                                  \
         }                                                                      \
         (vec).v[(vec).n++] = (x);                                              \

@@ -77,6 +77,8 @@ int fe_lower(fe_checked *c, fe_model *m, es_diags *d)
         }
     }
     /* what the model keeps: variables no output or update reads do not count */
-    m->fingerprint = fingerprint(gr_dce(m->prog[GR_PROG_TRAIN]));
+    gr_graph *live = gr_dce(m->prog[GR_PROG_TRAIN]);
+    m->fingerprint = fingerprint(live);
+    gr_drop(live);
     return 0;
 }

@@ -58,7 +58,7 @@ gr_graph *gr_freeze(const gr_graph *g, const float *const *values, es_arena *a, 
             n->name = es_strdup(a, nm);
         }
     }
-    ng = gr_dce(ng);
+    ng = gr_dce_drop(ng);
     const float **v = es_alloc(a, ((size_t)ng->n + 1) * sizeof *v);
     for (int i = 0; i < ng->n; i++) {
         gr_node *n = &ng->nodes[i];

@@ -75,8 +75,17 @@ void gr_reserve(gr_graph *g, int n)
     if (n <= g->cap) return;
     gr_node *nv = es_alloc_raw(g->arena, (size_t)n * sizeof *nv);   /* each slot is written when pushed */
     if (g->n) memcpy(nv, g->nodes, (size_t)g->n * sizeof *nv);
+    es_release(g->arena, g->nodes, (size_t)g->cap * sizeof *nv);
     g->nodes = nv;
     g->cap = n;
+}
+
+void gr_drop(gr_graph *g)
+{
+    if (!g) return;
+    es_release(g->arena, g->nodes, (size_t)g->cap * sizeof *g->nodes);
+    g->nodes = NULL;
+    g->n = g->cap = g->noutputs = 0;
 }
 
 int gr_push_raw(gr_graph *g, const gr_node *nd)

@@ -104,6 +104,10 @@ typedef struct gr_graph {
 } gr_graph;
 
 gr_graph *gr_new(es_arena *a, es_diags *diags);
+/* Gives g's node array back to its arena for later graphs to reuse; g is left
+ * empty. For an intermediate graph nothing refers to any more (what its nodes
+ * point to, constants and names, stays). */
+void gr_drop(gr_graph *g);
 
 /* ---- builders: each returns the new node's id or GR_NONE ------------------ *
  * A builder given a GR_NONE input returns GR_NONE without a second message.   */

@@ -31,6 +31,8 @@ int gr_push_raw(gr_graph *g, const gr_node *nd);
  * g's kind in g's arena, and g's outputs carried over through map (g's node
  * ids to the new graph's). */
 gr_graph *gr_rebuild_begin(const gr_graph *g);
+/* gr_dce of an intermediate graph of a pass, which is dropped (gr_drop) */
+gr_graph *gr_dce_drop(gr_graph *g);
 void gr_rebuild_outputs(gr_graph *ng, const gr_graph *g, const int *map);
 
 /* Reports an error at sp through g->diags and counts it in g->nerrors. */

@@ -107,5 +107,6 @@ gr_graph *gr_narrow(gr_graph *g)
         map[i] = gr_push_raw(ng, &n);
     }
     gr_rebuild_outputs(ng, g, map);
-    return gr_dce(ng);
+    gr_drop(g);                         /* our own copy, not the caller's */
+    return gr_dce_drop(ng);
 }

@@ -200,5 +200,5 @@ gr_graph *gr_onehot(gr_graph *g)
         map[i] = gr_push_raw(ng, &n);
     }
     gr_rebuild_outputs(ng, g, map);
-    return gr_dce(ng);
+    return gr_dce_drop(ng);
 }

@@ -49,3 +49,10 @@ gr_graph *gr_dce(gr_graph *g)
     gr_rebuild_outputs(ng, g, map);
     return ng;
 }
+
+gr_graph *gr_dce_drop(gr_graph *g)
+{
+    gr_graph *ng = gr_dce(g);
+    gr_drop(g);
+    return ng;
+}

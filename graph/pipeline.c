@@ -42,6 +42,7 @@ typedef struct pipeline {
     char disabled[NPASSES];
     char dump[NPASSES];
     es_status *st;
+    const gr_graph *input;   /* the caller's graph: the passes' own copies are dropped */
 } pipeline;
 
 static int find(const char *name, size_t len)
@@ -88,10 +89,11 @@ static int set_flag(void *vc, const char *name, size_t len)
     return 0;
 }
 
-static int pipe_init(pipeline *p, es_status *st)
+static int pipe_init(pipeline *p, es_status *st, const gr_graph *input)
 {
     memset(p, 0, sizeof *p);
     p->st = st;
+    p->input = input;
     flag_ctx dis = { p->disabled, "ESTC_DISABLE", st, 0 };
     flag_ctx dump = { p->dump, "ESTC_DUMP", st, 1 };
     if (each_name(getenv("ESTC_DISABLE"), set_flag, &dis)) return -1;
@@ -103,7 +105,11 @@ static gr_graph *run(pipeline *p, gr_graph *g, int k)
 {
     if (!g || p->disabled[k]) return g;
     const pass *ps = &passes[k];
-    if (ps->run) g = ps->run(g);
+    if (ps->run) {
+        gr_graph *ng = ps->run(g);
+        if (ng != g && g != p->input) gr_drop(g);   /* its memory goes to the next copy */
+        g = ng;
+    }
     if (!p->disabled[VERIFY]) {
         es_status vs = {0};
         if (gr_verify(g, &vs) != 0) {
@@ -129,7 +135,7 @@ static gr_graph *step(pipeline *p, gr_graph *g, const char *name)
 gr_graph *gr_optimize(gr_graph *g, es_status *st)
 {
     pipeline p;
-    if (pipe_init(&p, st)) return NULL;
+    if (pipe_init(&p, st, g)) return NULL;
     g = step(&p, g, "verify");     /* the input is blamed on its builder, not on a pass */
     g = step(&p, g, "fold");
     g = step(&p, g, "simplify");
@@ -167,7 +173,7 @@ static int run_name(void *vc, const char *name, size_t len)
 gr_graph *gr_run_passes(gr_graph *g, const char *list, es_status *st)
 {
     pipeline p;
-    if (pipe_init(&p, st)) return NULL;
+    if (pipe_init(&p, st, g)) return NULL;
     list_ctx c = { &p, g, list ? list : "" };
     if (each_name(list, check_name, &c)) return NULL;   /* all names first: no half-run */
     c.g = step(&p, c.g, "verify");
@@ -179,7 +185,7 @@ gr_graph *gr_optimize_frozen(const gr_graph *g, const float *const *values, es_a
                              es_status *st)
 {
     pipeline p;
-    if (pipe_init(&p, st)) return NULL;
+    if (pipe_init(&p, st, g)) return NULL;
     int k = find("freeze", 6);
     if (p.disabled[k]) return NULL;
     gr_graph *ng = gr_freeze(g, values, a, out_values);

@@ -245,6 +245,59 @@ static void test_verify(void)
 
 /* ---- dead-code elimination ------------------------------------------------- */
 
+/* Memory given back to an arena (es_release, gr_drop, a grown es_vec) is
+ * what later allocations get, best fit first, with the rest kept; small
+ * blocks are not kept; es_alloc still zeroes what it reuses. */
+static void test_arena_reuse(void)
+{
+    es_arena *a = es_arena_new();
+    char *p = es_alloc_raw(a, 4096);
+    memset(p, 0xff, 4096);
+    es_release(a, p, 4096);
+    char *q = es_alloc(a, 2048);
+    CHECK(q == p, "a released block is reused (%p, not %p)", (void *)q, (void *)p);
+    int zero = 1;
+    for (int i = 0; i < 2048; i++) zero &= q[i] == 0;
+    CHECK(zero, "es_alloc zeroes reused memory");
+    char *r = es_alloc_raw(a, 2048);
+    CHECK(r == p + 2048, "the rest of a reused block is kept for the next one");
+    char *s = es_alloc_raw(a, 2048);
+    CHECK(s < p || s >= p + 4096, "a block is not handed out twice");
+
+    char *big = es_alloc_raw(a, 8192), *fit = es_alloc_raw(a, 2048), *tiny = es_alloc_raw(a, 512);
+    es_release(a, big, 8192);
+    es_release(a, fit, 2048);
+    es_release(a, tiny, 512);
+    CHECK(es_alloc_raw(a, 2000) == fit, "the smallest block that fits is taken");
+    CHECK(es_alloc_raw(a, 8192) == big, "a block is reused whole");
+    CHECK(es_alloc_raw(a, 512) != tiny, "blocks under 1 KB are not kept");
+
+    gr_graph *g = gr_new(a, NULL), *h = gr_new(a, NULL);
+    gr_input(g, "x0", GR_F32, gr_shape1(GR_BATCH), nospan);
+    gr_node *first = g->nodes;          /* 64 nodes; outgrown below */
+    for (int i = 1; i < 100; i++) gr_input(g, es_sprintf(a, "x%d", i), GR_F32, gr_shape1(GR_BATCH), nospan);
+    gr_node *nodes = g->nodes;
+    gr_drop(g);
+    CHECK(g->n == 0 && g->nodes == NULL, "a dropped graph is empty");
+    gr_input(h, "y0", GR_F32, gr_shape1(GR_BATCH), nospan);
+    CHECK(h->nodes == first, "the nodes a graph outgrew go to the next graph");
+    for (int i = 1; i < 100; i++) gr_input(h, es_sprintf(a, "y%d", i), GR_F32, gr_shape1(GR_BATCH), nospan);
+    CHECK(h->nodes == nodes, "a dropped graph's nodes go to the next graph");
+    int ok = h->n == 100;
+    for (int i = 0; i < h->n; i++) ok &= strcmp(h->nodes[i].name, es_sprintf(a, "y%d", i)) == 0;
+    CHECK(ok, "the next graph keeps its nodes in them");
+
+    ES_VEC(int) v = { 0 };
+    for (int i = 0; i < 256; i++) es_vec_push(a, v, i);
+    int *old = v.v;
+    es_vec_push(a, v, 256);
+    ok = v.n == 257;
+    for (int i = 0; i < v.n; i++) ok &= v.v[i] == i;
+    CHECK(ok, "a grown vector keeps its elements");
+    CHECK(es_alloc_raw(a, 1024) == (void *)old, "the block a vector outgrew is reused");
+    es_arena_free(a);
+}
+
 static void test_dce(void)
 {
     es_arena *a = es_arena_new();
@@ -1039,6 +1092,7 @@ int main(void)
     test_shapes();
     test_shape_errors();
     test_verify();
+    test_arena_reuse();
     test_dce();
     test_text();
     test_eval();
