@@ -9,17 +9,21 @@
  *   backward  dW_l = X_l^T dY_l          [Di,B] x [B,Do]
  *             dX_l = dY_l W_l^T          [B,Do] x [Do,Di]   (not for the first
  *                                        layer: the input needs no gradient)
- * in row-major, with the transposes a training step uses, two ways: each
- * product with beta = 0 (OpenBLAS zeroes C itself), and each C zeroed with
- * memset and the product added (beta = 1), which is how estc calls it.
- * Prints one line:
+ * in row-major, with the transposes a training step uses, three ways: each
+ * product with beta = 0 (OpenBLAS zeroes C itself); each C zeroed with
+ * memset and the product added (beta = 1), which is how estc calls OpenBLAS;
+ * and the same with estc's own product (codegen/gemm.h), on one thread,
+ * where the CPU runs it. Prints one line:
  *
- *     gflops_per_s seconds_per_step flops_per_step gflops_beta0 gflops_memset
+ *     gflops_per_s seconds_per_step flops_per_step gflops_beta0 gflops_memset gflops_estc
  *
- * the first two for the faster way (median seconds per step over REPS steps
- * after two warm-up steps, the ways interleaved). The thread count is
- * OpenBLAS's (set OPENBLAS_NUM_THREADS).
+ * the first two for the faster OpenBLAS way (median seconds per step over
+ * REPS steps after two warm-up steps, the ways interleaved); gflops_estc is 0
+ * where the CPU cannot run estc's product. The thread count is OpenBLAS's
+ * (set OPENBLAS_NUM_THREADS).
  */
+#include "codegen/gemm.h"
+
 #include <cblas.h>
 
 #include <stdio.h>
@@ -41,11 +45,14 @@ static float *filled(size_t n)
     return p;
 }
 
-/* C = op(A) op(B), C zeroed first by memset when `zeroed` (then beta = 1) */
+/* C = op(A) op(B) the way-th way: 0 OpenBLAS with beta = 0; 1 C zeroed by
+ * memset, then OpenBLAS with beta = 1; 2 the same with estc's product */
 static void gemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                 float *c, int zeroed)
+                 float *c, int way)
 {
+    int zeroed = way > 0;
     if (zeroed) memset(c, 0, (size_t)m * (size_t)n * sizeof *c);
+    if (way == 2) { cg_gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, n); return; }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a,
                 lda, b, ldb, zeroed ? 1.0f : 0.0f, c, n);
 }
@@ -76,9 +83,11 @@ int main(int argc, char **argv)
     double flops = 0;
     for (int l = 0; l < L; l++) flops += 2.0 * B * D[l] * D[l + 1] * (l == 0 ? 2 : 3);
 
-    double *t[2] = { calloc((size_t)reps + 2, sizeof(double)), calloc((size_t)reps + 2, sizeof(double)) };
+    int ways = cg_gemm_host() ? 3 : 2;
+    double *t[3];
+    for (int z = 0; z < 3; z++) t[z] = calloc((size_t)reps + 2, sizeof(double));
     for (int r = 0; r < reps + 2; r++)
-        for (int z = 0; z < 2; z++) {
+        for (int z = 0; z < ways; z++) {
             double t0 = now();
             for (int l = 0; l < L; l++)
                 gemm(0, 0, B, D[l + 1], D[l], X[l], D[l], W[l], D[l + 1], X[l + 1], z);
@@ -88,12 +97,13 @@ int main(int argc, char **argv)
             }
             t[z][r] = now() - t0;
         }
-    double med[2];
-    for (int z = 0; z < 2; z++) {
+    double med[3] = { 0, 0, 0 };
+    for (int z = 0; z < ways; z++) {
         qsort(t[z] + 2, (size_t)reps, sizeof(double), cmp);
         med[z] = t[z][2 + reps / 2];
     }
     double best = med[0] < med[1] ? med[0] : med[1];
-    printf("%.2f %.6f %.0f %.2f %.2f\n", flops / best / 1e9, best, flops, flops / med[0] / 1e9, flops / med[1] / 1e9);
+    printf("%.2f %.6f %.0f %.2f %.2f %.2f\n", flops / best / 1e9, best, flops, flops / med[0] / 1e9,
+           flops / med[1] / 1e9, ways == 3 ? flops / med[2] / 1e9 : 0.0);
     return 0;
 }

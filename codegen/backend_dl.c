@@ -26,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include "backend.h"
+#include "gemm.h"
 #include "prep.h"
 
 #include <cblas.h>
@@ -144,9 +145,17 @@ typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, con
                          const float *, const blasint, const float, float *, const blasint);
 static sgemm_fn blas_sgemm;
 static void (*blas_set_threads)(int);
+static int (*blas_get_threads)(void);
+static char *(*blas_corename)(void);
 static _Atomic int blas_threads;        /* asked for before the load; 0 = OpenBLAS's choice */
 static char blas_error[1024];
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+/* who takes the products (gemm.h), from the library's core type and threads */
+static void gemm_update(void)
+{
+    cg_gemm_update(blas_corename ? blas_corename() : NULL, blas_get_threads ? blas_get_threads() : 0);
+}
 
 static void load_blas(void)
 {
@@ -158,9 +167,14 @@ static void load_blas(void)
         else if (!blas_error[0]) snprintf(blas_error, sizeof blas_error, "%s", dlerror());
         void *t = f ? dlsym(h, "openblas_set_num_threads") : NULL;
         if (t) memcpy(&blas_set_threads, &t, sizeof t);
+        void *g = f ? dlsym(h, "openblas_get_num_threads") : NULL;
+        if (g) memcpy(&blas_get_threads, &g, sizeof g);
+        void *c = f ? dlsym(h, "openblas_get_corename") : NULL;
+        if (c) memcpy(&blas_corename, &c, sizeof c);
     }
     int n = blas_threads;
     if (n > 0 && blas_set_threads) blas_set_threads(n);
+    gemm_update();
 }
 
 void cg_blas_threads(int n)
@@ -168,7 +182,10 @@ void cg_blas_threads(int n)
     if (n <= 0) return;
     blas_threads = n;
     /* once loaded (blas_once done), apply it here; else load_blas will */
-    if (blas_sgemm && blas_set_threads) blas_set_threads(n);
+    if (blas_sgemm && blas_set_threads) {
+        blas_set_threads(n);
+        gemm_update();
+    }
 }
 
 static void lazy_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta, const enum CBLAS_TRANSPOSE tb,
@@ -182,7 +199,10 @@ static void lazy_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE 
                 ESTC_OPENBLAS_LIB, blas_error);
         abort();
     }
-    blas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (cg_gemm_takes(order == CblasRowMajor, n))
+        cg_gemm(ta == CblasTrans, tb == CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        blas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void *cg_blas_sgemm(void)

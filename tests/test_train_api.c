@@ -109,12 +109,14 @@ static void test_two_calls_one_handle(void)
 
 int openblas_get_num_threads(void);
 
-/* 20 steps of the census DNN (its products are OpenBLAS's) on n threads:
- * the final loss, and OpenBLAS's thread count after opening. */
-static double dnn_on_threads(int n, int *blas_threads)
+/* 20 steps of the census DNN (its products are OpenBLAS's or estc's,
+ * codegen/gemm.h; gemm sets ESTC_GEMM) on n threads: the final loss, and
+ * OpenBLAS's thread count after opening. */
+static double dnn_on_threads(int n, int *blas_threads, const char *gemm)
 {
     char dir[128];
-    snprintf(dir, sizeof dir, "%s/threads%d", tmpdir, n);
+    snprintf(dir, sizeof dir, "%s/threads%d%s", tmpdir, n, gemm ? gemm : "");
+    if (gemm) setenv("ESTC_GEMM", gemm, 1);
     estc_model *m = open_model_file("examples/census/dnn.est", dir, 20, 0, NULL, n);
     if (!m) return NAN;
     *blas_threads = openblas_get_num_threads();
@@ -124,16 +126,21 @@ static double dnn_on_threads(int n, int *blas_threads)
     if (estc_train(m, NULL, &r, &st) == 0 && r.steps_run == 20) loss = r.final_loss;
     else CHECK(0, "train the census DNN on %d threads: %s", n, st.message);
     estc_model_free(m);
+    unsetenv("ESTC_GEMM");
     return loss;
 }
 
 static void test_threads(void)
 {
-    int t1 = 0, t2 = 0;
-    double l1 = dnn_on_threads(1, &t1), l2 = dnn_on_threads(2, &t2);
+    int t1 = 0, t2 = 0, t3 = 0, t4 = 0;
+    double l1 = dnn_on_threads(1, &t1, NULL), l2 = dnn_on_threads(2, &t2, NULL);
     CHECK(t1 == 1 && t2 == 2, "threads = 1 and 2 set OpenBLAS's thread count (it reports %d and %d)", t1, t2);
     CHECK(isfinite(l1) && fabs(l1 - l2) <= 1e-4 * fabs(l1), "the same loss on one and two threads: %.7g, %.7g",
           l1, l2);
+    /* estc's own products where the CPU runs them, against OpenBLAS's */
+    double le = dnn_on_threads(1, &t3, "estc"), lb = dnn_on_threads(1, &t4, "blas");
+    CHECK(isfinite(le) && fabs(le - lb) <= 1e-4 * fabs(lb), "the same loss with ESTC_GEMM=estc and =blas: %.7g, %.7g",
+          le, lb);
 }
 
 static void test_stop_flag(void)
