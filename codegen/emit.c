@@ -1392,6 +1392,50 @@ static LLVMValueRef node_global(cg_emitter *e, const gr_node *n, const char *wha
     return gv;
 }
 
+/* A table of at most this many elements, updated by SGD or Adagrad, is
+ * updated whole (emit_whole_apply) */
+#define CG_WHOLE_ELEMS 64
+
+/* A small table (the one-hot columns of a linear model: 6 to 16 rows): the
+ * ids' gradients are summed by id as in the dense form, then one loop over
+ * the whole table updates every row, with no flags and no list of the rows
+ * touched: for 64 ids and 16 rows, keeping those cost more than the rows
+ * they spare. A row whose summed gradient is zero (no id touched it) keeps
+ * its weight and accumulator, selected rather than computed (with an
+ * accumulator of zero its step would be 0/0); a touched row gets exactly
+ * apply_elem's operations, so the bits of the other forms. */
+static void emit_whole_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, cg_dedupe *d, LLVMValueRef idp,
+                             LLVMValueRef R, LLVMValueRef M, LLVMValueRef rows, int64_t Vc, int64_t Kc)
+{
+    LLVMBuilderRef b = e->b;
+    d->acc = node_global(e, n, "sums", LLVMArrayType(e->f32, (unsigned)(Vc * d->banks * Kc)));
+    cg_ids_loop l;
+    ids_begin(e, &l, idp, R, M, Vc);
+    LLVMValueRef at = LLVMBuildSExt(b, l.id, e->i64, "");
+    if (d->banks > 1) at = add(e, mul(e, at, ci(e, d->banks)), LLVMBuildAnd(b, l.i, ci(e, d->banks - 1), ""));
+    dedupe_add(e, d, at, ci(e, 0), rows, l.ri);
+    ids_end(e, &l);
+
+    cg_loop lr, lk;
+    LLVMValueRef row = loop_begin(e, &lr, ci(e, Vc), "row");
+    LLVMValueRef k = loop_begin(e, &lk, d->K, "k");
+    LLVMValueRef j = add(e, mul(e, row, d->K), k);
+    LLVMValueRef g = dedupe_take(e, d, row, row, k);
+    LLVMValueRef untouched = LLVMBuildFCmp(b, LLVMRealOEQ, g, cf(e, 0), "");
+    LLVMValueRef w = ldf(e, ap->var, j), step;
+    if (n->op == GR_APPLY_ADAGRAD) {
+        LLVMValueRef a0 = ldf(e, ap->slot[0], j);
+        LLVMValueRef a = LLVMBuildFAdd(b, a0, LLVMBuildFMul(b, g, g, ""), "");
+        put(e, LLVMBuildSelect(b, untouched, a0, a, ""), ap->slot[0], j);
+        step = adagrad_step(e, n, g, a);
+    } else {
+        step = LLVMBuildFMul(b, cf(e, n->f[0]), g, "");
+    }
+    put(e, LLVMBuildSelect(b, untouched, w, LLVMBuildFSub(b, w, step, ""), ""), ap->var, j);
+    loop_end(e, &lk);
+    loop_end(e, &lr);
+}
+
 static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *ap, int nslots)
 {
     const gr_node *var = input(e, n, 0), *ids = input(e, n, 1 + nslots);
@@ -1405,6 +1449,10 @@ static void emit_sparse_apply(cg_emitter *e, const gr_node *n, const cg_apply *a
     LLVMValueRef nids = mul(e, R, M);
     LLVMBuilderRef b = e->b;
     int adagrad = n->op == GR_APPLY_ADAGRAD;
+    if (d.dense && (adagrad || n->op == GR_APPLY_SGD) && Vc * Kc <= CG_WHOLE_ELEMS) {
+        emit_whole_apply(e, n, ap, &d, idp, R, M, rows, Vc, Kc);
+        return;
+    }
 
     /* per-call scratch, one block: the hash table (keys[cap], where[cap],
      * cap the power of two above max(2 * nids, 15)); uniq[nids + 1] (the

@@ -450,15 +450,18 @@ static void test_rowwise(fixture *fx)
 static void test_apply(fixture *fx)
 {
     static const gr_op ops[] = { GR_APPLY_SGD, GR_APPLY_ADAGRAD, GR_APPLY_ADAM, GR_APPLY_FTRL, GR_APPLY_FTRL };
-    /* sparse = 2: the same ids into a table of 5000 rows, which the kernels
-     * dedupe with a hash table rather than sums indexed by the id; sparse =
-     * 3: a table of one column, whose sums the kernels split in partial sums */
-    static const char *const forms[] = { "dense", "sparse", "sparse 5000 rows", "sparse one column" };
+    /* sparse = 1: a table of 6 rows, which SGD and Adagrad update whole
+     * (emit_whole_apply); 2: the same ids into a table of 5000 rows, which
+     * the kernels dedupe with a hash table rather than sums indexed by the
+     * id; 3: a table of one column, whose sums the kernels split in partial
+     * sums; 4: 100 rows, sums by id and a list of the rows touched */
+    static const char *const forms[] = { "dense", "sparse", "sparse 5000 rows", "sparse one column",
+                                         "sparse 100 rows" };
     for (size_t i = 0; i < ES_ARRAY_LEN(ops); i++)
-        for (int sparse = 0; sparse < 4; sparse++) {
+        for (int sparse = 0; sparse < 5; sparse++) {
             tg t = tg_new();
             int64_t K = sparse == 3 ? 1 : 3;
-            gr_shape vs = sh(2, sparse == 2 ? 5000 : 6, K, 0);
+            gr_shape vs = sh(2, sparse == 2 ? 5000 : sparse == 4 ? 100 : 6, K, 0);
             int in[GR_MAXIN], nin = 0;
             in[nin++] = par(&t, "var", vs);
             double f[4] = { 0.1, 0, 0, 0 };
