@@ -655,25 +655,15 @@ void rt_layout_init(rt_layout *l, const es_spec *spec, es_arena *a)
 
 void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, void *label, int64_t row)
 {
-    const char *words = rec;
-    if (l->all_width1) {
-        for (int i = 0; i < l->nfeat; i++) memcpy((char *)feat[i] + row * 4, words + (size_t)l->word[i] * 4, 4);
-    } else {
-        for (int i = 0; i < l->nfeat; i++) {
-            size_t w = (size_t)l->width[i];
-            memcpy((char *)feat[i] + (size_t)row * w * 4, words + (size_t)l->word[i] * 4, w * 4);
-        }
-    }
-    if (label) memcpy((char *)label + row * 4, (const char *)rec + (size_t)(l->ncat + l->ndense) * 4, 4);
+    rt_layout_gather(l, &rec, 1, feat, label, row);
 }
 
-void rt_layout_gather(const rt_layout *l, const void *recs, int64_t n, void *const *feat, void *label, int64_t row)
+void rt_layout_gather(const rt_layout *l, const void *const *recs, int64_t n, void *const *feat, void *label,
+                      int64_t row)
 {
-    const size_t rb = l->rec_bytes;
-    const char *base = recs;
+#define REC(r, off) ((const char *)recs[r] + (off))
     for (int i = 0; i < l->nfeat; i++) {
-        const size_t w = (size_t)l->width[i] * 4;
-        const char *src = base + (size_t)l->word[i] * 4;
+        const size_t w = (size_t)l->width[i] * 4, off = (size_t)l->word[i] * 4;
         char *dst = (char *)feat[i] + (size_t)row * w;
 #ifdef __SSE2__
         /* four one-word features side by side: blocks of 4 x 4 words transposed */
@@ -683,11 +673,10 @@ void rt_layout_gather(const rt_layout *l, const void *recs, int64_t n, void *con
                   *d3 = (float *)feat[i + 3] + row;
             int64_t r = 0;
             for (; r + 4 <= n; r += 4) {
-                const char *q = src + (size_t)r * rb;
-                __m128 a = _mm_loadu_ps((const float *)(const void *)q);
-                __m128 b = _mm_loadu_ps((const float *)(const void *)(q + rb));
-                __m128 c = _mm_loadu_ps((const float *)(const void *)(q + 2 * rb));
-                __m128 d = _mm_loadu_ps((const float *)(const void *)(q + 3 * rb));
+                __m128 a = _mm_loadu_ps((const float *)(const void *)REC(r, off));
+                __m128 b = _mm_loadu_ps((const float *)(const void *)REC(r + 1, off));
+                __m128 c = _mm_loadu_ps((const float *)(const void *)REC(r + 2, off));
+                __m128 d = _mm_loadu_ps((const float *)(const void *)REC(r + 3, off));
                 _MM_TRANSPOSE4_PS(a, b, c, d);
                 _mm_storeu_ps(d0 + r, a);
                 _mm_storeu_ps(d1 + r, b);
@@ -695,7 +684,7 @@ void rt_layout_gather(const rt_layout *l, const void *recs, int64_t n, void *con
                 _mm_storeu_ps(d3 + r, d);
             }
             for (; r < n; r++) {
-                const char *q = src + (size_t)r * rb;
+                const char *q = REC(r, off);
                 memcpy(d0 + r, q, 4);
                 memcpy(d1 + r, q + 4, 4);
                 memcpy(d2 + r, q + 8, 4);
@@ -706,15 +695,16 @@ void rt_layout_gather(const rt_layout *l, const void *recs, int64_t n, void *con
         }
 #endif
         if (w == 4) {
-            for (int64_t r = 0; r < n; r++) memcpy(dst + r * 4, src + (size_t)r * rb, 4);
+            for (int64_t r = 0; r < n; r++) memcpy(dst + r * 4, REC(r, off), 4);
         } else {
-            for (int64_t r = 0; r < n; r++) memcpy(dst + (size_t)r * w, src + (size_t)r * rb, w);
+            for (int64_t r = 0; r < n; r++) memcpy(dst + (size_t)r * w, REC(r, off), w);
         }
     }
     if (label) {
-        const char *src = base + (size_t)(l->ncat + l->ndense) * 4;
-        for (int64_t r = 0; r < n; r++) memcpy((char *)label + (row + r) * 4, src + (size_t)r * rb, 4);
+        const size_t off = (size_t)(l->ncat + l->ndense) * 4;
+        for (int64_t r = 0; r < n; r++) memcpy((char *)label + (row + r) * 4, REC(r, off), 4);
     }
+#undef REC
 }
 
 /* ---- open: check the spec against the source, build encoders ------------------- */

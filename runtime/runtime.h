@@ -141,9 +141,10 @@ int rt_narrow_sse2(const double *v, float *out, int n);
 /* Copies encoded example rec into row `row` of per-feature arrays feat[i]
  * (int32 [B, width] or float [B, width]) and of label (4 bytes a row; may be NULL). */
 void rt_layout_scatter(const rt_layout *l, const void *rec, void *const *feat, void *label, int64_t row);
-/* rt_layout_scatter of n records held one after another (rec_bytes apart)
- * into rows [row, row + n), a feature at a time. */
-void rt_layout_gather(const rt_layout *l, const void *recs, int64_t n, void *const *feat, void *label, int64_t row);
+/* rt_layout_scatter of the n records recs[0 .. n) (wherever each lies) into
+ * rows [row, row + n), a feature at a time. */
+void rt_layout_gather(const rt_layout *l, const void *const *recs, int64_t n, void *const *feat, void *label,
+                      int64_t row);
 
 typedef struct rt_reader rt_reader;
 

@@ -162,7 +162,8 @@ struct rt_stream {
     int by_index;
     uint32_t *ibuf;
     unsigned char *out;       /* the example just emitted */
-    unsigned char *stage;     /* RT_STAGE examples on their way into a batch */
+    unsigned char *stage;     /* RT_STAGE examples on their way into a batch, */
+    const void *staged[RT_STAGE];   /* each where it lies: in stage, or a record of the cache */
     es_rng rng;
     /* prefetch_next's draw, kept for next_example: valid while the stream's
      * generator and fill are still those it was drawn from */
@@ -631,13 +632,14 @@ static void prefetch_next(rt_stream *s)
     __builtin_prefetch(p + s->lay.rec_bytes - 1);
 }
 
-/* Up to n examples of a cached epoch into out, together: while the cache
- * has records left, every draw refills its slot and the buffer stays as
- * full, so the n draws do not depend on what they pick and are made first;
- * the records they pick are then prefetched together, and copied out in the
- * order next_example would take them. Returns how many it took: 0 when the
- * stream is not in that state (next_example takes the example). */
-static int64_t take_block(rt_stream *s, unsigned char *out, int64_t n)
+/* Up to n examples of a cached epoch, together: while the cache has
+ * records left, every draw refills its slot and the buffer stays as full, so
+ * the n draws do not depend on what they pick and are made first; the
+ * records they pick are then prefetched together, and their addresses put in
+ * out in the order next_example would take them (the cache does not change
+ * while it is read). Returns how many it took: 0 when the stream is not in
+ * that state (next_example takes the example). */
+static int64_t take_block(rt_stream *s, const void **out, int64_t n)
 {
     if (!s->by_index || s->input_done || s->in.kind != IN_CACHE || s->fill == 0) return 0;
     const rt_cache *c = &s->cache;
@@ -645,16 +647,15 @@ static int64_t take_block(rt_stream *s, unsigned char *out, int64_t n)
     if (n > left) n = left;
     if (n > RT_STAGE) n = RT_STAGE;
     int64_t pick[RT_STAGE];
-    const unsigned char *rec[RT_STAGE];
     const size_t rb = s->lay.rec_bytes;
     for (int64_t k = 0; k < n; k++) pick[k] = (int64_t)es_rng_below(&s->rng, (uint64_t)s->fill);
     for (int64_t k = 0; k < n; k++) {
-        rec[k] = c->rec + (size_t)s->ibuf[pick[k]] * rb;
-        __builtin_prefetch(rec[k]);
-        __builtin_prefetch(rec[k] + rb - 1);
+        const unsigned char *rec = c->rec + (size_t)s->ibuf[pick[k]] * rb;
+        __builtin_prefetch(rec);
+        __builtin_prefetch(rec + rb - 1);
+        out[k] = rec;
         s->ibuf[pick[k]] = (uint32_t)cache_take(s);
     }
-    for (int64_t k = 0; k < n; k++) memcpy(out + (size_t)k * rb, rec[k], rb);
     s->ahead.fill = -1;
     s->in_epoch += n;
     s->emitted += n;
@@ -785,9 +786,10 @@ static int assemble(rt_stream *s, int k, rt_batch *b, es_status *st)
      * per-feature arrays a feature at a time */
     int64_t n = 0, staged = 0;
     while (n < s->batch_size) {
-        int64_t got = take_block(s, s->stage + (size_t)staged * rb, s->batch_size - n < RT_STAGE - staged
+        int64_t got = take_block(s, s->staged + staged, s->batch_size - n < RT_STAGE - staged
                                  ? s->batch_size - n : RT_STAGE - staged);
         if (got == 0) {
+            s->staged[staged] = s->stage + (size_t)staged * rb;
             int r = next_example(s, s->stage + (size_t)staged * rb, st);
             if (r < 0) { s->state = -1; return -1; }
             if (r == 0) { s->state = 1; break; }
@@ -796,11 +798,11 @@ static int assemble(rt_stream *s, int k, rt_batch *b, es_status *st)
         }
         n += got;
         if ((staged += got) == RT_STAGE) {
-            rt_layout_gather(l, s->stage, staged, s->feat[k], s->label[k], n - staged);
+            rt_layout_gather(l, s->staged, staged, s->feat[k], s->label[k], n - staged);
             staged = 0;
         }
     }
-    if (staged) rt_layout_gather(l, s->stage, staged, s->feat[k], s->label[k], n - staged);
+    if (staged) rt_layout_gather(l, s->staged, staged, s->feat[k], s->label[k], n - staged);
     double dt = es_now() - t0;
     s->batch_s = s->batch_s > 0 ? 0.875 * s->batch_s + 0.125 * dt : dt;
     if (n == 0) return 0;

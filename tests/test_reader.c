@@ -702,9 +702,11 @@ static void test_multivalent(void)
 
 /* ---- records into batches ------------------------------------------------------ */
 
-/* rt_layout_gather of n staged records == rt_layout_scatter of each: a layout
- * with runs of one-word floats (moved four by four), features wider than a
- * word, ids between the floats, for every n up to 19 and at a row offset. */
+/* rt_layout_gather of n records, each wherever it lies (here in reverse
+ * order), against the layout's words copied one by one; rt_layout_scatter of
+ * each too: a layout with runs of one-word floats (moved four by four),
+ * features wider than a word, ids between the floats, for every n up to 19
+ * and at a row offset. */
 static void test_gather(void)
 {
     static const char *const cols[] = { "c0", "c1", "c2", "c3", "c4", "c5", "c6" };
@@ -727,22 +729,34 @@ static void test_gather(void)
     es_rng_seed(&g, 11);
     unsigned char *recs = es_alloc(A, ROWS * l.rec_bytes);
     for (size_t i = 0; i < ROWS * l.rec_bytes; i++) recs[i] = (unsigned char)es_rng_below(&g, 256);
-    void *want[11], *got[11];
+    void *want[11], *got[11], *one[11];
+    const void *at[ROWS];
+    for (int r = 0; r < ROWS; r++) at[r] = recs + (size_t)(ROWS - 1 - r) * l.rec_bytes;
     for (int n = 0; n <= ROWS; n++) {
         for (int i = 0; i < 11; i++) {
             size_t bytes = (size_t)(OFF + ROWS) * (size_t)l.width[i] * 4;
             want[i] = es_xcalloc(1, bytes);
             got[i] = es_xcalloc(1, bytes);
+            one[i] = es_xcalloc(1, bytes);
+            for (int r = 0; r < n; r++)
+                memcpy((char *)want[i] + (size_t)(OFF + r) * l.width[i] * 4,
+                       (const char *)at[r] + (size_t)l.word[i] * 4, (size_t)l.width[i] * 4);
         }
-        int32_t wl[OFF + ROWS] = { 0 }, gl[OFF + ROWS] = { 0 };
-        for (int r = 0; r < n; r++) rt_layout_scatter(&l, recs + (size_t)r * l.rec_bytes, want, wl, OFF + r);
-        rt_layout_gather(&l, recs, n, got, gl, OFF);
+        int32_t wl[OFF + ROWS] = { 0 }, gl[OFF + ROWS] = { 0 }, ol[OFF + ROWS] = { 0 };
+        for (int r = 0; r < n; r++) {
+            memcpy(&wl[OFF + r], (const char *)at[r] + (size_t)(l.ncat + l.ndense) * 4, 4);
+            rt_layout_scatter(&l, at[r], one, ol, OFF + r);
+        }
+        rt_layout_gather(&l, at, n, got, gl, OFF);
         for (int i = 0; i < 11; i++) {
-            CHECK(memcmp(want[i], got[i], (size_t)(OFF + ROWS) * (size_t)l.width[i] * 4) == 0,
-                  "%d records: feature %d differs", n, i);
+            size_t bytes = (size_t)(OFF + ROWS) * (size_t)l.width[i] * 4;
+            CHECK(memcmp(want[i], got[i], bytes) == 0, "%d records: feature %d differs", n, i);
+            CHECK(memcmp(want[i], one[i], bytes) == 0, "%d records one by one: feature %d differs", n, i);
             free(want[i]);
             free(got[i]);
+            free(one[i]);
         }
+        CHECK(memcmp(wl, ol, sizeof wl) == 0, "%d records one by one: the labels differ", n);
         CHECK(memcmp(wl, gl, sizeof wl) == 0, "%d records: labels differ", n);
     }
 }
