@@ -12,15 +12,16 @@
  * in row-major, with the transposes a training step uses, three ways: each
  * product with beta = 0 (OpenBLAS zeroes C itself); each C zeroed with
  * memset and the product added (beta = 1), which is how estc calls OpenBLAS;
- * and the same with estc's own product (codegen/gemm.h), on one thread,
- * where the CPU runs it. Prints one line:
+ * and the same with estc's own product (codegen/gemm.h), where the CPU runs
+ * it, on as many threads as OpenBLAS. Prints one line:
  *
  *     gflops_per_s seconds_per_step flops_per_step gflops_beta0 gflops_memset gflops_estc
  *
  * the first two for the faster OpenBLAS way (median seconds per step over
- * REPS steps after two warm-up steps, the ways interleaved); gflops_estc is 0
+ * REPS steps after two warm-up steps, OpenBLAS's two ways interleaved, after
+ * estc's); gflops_estc is 0
  * where the CPU cannot run estc's product. The thread count is OpenBLAS's
- * (set OPENBLAS_NUM_THREADS).
+ * (set OPENBLAS_NUM_THREADS), estc's product's too.
  */
 #include "codegen/gemm.h"
 
@@ -57,6 +58,21 @@ static void gemm(int ta, int tb, int m, int n, int k, const float *a, int lda, c
                 lda, b, ldb, zeroed ? 1.0f : 0.0f, c, n);
 }
 
+/* the products of one training step, the way-th way; seconds */
+static int B, L, *D;
+static float **X, **W, **dW, **dX;
+static double step(int way)
+{
+    double t0 = now();
+    for (int l = 0; l < L; l++)
+        gemm(0, 0, B, D[l + 1], D[l], X[l], D[l], W[l], D[l + 1], X[l + 1], way);
+    for (int l = L - 1; l >= 0; l--) {
+        gemm(1, 0, D[l], D[l + 1], B, X[l], D[l], dX[l + 1], D[l + 1], dW[l], way);
+        if (l > 0) gemm(0, 1, B, D[l], D[l + 1], dX[l + 1], D[l + 1], W[l], D[l + 1], dX[l], way);
+    }
+    return now() - t0;
+}
+
 static int cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -69,34 +85,29 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: estc-bench-sgemm BATCH D0 D1 ... Dn [REPS]\n");
         return 2;
     }
-    int B = atoi(argv[1]);
+    B = atoi(argv[1]);
     int nd = argc - 2, reps = 20;
     /* a trailing REPS is marked with a leading 'x', e.g. x30 */
     if (argv[argc - 1][0] == 'x') { reps = atoi(argv[argc - 1] + 1); nd--; }
-    int *D = calloc((size_t)nd, sizeof *D);
+    D = calloc((size_t)nd, sizeof *D);
     for (int i = 0; i < nd; i++) D[i] = atoi(argv[2 + i]);
-    int L = nd - 1;
-    float **X = calloc((size_t)nd, sizeof *X), **W = calloc((size_t)L, sizeof *W);
-    float **dW = calloc((size_t)L, sizeof *dW), **dX = calloc((size_t)nd, sizeof *dX);
+    L = nd - 1;
+    X = calloc((size_t)nd, sizeof *X); W = calloc((size_t)L, sizeof *W);
+    dW = calloc((size_t)L, sizeof *dW); dX = calloc((size_t)nd, sizeof *dX);
     for (int l = 0; l < nd; l++) { X[l] = filled((size_t)B * D[l]); dX[l] = filled((size_t)B * D[l]); }
     for (int l = 0; l < L; l++) { W[l] = filled((size_t)D[l] * D[l + 1]); dW[l] = filled((size_t)D[l] * D[l + 1]); }
     double flops = 0;
     for (int l = 0; l < L; l++) flops += 2.0 * B * D[l] * D[l + 1] * (l == 0 ? 2 : 3);
 
     int ways = cg_gemm_host() ? 3 : 2;
+    cg_gemm_threads(openblas_get_num_threads());
     double *t[3];
     for (int z = 0; z < 3; z++) t[z] = calloc((size_t)reps + 2, sizeof(double));
+    /* estc's steps first: OpenBLAS's threads spin for a while after each of
+     * its products, which would take the core estc's second thread runs on */
+    for (int r = 0; ways == 3 && r < reps + 2; r++) t[2][r] = step(2);
     for (int r = 0; r < reps + 2; r++)
-        for (int z = 0; z < ways; z++) {
-            double t0 = now();
-            for (int l = 0; l < L; l++)
-                gemm(0, 0, B, D[l + 1], D[l], X[l], D[l], W[l], D[l + 1], X[l + 1], z);
-            for (int l = L - 1; l >= 0; l--) {
-                gemm(1, 0, D[l], D[l + 1], B, X[l], D[l], dX[l + 1], D[l + 1], dW[l], z);
-                if (l > 0) gemm(0, 1, B, D[l], D[l + 1], dX[l + 1], D[l + 1], W[l], D[l + 1], dX[l], z);
-            }
-            t[z][r] = now() - t0;
-        }
+        for (int z = 0; z < 2; z++) t[z][r] = step(z);
     double med[3] = { 0, 0, 0 };
     for (int z = 0; z < ways; z++) {
         qsort(t[z] + 2, (size_t)reps, sizeof(double), cmp);

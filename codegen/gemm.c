@@ -34,12 +34,11 @@ static int has_word(const char *s, const char *w)
     return 0;
 }
 
-int cg_gemm_choose(const char *blas_core, int blas_threads, const char *setting)
+int cg_gemm_choose(const char *blas_core, const char *setting)
 {
     if (setting && strcmp(setting, "blas") == 0) return 0;
     if (!cg_gemm_host()) return 0;
     if (setting && strcmp(setting, "estc") == 0) return 1;
-    if (blas_threads != 1) return 0;
     /* OpenBLAS's AVX-512 core types run as fast as cg_gemm: the library keeps them */
     static const char *const wide[] = { "skylakex", "cooperlake", "sapphirerapids" };
     for (size_t i = 0; blas_core && i < sizeof wide / sizeof wide[0]; i++)
@@ -49,7 +48,8 @@ int cg_gemm_choose(const char *blas_core, int blas_threads, const char *setting)
 
 void cg_gemm_update(const char *blas_core, int blas_threads)
 {
-    atomic_store(&chosen, cg_gemm_choose(blas_core, blas_threads, getenv("ESTC_GEMM")));
+    cg_gemm_threads(blas_threads);
+    atomic_store(&chosen, cg_gemm_choose(blas_core, getenv("ESTC_GEMM")));
 }
 
 int cg_gemm_takes(int row_major, int n)
@@ -58,6 +58,8 @@ int cg_gemm_takes(int row_major, int n)
 }
 
 #if !defined(ESTC_GEMM_X86)
+void cg_gemm_threads(int n) { (void)n; }
+
 void cg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc)
 {

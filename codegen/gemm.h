@@ -14,9 +14,10 @@
  * where OpenBLAS runs AVX-512 kernels itself, the two are within 10% and
  * OpenBLAS keeps the products.
  *
- * cg_gemm is single-threaded (it takes the products only when OpenBLAS runs
- * them on one thread) and deterministic: each element is the sum of its k
- * products in order, k blocks of CG_GEMM_KC at a time, one fused multiply-add
+ * cg_gemm runs a large product on as many threads as OpenBLAS would (the
+ * run setting `threads`, or OpenBLAS's own count), each on a block of C. It
+ * is deterministic whatever the thread count: each element is the sum of its
+ * k products in order, k blocks of 384 at a time, one fused multiply-add
  * after another.
  */
 #ifndef ESTC_GEMM_H
@@ -32,14 +33,18 @@ void cg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
 int cg_gemm_host(void);
 
 /* Whether cg_gemm should take the products: the host runs it, the BLAS core
- * type (openblas_get_corename(); NULL if unknown) is not an AVX-512 one, the
- * BLAS runs on one thread, and setting (ESTC_GEMM: "blas" or "estc"; NULL
- * or "" to decide) does not say otherwise ("estc" still needs the host). */
-int cg_gemm_choose(const char *blas_core, int blas_threads, const char *setting);
+ * type (openblas_get_corename(); NULL if unknown) is not an AVX-512 one, and
+ * setting (ESTC_GEMM: "blas" or "estc"; NULL or "" to decide) does not say
+ * otherwise ("estc" still needs the host). */
+int cg_gemm_choose(const char *blas_core, const char *setting);
+
+/* the threads cg_gemm may cut a product into (1 to 8) */
+void cg_gemm_threads(int n);
 
 /* The choice in force for the products of this process: cg_gemm_update
- * makes it (cg_gemm_choose with $ESTC_GEMM) when OpenBLAS is loaded and
- * whenever its thread count changes; cg_gemm_takes asks it for one product,
+ * makes it (cg_gemm_choose with $ESTC_GEMM, and OpenBLAS's thread count for
+ * cg_gemm's) when OpenBLAS is loaded and whenever its thread count changes;
+ * cg_gemm_takes asks it for one product,
  * which must be row-major and have CG_GEMM_MIN_N columns or more (below that,
  * most of a vector would be masked off). */
 void cg_gemm_update(const char *blas_core, int blas_threads);

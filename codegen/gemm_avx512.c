@@ -16,9 +16,11 @@
 #if defined(__AVX512F__) && defined(__FMA__)
 #include <immintrin.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/core.h"
 
@@ -146,8 +148,9 @@ static space *space_get(size_t bfloats)
     return mine;
 }
 
-void cg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-             const float *b, int ldb, float beta, float *c, int ldc)
+/* the product on this thread */
+static void serial(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc)
 {
     if (m <= 0 || n <= 0) return;
     if (beta != 1)
@@ -181,6 +184,131 @@ void cg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
             }
         }
     }
+}
+
+/* ---- threads ---------------------------------------------------------------- *
+ * A product of at least PAR_FLOPS is cut into one part per thread: column
+ * ranges of whole panels when there are enough, else row ranges of whole
+ * tiles. The parts are disjoint blocks of C, each computed as the whole
+ * product would compute it (the same k order), so the result does not depend
+ * on the thread count. Workers start on first use and never end; between
+ * products they spin for SPIN_NS, then sleep. One product at a time uses
+ * them: a second caller meanwhile (predictors on other threads) computes
+ * its product alone. */
+
+enum { MAXT = 8, PAR_FLOPS = 4 << 20 };
+#define SPIN_NS 50000.0
+
+typedef struct job {
+    int ta, tb, m, n, k, lda, ldb, ldc, parts, by_cols;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+} job;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_uint gen;          /* bumped for each product handed out */
+    atomic_uint mine[MAXT];   /* the gen whose part worker w has (a worker late to an
+                               * earlier product it had no part in must not take this one) */
+    atomic_int left;          /* parts handed out not yet done */
+    atomic_int busy;          /* a caller owns the workers */
+    atomic_int threads;       /* parts a product may be cut into */
+    int started;              /* workers running (under mu) */
+    unsigned born[MAXT];      /* gen when worker w was started: what it has seen */
+    job j;                    /* the product (written under mu before gen moves) */
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .threads = 1 };
+
+void cg_gemm_threads(int n) { atomic_store(&pool.threads, n < 1 ? 1 : n > MAXT ? MAXT : n); }
+
+/* part p of j: its block of C, as a product of its own */
+static void run_part(const job *j, int p)
+{
+    int lo, hi;
+    if (j->by_cols) {
+        int panels = (j->n + NR - 1) / NR;
+        lo = (int)((int64_t)panels * p / j->parts) * NR;
+        hi = p + 1 == j->parts ? j->n : (int)((int64_t)panels * (p + 1) / j->parts) * NR;
+        serial(j->ta, j->tb, j->m, hi - lo, j->k, j->alpha, j->a, j->lda,
+               j->tb ? j->b + (size_t)lo * j->ldb : j->b + lo, j->ldb, j->beta, j->c + lo, j->ldc);
+    } else {
+        int tiles = (j->m + MR - 1) / MR;
+        lo = (int)((int64_t)tiles * p / j->parts) * MR;
+        hi = p + 1 == j->parts ? j->m : (int)((int64_t)tiles * (p + 1) / j->parts) * MR;
+        serial(j->ta, j->tb, hi - lo, j->n, j->k, j->alpha, j->ta ? j->a + lo : j->a + (size_t)lo * j->lda,
+               j->lda, j->b, j->ldb, j->beta, j->c + (size_t)lo * j->ldc, j->ldc);
+    }
+}
+
+static double now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return 1e9 * (double)t.tv_sec + (double)t.tv_nsec;
+}
+
+static void *worker(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    unsigned seen = pool.born[me];   /* written before pthread_create */
+    for (;;) {
+        double t0 = now_ns();
+        unsigned g;
+        for (int spins = 0; (g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen; spins++) {
+            _mm_pause();
+            if ((spins & 63) == 63 && now_ns() - t0 > SPIN_NS) {
+                pthread_mutex_lock(&pool.mu);
+                while ((g = atomic_load(&pool.gen)) == seen) pthread_cond_wait(&pool.cv, &pool.mu);
+                pthread_mutex_unlock(&pool.mu);
+                break;
+            }
+        }
+        seen = g;
+        if (atomic_load_explicit(&pool.mine[me], memory_order_acquire) == g) {
+            run_part(&pool.j, me);   /* stays as it is until this part is done */
+            atomic_fetch_sub_explicit(&pool.left, 1, memory_order_release);
+        }
+    }
+    return NULL;
+}
+
+void cg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc)
+{
+    int t = atomic_load_explicit(&pool.threads, memory_order_relaxed);
+    job j = { ta, tb, m, n, k, lda, ldb, ldc, 1, 0, alpha, beta, a, b, c };
+    if (t > 1 && 2.0 * m * n * k >= PAR_FLOPS) {
+        if (n >= 2 * NR * t) j.by_cols = 1, j.parts = t;
+        else if (m >= 2 * MR * t) j.parts = t;
+    }
+    if (j.parts == 1 || atomic_exchange(&pool.busy, 1)) {
+        serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    pthread_mutex_lock(&pool.mu);
+    while (pool.started < j.parts - 1) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pool.born[pool.started + 1] = atomic_load(&pool.gen);
+        int rc = pthread_create(&th, &at, worker, (void *)(intptr_t)(pool.started + 1));
+        pthread_attr_destroy(&at);
+        if (rc != 0) break;
+        pool.started++;
+    }
+    if (pool.started < j.parts - 1) j.parts = pool.started + 1;   /* no more threads to be had */
+    pool.j = j;
+    atomic_store(&pool.left, j.parts - 1);
+    unsigned g = atomic_load(&pool.gen) + 1;
+    for (int w = 1; w < j.parts; w++) atomic_store(&pool.mine[w], g);
+    atomic_store_explicit(&pool.gen, g, memory_order_release);
+    pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+    run_part(&j, 0);
+    while (atomic_load_explicit(&pool.left, memory_order_acquire) > 0) _mm_pause();
+    atomic_store(&pool.busy, 0);
 }
 #else
 typedef int cg_gemm_avx512_none;   /* a translation unit may not be empty */

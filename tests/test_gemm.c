@@ -11,6 +11,7 @@
 #include "check.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,18 +83,79 @@ static void test_products(void)
     CHECK(one(0, 1, 256, 256, 21, 1, 1, 0, 9), "the census DNN's first layer's shape");
 }
 
+/* a product on t threads: the same bits as on one, and the reference's value */
+static int threads_same(int t, int ta, int tb, int m, int n, int k, unsigned seed)
+{
+    int lda = ta ? m : k, ldb = tb ? k : n;
+    size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
+    float *a = malloc(na * 4), *b = malloc(nb * 4), *c1 = malloc(nc * 4), *ct = malloc(nc * 4);
+    for (size_t i = 0; i < na; i++) a[i] = frand(&seed);
+    for (size_t i = 0; i < nb; i++) b[i] = frand(&seed);
+    for (size_t i = 0; i < nc; i++) c1[i] = ct[i] = frand(&seed);
+    cg_gemm_threads(1);
+    cg_gemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 0.25f, c1, n);
+    cg_gemm_threads(t);
+    cg_gemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 0.25f, ct, n);
+    cg_gemm_threads(1);
+    int same = memcmp(c1, ct, nc * 4) == 0;
+    free(a); free(b); free(c1); free(ct);
+    return same && one(ta, tb, m, n, k, 0.5f, 0.25f, 0, seed);
+}
+
+typedef struct caller { int rounds, bad; unsigned seed; } caller;
+
+/* products on two threads from several callers at once: each gets its own
+ * right, whether the workers were free or it computed alone */
+static void *call_many(void *arg)
+{
+    caller *c = arg;
+    enum { M = 64, N = 256, K = 160 };
+    float *a = malloc(M * K * 4), *b = malloc(K * N * 4), *want = malloc(M * N * 4), *got = malloc(M * N * 4);
+    for (int i = 0; i < M * K; i++) a[i] = frand(&c->seed);
+    for (int i = 0; i < K * N; i++) b[i] = frand(&c->seed);
+    memset(want, 0, M * N * 4);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0;       /* the kernel's order: k in order, one rounding each (fused) */
+            for (int p = 0; p < K; p++) s = fmaf(a[i * K + p], b[p * N + j], s);
+            want[i * N + j] = s;
+        }
+    for (int r = 0; r < c->rounds; r++) {
+        cg_gemm(0, 0, M, N, K, 1.0f, a, K, b, N, 0.0f, got, N);
+        c->bad += memcmp(want, got, M * N * 4) != 0;
+    }
+    free(a); free(b); free(want); free(got);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    CHECK(threads_same(2, 0, 0, 256, 256, 256, 21), "two threads, columns cut in two: the bits of one");
+    CHECK(threads_same(2, 1, 1, 96, 40, 700, 22), "two threads, rows cut in two (40 columns), transposed");
+    CHECK(threads_same(3, 0, 1, 13, 2100, 200, 23), "three threads over 2,100 columns");
+    CHECK(threads_same(8, 1, 0, 300, 70, 500, 24), "eight threads, rows cut in eight");
+    CHECK(threads_same(2, 0, 0, 256, 256, 256, 25), "two threads again, after eight (workers without a part)");
+    cg_gemm_threads(2);
+    pthread_t th[3];
+    caller cs[3] = { { 40, 0, 31 }, { 40, 0, 32 }, { 40, 0, 33 } };
+    for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, call_many, &cs[i]);
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    cg_gemm_threads(1);
+    CHECK(cs[0].bad + cs[1].bad + cs[2].bad == 0, "three callers at once on two threads: %d, %d, %d wrong of 40",
+          cs[0].bad, cs[1].bad, cs[2].bad);
+}
+
 static void test_choice(void)
 {
     int host = cg_gemm_host();
-    CHECK(cg_gemm_choose("Haswell", 1, NULL) == host, "OpenBLAS on AVX2 kernels, one thread: estc's, where it runs");
-    CHECK(cg_gemm_choose("Zen", 1, "") == host, "OpenBLAS's Zen kernels are AVX2 ones too");
-    CHECK(cg_gemm_choose("SkylakeX", 1, NULL) == 0, "OpenBLAS on AVX-512 kernels keeps the products");
-    CHECK(cg_gemm_choose("Cooperlake", 1, NULL) == 0 && cg_gemm_choose("sapphirerapids", 1, NULL) == 0,
+    CHECK(cg_gemm_choose("Haswell", NULL) == host, "OpenBLAS on AVX2 kernels: estc's, where it runs");
+    CHECK(cg_gemm_choose("Zen", "") == host, "OpenBLAS's Zen kernels are AVX2 ones too");
+    CHECK(cg_gemm_choose("SkylakeX", NULL) == 0, "OpenBLAS on AVX-512 kernels keeps the products");
+    CHECK(cg_gemm_choose("Cooperlake", NULL) == 0 && cg_gemm_choose("sapphirerapids", NULL) == 0,
           "every AVX-512 core type of OpenBLAS, whatever its case");
-    CHECK(cg_gemm_choose("Haswell", 2, NULL) == 0, "OpenBLAS on two threads keeps the products");
-    CHECK(cg_gemm_choose("Haswell", 1, "blas") == 0, "ESTC_GEMM=blas leaves every product to OpenBLAS");
-    CHECK(cg_gemm_choose("SkylakeX", 2, "estc") == host, "ESTC_GEMM=estc takes them where the host runs it");
-    CHECK(cg_gemm_choose(NULL, 1, NULL) == host, "an unknown core type counts as a narrow one");
+    CHECK(cg_gemm_choose("Haswell", "blas") == 0, "ESTC_GEMM=blas leaves every product to OpenBLAS");
+    CHECK(cg_gemm_choose("SkylakeX", "estc") == host, "ESTC_GEMM=estc takes them where the host runs it");
+    CHECK(cg_gemm_choose(NULL, NULL) == host, "an unknown core type counts as a narrow one");
     cg_gemm_update("Haswell", 1);
     CHECK(cg_gemm_takes(1, 16) == host && cg_gemm_takes(1, 15) == 0 && cg_gemm_takes(0, 64) == 0,
           "once chosen: row-major products of 16 columns or more");
@@ -103,7 +165,10 @@ static void test_choice(void)
 
 int main(void)
 {
-    if (cg_gemm_host()) test_products();
+    if (cg_gemm_host()) {
+        test_products();
+        test_threads();
+    }
     else fprintf(stderr, "test_gemm: this CPU has no AVX-512, so estc's kernel is not run\n");
     test_choice();
     return check_done("test_gemm");
