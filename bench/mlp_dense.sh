@@ -21,9 +21,9 @@
 # pools, its own (torch.set_num_threads) and OpenBLAS's, which runs its
 # matrix products: at N = 1 both are 1; at N = 2 every split of the two cores
 # is run (1 + 2, 2 + 1, 2 + 2) and PyTorch's figure is the best of their
-# medians. The sgemm ceiling runs on N OpenBLAS threads. On one thread,
-# where estc's own product takes the products (codegen/gemm.h: an AVX-512 CPU
-# whose OpenBLAS runs narrower kernels), its speed alone on the same products
+# medians. The sgemm ceiling runs on N OpenBLAS threads. Where estc's own
+# product takes the products (codegen/gemm.h: an AVX-512 CPU whose OpenBLAS
+# runs narrower kernels), its speed alone on the same products, on N threads,
 # is printed too, and the ceiling estc is held to is the faster of the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,9 +79,9 @@ for c in $CONFIGS; do
     if [ "$(echo "$m > $mp" | bc)" = 1 ]; then mp=$m; best=$c; tacc=${tacc_of[$c]}; fi
 done
 mg=$(median "${gemm[@]}"); meg=$(median "${egemm[@]}")
-# is estc's own product the one the step runs? (one thread, chosen as the estc command chooses)
+# is estc's own product the one the step runs? (chosen as the estc command chooses)
 own=0
-if [ "$T" = 1 ] && [ "$(echo "$meg > 0" | bc)" = 1 ] && [ "${ESTC_GEMM:-}" != blas ] \
+if [ "$(echo "$meg > 0" | bc)" = 1 ] && [ "${ESTC_GEMM:-}" != blas ] \
    && ! OPENBLAS_VERBOSE=2 OPENBLAS_NUM_THREADS=1 build/estc-bench-sgemm 8 16 16 x1 2>&1 | grep -qiE 'skylakex|cooperlake|sapphirerapids'; then
     own=1
 fi
