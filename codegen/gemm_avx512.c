@@ -210,8 +210,8 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_uint gen;          /* bumped for each product handed out */
-    atomic_uint mine[MAXT];   /* the gen whose part worker w has (a worker late to an
-                               * earlier product it had no part in must not take this one) */
+    atomic_uint assigned[MAXT];   /* the gen whose part worker w has (a worker late to an
+                                   * earlier product it had no part in must not take this one) */
     atomic_int left;          /* parts handed out not yet done */
     atomic_int busy;          /* a caller owns the workers */
     atomic_int threads;       /* parts a product may be cut into */
@@ -265,7 +265,7 @@ static void *worker(void *arg)
             }
         }
         seen = g;
-        if (atomic_load_explicit(&pool.mine[me], memory_order_acquire) == g) {
+        if (atomic_load_explicit(&pool.assigned[me], memory_order_acquire) == g) {
             run_part(&pool.j, me);   /* stays as it is until this part is done */
             atomic_fetch_sub_explicit(&pool.left, 1, memory_order_release);
         }
@@ -302,7 +302,7 @@ void cg_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, i
     pool.j = j;
     atomic_store(&pool.left, j.parts - 1);
     unsigned g = atomic_load(&pool.gen) + 1;
-    for (int w = 1; w < j.parts; w++) atomic_store(&pool.mine[w], g);
+    for (int w = 1; w < j.parts; w++) atomic_store(&pool.assigned[w], g);
     atomic_store_explicit(&pool.gen, g, memory_order_release);
     pthread_cond_broadcast(&pool.cv);
     pthread_mutex_unlock(&pool.mu);
