@@ -637,12 +637,31 @@ static void prefetch_next(rt_stream *s)
  * the n draws do not depend on what they pick and are made first; the
  * records they pick are then prefetched together, and their addresses put in
  * out in the order next_example would take them (the cache does not change
- * while it is read). Returns how many it took: 0 when the stream is not in
- * that state (next_example takes the example). */
+ * while it is read). Once the cache is drawn to its end, the buffer drains:
+ * each draw is then from one slot fewer, its slot taking the last one's
+ * index, as in next_example. Returns how many it took: 0 when the stream is
+ * not in either state (next_example takes the example). */
 static int64_t take_block(rt_stream *s, const void **out, int64_t n)
 {
-    if (!s->by_index || s->input_done || s->in.kind != IN_CACHE || s->fill == 0) return 0;
+    if (!s->by_index || s->in.kind != IN_CACHE || s->fill == 0) return 0;
     const rt_cache *c = &s->cache;
+    if (s->input_done) {
+        const size_t rb = s->lay.rec_bytes;
+        if (n > s->fill) n = s->fill;
+        if (n > RT_STAGE) n = RT_STAGE;
+        for (int64_t k = 0; k < n; k++) {
+            int64_t i = (int64_t)es_rng_below(&s->rng, (uint64_t)s->fill);
+            const unsigned char *rec = c->rec + (size_t)s->ibuf[i] * rb;
+            __builtin_prefetch(rec);
+            __builtin_prefetch(rec + rb - 1);
+            out[k] = rec;
+            if (i != --s->fill) s->ibuf[i] = s->ibuf[s->fill];
+        }
+        s->ahead.fill = -1;
+        s->in_epoch += n;
+        s->emitted += n;
+        return n;
+    }
     int64_t left = c->n - s->in.taken;
     if (n > left) n = left;
     if (n > RT_STAGE) n = RT_STAGE;
