@@ -188,6 +188,14 @@ static const unsigned char *slot_rec(const rt_stream *s, int64_t i)
     return s->by_index ? s->cache.rec + (size_t)s->ibuf[i] * rb : s->buf + (size_t)i * rb;
 }
 
+/* record p, its first and last bytes asked for ahead of their use */
+static const unsigned char *prefetched(const rt_stream *s, const unsigned char *p)
+{
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + s->lay.rec_bytes - 1);
+    return p;
+}
+
 /* Fills block b from the file; returns 1 when it is the thread's last. */
 static int produce_block(producer *p, qblock *b)
 {
@@ -627,9 +635,7 @@ static void prefetch_next(rt_stream *s)
     s->ahead.after = r;
     s->ahead.fill = s->fill;
     s->ahead.i = i;
-    const unsigned char *p = slot_rec(s, i);
-    __builtin_prefetch(p);
-    __builtin_prefetch(p + s->lay.rec_bytes - 1);
+    prefetched(s, slot_rec(s, i));
 }
 
 /* Up to n examples of a cached epoch, together: while the cache has
@@ -644,36 +650,24 @@ static void prefetch_next(rt_stream *s)
 static int64_t take_block(rt_stream *s, const void **out, int64_t n)
 {
     if (!s->by_index || s->in.kind != IN_CACHE || s->fill == 0) return 0;
-    const rt_cache *c = &s->cache;
+    int64_t most = s->input_done ? s->fill : s->cache.n - s->in.taken;
+    if (n > most) n = most;
+    if (n > RT_STAGE) n = RT_STAGE;
+    const unsigned char *rec = s->cache.rec;
+    const size_t rb = s->lay.rec_bytes;
     if (s->input_done) {
-        const size_t rb = s->lay.rec_bytes;
-        if (n > s->fill) n = s->fill;
-        if (n > RT_STAGE) n = RT_STAGE;
         for (int64_t k = 0; k < n; k++) {
             int64_t i = (int64_t)es_rng_below(&s->rng, (uint64_t)s->fill);
-            const unsigned char *rec = c->rec + (size_t)s->ibuf[i] * rb;
-            __builtin_prefetch(rec);
-            __builtin_prefetch(rec + rb - 1);
-            out[k] = rec;
+            out[k] = prefetched(s, rec + (size_t)s->ibuf[i] * rb);
             if (i != --s->fill) s->ibuf[i] = s->ibuf[s->fill];
         }
-        s->ahead.fill = -1;
-        s->in_epoch += n;
-        s->emitted += n;
-        return n;
-    }
-    int64_t left = c->n - s->in.taken;
-    if (n > left) n = left;
-    if (n > RT_STAGE) n = RT_STAGE;
-    int64_t pick[RT_STAGE];
-    const size_t rb = s->lay.rec_bytes;
-    for (int64_t k = 0; k < n; k++) pick[k] = (int64_t)es_rng_below(&s->rng, (uint64_t)s->fill);
-    for (int64_t k = 0; k < n; k++) {
-        const unsigned char *rec = c->rec + (size_t)s->ibuf[pick[k]] * rb;
-        __builtin_prefetch(rec);
-        __builtin_prefetch(rec + rb - 1);
-        out[k] = rec;
-        s->ibuf[pick[k]] = (uint32_t)cache_take(s);
+    } else {
+        int64_t pick[RT_STAGE];
+        for (int64_t k = 0; k < n; k++) pick[k] = (int64_t)es_rng_below(&s->rng, (uint64_t)s->fill);
+        for (int64_t k = 0; k < n; k++) {
+            out[k] = prefetched(s, rec + (size_t)s->ibuf[pick[k]] * rb);
+            s->ibuf[pick[k]] = (uint32_t)cache_take(s);
+        }
     }
     s->ahead.fill = -1;
     s->in_epoch += n;
