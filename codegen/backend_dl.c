@@ -199,9 +199,8 @@ static void lazy_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE 
                 ESTC_OPENBLAS_LIB, blas_error);
         abort();
     }
-    if (cg_gemm_takes(order == CblasRowMajor, n))
-        cg_gemm(ta == CblasTrans, tb == CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    else
+    if (!cg_gemm_take(order == CblasRowMajor, ta == CblasTrans, tb == CblasTrans, m, n, k, alpha, a, lda, b, ldb,
+                      beta, c, ldc))
         blas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

@@ -31,9 +31,8 @@ static void sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta, c
                   const blasint lda, const float *b, const blasint ldb, const float beta, float *c,
                   const blasint ldc)
 {
-    if (cg_gemm_takes(order == CblasRowMajor, n))
-        cg_gemm(ta == CblasTrans, tb == CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    else
+    if (!cg_gemm_take(order == CblasRowMajor, ta == CblasTrans, tb == CblasTrans, m, n, k, alpha, a, lda, b, ldb,
+                      beta, c, ldc))
         cblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

@@ -57,6 +57,14 @@ int cg_gemm_takes(int row_major, int n)
     return row_major && n >= CG_GEMM_MIN_N && atomic_load_explicit(&chosen, memory_order_relaxed);
 }
 
+int cg_gemm_take(int row_major, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (!cg_gemm_takes(row_major, n)) return 0;
+    cg_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return 1;
+}
+
 #if !defined(ESTC_GEMM_X86)
 void cg_gemm_threads(int n) { (void)n; }
 

@@ -3,9 +3,9 @@
  * registers are wider than the BLAS kernels in use.
  *
  * The kernels call cblas_sgemm (row-major) for every product that is not a
- * small one (emit.c). Both backends hand them cg_sgemm's caller in its place
- * (backend_dl.c, backend_link.c), which sends a product to cg_gemm when
- * cg_gemm_choose said so, else to OpenBLAS.
+ * small one (emit.c). Both backends hand them a function of their own in its
+ * place (backend_dl.c, backend_link.c), which gives each product to
+ * cg_gemm_take first and to OpenBLAS when that declines it.
  *
  * Why a product of our own: the JIT targets the host CPU, but OpenBLAS runs
  * the kernels of the core type it detects or is told (OPENBLAS_CORETYPE).
@@ -49,6 +49,11 @@ void cg_gemm_threads(int n);
  * most of a vector would be masked off). */
 void cg_gemm_update(const char *blas_core, int blas_threads);
 int cg_gemm_takes(int row_major, int n);
+
+/* cg_gemm of a cblas_sgemm call's product if cg_gemm_takes it: 1, else 0
+ * (nothing done; the caller's BLAS computes it) */
+int cg_gemm_take(int row_major, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc);
 #define CG_GEMM_MIN_N 16
 
 #endif
