@@ -170,7 +170,7 @@ static void apply_options(es_run_spec *run, es_arena *a, const estc_open_options
     if (opt->save_checkpoints_steps > 0) { run->save_checkpoints_steps = opt->save_checkpoints_steps; run->save_checkpoints_secs = 0; }
     if (opt->save_checkpoints_secs > 0) { run->save_checkpoints_secs = opt->save_checkpoints_secs; run->save_checkpoints_steps = 0; }
     if (opt->keep_checkpoint_max >= 0) run->keep_checkpoint_max = opt->keep_checkpoint_max;
-    if (opt->log_step_count_steps > 0) run->log_every = opt->log_step_count_steps;
+    if (opt->log_step_count_steps > 0) { run->log_every = opt->log_step_count_steps; run->log_every_given = 1; }
     if (opt->save_summary_steps >= 0) run->save_summary_steps = opt->save_summary_steps;
     if (opt->eval_every_steps > 0) { run->eval_every_steps = opt->eval_every_steps; run->eval_every_secs = 0; }
     if (opt->eval_every_secs > 0) { run->eval_every_secs = opt->eval_every_secs; run->eval_every_steps = 0; }
@@ -955,9 +955,11 @@ typedef struct trainer {
     int64_t first_step;       /* global step when this call started */
     int64_t target;           /* global step to stop at (INT64_MAX = none) */
     int64_t total;            /* best estimate of the final step for the progress bar, 0 unknown */
-    /* windows */
+    /* windows: the logging hook's, the log line's, the summaries' */
     double t_log, loss_sum, sum_loss;
     int64_t step_log, ex_log, loss_n, sum_n;
+    double t_line, line_loss;
+    int64_t step_line, ex_line, line_n;
     double t_ckpt, t_eval;
     int64_t last_saved, last_eval;
     /* early stopping */
@@ -1181,8 +1183,17 @@ static void estimate_total(trainer *t)
     t->total = total;
 }
 
-/* The logging hook: every log_every steps, the window's mean loss and speed,
- * as a log line (unless a progress bar shows them) and as summaries. */
+/* A log line comes at most this often when log_every is the default: a
+ * small model's 100 steps take a few hundred microseconds, and a line each
+ * (thousands a second) is more than anyone reads and, on a pipe, a system
+ * call that wakes the reader each time (a tenth of a fast model's training). */
+#define LOG_LINE_MIN_SECONDS 0.1
+
+/* The logging hook: every log_every steps, the window's mean loss (the final
+ * loss) and speed as summaries (TensorFlow's global_step/sec, examples/sec),
+ * and a log line (unless a progress bar shows them). With log_every left at
+ * its default a line waits until LOG_LINE_MIN_SECONDS have passed since the
+ * last; its loss and speed are then those of the steps since that line. */
 static void log_hook(trainer *t)
 {
     estc_model *m = t->m;
@@ -1195,9 +1206,20 @@ static void log_hook(trainer *t)
         rt_events_scalar(t->ev, m->global_step, "global_step/sec", sps);
         rt_events_scalar(t->ev, m->global_step, "examples/sec", eps);
     }
-    if (!t->bar)
+    t->line_loss += t->loss_sum;
+    t->line_n += t->loss_n;
+    double lt = now - t->t_line;
+    if (!t->bar && (t->run->log_every_given || lt >= LOG_LINE_MIN_SECONDS)) {
         log_line(t, "step %lld: loss = %.6f (%.1f global_step/sec, %.0f examples/sec)",
-                 (long long)m->global_step, mean, sps, eps);
+                 (long long)m->global_step, t->line_n ? t->line_loss / (double)t->line_n : NAN,
+                 lt > 0 ? (double)(m->global_step - t->step_line) / lt : 0,
+                 lt > 0 ? (double)(t->res->examples - t->ex_line) / lt : 0);
+        t->t_line = now;
+        t->step_line = m->global_step;
+        t->ex_line = t->res->examples;
+        t->line_loss = 0;
+        t->line_n = 0;
+    }
     t->t_log = now;
     t->step_log = m->global_step;
     t->ex_log = t->res->examples;
@@ -1319,8 +1341,8 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
         if (m->global_step > 0) rt_events_session_start(t.ev, m->global_step + 1);
     }
 
-    t.t_log = t.t_ckpt = t.t_eval = t0 = es_now();   /* speed counts the loop, not compiling */
-    t.step_log = m->global_step;
+    t.t_log = t.t_line = t.t_ckpt = t.t_eval = t0 = es_now();   /* speed counts the loop, not compiling */
+    t.step_log = t.step_line = m->global_step;
     estimate_total(&t);
     m->train_last = t.total;   /* what the tier choice weighs (prog_entry) */
     int stop = 0, asked = 0;

@@ -149,6 +149,8 @@ typedef struct es_run_spec {
     const char *model_dir;    /* resolved against the .est file's directory */
     int64_t log_every;        /* log loss every N steps (default 100; the run block's
                                  log_every or log_step_count_steps) */
+    int log_every_given;      /* log_every was set (run block or command line): its
+                                 lines are not thinned out (docs/running.md) */
     int64_t eval_batch_size;  /* default 1024 */
     int64_t threads;          /* cores the matrix products use; 0 = OpenBLAS's own choice
                                  (every core, or OPENBLAS_NUM_THREADS) */

@@ -856,6 +856,7 @@ static void check_run(sema *s)
     /* steps without epochs: train for that many steps, however many passes it takes */
     if (r[R_STEPS] && !r[R_EPOCHS] && run->steps > 0) run->epochs = 0;
     check_loop_settings(s, r, run);
+    run->log_every_given = r[R_LOG] || r[R_LOG_STEPS];
     if (r[R_SEED]) {
         int64_t v;
         if (!const_int(s, r[R_SEED]->value, "seed", &v)) {

@@ -3,6 +3,8 @@
 # max_steps and epochs are absolute: on a model_dir that has reached them,
 # train does nothing, says so, and leaves every file as it was. steps adds to
 # the global step, and 200 + 100 steps end bit-identical to 300 in one go.
+# The log's cadence: log_every left at its default writes a line every 100
+# steps but at most one each 0.1 s; set, every N steps exactly.
 # Also: an incompatible model_dir is refused naming the first mismatch, two
 # trainers cannot share a model_dir, and warm starting from another model_dir.
 . "$(dirname "$0")/testlib.bash"
@@ -75,4 +77,21 @@ expect_fail "warm start refuses a variable of another shape, naming it" 1 \
     "$ESTC" train tests/loop/warm_shape.est --model-dir "$SCRATCH/warm2" --warm-start-from "$B" --steps 5 $Q
 expect_fail "warm start with a pattern matching nothing" 1 "matches no trainable variable" \
     "$ESTC" train tests/loop/warm.est --model-dir "$SCRATCH/warm3" --warm-start-from "$B" --warm-start-vars nope --steps 5 $Q
+# the log: with log_every at its default, lines every 100 steps but at least
+# 0.1 s apart (each line's speed is over the steps since the last line)
+L=$SCRATCH/log
+"$ESTC" train $M --model-dir "$L/fast" --no-progress --epochs 2 2> "$L.fast" || fail "a fast default-cadence run"
+n=$(grep -c '^step ' "$L.fast")
+check "default cadence on a fast run: $n lines for 1018 steps, fewer than 10" test "$n" -lt 10
+ESTC_STEP_DELAY_US=300 "$ESTC" train $M --model-dir "$L/mid" --no-progress --max-steps 1500 2> "$L.mid" || fail "a 0.3 ms-step run"
+gaps=$(awk -F'[ :(]+' '/^step / { s = $2; for (i = 1; i <= NF; i++) if ($(i+1) == "global_step/sec,") r = $i;
+       n++; if (s % 100 != 0) print "step " s " is not a multiple of 100";
+       else if (!(r > 0) || (s - p) / r < 0.099) print "step " s ": " (r > 0 ? (s - p) / r : "?") " s after the last line"; p = s }
+       END { if (n < 2 || n > 10) print n " lines" }' "$L.mid")
+check "default cadence on 0.3 ms steps: 2 to 10 lines on multiples of 100 steps, 0.1 s apart or more${gaps:+: $gaps}" test -z "$gaps"
+ESTC_STEP_DELAY_US=2000 "$ESTC" train $M --model-dir "$L/slow" --no-progress --max-steps 300 2> "$L.slow" || fail "a slow run"
+check "default cadence on slow steps (0.2 s a line): steps 100, 200, 300" \
+    test "$(grep -o '^step [0-9]*' "$L.slow" | tr '\n' ' ')" = "step 100 step 200 step 300 "
+"$ESTC" train $M --model-dir "$L/set" --no-progress --max-steps 1000 --log-step-count-steps 100 2> "$L.set" || fail "log_every set"
+check "log_step_count_steps 100 given: a line every 100 steps however fast" test "$(grep -c '^step ' "$L.set")" -eq 10
 finish
