@@ -369,19 +369,6 @@ void es_rng_seed(es_rng *r, uint64_t seed)
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t es_rng_next(es_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
 double es_rng_uniform(es_rng *r) { return (double)(es_rng_next(r) >> 11) * 0x1.0p-53; }
 
 double es_rng_normal(es_rng *r)
@@ -389,20 +376,6 @@ double es_rng_normal(es_rng *r)
     double u1 = es_rng_uniform(r), u2 = es_rng_uniform(r);
     if (u1 < 1e-300) u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-uint64_t es_rng_below(es_rng *r, uint64_t n)
-{
-    if (n <= 1) return 0;
-    /* draws at or above lim = 2^64 - 1 - (2^64 - 1) % n are rejected (the
-     * last, partial run of n); lim > 2^64 - 1 - n, so a draw at or below that
-     * is kept without computing lim, a division, which it almost always is */
-    uint64_t x = es_rng_next(r);
-    if (x > UINT64_MAX - n) {
-        uint64_t lim = UINT64_MAX - UINT64_MAX % n;
-        while (x >= lim) x = es_rng_next(r);
-    }
-    return x % n;
 }
 
 int es_edit_distance(const char *a, const char *b)

@@ -129,10 +129,38 @@ uint64_t es_hash64_gather(const void *base, const uint32_t *idx, size_t n, size_
  * across machines given the seed; its state is four words so a checkpoint can keep it. */
 typedef struct es_rng { uint64_t s[4]; } es_rng;
 void es_rng_seed(es_rng *r, uint64_t seed);
-uint64_t es_rng_next(es_rng *r);
 double es_rng_uniform(es_rng *r);            /* [0, 1) */
 double es_rng_normal(es_rng *r);             /* standard normal (Box-Muller, no cached pair) */
-uint64_t es_rng_below(es_rng *r, uint64_t n); /* [0, n), unbiased */
+
+static inline uint64_t es_rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+/* the next 64 random bits (xoshiro256**); inline: the shuffle draws one per example */
+static inline uint64_t es_rng_next(es_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = es_rotl64(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = es_rotl64(s[3], 45);
+    return result;
+}
+
+/* [0, n), unbiased, by Lemire's multiply-and-shift: the high word of x * n
+ * for a random x; the draws whose low word falls below 2^64 mod n are
+ * rejected, so every value has the same number of x. The remainder, a
+ * division, is computed only when the low word is below n, which it almost
+ * never is. */
+static inline uint64_t es_rng_below(es_rng *r, uint64_t n)
+{
+    if (n <= 1) return 0;
+    unsigned __int128 m = (unsigned __int128)es_rng_next(r) * n;
+    if ((uint64_t)m < n) {
+        uint64_t t = (0 - n) % n;   /* 2^64 mod n */
+        while ((uint64_t)m < t) m = (unsigned __int128)es_rng_next(r) * n;
+    }
+    return (uint64_t)(m >> 64);
+}
 
 /* ---- strings ---------------------------------------------------------------- */
 /* Edit distance ignoring case, a swap of neighbours counting as one edit

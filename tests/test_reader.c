@@ -875,6 +875,10 @@ static void test_parse_in_split(void)
                     random_field(&g, types[c < NC ? c : 0], field, bad);
                     /* a number, then the first byte of a longer separator but not the rest */
                     if (bad && seps[si][1] && es_rng_below(&g, 50) == 0) sprintf(field, "1.5%cx", seps[si][0]);
+                    /* with "-", a field holding one (a negative number, an exponent)
+                     * splits: nine rows in ten are kept free of them, so that
+                     * rows are read too */
+                    if (seps[si][0] == '-' && row % 10 != 0 && strchr(field, '-')) strcpy(field, "2");
                     if (!bad && c != 3 && c != 4 &&
                         (field[0] == 0 || strchr(field, '?') || strcmp(field, missing[si]) == 0))
                         strcpy(field, "1");
@@ -903,8 +907,7 @@ static void test_parse_in_split(void)
             spec->label = (es_label_spec){ .name = "y", .kind = ES_LABEL_NUMERIC, .column = 6 };
             char *what = es_sprintf(A, "separator \"%s\", missing \"%s\"%s", seps[si], missing[si],
                                     bad ? ", bad rows skipped" : "");
-            /* with "-", a row holding a negative number has too many fields */
-            compare_paths(spec, src, what, !bad ? 3000 : seps[si][0] == '-' ? 1 : 100);
+            compare_paths(spec, src, what, !bad ? 3000 : 100);
             src->bad_rows = ES_BAD_ROWS_ERROR;       /* the first bad row's message, both ways */
             if (bad) compare_paths(spec, src, es_sprintf(A, "%s, then stopping", what), 0);
         }
