@@ -1360,15 +1360,16 @@ int estc_train(estc_model *m, FILE *log, estc_train_result *res, estc_status *st
         if (got < 0) { rc = estc__status_from(st, &es); break; }
         if (got == 0) break;
         if (bind_batch(m, pr, &b, st) != 0) { rc = -1; break; }
-        /* What follows this step is decided before it (time included), so
+        /* What follows this step is decided before it (time included, on the
+         * coarse clock: a few ms against seconds), so
          * that the next batch can be assembled during the step exactly when
          * nothing after it records the data position: a checkpoint, an
          * evaluation that may stop training early, the last step. */
         int64_t next = m->global_step + 1;
         int eval_now = run->eval_every_steps > 0 ? next % run->eval_every_steps == 0
-                     : run->eval_every_secs > 0 && es_now() - t.t_eval >= run->eval_every_secs;
+                     : run->eval_every_secs > 0 && es_now_coarse() - t.t_eval >= run->eval_every_secs;
         int save_now = run->save_checkpoints_steps > 0 ? next % run->save_checkpoints_steps == 0
-                     : es_now() - t.t_ckpt >= run->save_checkpoints_secs;
+                     : es_now_coarse() - t.t_ckpt >= run->save_checkpoints_secs;
         if (!t.total_final) {      /* the first epoch's end tells how many steps are left */
             estimate_total(&t);
             m->train_last = t.total;
