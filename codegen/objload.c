@@ -446,7 +446,16 @@ static int load(loader *L, cg_obj *o, cg_obj_resolver resolve, void *ctx)
     if (lay_out(L) != 0 || each_relocation(L, note_indirection) != 0 || lay_out(L) != 0) return -1;
     size_t len = L->regbase[NREGIONS - 1] + align_up(L->regsize[NREGIONS - 1], page_size());
     if (len == 0) len = page_size();
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* populated at once: every page is written here (code, data) or by the
+     * kernels (.bss: their sums and flags), and one call to fill them all
+     * costs less than a fault a page, which on a virtual machine is 10 us or
+     * more (and would otherwise land in the first step) */
+#ifdef MAP_POPULATE
+    int populate = MAP_POPULATE;
+#else
+    int populate = 0;
+#endif
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
     if (m == MAP_FAILED) return bad(L, "%s", "cannot map memory for the object");
     o->map = L->map = m;
     o->maplen = len;
