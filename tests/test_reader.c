@@ -704,16 +704,67 @@ static void test_multivalent(void)
 
 /* rt_layout_gather of n records, each wherever it lies (here in reverse
  * order), against the layout's words copied one by one; rt_layout_scatter of
- * each too: a layout with runs of one-word floats (moved four by four),
- * features wider than a word, ids between the floats, for every n up to 19
- * and at a row offset. */
+ * each too; for every n up to rows, at a row offset. */
+static void check_gather(const rt_layout *l, int rows, uint64_t seed, const char *what)
+{
+    enum { OFF = 5 };
+    int nf = l->nfeat;
+    es_rng g;
+    es_rng_seed(&g, seed);
+    unsigned char *recs = es_alloc(A, (size_t)rows * l->rec_bytes);
+    for (size_t i = 0; i < (size_t)rows * l->rec_bytes; i++) recs[i] = (unsigned char)es_rng_below(&g, 256);
+    void **want = es_alloc(A, (size_t)nf * sizeof *want), **got = es_alloc(A, (size_t)nf * sizeof *got);
+    void **one = es_alloc(A, (size_t)nf * sizeof *one);
+    const void **at = es_alloc(A, (size_t)rows * sizeof *at);
+    int32_t *wl = es_alloc(A, (size_t)(OFF + rows) * 4), *gl = es_alloc(A, (size_t)(OFF + rows) * 4);
+    int32_t *ol = es_alloc(A, (size_t)(OFF + rows) * 4);
+    for (int r = 0; r < rows; r++) at[r] = recs + (size_t)(rows - 1 - r) * l->rec_bytes;
+    int bad = 0;
+    for (int n = 0; n <= rows && bad < 4; n++) {
+        for (int i = 0; i < nf; i++) {
+            size_t bytes = (size_t)(OFF + rows) * (size_t)l->width[i] * 4;
+            /* a pattern around the rows: nothing outside them may be written */
+            want[i] = memset(es_xmalloc(bytes), 0xa5, bytes);
+            got[i] = memset(es_xmalloc(bytes), 0xa5, bytes);
+            one[i] = memset(es_xmalloc(bytes), 0xa5, bytes);
+            for (int r = 0; r < n; r++)
+                memcpy((char *)want[i] + (size_t)(OFF + r) * l->width[i] * 4,
+                       (const char *)at[r] + (size_t)l->word[i] * 4, (size_t)l->width[i] * 4);
+        }
+        memset(wl, 0xa5, (size_t)(OFF + rows) * 4);
+        memset(gl, 0xa5, (size_t)(OFF + rows) * 4);
+        memset(ol, 0xa5, (size_t)(OFF + rows) * 4);
+        for (int r = 0; r < n; r++) {
+            memcpy(&wl[OFF + r], (const char *)at[r] + (size_t)(l->ncat + l->ndense) * 4, 4);
+            rt_layout_scatter(l, at[r], one, ol, OFF + r);
+        }
+        rt_layout_gather(l, at, n, got, gl, OFF);
+        for (int i = 0; i < nf; i++) {
+            size_t bytes = (size_t)(OFF + rows) * (size_t)l->width[i] * 4;
+            int ok = memcmp(want[i], got[i], bytes) == 0, ok1 = memcmp(want[i], one[i], bytes) == 0;
+            CHECK(ok, "%s, %d records: feature %d differs", what, n, i);
+            CHECK(ok1, "%s, %d records one by one: feature %d differs", what, n, i);
+            bad += !ok + !ok1;
+            free(want[i]);
+            free(got[i]);
+            free(one[i]);
+        }
+        CHECK(memcmp(wl, ol, (size_t)(OFF + rows) * 4) == 0, "%s, %d records one by one: the labels differ", what, n);
+        CHECK(memcmp(wl, gl, (size_t)(OFF + rows) * 4) == 0, "%s, %d records: labels differ", what, n);
+    }
+}
+
+/* Two layouts: runs of one-word floats (moved four by four), features wider
+ * than a word, ids between the floats; and 40 one-word features, ids and
+ * floats alternating, so that the words are not in the features' order
+ * (41 words with the label) and the runs of four are broken. */
 static void test_gather(void)
 {
     static const char *const cols[] = { "c0", "c1", "c2", "c3", "c4", "c5", "c6" };
     static const es_coltype types[] = { ES_COL_FLOAT, ES_COL_FLOAT, ES_COL_FLOAT, ES_COL_FLOAT, ES_COL_FLOAT,
                                         ES_COL_STRING, ES_COL_FLOAT };
     es_source_spec *src = source("unused.csv", ",", 7, cols, types);
-    es_feature *used[11];
+    es_feature *used[40];
     for (int i = 0; i < 5; i++) used[i] = feature(cols[i], ES_FEAT_NUMERIC, i);     /* floats 0..4 */
     used[5] = multi(hashed("h", 5, 100), 3);                                      /* 3 ids */
     used[6] = feature("wide", ES_FEAT_NUMERIC, 6);
@@ -724,41 +775,16 @@ static void test_gather(void)
     rt_layout l;
     rt_layout_init(&l, spec, A);
     CHECK(l.ncat == 3 && l.ndense == 11 && !l.all_width1, "gather layout: %d ids, %d floats", l.ncat, l.ndense);
-    enum { ROWS = 19, OFF = 5 };
-    es_rng g;
-    es_rng_seed(&g, 11);
-    unsigned char *recs = es_alloc(A, ROWS * l.rec_bytes);
-    for (size_t i = 0; i < ROWS * l.rec_bytes; i++) recs[i] = (unsigned char)es_rng_below(&g, 256);
-    void *want[11], *got[11], *one[11];
-    const void *at[ROWS];
-    for (int r = 0; r < ROWS; r++) at[r] = recs + (size_t)(ROWS - 1 - r) * l.rec_bytes;
-    for (int n = 0; n <= ROWS; n++) {
-        for (int i = 0; i < 11; i++) {
-            size_t bytes = (size_t)(OFF + ROWS) * (size_t)l.width[i] * 4;
-            want[i] = es_xcalloc(1, bytes);
-            got[i] = es_xcalloc(1, bytes);
-            one[i] = es_xcalloc(1, bytes);
-            for (int r = 0; r < n; r++)
-                memcpy((char *)want[i] + (size_t)(OFF + r) * l.width[i] * 4,
-                       (const char *)at[r] + (size_t)l.word[i] * 4, (size_t)l.width[i] * 4);
-        }
-        int32_t wl[OFF + ROWS] = { 0 }, gl[OFF + ROWS] = { 0 }, ol[OFF + ROWS] = { 0 };
-        for (int r = 0; r < n; r++) {
-            memcpy(&wl[OFF + r], (const char *)at[r] + (size_t)(l.ncat + l.ndense) * 4, 4);
-            rt_layout_scatter(&l, at[r], one, ol, OFF + r);
-        }
-        rt_layout_gather(&l, at, n, got, gl, OFF);
-        for (int i = 0; i < 11; i++) {
-            size_t bytes = (size_t)(OFF + ROWS) * (size_t)l.width[i] * 4;
-            CHECK(memcmp(want[i], got[i], bytes) == 0, "%d records: feature %d differs", n, i);
-            CHECK(memcmp(want[i], one[i], bytes) == 0, "%d records one by one: feature %d differs", n, i);
-            free(want[i]);
-            free(got[i]);
-            free(one[i]);
-        }
-        CHECK(memcmp(wl, ol, sizeof wl) == 0, "%d records one by one: the labels differ", n);
-        CHECK(memcmp(wl, gl, sizeof wl) == 0, "%d records: labels differ", n);
-    }
+    check_gather(&l, 19, 11, "wide features");
+
+    for (int i = 0; i < 40; i++)
+        used[i] = i % 2 ? feature(es_sprintf(A, "f%d", i), ES_FEAT_NUMERIC, 0) : hashed(es_sprintf(A, "h%d", i), 5, 100);
+    spec = spec_of(src, 40, used);
+    spec->label = (es_label_spec){ .name = "y", .kind = ES_LABEL_NUMERIC, .column = 6 };
+    rt_layout_init(&l, spec, A);
+    CHECK(l.ncat == 20 && l.ndense == 20 && l.all_width1 && l.rec_bytes == 41 * 4,
+          "one-word layout: %d ids, %d floats, %zu bytes", l.ncat, l.ndense, l.rec_bytes);
+    check_gather(&l, 40, 12, "one-word features");
 }
 
 /* ---- numbers parsed while splitting == split, then parsed --------------------- */
