@@ -785,7 +785,11 @@ int rt_stream_stats(const rt_stream *s, rt_stats *out)
 }
 
 /* One batch in this many is timed for batch_s: reading the clock twice
- * costs about 60 ns here, a tenth of a cached census batch. */
+ * costs about 60 ns here, a tenth of a cached census batch. The stream's
+ * first batch and a batch that opens an epoch are not counted: cold caches
+ * and filling the shuffle buffer made such a cached census batch take 5-10
+ * us against the others' 0.6, and that one sample had training start the
+ * input thread (0.2-2 ms here) for batches never worth handing over. */
 #define BATCH_TIMED 8
 
 /* The next batch into storage set k: rt_stream_next's work. */
@@ -798,6 +802,7 @@ static int assemble(rt_stream *s, int k, rt_batch *b, es_status *st)
     }
     int timed = s->timed++ % BATCH_TIMED == 0;
     double t0 = timed ? es_now() : 0;
+    int64_t epoch = s->epoch;
     start_background(s);
     const rt_layout *l = &s->lay;
     const size_t rb = l->rec_bytes;
@@ -822,7 +827,7 @@ static int assemble(rt_stream *s, int k, rt_batch *b, es_status *st)
         }
     }
     if (staged) rt_layout_gather(l, s->staged, staged, s->feat[k], s->label[k], n - staged);
-    if (timed) {
+    if (timed && s->epoch == epoch && s->timed > 1) {
         double dt = es_now() - t0;
         s->batch_s = s->batch_s > 0 ? 0.875 * s->batch_s + 0.125 * dt : dt;
     }
