@@ -61,7 +61,8 @@ typedef struct estc_open_options {
     int64_t save_checkpoints_steps;   /* > 0: save every N steps (no time-based saves) */
     double save_checkpoints_secs;     /* > 0: save every S seconds (no step-based saves) */
     int64_t keep_checkpoint_max;      /* >= 0 (0 = keep all); -1 = unset */
-    int64_t log_step_count_steps;     /* > 0 */
+    int64_t log_step_count_steps;     /* > 0: a log line every N steps exactly (unset: every 100,
+                                       at most one each 0.1 s; docs/running.md) */
     int64_t save_summary_steps;       /* >= 0 (0 = no summaries); -1 = unset */
     int64_t eval_every_steps;         /* > 0: evaluate during training every N steps */
     double eval_every_secs;           /* > 0: ... or every S seconds */
