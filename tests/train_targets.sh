@@ -82,13 +82,16 @@ expect_fail "warm start with a pattern matching nothing" 1 "matches no trainable
 L=$SCRATCH/log
 "$ESTC" train $M --model-dir "$L/fast" --no-progress --epochs 2 2> "$L.fast" || fail "a fast default-cadence run"
 n=$(grep -c '^step ' "$L.fast")
-check "default cadence on a fast run: $n lines for 1018 steps, fewer than 10" test "$n" -lt 10
+secs=$(sed -n 's/^trained .* in \([0-9.]*\) s:.*/\1/p' "$L.fast")
+most=$(awk -v s="$secs" 'BEGIN { m = int(s / 0.1) + 1; print m < 10 ? m : 10 }')
+check "default cadence on a fast run: $n lines for 1018 steps in ${secs:-?} s, at most $most" \
+    test -n "$secs" -a "$n" -le "$most" -a "$n" -lt 10
 ESTC_STEP_DELAY_US=300 "$ESTC" train $M --model-dir "$L/mid" --no-progress --max-steps 1500 2> "$L.mid" || fail "a 0.3 ms-step run"
 gaps=$(awk -F'[ :(]+' '/^step / { s = $2; for (i = 1; i <= NF; i++) if ($(i+1) == "global_step/sec,") r = $i;
        n++; if (s % 100 != 0) print "step " s " is not a multiple of 100";
        else if (!(r > 0) || (s - p) / r < 0.099) print "step " s ": " (r > 0 ? (s - p) / r : "?") " s after the last line"; p = s }
-       END { if (n < 2 || n > 10) print n " lines" }' "$L.mid")
-check "default cadence on 0.3 ms steps: 2 to 10 lines on multiples of 100 steps, 0.1 s apart or more${gaps:+: $gaps}" test -z "$gaps"
+       END { if (n < 2) print n " lines" }' "$L.mid")
+check "default cadence on 0.3 ms steps: lines on multiples of 100 steps, 0.1 s apart or more${gaps:+: $gaps}" test -z "$gaps"
 ESTC_STEP_DELAY_US=2000 "$ESTC" train $M --model-dir "$L/slow" --no-progress --max-steps 300 2> "$L.slow" || fail "a slow run"
 check "default cadence on slow steps (0.2 s a line): steps 100, 200, 300" \
     test "$(grep -o '^step [0-9]*' "$L.slow" | tr '\n' ' ')" = "step 100 step 200 step 300 "
