@@ -170,7 +170,7 @@ int es_edit_distance(const char *a, const char *b);
 
 /* ---- time ----------------------------------------------------------------- */
 double es_now(void);                         /* monotonic seconds */
-double es_now_coarse(void);                  /* the same clock at its last tick (a few ms): a
-                                                quarter of es_now's cost, for per-step checks */
+double es_now_coarse(void);                  /* the same clock at its last tick (a few ms):
+                                                a tenth of es_now's cost, for per-step checks */
 
 #endif
