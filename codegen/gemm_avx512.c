@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/core.h"
 
@@ -192,12 +191,12 @@ static void serial(int ta, int tb, int m, int n, int k, float alpha, const float
  * tiles. The parts are disjoint blocks of C, each computed as the whole
  * product would compute it (the same k order), so the result does not depend
  * on the thread count. Workers start on first use and never end; between
- * products they spin for SPIN_NS, then sleep. One product at a time uses
+ * products they spin for SPIN_SECONDS, then sleep. One product at a time uses
  * them: a second caller meanwhile (predictors on other threads) computes
  * its product alone. */
 
 enum { MAXT = 8, PAR_FLOPS = 4 << 20 };
-#define SPIN_NS 50000.0
+#define SPIN_SECONDS 50e-6
 
 typedef struct job {
     int ta, tb, m, n, k, lda, ldb, ldc, parts, by_cols;
@@ -241,23 +240,16 @@ static void run_part(const job *j, int p)
     }
 }
 
-static double now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return 1e9 * (double)t.tv_sec + (double)t.tv_nsec;
-}
-
 static void *worker(void *arg)
 {
     int me = (int)(intptr_t)arg;
     unsigned seen = pool.born[me];   /* written before pthread_create */
     for (;;) {
-        double t0 = now_ns();
+        double t0 = es_now();
         unsigned g;
         for (int spins = 0; (g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen; spins++) {
             _mm_pause();
-            if ((spins & 63) == 63 && now_ns() - t0 > SPIN_NS) {
+            if ((spins & 63) == 63 && es_now() - t0 > SPIN_SECONDS) {
                 pthread_mutex_lock(&pool.mu);
                 while ((g = atomic_load(&pool.gen)) == seen) pthread_cond_wait(&pool.cv, &pool.mu);
                 pthread_mutex_unlock(&pool.mu);
